@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need, into .tools/ (ignored by git).
+# Idempotent: a stamp records what is installed; a second run does nothing.
+#
+#   scripts/setup.sh           moto (emulator), boto3, cargo-lambda
+#   scripts/setup.sh infra     + cfn-lint, AWS SAM CLI, checkov (template checks)
+#   scripts/setup.sh arm64     + the Rust standard library for aarch64 (optional)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools="$root/.tools"
+mkdir -p "$tools"
+
+# venv <dir> <packages...>: create/refresh a virtualenv holding exactly these pins.
+venv() {
+  local dir="$1"; shift
+  local want="$*"
+  if [ -f "$dir/.stamp" ] && [ "$(cat "$dir/.stamp")" = "$want" ]; then
+    return 0
+  fi
+  echo "setup: installing $want into ${dir#"$root"/}" >&2
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+  echo "$want" > "$dir/.stamp"
+}
+
+venv "$tools/venv" 'moto[server]==5.2.5' 'boto3==1.44.5' 'cargo-lambda==1.9.2'
+
+for extra in "$@"; do
+  case "$extra" in
+    infra)
+      # Separate environments: checkov pins an older boto3 than SAM does.
+      venv "$tools/sam" 'aws-sam-cli==1.170.0' 'cfn-lint==1.58.0'
+      venv "$tools/checkov" 'checkov==3.3.30'
+      ;;
+    arm64)
+      # Not a package registry: try it, and let callers fall back to x86_64.
+      if ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
+        rustup target add aarch64-unknown-linux-gnu >&2 \
+          || echo "setup: could not add the aarch64 target; arm64 builds will fall back to x86_64" >&2
+      fi
+      ;;
+    *) echo "setup: unknown extra '$extra' (known: infra, arm64)" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,698 @@
+//! EC2 reads (few, filtered, paginated) and writes (one call per missing item).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{
+    self as t, Filter, IpPermission, IpRange, Ipv6Range, PeeringConnectionOptionsRequest,
+    RouteState, VpcAttributeName,
+};
+use ipnet::IpNet;
+
+use super::{FILTER_VALUES_MAX, aws_error};
+use crate::config::{Direction, PortRange, Protocol};
+use crate::error::AwsError;
+use crate::model::{
+    NaclEntry, NetworkAcl, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable,
+    RouteTarget, SecurityGroup, SgRule, Side, Vpc,
+};
+
+/// AWS spells it `…ID.NotFound`, the emulator `…Id.NotFound`.
+pub const PEERING_NOT_FOUND: [&str; 2] = [
+    "InvalidVpcPeeringConnectionID.NotFound",
+    "InvalidVpcPeeringConnectionId.NotFound",
+];
+
+fn filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
+fn parse_net(text: Option<&str>) -> Option<IpNet> {
+    text.and_then(|t| IpNet::from_str(t).ok())
+}
+
+/// Every CIDR of one end: the primary block, `CidrBlockSet` (where secondary
+/// blocks live, and across accounts the only place to read them) and IPv6.
+fn side_from(info: Option<&t::VpcPeeringConnectionVpcInfo>) -> PeeringSide {
+    let Some(info) = info else {
+        return PeeringSide {
+            account: String::new(),
+            vpc: String::new(),
+            region: String::new(),
+            cidrs: Vec::new(),
+            allow_remote_dns: false,
+        };
+    };
+    let mut cidrs: Vec<IpNet> = Vec::new();
+    let candidates = std::iter::once(info.cidr_block())
+        .chain(info.cidr_block_set().iter().map(|c| c.cidr_block()))
+        .chain(
+            info.ipv6_cidr_block_set()
+                .iter()
+                .map(|c| c.ipv6_cidr_block()),
+        );
+    for net in candidates.filter_map(parse_net) {
+        if !cidrs.contains(&net) {
+            cidrs.push(net);
+        }
+    }
+    PeeringSide {
+        account: info.owner_id().unwrap_or_default().to_string(),
+        vpc: info.vpc_id().unwrap_or_default().to_string(),
+        region: info.region().unwrap_or_default().to_string(),
+        cidrs,
+        allow_remote_dns: info
+            .peering_options()
+            .and_then(|o| o.allow_dns_resolution_from_remote_vpc())
+            .unwrap_or(false),
+    }
+}
+
+pub fn peering_from(p: &t::VpcPeeringConnection) -> Peering {
+    let status = p.status();
+    Peering {
+        id: p
+            .vpc_peering_connection_id()
+            .unwrap_or_default()
+            .to_string(),
+        status: PeeringStatus::from_code(
+            status
+                .and_then(|s| s.code())
+                .map(|c| c.as_str())
+                .unwrap_or("unknown"),
+        ),
+        status_message: status
+            .and_then(|s| s.message())
+            .unwrap_or_default()
+            .to_string(),
+        requester: side_from(p.requester_vpc_info()),
+        accepter: side_from(p.accepter_vpc_info()),
+    }
+}
+
+/// Describes the given peerings (by id), or every peering this account can see
+/// when `ids` is `None`, in one paginated call. A peering id that does not exist
+/// is simply absent from the result.
+pub async fn describe_peerings(
+    ec2: &Client,
+    ids: Option<&[String]>,
+) -> Result<Vec<Peering>, AwsError> {
+    let mut out = Vec::new();
+    match ids {
+        None => {
+            let mut pages = ec2
+                .describe_vpc_peering_connections()
+                .max_results(1000)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| aws_error("DescribeVpcPeeringConnections", e))?;
+                out.extend(page.vpc_peering_connections().iter().map(peering_from));
+            }
+        }
+        Some(ids) => {
+            for chunk in ids.chunks(FILTER_VALUES_MAX) {
+                let res = ec2
+                    .describe_vpc_peering_connections()
+                    .set_vpc_peering_connection_ids(Some(chunk.to_vec()))
+                    .send()
+                    .await;
+                match res {
+                    Ok(page) => out.extend(page.vpc_peering_connections().iter().map(peering_from)),
+                    Err(e) => {
+                        let err = aws_error("DescribeVpcPeeringConnections", e);
+                        if err.code_is(&PEERING_NOT_FOUND) {
+                            // One unknown id fails the whole call: ask for each alone.
+                            if chunk.len() > 1 {
+                                for id in chunk {
+                                    out.extend(
+                                        Box::pin(describe_peerings(
+                                            ec2,
+                                            Some(std::slice::from_ref(id)),
+                                        ))
+                                        .await?,
+                                    );
+                                }
+                            }
+                            continue;
+                        }
+                        return Err(err);
+                    }
+                }
+            }
+        }
+    }
+    // The emulator ignores filters and ids can repeat across pages: dedupe by id.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.id.clone()));
+    Ok(out)
+}
+
+/// The CIDR blocks of the given VPCs, in one paginated call per 200 VPCs.
+pub async fn describe_vpcs(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<Vpc>, AwsError> {
+    let mut out = Vec::new();
+    for chunk in vpc_ids.chunks(FILTER_VALUES_MAX) {
+        let mut pages = ec2
+            .describe_vpcs()
+            .filters(filter("vpc-id", chunk))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeVpcs", e))?;
+            for v in page.vpcs() {
+                let mut cidrs: Vec<IpNet> = Vec::new();
+                let associated = |state: Option<&t::VpcCidrBlockStateCode>| {
+                    state.is_none_or(|s| *s == t::VpcCidrBlockStateCode::Associated)
+                };
+                let v4 = v
+                    .cidr_block_association_set()
+                    .iter()
+                    .filter(|a| associated(a.cidr_block_state().and_then(|s| s.state())))
+                    .map(|a| a.cidr_block());
+                let v6 = v
+                    .ipv6_cidr_block_association_set()
+                    .iter()
+                    .filter(|a| associated(a.ipv6_cidr_block_state().and_then(|s| s.state())))
+                    .map(|a| a.ipv6_cidr_block());
+                for net in std::iter::once(v.cidr_block())
+                    .chain(v4)
+                    .chain(v6)
+                    .filter_map(parse_net)
+                {
+                    if !cidrs.contains(&net) {
+                        cidrs.push(net);
+                    }
+                }
+                out.push(Vpc {
+                    id: v.vpc_id().unwrap_or_default().to_string(),
+                    cidrs,
+                    dns_support: None,
+                    dns_hostnames: None,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `enableDnsSupport` and `enableDnsHostnames` of a VPC (two calls: EC2 has no batch form).
+pub async fn vpc_dns_attributes(ec2: &Client, vpc_id: &str) -> Result<(bool, bool), AwsError> {
+    let support = ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc_id)
+        .attribute(VpcAttributeName::EnableDnsSupport)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeVpcAttribute", e))?;
+    let hostnames = ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc_id)
+        .attribute(VpcAttributeName::EnableDnsHostnames)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeVpcAttribute", e))?;
+    Ok((
+        support
+            .enable_dns_support()
+            .and_then(|a| a.value())
+            .unwrap_or(false),
+        hostnames
+            .enable_dns_hostnames()
+            .and_then(|a| a.value())
+            .unwrap_or(false),
+    ))
+}
+
+fn route_from(r: &t::Route) -> Option<Route> {
+    let destination = parse_net(
+        r.destination_cidr_block()
+            .or(r.destination_ipv6_cidr_block()),
+    )?;
+    let target = if let Some(pcx) = r.vpc_peering_connection_id() {
+        RouteTarget::Peering(pcx.to_string())
+    } else if r.gateway_id() == Some("local") {
+        RouteTarget::Local
+    } else {
+        let other = [
+            r.gateway_id(),
+            r.nat_gateway_id(),
+            r.transit_gateway_id(),
+            r.network_interface_id(),
+            r.instance_id(),
+            r.egress_only_internet_gateway_id(),
+            r.local_gateway_id(),
+            r.carrier_gateway_id(),
+            r.core_network_arn(),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or("unknown");
+        RouteTarget::Other(other.to_string())
+    };
+    Some(Route {
+        destination,
+        target,
+        blackhole: r.state() == Some(&RouteState::Blackhole),
+    })
+}
+
+fn route_table_from(rt: &t::RouteTable) -> RouteTable {
+    let mut routes = Vec::new();
+    let mut other_routes = 0;
+    for r in rt.routes() {
+        match route_from(r) {
+            Some(route) => routes.push(route),
+            None => other_routes += 1,
+        }
+    }
+    RouteTable {
+        id: rt.route_table_id().unwrap_or_default().to_string(),
+        vpc: rt.vpc_id().unwrap_or_default().to_string(),
+        main: rt.associations().iter().any(|a| a.main() == Some(true)),
+        subnets: rt
+            .associations()
+            .iter()
+            .filter_map(|a| a.subnet_id().map(str::to_string))
+            .collect(),
+        tags: tags_of(rt.tags()),
+        routes,
+        other_routes,
+    }
+}
+
+fn tags_of(tags: &[t::Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Every route table of the given VPCs: one paginated call per 200 VPCs,
+/// never one call per table.
+pub async fn describe_route_tables(
+    ec2: &Client,
+    vpc_ids: &[String],
+) -> Result<Vec<RouteTable>, AwsError> {
+    describe_route_tables_by(ec2, "vpc-id", vpc_ids).await
+}
+
+/// The given route tables (used to map an event on one table to its VPC).
+pub async fn describe_route_tables_by_id(
+    ec2: &Client,
+    ids: &[String],
+) -> Result<Vec<RouteTable>, AwsError> {
+    describe_route_tables_by(ec2, "route-table-id", ids).await
+}
+
+async fn describe_route_tables_by(
+    ec2: &Client,
+    name: &str,
+    values: &[String],
+) -> Result<Vec<RouteTable>, AwsError> {
+    let mut out = Vec::new();
+    for chunk in values.chunks(FILTER_VALUES_MAX) {
+        let mut pages = ec2
+            .describe_route_tables()
+            .filters(filter(name, chunk))
+            .max_results(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeRouteTables", e))?;
+            out.extend(page.route_tables().iter().map(route_table_from));
+        }
+    }
+    Ok(out)
+}
+
+fn rules_from(
+    perms: &[IpPermission],
+    direction: Direction,
+    other: &mut usize,
+    refs: &mut bool,
+) -> Vec<ObservedRule> {
+    let mut rules = Vec::new();
+    for p in perms {
+        let proto = p.ip_protocol().and_then(Protocol::from_ec2);
+        let ports = match proto {
+            Some(Protocol::Tcp | Protocol::Udp) => match (p.from_port(), p.to_port()) {
+                (Some(a), Some(b)) if (0..=65535).contains(&a) && (0..=65535).contains(&b) => {
+                    Some(PortRange {
+                        from: a as u16,
+                        to: b as u16,
+                    })
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        // ICMP rules other than "all types" are not something we manage: count them only.
+        let manageable = match proto {
+            Some(Protocol::Icmp) => p.from_port() == Some(-1),
+            Some(_) => true,
+            None => false,
+        };
+        *other += p.user_id_group_pairs().len() + p.prefix_list_ids().len();
+        *refs |= !p.user_id_group_pairs().is_empty();
+        let v4 = p.ip_ranges().iter().map(|r| (r.cidr_ip(), r.description()));
+        let v6 = p
+            .ipv6_ranges()
+            .iter()
+            .map(|r| (r.cidr_ipv6(), r.description()));
+        for (cidr, description) in v4.chain(v6) {
+            match (manageable, proto, parse_net(cidr)) {
+                (true, Some(protocol), Some(cidr)) => rules.push(ObservedRule {
+                    rule: SgRule {
+                        direction,
+                        protocol,
+                        ports,
+                        cidr,
+                    },
+                    description: description.map(str::to_string),
+                }),
+                _ => *other += 1,
+            }
+        }
+    }
+    rules
+}
+
+fn security_group_from(g: &t::SecurityGroup) -> SecurityGroup {
+    let (mut other_in, mut other_out, mut refs) = (0, 0, false);
+    let mut rules = rules_from(
+        g.ip_permissions(),
+        Direction::Ingress,
+        &mut other_in,
+        &mut refs,
+    );
+    rules.extend(rules_from(
+        g.ip_permissions_egress(),
+        Direction::Egress,
+        &mut other_out,
+        &mut refs,
+    ));
+    SecurityGroup {
+        id: g.group_id().unwrap_or_default().to_string(),
+        vpc: g.vpc_id().unwrap_or_default().to_string(),
+        rules,
+        other_rules_ingress: other_in,
+        other_rules_egress: other_out,
+        references_groups: refs,
+    }
+}
+
+/// The given security groups, by a `group-id` filter (a missing group is absent,
+/// not an error), one paginated call per 200 groups.
+pub async fn describe_security_groups(
+    ec2: &Client,
+    group_ids: &[String],
+) -> Result<Vec<SecurityGroup>, AwsError> {
+    describe_security_groups_by(ec2, "group-id", group_ids).await
+}
+
+/// Every security group of the given VPCs (doctor).
+pub async fn describe_vpc_security_groups(
+    ec2: &Client,
+    vpc_ids: &[String],
+) -> Result<Vec<SecurityGroup>, AwsError> {
+    describe_security_groups_by(ec2, "vpc-id", vpc_ids).await
+}
+
+async fn describe_security_groups_by(
+    ec2: &Client,
+    name: &str,
+    values: &[String],
+) -> Result<Vec<SecurityGroup>, AwsError> {
+    let mut out = Vec::new();
+    for chunk in values.chunks(FILTER_VALUES_MAX) {
+        let mut pages = ec2
+            .describe_security_groups()
+            .filters(filter(name, chunk))
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeSecurityGroups", e))?;
+            out.extend(page.security_groups().iter().map(security_group_from));
+        }
+    }
+    Ok(out)
+}
+
+/// Every network ACL of the given VPCs (doctor).
+pub async fn describe_network_acls(
+    ec2: &Client,
+    vpc_ids: &[String],
+) -> Result<Vec<NetworkAcl>, AwsError> {
+    let mut out = Vec::new();
+    for chunk in vpc_ids.chunks(FILTER_VALUES_MAX) {
+        let mut pages = ec2
+            .describe_network_acls()
+            .filters(filter("vpc-id", chunk))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeNetworkAcls", e))?;
+            for acl in page.network_acls() {
+                let entries = acl
+                    .entries()
+                    .iter()
+                    .filter_map(|e| {
+                        let cidr = parse_net(e.cidr_block().or(e.ipv6_cidr_block()))?;
+                        let protocol = match e.protocol() {
+                            Some("-1") | None => None,
+                            Some(p) => Some(Protocol::from_ec2(p)?),
+                        };
+                        let ports = e.port_range().and_then(|r| match (r.from(), r.to()) {
+                            (Some(a), Some(b))
+                                if (0..=65535).contains(&a) && (0..=65535).contains(&b) =>
+                            {
+                                Some(PortRange {
+                                    from: a as u16,
+                                    to: b as u16,
+                                })
+                            }
+                            _ => None,
+                        });
+                        Some(NaclEntry {
+                            rule_number: e.rule_number().unwrap_or(32767),
+                            egress: e.egress().unwrap_or(false),
+                            allow: e.rule_action() == Some(&t::RuleAction::Allow),
+                            protocol,
+                            ports,
+                            cidr,
+                        })
+                    })
+                    .collect();
+                out.push(NetworkAcl {
+                    id: acl.network_acl_id().unwrap_or_default().to_string(),
+                    vpc: acl.vpc_id().unwrap_or_default().to_string(),
+                    subnets: acl
+                        .associations()
+                        .iter()
+                        .filter_map(|a| a.subnet_id().map(str::to_string))
+                        .collect(),
+                    entries,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn accept_peering(ec2: &Client, id: &str) -> Result<(), AwsError> {
+    ec2.accept_vpc_peering_connection()
+        .vpc_peering_connection_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("AcceptVpcPeeringConnection", e))
+}
+
+pub async fn reject_peering(ec2: &Client, id: &str) -> Result<(), AwsError> {
+    ec2.reject_vpc_peering_connection()
+        .vpc_peering_connection_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("RejectVpcPeeringConnection", e))
+}
+
+pub async fn create_route(
+    ec2: &Client,
+    table: &str,
+    destination: &IpNet,
+    peering: &str,
+) -> Result<(), AwsError> {
+    let req = ec2
+        .create_route()
+        .route_table_id(table)
+        .vpc_peering_connection_id(peering);
+    let req = match destination {
+        IpNet::V4(_) => req.destination_cidr_block(destination.to_string()),
+        IpNet::V6(_) => req.destination_ipv6_cidr_block(destination.to_string()),
+    };
+    req.send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("CreateRoute", e))
+}
+
+pub async fn replace_route(
+    ec2: &Client,
+    table: &str,
+    destination: &IpNet,
+    peering: &str,
+) -> Result<(), AwsError> {
+    let req = ec2
+        .replace_route()
+        .route_table_id(table)
+        .vpc_peering_connection_id(peering);
+    let req = match destination {
+        IpNet::V4(_) => req.destination_cidr_block(destination.to_string()),
+        IpNet::V6(_) => req.destination_ipv6_cidr_block(destination.to_string()),
+    };
+    req.send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("ReplaceRoute", e))
+}
+
+pub async fn delete_route(ec2: &Client, table: &str, destination: &IpNet) -> Result<(), AwsError> {
+    let req = ec2.delete_route().route_table_id(table);
+    let req = match destination {
+        IpNet::V4(_) => req.destination_cidr_block(destination.to_string()),
+        IpNet::V6(_) => req.destination_ipv6_cidr_block(destination.to_string()),
+    };
+    req.send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("DeleteRoute", e))
+}
+
+fn permission(rule: &SgRule, description: Option<&str>) -> IpPermission {
+    let (from, to) = match (rule.protocol, rule.ports) {
+        (_, Some(p)) => (i32::from(p.from), i32::from(p.to)),
+        _ => (-1, -1),
+    };
+    let builder = IpPermission::builder()
+        .ip_protocol(rule.protocol.ec2_name())
+        .from_port(from)
+        .to_port(to);
+    match rule.cidr {
+        IpNet::V4(_) => builder.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(rule.cidr.to_string())
+                .set_description(description.map(str::to_string))
+                .build(),
+        ),
+        IpNet::V6(_) => builder.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(rule.cidr.to_string())
+                .set_description(description.map(str::to_string))
+                .build(),
+        ),
+    }
+    .build()
+}
+
+pub async fn authorize_rule(
+    ec2: &Client,
+    group: &str,
+    rule: &SgRule,
+    description: &str,
+) -> Result<(), AwsError> {
+    let perm = permission(rule, Some(description));
+    match rule.direction {
+        Direction::Ingress => ec2
+            .authorize_security_group_ingress()
+            .group_id(group)
+            .ip_permissions(perm)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e)),
+        Direction::Egress => ec2
+            .authorize_security_group_egress()
+            .group_id(group)
+            .ip_permissions(perm)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e)),
+    }
+}
+
+pub async fn revoke_rule(ec2: &Client, group: &str, rule: &SgRule) -> Result<(), AwsError> {
+    let perm = permission(rule, None);
+    match rule.direction {
+        Direction::Ingress => ec2
+            .revoke_security_group_ingress()
+            .group_id(group)
+            .ip_permissions(perm)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("RevokeSecurityGroupIngress", e)),
+        Direction::Egress => ec2
+            .revoke_security_group_egress()
+            .group_id(group)
+            .ip_permissions(perm)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("RevokeSecurityGroupEgress", e)),
+    }
+}
+
+/// Turns on `AllowDnsResolutionFromRemoteVpc` on our own side of the peering.
+pub async fn enable_peering_dns(ec2: &Client, peering: &str, side: Side) -> Result<(), AwsError> {
+    let opts = PeeringConnectionOptionsRequest::builder()
+        .allow_dns_resolution_from_remote_vpc(true)
+        .build();
+    let req = ec2
+        .modify_vpc_peering_connection_options()
+        .vpc_peering_connection_id(peering);
+    let req = match side {
+        Side::Requester => req.requester_peering_connection_options(opts),
+        Side::Accepter => req.accepter_peering_connection_options(opts),
+    };
+    req.send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("ModifyVpcPeeringConnectionOptions", e))
+}
+
+/// The two DNS attributes of a VPC we may turn on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum VpcDnsAttribute {
+    EnableDnsSupport,
+    EnableDnsHostnames,
+}
+
+pub async fn enable_vpc_attribute(
+    ec2: &Client,
+    vpc: &str,
+    attribute: VpcDnsAttribute,
+) -> Result<(), AwsError> {
+    let on = t::AttributeBooleanValue::builder().value(true).build();
+    let req = ec2.modify_vpc_attribute().vpc_id(vpc);
+    let req = match attribute {
+        VpcDnsAttribute::EnableDnsSupport => req.enable_dns_support(on),
+        VpcDnsAttribute::EnableDnsHostnames => req.enable_dns_hostnames(on),
+    };
+    req.send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("ModifyVpcAttribute", e))
+}

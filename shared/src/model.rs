@@ -1,0 +1,318 @@
+//! What we read from AWS, in our own terms. The AWS layer converts SDK types into
+//! these; the decision and the plan only ever see these.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::config::{Direction, PortRange, Protocol};
+
+/// This account and region: who "we" are in every decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    pub account: String,
+    pub region: String,
+}
+
+/// The lifecycle states of a VPC peering connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
+pub enum PeeringStatus {
+    InitiatingRequest,
+    PendingAcceptance,
+    Provisioning,
+    Active,
+    Deleting,
+    Deleted,
+    Rejected,
+    Failed,
+    Expired,
+    Other(String),
+}
+
+impl PeeringStatus {
+    pub fn from_code(code: &str) -> Self {
+        match code {
+            "initiating-request" => Self::InitiatingRequest,
+            "pending-acceptance" => Self::PendingAcceptance,
+            "provisioning" => Self::Provisioning,
+            "active" => Self::Active,
+            "deleting" => Self::Deleting,
+            "deleted" => Self::Deleted,
+            "rejected" => Self::Rejected,
+            "failed" => Self::Failed,
+            "expired" => Self::Expired,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InitiatingRequest => "initiating-request",
+            Self::PendingAcceptance => "pending-acceptance",
+            Self::Provisioning => "provisioning",
+            Self::Active => "active",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// States from which the peering never comes back: what we built for it
+    /// is cleaned up.
+    pub fn is_gone(&self) -> bool {
+        matches!(
+            self,
+            Self::Deleting | Self::Deleted | Self::Rejected | Self::Failed | Self::Expired
+        )
+    }
+}
+
+impl From<PeeringStatus> for String {
+    fn from(s: PeeringStatus) -> String {
+        s.as_str().to_string()
+    }
+}
+
+impl fmt::Display for PeeringStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which end of a peering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Requester,
+    Accepter,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Requester => Side::Accepter,
+            Side::Accepter => Side::Requester,
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Requester => "requester",
+            Side::Accepter => "accepter",
+        })
+    }
+}
+
+/// One end of a peering as EC2 describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeeringSide {
+    pub account: String,
+    pub vpc: String,
+    pub region: String,
+    /// Every CIDR block of the VPC: primary, secondary and IPv6.
+    pub cidrs: Vec<IpNet>,
+    /// `AllowDnsResolutionFromRemoteVpc` on this side's options.
+    pub allow_remote_dns: bool,
+}
+
+/// A VPC peering connection as EC2 describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Peering {
+    pub id: String,
+    pub status: PeeringStatus,
+    pub status_message: String,
+    pub requester: PeeringSide,
+    pub accepter: PeeringSide,
+}
+
+impl Peering {
+    pub fn side(&self, side: Side) -> &PeeringSide {
+        match side {
+            Side::Requester => &self.requester,
+            Side::Accepter => &self.accepter,
+        }
+    }
+
+    /// The ends of this peering that belong to `me` (both for a peering between
+    /// two VPCs of the same account and region).
+    pub fn local_sides(&self, me: &Identity) -> Vec<Side> {
+        [Side::Requester, Side::Accepter]
+            .into_iter()
+            .filter(|s| {
+                let end = self.side(*s);
+                end.account == me.account && end.region == me.region
+            })
+            .collect()
+    }
+}
+
+/// A VPC of this account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vpc {
+    pub id: String,
+    pub cidrs: Vec<IpNet>,
+    /// `enableDnsSupport`/`enableDnsHostnames`; `None` when not read.
+    pub dns_support: Option<bool>,
+    pub dns_hostnames: Option<bool>,
+}
+
+/// Where a route sends traffic, as far as we care.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "kebab-case")]
+pub enum RouteTarget {
+    Peering(String),
+    Local,
+    Other(String),
+}
+
+impl fmt::Display for RouteTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteTarget::Peering(id) | RouteTarget::Other(id) => f.write_str(id),
+            RouteTarget::Local => f.write_str("local"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub destination: IpNet,
+    pub target: RouteTarget,
+    /// `true` when EC2 says the route is a blackhole (its target is gone).
+    pub blackhole: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteTable {
+    pub id: String,
+    pub vpc: String,
+    pub main: bool,
+    pub subnets: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    pub routes: Vec<Route>,
+    /// Routes to prefix lists and other destinations we do not model still
+    /// count against the quota.
+    pub other_routes: usize,
+}
+
+impl RouteTable {
+    pub fn route_count(&self) -> usize {
+        self.routes.len() + self.other_routes
+    }
+
+    pub fn route_to(&self, destination: &IpNet) -> Option<&Route> {
+        self.routes.iter().find(|r| &r.destination == destination)
+    }
+}
+
+/// One security-group rule: one protocol, port range and CIDR (EC2 counts
+/// rules this way against the quota).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct SgRule {
+    pub direction: Direction,
+    pub protocol: Protocol,
+    pub ports: Option<PortRange>,
+    pub cidr: IpNet,
+}
+
+impl fmt::Display for SgRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ports = self.ports.map(|p| format!(" {p}")).unwrap_or_default();
+        let way = match self.direction {
+            Direction::Ingress => "from",
+            Direction::Egress => "to",
+        };
+        write!(
+            f,
+            "{} {}{} {} {}",
+            self.direction,
+            self.protocol.ec2_name(),
+            ports,
+            way,
+            self.cidr
+        )
+    }
+}
+
+/// A rule as found in a group, with its description (where our marker lives).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedRule {
+    pub rule: SgRule,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub vpc: String,
+    pub rules: Vec<ObservedRule>,
+    /// Rules that reference other groups or prefix lists: they count against the
+    /// quota but we never touch them.
+    pub other_rules_ingress: usize,
+    pub other_rules_egress: usize,
+    /// Whether any rule references another security group (doctor: such
+    /// references do not work across regions).
+    pub references_groups: bool,
+}
+
+impl SecurityGroup {
+    pub fn rule_count(&self, direction: Direction) -> usize {
+        let other = match direction {
+            Direction::Ingress => self.other_rules_ingress,
+            Direction::Egress => self.other_rules_egress,
+        };
+        other
+            + self
+                .rules
+                .iter()
+                .filter(|r| r.rule.direction == direction)
+                .count()
+    }
+}
+
+/// A secret and what protects it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretState {
+    pub arn: String,
+    /// The key id or ARN the secret names; `None` means the AWS-managed key.
+    pub kms_key: Option<String>,
+    /// The resource policy document, parsed; `None` when there is none.
+    pub policy: Option<serde_json::Value>,
+}
+
+/// A KMS key and its policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyState {
+    pub arn: String,
+    /// `true` for AWS-managed keys (`aws/secretsmanager`), whose policy cannot change.
+    pub aws_managed: bool,
+    pub policy: Option<serde_json::Value>,
+}
+
+/// A network ACL entry (doctor only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NaclEntry {
+    pub rule_number: i32,
+    pub egress: bool,
+    pub allow: bool,
+    /// `None` means all protocols.
+    pub protocol: Option<Protocol>,
+    pub ports: Option<PortRange>,
+    pub cidr: IpNet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkAcl {
+    pub id: String,
+    pub vpc: String,
+    pub subnets: Vec<String>,
+    pub entries: Vec<NaclEntry>,
+}

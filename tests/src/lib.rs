@@ -1,0 +1,397 @@
+//! Local AWS for the tests and the demo: moto in server mode on a free loopback
+//! port (started through `scripts/moto_server.py`, which patches the gaps the
+//! design note lists), several accounts through STS AssumeRole, and builders
+//! for VPCs with secondary CIDRs, subnets, route tables and security groups.
+//!
+//! Every request goes through the standard endpoint override, exactly as
+//! `AWS_ENDPOINT_URL` does for the functions.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
+use peerlink::aws::{Clients, Resilience};
+use peerlink::config::Config;
+
+pub const REGION: &str = "eu-west-1";
+
+/// The workspace root (where `scripts/` and `events/` live).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Runs `scripts/setup.sh` once per process: it installs moto and cargo-lambda
+/// into `.tools/venv` when they are missing and does nothing otherwise.
+pub fn ensure_tools() -> PathBuf {
+    static DONE: OnceLock<PathBuf> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let root = workspace_root();
+        let status = Command::new("bash")
+            .arg(root.join("scripts/setup.sh"))
+            .stdout(Stdio::inherit())
+            .status()
+            .expect("run scripts/setup.sh");
+        assert!(status.success(), "scripts/setup.sh failed");
+        root.join(".tools/venv/bin")
+    })
+    .clone()
+}
+
+/// A running emulator. Dropping it stops the server; the shared one stops when
+/// the process exits (the launcher watches its stdin).
+pub struct Emulator {
+    pub endpoint: String,
+    pub port: u16,
+    child: Mutex<Child>,
+}
+
+impl Emulator {
+    /// Starts a new emulator on a free loopback port.
+    pub fn start() -> Emulator {
+        let bin = ensure_tools();
+        let mut child = Command::new(bin.join("python"))
+            .arg(workspace_root().join("scripts/moto_server.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scripts/moto_server.py");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the emulator's port");
+        let port: u16 = line
+            .trim()
+            .strip_prefix("MOTO_PORT=")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from the emulator: {line:?}"));
+        Emulator {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            child: Mutex::new(child),
+        }
+    }
+
+    /// One emulator for every test of this process; tests stay apart by using
+    /// their own accounts.
+    pub fn shared() -> &'static Emulator {
+        static SHARED: OnceLock<Emulator> = OnceLock::new();
+        SHARED.get_or_init(Emulator::start)
+    }
+
+    /// Acting as `account` (through STS AssumeRole) in the default region.
+    pub async fn account(&self, account: &str) -> Account {
+        self.account_in(account, REGION).await
+    }
+
+    /// Acting as `account` in `region`.
+    pub async fn account_in(&self, account: &str, region: &str) -> Account {
+        let base = self
+            .sdk_config(
+                Credentials::new("test", "test", None, None, "static"),
+                region,
+            )
+            .await;
+        let sts = aws_sdk_sts::Client::new(&base);
+        let out = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/peerlink-test"))
+            .role_session_name("peerlink-test")
+            .send()
+            .await
+            .expect("AssumeRole on the emulator");
+        let c = out.credentials().expect("credentials");
+        let creds = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "assumed-role",
+        );
+        let sdk = self.sdk_config(creds.clone(), region).await;
+        Account {
+            id: account.to_string(),
+            credentials: creds,
+            ec2: aws_sdk_ec2::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            kms: aws_sdk_kms::Client::new(&sdk),
+            sdk,
+        }
+    }
+
+    /// An account nobody else in this process uses.
+    pub async fn fresh_account(&self) -> Account {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let base = 400_000_000_000 + u64::from(std::process::id() % 1000) * 1_000_000 + n;
+        self.account(&base.to_string()).await
+    }
+
+    async fn sdk_config(&self, creds: Credentials, region: &str) -> SdkConfig {
+        let r = Resilience::from_env();
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(SharedCredentialsProvider::new(creds))
+            .retry_config(r.retry_config())
+            .timeout_config(r.timeout_config())
+            .load()
+            .await
+    }
+
+    /// Environment for a process (a function under `cargo lambda`, the CLI)
+    /// that should act as `account` against this emulator.
+    pub fn env_for(&self, account: &Account) -> Vec<(String, String)> {
+        let creds = &account.credentials;
+        vec![
+            ("AWS_ENDPOINT_URL".into(), self.endpoint.clone()),
+            (
+                "AWS_REGION".into(),
+                account
+                    .sdk
+                    .region()
+                    .map(|r| r.to_string())
+                    .unwrap_or(REGION.into()),
+            ),
+            (
+                "AWS_ACCESS_KEY_ID".into(),
+                creds.access_key_id().to_string(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                creds.secret_access_key().to_string(),
+            ),
+            (
+                "AWS_SESSION_TOKEN".into(),
+                creds.session_token().unwrap_or_default().to_string(),
+            ),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ]
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.child.lock() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One account on the emulator, with raw SDK clients for building fixtures.
+pub struct Account {
+    pub id: String,
+    pub credentials: Credentials,
+    pub sdk: SdkConfig,
+    pub ec2: aws_sdk_ec2::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub kms: aws_sdk_kms::Client,
+}
+
+/// A VPC built for a test.
+#[derive(Debug, Clone)]
+pub struct TestVpc {
+    pub id: String,
+    pub cidrs: Vec<String>,
+    pub main_table: String,
+    /// One table per subnet, each associated with its subnet.
+    pub subnet_tables: Vec<String>,
+    pub subnets: Vec<String>,
+    /// A security group to put rules in.
+    pub security_group: String,
+}
+
+impl TestVpc {
+    pub fn all_tables(&self) -> Vec<String> {
+        let mut t = vec![self.main_table.clone()];
+        t.extend(self.subnet_tables.iter().cloned());
+        t
+    }
+}
+
+impl Account {
+    /// A peerlink context acting as this account with the given configuration.
+    pub async fn context(&self, config_toml: &str) -> peerlink::Context {
+        let config = Config::parse(config_toml, "test config").expect("valid test config");
+        peerlink::Context::with(self.sdk.clone(), Clients::new(&self.sdk), config)
+            .await
+            .expect("context")
+    }
+
+    /// A VPC with `cidrs` (the first is primary; `"ipv6"` asks for an
+    /// Amazon-provided IPv6 block), `subnets` subnets each with its own route
+    /// table, and a security group.
+    pub async fn vpc(&self, cidrs: &[&str], subnets: usize) -> TestVpc {
+        let vpc = self
+            .ec2
+            .create_vpc()
+            .cidr_block(cidrs[0])
+            .send()
+            .await
+            .expect("CreateVpc")
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .expect("vpc id")
+            .to_string();
+        for c in &cidrs[1..] {
+            let req = self.ec2.associate_vpc_cidr_block().vpc_id(&vpc);
+            let req = if *c == "ipv6" {
+                req.amazon_provided_ipv6_cidr_block(true)
+            } else {
+                req.cidr_block(*c)
+            };
+            req.send().await.expect("AssociateVpcCidrBlock");
+        }
+        let main_table = self
+            .ec2
+            .describe_route_tables()
+            .filters(Filter::builder().name("vpc-id").values(&vpc).build())
+            .send()
+            .await
+            .expect("DescribeRouteTables")
+            .route_tables()
+            .first()
+            .and_then(|t| t.route_table_id())
+            .expect("main table")
+            .to_string();
+        let base: ipnet::Ipv4Net = cidrs[0].parse().expect("primary CIDR is IPv4");
+        let mut subnet_ids = Vec::new();
+        let mut tables = Vec::new();
+        for (i, net) in base.subnets(24).expect("/24s").take(subnets).enumerate() {
+            let subnet = self
+                .ec2
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(net.to_string())
+                .send()
+                .await
+                .expect("CreateSubnet")
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .expect("subnet id")
+                .to_string();
+            let table = self
+                .route_table(&vpc, &[("Name", &format!("subnet-{i}"))])
+                .await;
+            self.ec2
+                .associate_route_table()
+                .route_table_id(&table)
+                .subnet_id(&subnet)
+                .send()
+                .await
+                .expect("AssociateRouteTable");
+            subnet_ids.push(subnet);
+            tables.push(table);
+        }
+        let security_group = self.security_group(&vpc, "app").await;
+        TestVpc {
+            id: vpc,
+            cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
+            main_table,
+            subnet_tables: tables,
+            subnets: subnet_ids,
+            security_group,
+        }
+    }
+
+    /// A new route table in `vpc` with the given tags (not associated).
+    pub async fn route_table(&self, vpc: &str, tags: &[(&str, &str)]) -> String {
+        let mut spec = TagSpecification::builder().resource_type(ResourceType::RouteTable);
+        for (k, v) in tags {
+            spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        self.ec2
+            .create_route_table()
+            .vpc_id(vpc)
+            .tag_specifications(spec.build())
+            .send()
+            .await
+            .expect("CreateRouteTable")
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .expect("route table id")
+            .to_string()
+    }
+
+    pub async fn security_group(&self, vpc: &str, name: &str) -> String {
+        self.ec2
+            .create_security_group()
+            .vpc_id(vpc)
+            .group_name(name)
+            .description(format!("{name} (peerlink test)"))
+            .send()
+            .await
+            .expect("CreateSecurityGroup")
+            .group_id()
+            .expect("group id")
+            .to_string()
+    }
+
+    /// Requests a peering from `vpc` (ours) to `peer_vpc` of `peer`.
+    pub async fn request_peering(
+        &self,
+        vpc: &str,
+        peer: &str,
+        peer_vpc: &str,
+        peer_region: Option<&str>,
+    ) -> String {
+        self.ec2
+            .create_vpc_peering_connection()
+            .vpc_id(vpc)
+            .peer_owner_id(peer)
+            .peer_vpc_id(peer_vpc)
+            .set_peer_region(peer_region.map(str::to_string))
+            .send()
+            .await
+            .expect("CreateVpcPeeringConnection")
+            .vpc_peering_connection()
+            .and_then(|p| p.vpc_peering_connection_id())
+            .expect("peering id")
+            .to_string()
+    }
+
+    /// The peering's status code as this account sees it.
+    pub async fn peering_status(&self, id: &str) -> String {
+        self.ec2
+            .describe_vpc_peering_connections()
+            .vpc_peering_connection_ids(id)
+            .send()
+            .await
+            .expect("DescribeVpcPeeringConnections")
+            .vpc_peering_connections()
+            .first()
+            .and_then(|p| p.status())
+            .and_then(|s| s.code())
+            .map(|c| c.as_str().to_string())
+            .expect("status")
+    }
+}
+
+/// The sample event for `CreateVpcPeeringConnection`, with its peering id
+/// replaced by `peering_id` (as the requester's CloudTrail would record it).
+pub fn create_event(peering_id: &str) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(workspace_root().join("events/create-vpc-peering-connection.json"))
+            .expect("events/create-vpc-peering-connection.json");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("sample event is JSON");
+    v["detail"]["responseElements"]["vpcPeeringConnection"]["vpcPeeringConnectionId"] =
+        peering_id.into();
+    v
+}
+
+/// The sample scheduled event.
+pub fn scheduled_event() -> serde_json::Value {
+    let text = std::fs::read_to_string(workspace_root().join("events/scheduled.json"))
+        .expect("events/scheduled.json");
+    serde_json::from_str(&text).expect("sample event is JSON")
+}

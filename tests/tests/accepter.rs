@@ -1,0 +1,451 @@
+//! The accepter against the emulator: two and more accounts, real requests.
+
+use peerlink::accepter::{self, AccepterReport};
+use peerlink::decision::Verdict;
+use peerlink::events::{self, Event};
+use peerlink::{Context, Deadline, Error};
+use peerlink_tests::{Account, Emulator, TestVpc, create_event, scheduled_event};
+
+fn config(
+    requester: &Account,
+    requester_vpc: Option<&str>,
+    local_vpc: &str,
+    extra: &str,
+) -> String {
+    let peer_vpc = requester_vpc
+        .map(|v| format!("peer_vpc = \"{v}\""))
+        .unwrap_or_default();
+    format!(
+        r#"
+[settings]
+{extra}
+
+[[peer]]
+name = "orders"
+peer_account = "{}"
+{peer_vpc}
+allowed_cidrs = ["10.0.0.0/15"]
+local_vpc = "{local_vpc}"
+auto_accept = true
+"#,
+        requester.id
+    )
+}
+
+async fn on_event(ctx: &Context, event: serde_json::Value) -> Result<AccepterReport, Error> {
+    let parsed = events::parse(&event)?;
+    accepter::handle(ctx, &parsed, Deadline::none()).await
+}
+
+struct Pair {
+    requester: Account,
+    accepter: Account,
+    requester_vpc: TestVpc,
+    accepter_vpc: TestVpc,
+}
+
+async fn pair(requester_cidrs: &[&str], accepter_cidrs: &[&str]) -> Pair {
+    let emu = Emulator::shared();
+    let requester = emu.fresh_account().await;
+    let accepter = emu.fresh_account().await;
+    let requester_vpc = requester.vpc(requester_cidrs, 2).await;
+    let accepter_vpc = accepter.vpc(accepter_cidrs, 2).await;
+    Pair {
+        requester,
+        accepter,
+        requester_vpc,
+        accepter_vpc,
+    }
+}
+
+#[tokio::test]
+async fn an_allowed_request_ends_active_in_both_accounts() {
+    let p = pair(&["10.0.0.0/16", "10.1.0.0/16"], &["10.8.0.0/16"]).await;
+    let ctx = p
+        .accepter
+        .context(&config(
+            &p.requester,
+            Some(&p.requester_vpc.id),
+            &p.accepter_vpc.id,
+            "",
+        ))
+        .await;
+    let pcx = p
+        .requester
+        .request_peering(
+            &p.requester_vpc.id,
+            &p.accepter.id,
+            &p.accepter_vpc.id,
+            None,
+        )
+        .await;
+    let report = on_event(&ctx, create_event(&pcx)).await.unwrap();
+    assert_eq!(report.accepted, vec![pcx.clone()], "{report:#?}");
+    assert!(
+        report.outcomes[0].decision.reason.contains("10.1.0.0/16"),
+        "secondary CIDR checked"
+    );
+    assert_eq!(p.accepter.peering_status(&pcx).await, "active");
+    assert_eq!(p.requester.peering_status(&pcx).await, "active");
+    let calls = ctx.clients.calls.summary();
+    assert_eq!(calls.calls("AcceptVpcPeeringConnection"), 1);
+    assert_eq!(calls.writes, 1, "{calls:?}");
+}
+
+#[tokio::test]
+async fn the_same_event_twice_changes_nothing_the_second_time() {
+    let p = pair(&["10.0.0.0/16"], &["10.8.0.0/16"]).await;
+    let ctx = p
+        .accepter
+        .context(&config(&p.requester, None, &p.accepter_vpc.id, ""))
+        .await;
+    let pcx = p
+        .requester
+        .request_peering(
+            &p.requester_vpc.id,
+            &p.accepter.id,
+            &p.accepter_vpc.id,
+            None,
+        )
+        .await;
+    on_event(&ctx, create_event(&pcx)).await.unwrap();
+    ctx.clients.calls.reset();
+    let second = on_event(&ctx, create_event(&pcx)).await.unwrap();
+    assert_eq!(second.skipped, vec![pcx.clone()]);
+    assert!(
+        second.outcomes[0]
+            .decision
+            .reason
+            .contains("the peering is active")
+    );
+    assert_eq!(ctx.clients.calls.summary().writes, 0);
+    assert_eq!(p.accepter.peering_status(&pcx).await, "active");
+}
+
+/// Every hostile kind ends `rejected` (or stays pending in `ignore` mode), and
+/// the reason names the problem.
+#[tokio::test]
+async fn hostile_requests_are_rejected_or_left_pending() {
+    for mode in ["reject", "ignore"] {
+        let emu = Emulator::shared();
+        let listed = emu.fresh_account().await;
+        let stranger = emu.fresh_account().await;
+        let accepter = emu.fresh_account().await;
+        let local = accepter.vpc(&["10.8.0.0/16", "10.9.0.0/16"], 1).await;
+        let listed_vpc = listed.vpc(&["10.0.0.0/16"], 1).await;
+        let ctx = accepter
+            .context(&config(
+                &listed,
+                Some(&listed_vpc.id),
+                &local.id,
+                &format!("unmatched_requests = \"{mode}\""),
+            ))
+            .await;
+
+        // An existing active peer of the local VPC with 10.1.0.0/16.
+        let other = emu.fresh_account().await;
+        let other_vpc = other.vpc(&["10.1.0.0/16"], 1).await;
+        let existing = other
+            .request_peering(&other_vpc.id, &accepter.id, &local.id, None)
+            .await;
+        accepter
+            .ec2
+            .accept_vpc_peering_connection()
+            .vpc_peering_connection_id(&existing)
+            .send()
+            .await
+            .unwrap();
+
+        let mut cases: Vec<(String, &str)> = Vec::new();
+        let vpc = stranger.vpc(&["10.0.0.0/16"], 1).await;
+        cases.push((
+            stranger
+                .request_peering(&vpc.id, &accepter.id, &local.id, None)
+                .await,
+            "not in the allowlist",
+        ));
+        let vpc = listed.vpc(&["10.0.0.0/16"], 1).await;
+        cases.push((
+            listed
+                .request_peering(&vpc.id, &accepter.id, &local.id, None)
+                .await,
+            "is not listed",
+        ));
+
+        // The listed VPC, with blocks that are out of range or overlap.
+        let entry_ctx = |vpc: &TestVpc| {
+            config(
+                &listed,
+                Some(&vpc.id),
+                &local.id,
+                &format!("unmatched_requests = \"{mode}\""),
+            )
+        };
+        let mut specific = Vec::new();
+        // The listed VPC id, but the VPC lives in another region than the entry allows.
+        let east = emu.account_in(&listed.id, "us-east-1").await;
+        let vpc = east.vpc(&["10.0.0.0/16"], 1).await;
+        let pcx = east
+            .request_peering(&vpc.id, &accepter.id, &local.id, Some("eu-west-1"))
+            .await;
+        specific.push((vpc, pcx, "peer region us-east-1 is not allowed"));
+        for (cidrs, why) in [
+            (
+                vec!["10.0.0.0/16", "172.16.0.0/16"],
+                "172.16.0.0/16 lie outside",
+            ),
+            (vec!["10.0.0.0/16", "ipv6"], "lie outside"),
+            (vec!["10.0.0.0/16", "10.1.0.0/16"], "already reachable"),
+        ] {
+            let vpc = listed.vpc(&cidrs, 1).await;
+            let pcx = listed
+                .request_peering(&vpc.id, &accepter.id, &local.id, None)
+                .await;
+            specific.push((vpc, pcx, why));
+        }
+        // Overlap with the local VPC needs a range the entry allows: widen it.
+        let wide = emu.fresh_account().await;
+        let vpc = wide.vpc(&["10.8.0.0/16"], 1).await;
+        let overlap_primary = wide
+            .request_peering(&vpc.id, &accepter.id, &local.id, None)
+            .await;
+        let vpc2 = wide.vpc(&["10.5.0.0/16", "10.9.128.0/17"], 1).await;
+        let overlap_secondary = wide
+            .request_peering(&vpc2.id, &accepter.id, &local.id, None)
+            .await;
+        let wide_cfg = format!(
+            "[settings]\nunmatched_requests = \"{mode}\"\n\n[[peer]]\nname = \"wide\"\npeer_account = \"{}\"\nallowed_cidrs = [\"10.0.0.0/8\"]\nlocal_vpc = \"{}\"\nauto_accept = true\n",
+            wide.id, local.id
+        );
+
+        let expected_status = if mode == "reject" {
+            "rejected"
+        } else {
+            "pending-acceptance"
+        };
+        let expected_verdict = if mode == "reject" {
+            Verdict::Reject
+        } else {
+            Verdict::LeavePending
+        };
+        let check = |report: &AccepterReport, pcx: &str, why: &str| {
+            let o = report
+                .outcomes
+                .iter()
+                .find(|o| o.decision.peering_id == pcx)
+                .expect("decision");
+            assert_eq!(
+                o.decision.verdict, expected_verdict,
+                "{mode}: {}",
+                o.decision.reason
+            );
+            assert!(
+                o.decision.reason.contains(why),
+                "{mode}: expected {why:?} in {:?}",
+                o.decision.reason
+            );
+        };
+        for (pcx, why) in &cases {
+            let report = on_event(&ctx, create_event(pcx)).await.unwrap();
+            check(&report, pcx, why);
+            assert_eq!(accepter.peering_status(pcx).await, expected_status);
+        }
+        for (vpc, pcx, why) in &specific {
+            let c = accepter.context(&entry_ctx(vpc)).await;
+            let report = on_event(&c, create_event(pcx)).await.unwrap();
+            check(&report, pcx, why);
+            assert_eq!(accepter.peering_status(pcx).await, expected_status);
+        }
+        let c = accepter.context(&wide_cfg).await;
+        for (pcx, why) in [
+            (&overlap_primary, "overlaps 10.8.0.0/16 of the local VPC"),
+            (&overlap_secondary, "overlaps 10.9.0.0/16"),
+        ] {
+            let report = on_event(&c, create_event(pcx)).await.unwrap();
+            check(&report, pcx, why);
+            assert_eq!(accepter.peering_status(pcx).await, expected_status);
+        }
+        assert_eq!(accepter.peering_status(&existing).await, "active");
+    }
+}
+
+/// A sweep reads every request with one Describe page and writes once per
+/// decision; two requests with the same range are never both accepted.
+#[tokio::test]
+async fn a_sweep_handles_thirty_mixed_requests_with_one_describe() {
+    let emu = Emulator::shared();
+    let listed = emu.fresh_account().await;
+    let stranger = emu.fresh_account().await;
+    let accepter = emu.fresh_account().await;
+    let local = accepter.vpc(&["10.8.0.0/16"], 1).await;
+    let cfg = format!(
+        "[[peer]]\nname = \"fleet\"\npeer_account = \"{}\"\nallowed_cidrs = [\"10.0.0.0/16\"]\nlocal_vpc = \"{}\"\nauto_accept = true\n",
+        listed.id, local.id
+    );
+    let ctx = accepter.context(&cfg).await;
+    let mut expect_accept = Vec::new();
+    let mut expect_reject = Vec::new();
+    for i in 0..12 {
+        let vpc = listed.vpc(&[&format!("10.0.{}.0/24", i * 4)], 0).await;
+        expect_accept.push(
+            listed
+                .request_peering(&vpc.id, &accepter.id, &local.id, None)
+                .await,
+        );
+    }
+    for _ in 0..8 {
+        let vpc = stranger.vpc(&["10.0.200.0/24"], 0).await;
+        expect_reject.push(
+            stranger
+                .request_peering(&vpc.id, &accepter.id, &local.id, None)
+                .await,
+        );
+    }
+    for _ in 0..6 {
+        let vpc = listed.vpc(&["192.168.0.0/24"], 0).await;
+        expect_reject.push(
+            listed
+                .request_peering(&vpc.id, &accepter.id, &local.id, None)
+                .await,
+        );
+    }
+    for _ in 0..4 {
+        let vpc = listed.vpc(&["10.8.1.0/24"], 0).await;
+        expect_reject.push(
+            listed
+                .request_peering(&vpc.id, &accepter.id, &local.id, None)
+                .await,
+        );
+    }
+    // Requests this account made itself are left alone.
+    let mine = accepter.vpc(&["10.20.0.0/16"], 0).await;
+    let outgoing_vpc = listed.vpc(&["10.0.250.0/24"], 0).await;
+    let outgoing = accepter
+        .request_peering(&mine.id, &listed.id, &outgoing_vpc.id, None)
+        .await;
+
+    // Two requests with the same range in one batch: only one may win.
+    let twin_a = listed.vpc(&["10.0.100.0/24"], 0).await;
+    let twin_b = listed.vpc(&["10.0.100.0/24"], 0).await;
+    let twins = [
+        listed
+            .request_peering(&twin_a.id, &accepter.id, &local.id, None)
+            .await,
+        listed
+            .request_peering(&twin_b.id, &accepter.id, &local.id, None)
+            .await,
+    ];
+
+    let report = on_event(&ctx, scheduled_event()).await.unwrap();
+    assert_eq!(report.outcomes.len(), 32, "{report:#?}");
+    for pcx in &expect_accept {
+        assert!(report.accepted.contains(pcx), "{pcx} should be accepted");
+        assert_eq!(accepter.peering_status(pcx).await, "active");
+    }
+    for pcx in &expect_reject {
+        assert!(report.rejected.contains(pcx), "{pcx} should be rejected");
+        assert_eq!(accepter.peering_status(pcx).await, "rejected");
+    }
+    let twin_outcomes: Vec<Verdict> = twins
+        .iter()
+        .map(|t| {
+            report
+                .outcomes
+                .iter()
+                .find(|o| &o.decision.peering_id == t)
+                .unwrap()
+                .decision
+                .verdict
+        })
+        .collect();
+    assert!(
+        twin_outcomes.contains(&Verdict::Accept) && twin_outcomes.contains(&Verdict::Reject),
+        "{twin_outcomes:?}"
+    );
+    assert_eq!(
+        accepter.peering_status(&outgoing).await,
+        "pending-acceptance"
+    );
+
+    let calls = ctx.clients.calls.summary();
+    println!("sweep of 32 requests: {calls:?}");
+    assert_eq!(
+        calls.calls("DescribeVpcPeeringConnections"),
+        1,
+        "one Describe page for the whole batch"
+    );
+    assert_eq!(calls.calls("DescribeVpcs"), 1);
+    assert_eq!(calls.writes, 32, "one write per decision");
+    assert_eq!(calls.calls("AcceptVpcPeeringConnection"), 13);
+    assert_eq!(calls.calls("RejectVpcPeeringConnection"), 19);
+}
+
+#[tokio::test]
+async fn malformed_events_fail_clearly_and_write_nothing() {
+    let p = pair(&["10.0.0.0/16"], &["10.8.0.0/16"]).await;
+    let ctx = p
+        .accepter
+        .context(&config(&p.requester, None, &p.accepter_vpc.id, ""))
+        .await;
+    let pcx = p
+        .requester
+        .request_peering(
+            &p.requester_vpc.id,
+            &p.accepter.id,
+            &p.accepter_vpc.id,
+            None,
+        )
+        .await;
+    let mut missing = create_event(&pcx);
+    missing["detail"]["responseElements"] = serde_json::Value::Null;
+    let mut wrong_type = create_event(&pcx);
+    wrong_type["detail"]["responseElements"]["vpcPeeringConnection"]["vpcPeeringConnectionId"] =
+        12.into();
+    let mut unknown = scheduled_event();
+    unknown["detail-type"] = "EC2 Instance State-change Notification".into();
+    unknown["source"] = "aws.ec2".into();
+    let mut other_call = create_event(&pcx);
+    other_call["detail"]["eventName"] = "CreateRoute".into();
+    other_call["detail"]["requestParameters"] =
+        serde_json::json!({"routeTableId": p.accepter_vpc.main_table});
+    let cases = [
+        (missing, "no peering id"),
+        (wrong_type, "must be a string"),
+        (unknown, "unsupported event"),
+        (other_call, "the accepter handles"),
+        (
+            create_event("pcx-0000000000000000f"),
+            "was not found in account",
+        ),
+        (serde_json::json!("hello"), "JSON object"),
+    ];
+    for (event, expected) in cases {
+        let err = on_event(&ctx, event).await.expect_err(expected).to_string();
+        assert!(err.contains(expected), "expected {expected:?} in {err:?}");
+    }
+    let calls = ctx.clients.calls.summary();
+    assert_eq!(calls.writes, 0, "{calls:?}");
+    assert_eq!(p.accepter.peering_status(&pcx).await, "pending-acceptance");
+}
+
+#[tokio::test]
+async fn a_failed_create_call_is_a_no_op() {
+    let p = pair(&["10.0.0.0/16"], &["10.8.0.0/16"]).await;
+    let ctx = p
+        .accepter
+        .context(&config(&p.requester, None, &p.accepter_vpc.id, ""))
+        .await;
+    ctx.clients.calls.reset();
+    let mut event = create_event("pcx-0123456789abcdef0");
+    event["detail"]["errorCode"] = "Client.InvalidVpcID.NotFound".into();
+    let parsed = events::parse(&event).unwrap();
+    assert!(matches!(parsed, Event::FailedApiCall { .. }));
+    let report = accepter::handle(&ctx, &parsed, Deadline::none())
+        .await
+        .unwrap();
+    assert!(report.note.unwrap().contains("nothing to decide"));
+    assert_eq!(
+        ctx.clients.calls.summary().reads + ctx.clients.calls.summary().writes,
+        0
+    );
+}
