@@ -26,6 +26,8 @@ pub struct Outcome {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct AccepterReport {
     pub event: String,
+    /// `false` when the decisions were only reported (drift in report mode).
+    pub executed: bool,
     pub accepted: Vec<String>,
     pub rejected: Vec<String>,
     pub left_pending: Vec<String>,
@@ -63,7 +65,10 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
             }
             found
         }
-        Event::Scheduled => ec2::describe_peerings(&ctx.clients.ec2, None).await?,
+        Event::Scheduled => {
+            let all = ec2::describe_peerings(&ctx.clients.ec2, None).await?;
+            return sweep(ctx, all, true, deadline).await;
+        }
         Event::FailedApiCall { name, error_code } => {
             report.note = Some(format!(
                 "{name} failed with {error_code}: it created nothing, so there is nothing to decide"
@@ -79,9 +84,23 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
             .into());
         }
     };
-    let sweep = matches!(event, Event::Scheduled);
-    let decisions = decide_all(ctx, peerings, sweep).await?;
-    apply(ctx, decisions, deadline, &mut report).await;
+    let decisions = decide_all(ctx, peerings, false).await?;
+    report.executed = true;
+    apply(ctx, decisions, true, deadline, &mut report).await;
+    Ok(report)
+}
+
+/// Decides on every pending request for this account among `all` (every
+/// peering it can see, read with one paginated Describe). With `execute`
+/// unset the decisions are only reported.
+pub async fn sweep(ctx: &Context, all: Vec<Peering>, execute: bool, deadline: Deadline) -> Result<AccepterReport> {
+    let mut report = AccepterReport {
+        event: Event::Scheduled.label(),
+        executed: execute,
+        ..Default::default()
+    };
+    let decisions = decide_all(ctx, all, true).await?;
+    apply(ctx, decisions, execute, deadline, &mut report).await;
     Ok(report)
 }
 
@@ -143,22 +162,23 @@ async fn decide_all(ctx: &Context, peerings: Vec<Peering>, sweep: bool) -> Resul
 async fn apply(
     ctx: &Context,
     decisions: Vec<Decision>,
+    execute: bool,
     deadline: Deadline,
     report: &mut AccepterReport,
 ) {
     let limit = ctx.config.settings.write_concurrency;
     let outcomes: Vec<Outcome> = futures_util::stream::iter(decisions)
         .map(|d| async move {
-            let result =
-                if deadline.expired() && matches!(d.verdict, Verdict::Accept | Verdict::Reject) {
-                    "not-started: out of time; the next run decides it".to_string()
-                } else {
-                    write(ctx, &d).await
-                };
-            Outcome {
-                decision: d,
-                result,
-            }
+            let result = if !matches!(d.verdict, Verdict::Accept | Verdict::Reject) {
+                "no-write".to_string()
+            } else if !execute {
+                "planned: report mode writes nothing".to_string()
+            } else if deadline.expired() {
+                "not-started: out of time; the next run decides it".to_string()
+            } else {
+                write(ctx, &d).await
+            };
+            Outcome { decision: d, result }
         })
         .buffer_unordered(limit)
         .collect()
@@ -207,9 +227,7 @@ async fn write(ctx: &Context, d: &Decision) -> String {
             // Another invocation may have decided first (duplicate delivery, sweep racing an event).
             let now = ec2::describe_peerings(ec2c, Some(&[d.peering_id.clone()])).await;
             match now {
-                Ok(ps) if ps.first().is_some_and(|p| wanted.contains(&p.status)) => {
-                    "already-done".into()
-                }
+                Ok(ps) if ps.first().is_some_and(|p| wanted.contains(&p.status)) => "already-done".into(),
                 _ => format!("failed: {err}"),
             }
         }

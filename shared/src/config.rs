@@ -75,9 +75,7 @@ impl ConfigSource {
             }),
             _ => Err(ConfigError {
                 origin,
-                message: format!(
-                    "more than one of {ENV_INLINE}, {ENV_FILE}, {ENV_SSM} is set; set exactly one"
-                ),
+                message: format!("more than one of {ENV_INLINE}, {ENV_FILE}, {ENV_SSM} is set; set exactly one"),
             }),
         }
     }
@@ -372,11 +370,8 @@ impl fmt::Display for PortRange {
 impl FromStr for PortRange {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "invalid port range {s:?}: expected a port such as 5432 or a range such as \"1024-65535\""
-            )
-        };
+        let bad =
+            || format!("invalid port range {s:?}: expected a port such as 5432 or a range such as \"1024-65535\"");
         let (from, to) = match s.split_once('-') {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (s.trim(), s.trim()),
@@ -459,7 +454,11 @@ impl TryFrom<String> for SecretArn {
     fn try_from(value: String) -> Result<Self, String> {
         let parts = Arn::parse(&value)
             .filter(|a| a.service == "secretsmanager" && a.resource.starts_with("secret:") && a.resource.len() > 7)
-            .ok_or_else(|| format!("invalid secret ARN {value:?}: expected arn:aws:secretsmanager:<region>:<account>:secret:<name>"))?;
+            .ok_or_else(|| {
+                format!(
+                    "invalid secret ARN {value:?}: expected arn:aws:secretsmanager:<region>:<account>:secret:<name>"
+                )
+            })?;
         Ok(SecretArn {
             region: parts.region.to_string(),
             account: parts.account.to_string(),
@@ -516,14 +515,8 @@ impl TryFrom<String> for PrincipalArn {
         }
         let arn = Arn::parse(&value).ok_or_else(err)?;
         let resource_ok = arn.resource == "root"
-            || arn
-                .resource
-                .strip_prefix("role/")
-                .is_some_and(|r| !r.is_empty())
-            || arn
-                .resource
-                .strip_prefix("user/")
-                .is_some_and(|r| !r.is_empty());
+            || arn.resource.strip_prefix("role/").is_some_and(|r| !r.is_empty())
+            || arn.resource.strip_prefix("user/").is_some_and(|r| !r.is_empty());
         if arn.service != "iam" || !arn.region.is_empty() || !resource_ok {
             return Err(err());
         }
@@ -552,8 +545,7 @@ impl<'a> Arn<'a> {
     fn parse(text: &'a str) -> Option<Arn<'a>> {
         let mut parts = text.splitn(6, ':');
         let (arn, partition) = (parts.next()?, parts.next()?);
-        let (service, region, account, resource) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let (service, region, account, resource) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         let partition_ok = matches!(partition, "aws" | "aws-cn" | "aws-us-gov");
         let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
         let text_ok = text.bytes().all(|b| b.is_ascii_graphic());
@@ -595,9 +587,7 @@ impl Config {
             ("active_peerings_per_vpc", s.active_peerings_per_vpc, 125),
         ] {
             if value == 0 || value > max {
-                return Err(format!(
-                    "settings.{field} = {value} is out of range (1 to {max})"
-                ));
+                return Err(format!("settings.{field} = {value} is out of range (1 to {max})"));
             }
         }
         let mut names = BTreeSet::new();
@@ -605,9 +595,7 @@ impl Config {
             let at = format!("peer[{i}] (name {:?})", peer.name);
             peer.validate().map_err(|e| format!("{at}: {e}"))?;
             if !names.insert(peer.name.as_str()) {
-                return Err(format!(
-                    "{at}: name is used by another entry; names must be unique"
-                ));
+                return Err(format!("{at}: name is used by another entry; names must be unique"));
             }
         }
         Ok(())
@@ -632,11 +620,7 @@ impl Config {
                     (Some(x), Some(y)) => x == y,
                     _ => true,
                 };
-                if a.peer_account == b.peer_account
-                    && a.local_vpc == b.local_vpc
-                    && vpc_overlap
-                    && region_overlap
-                {
+                if a.peer_account == b.peer_account && a.local_vpc == b.local_vpc && vpc_overlap && region_overlap {
                     pairs.push((a.name.as_str(), b.name.as_str()));
                 }
             }
@@ -657,10 +641,7 @@ impl PeerEntry {
             return Err("name must be 1 to 64 letters, digits, '-', '_' or '.'".into());
         }
         if self.allowed_cidrs.is_empty() {
-            return Err(
-                "allowed_cidrs is empty: list the ranges the peer VPC's CIDR blocks must lie in"
-                    .into(),
-            );
+            return Err("allowed_cidrs is empty: list the ranges the peer VPC's CIDR blocks must lie in".into());
         }
         match self.routes.select {
             TableSelect::Tagged if self.routes.tags.is_empty() => {
@@ -669,13 +650,8 @@ impl PeerEntry {
             TableSelect::Ids if self.routes.ids.is_empty() => {
                 return Err("routes.select = \"ids\" needs routes.ids".into());
             }
-            TableSelect::All | TableSelect::None
-                if !self.routes.tags.is_empty() || !self.routes.ids.is_empty() =>
-            {
-                return Err(
-                    "routes.tags and routes.ids only apply with select = \"tagged\" or \"ids\""
-                        .into(),
-                );
+            TableSelect::All | TableSelect::None if !self.routes.tags.is_empty() || !self.routes.ids.is_empty() => {
+                return Err("routes.tags and routes.ids only apply with select = \"tagged\" or \"ids\"".into());
             }
             _ => {}
         }
@@ -683,10 +659,7 @@ impl PeerEntry {
             let at = format!("security_group_rules[{i}]");
             match (rule.protocol, rule.ports) {
                 (Protocol::Tcp | Protocol::Udp, None) => {
-                    return Err(format!(
-                        "{at}: protocol {:?} needs ports",
-                        rule.protocol.ec2_name()
-                    ));
+                    return Err(format!("{at}: protocol {:?} needs ports", rule.protocol.ec2_name()));
                 }
                 (Protocol::All | Protocol::Icmp, Some(_)) => {
                     return Err(format!(
@@ -725,16 +698,12 @@ impl PeerEntry {
 
     /// The peer region this entry expects, given the local VPC's region.
     pub fn expected_peer_region<'a>(&'a self, local_region: &'a str) -> &'a str {
-        self.peer_region
-            .as_ref()
-            .map_or(local_region, |r| r.as_str())
+        self.peer_region.as_ref().map_or(local_region, |r| r.as_str())
     }
 
     /// Whether `cidr` lies inside one of the allowed ranges.
     pub fn allows(&self, cidr: &IpNet) -> bool {
-        self.allowed_cidrs
-            .iter()
-            .any(|range| range.0.contains(cidr))
+        self.allowed_cidrs.iter().any(|range| range.0.contains(cidr))
     }
 
     /// The direction of a rule on the given side of the peering.
@@ -794,18 +763,12 @@ kms_key = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-123456
         assert_eq!(p.routes.select, TableSelect::Tagged);
         assert_eq!(
             p.security_group_rules[0].ports,
-            Some(PortRange {
-                from: 5432,
-                to: 5432
-            })
+            Some(PortRange { from: 5432, to: 5432 })
         );
         assert_eq!(p.security_group_rules[0].protocol, Protocol::Tcp);
         assert_eq!(
             p.security_group_rules[1].ports,
-            Some(PortRange {
-                from: 1024,
-                to: 65535
-            })
+            Some(PortRange { from: 1024, to: 65535 })
         );
         assert!(p.dns.remote_resolution);
         assert_eq!(p.secrets[0].arn.account, "222222222222");
@@ -824,10 +787,7 @@ kms_key = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-123456
     fn errors_name_the_field() {
         let cases = [
             (
-                with(
-                    "auto_accept = true",
-                    "auto_accept = true\nauto_acept = true",
-                ),
+                with("auto_accept = true", "auto_accept = true\nauto_acept = true"),
                 "auto_acept",
             ),
             (with("\"111111111111\"", "\"11111111111\""), "account id"),
@@ -835,24 +795,15 @@ kms_key = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-123456
             (with("\"10.0.0.0/16\"", "\"10.0.0.0/33\""), "invalid CIDR"),
             (with("\"10.0.0.0/16\"", "\"10.0.0.1/16\""), "host bits"),
             (
-                with(
-                    "unmatched_requests = \"ignore\"",
-                    "unmatched_requests = \"maybe\"",
-                ),
+                with("unmatched_requests = \"ignore\"", "unmatched_requests = \"maybe\""),
                 "unmatched_requests",
             ),
             (with("ports = 5432", "ports = 0"), "invalid port range"),
-            (
-                with("ports = 5432", "ports = \"9-1\""),
-                "invalid port range",
-            ),
+            (with("ports = 5432", "ports = \"9-1\""), "invalid port range"),
             (with("ports = 5432\n", ""), "needs ports"),
             (with("role/orders-task", "role/*"), "wildcards"),
             (
-                with(
-                    "arn:aws:iam::111111111111:role",
-                    "arn:aws:iam::999999999999:role",
-                ),
+                with("arn:aws:iam::111111111111:role", "arn:aws:iam::999999999999:role"),
                 "not in peer_account",
             ),
             (
@@ -862,10 +813,7 @@ kms_key = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-123456
                 ),
                 "needs routes.tags",
             ),
-            (
-                with("secret:db-AbCdEf", "parameter:db"),
-                "invalid secret ARN",
-            ),
+            (with("secret:db-AbCdEf", "parameter:db"), "invalid secret ARN"),
             (
                 with("[settings]", "[settings]\nwrite_concurrency = 0"),
                 "write_concurrency",
@@ -892,10 +840,7 @@ kms_key = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-123456
     #[test]
     fn toml_errors_carry_the_line() {
         let err = err_of(&with("auto_accept = true", "auto_accept = \"yes\""));
-        assert!(
-            err.contains("line 12") && err.contains("auto_accept"),
-            "{err}"
-        );
+        assert!(err.contains("line 12") && err.contains("auto_accept"), "{err}");
     }
 
     #[test]
@@ -918,8 +863,7 @@ kms_key = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-123456
         assert!(none.message.contains(ENV_FILE));
         let two = ConfigSource::from_vars(|n| (n != ENV_SSM).then(|| "x".to_string())).unwrap_err();
         assert!(two.message.contains("exactly one"));
-        let one = ConfigSource::from_vars(|n| (n == ENV_FILE).then(|| "/tmp/x.toml".to_string()))
-            .unwrap();
+        let one = ConfigSource::from_vars(|n| (n == ENV_FILE).then(|| "/tmp/x.toml".to_string())).unwrap();
         assert_eq!(one, ConfigSource::File("/tmp/x.toml".into()));
     }
 

@@ -62,10 +62,7 @@ pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 }
 
 fn list(nets: &[IpNet]) -> String {
-    nets.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 fn names(entries: &[&PeerEntry]) -> String {
@@ -78,21 +75,14 @@ fn names(entries: &[&PeerEntry]) -> String {
 
 /// Finds the entry matching a request, or explains why none does. `local` is
 /// our end of the peering, `remote` the peer's.
-pub fn match_entry<'c>(
-    config: &'c Config,
-    local: &PeeringSide,
-    remote: &PeeringSide,
-) -> Result<&'c PeerEntry, String> {
+pub fn match_entry<'c>(config: &'c Config, local: &PeeringSide, remote: &PeeringSide) -> Result<&'c PeerEntry, String> {
     let by_account: Vec<&PeerEntry> = config
         .peers
         .iter()
         .filter(|e| e.peer_account == *remote.account.as_str())
         .collect();
     if by_account.is_empty() {
-        return Err(format!(
-            "peer account {} is not in the allowlist",
-            remote.account
-        ));
+        return Err(format!("peer account {} is not in the allowlist", remote.account));
     }
     let by_local: Vec<&PeerEntry> = by_account
         .iter()
@@ -112,11 +102,7 @@ pub fn match_entry<'c>(
     let by_vpc: Vec<&PeerEntry> = by_local
         .iter()
         .copied()
-        .filter(|e| {
-            e.peer_vpc
-                .as_ref()
-                .is_none_or(|v| *v == *remote.vpc.as_str())
-        })
+        .filter(|e| e.peer_vpc.as_ref().is_none_or(|v| *v == *remote.vpc.as_str()))
         .collect();
     if by_vpc.is_empty() {
         let vpcs: Vec<String> = by_local
@@ -136,10 +122,7 @@ pub fn match_entry<'c>(
         .filter(|e| e.expected_peer_region(&local.region) == remote.region)
         .collect();
     if by_region.is_empty() {
-        let regions: Vec<&str> = by_vpc
-            .iter()
-            .map(|e| e.expected_peer_region(&local.region))
-            .collect();
+        let regions: Vec<&str> = by_vpc.iter().map(|e| e.expected_peer_region(&local.region)).collect();
         return Err(format!(
             "peer region {} is not allowed for {} (allowed: {})",
             remote.region,
@@ -158,11 +141,7 @@ pub fn match_entry<'c>(
 
 /// CIDR blocks already reachable from the local VPC through its other active
 /// peerings, with the peering that brings each.
-fn peered_cidrs<'p>(
-    ctx: &'p AcceptContext<'_>,
-    local_vpc: &str,
-    except: &str,
-) -> Vec<(IpNet, &'p Peering)> {
+fn peered_cidrs<'p>(ctx: &'p AcceptContext<'_>, local_vpc: &str, except: &str) -> Vec<(IpNet, &'p Peering)> {
     let mut out = Vec::new();
     for p in ctx
         .peerings
@@ -185,18 +164,9 @@ fn check(ctx: &AcceptContext<'_>, peering: &Peering, entry: &PeerEntry) -> Resul
     if requester.cidrs.is_empty() {
         return Err("EC2 reports no CIDR block for the requester VPC".into());
     }
-    let outside: Vec<IpNet> = requester
-        .cidrs
-        .iter()
-        .copied()
-        .filter(|c| !entry.allows(c))
-        .collect();
+    let outside: Vec<IpNet> = requester.cidrs.iter().copied().filter(|c| !entry.allows(c)).collect();
     if !outside.is_empty() {
-        let allowed: Vec<String> = entry
-            .allowed_cidrs
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let allowed: Vec<String> = entry.allowed_cidrs.iter().map(ToString::to_string).collect();
         return Err(format!(
             "requester CIDR block(s) {} lie outside the allowed ranges of entry {:?} ({})",
             list(&outside),
@@ -211,13 +181,7 @@ fn check(ctx: &AcceptContext<'_>, peering: &Peering, entry: &PeerEntry) -> Resul
         ));
     };
     let mut local: Vec<IpNet> = local_vpc.cidrs.clone();
-    local.extend(
-        peering
-            .accepter
-            .cidrs
-            .iter()
-            .filter(|c| !local_vpc.cidrs.contains(c)),
-    );
+    local.extend(peering.accepter.cidrs.iter().filter(|c| !local_vpc.cidrs.contains(c)));
     for r in &requester.cidrs {
         if let Some(l) = local.iter().find(|l| overlaps(r, l)) {
             return Err(format!(
@@ -526,11 +490,7 @@ auto_accept = true
         );
         let overlap = request(&["10.0.0.0/16", "2600:1f18:aaaa:bb00::/56"]);
         expect(
-            &run(
-                &config(""),
-                &world(&["10.8.0.0/16", "2600:1f18:aaaa::/48"]),
-                &overlap,
-            ),
+            &run(&config(""), &world(&["10.8.0.0/16", "2600:1f18:aaaa::/48"]), &overlap),
             Verdict::Reject,
             "overlaps 2600:1f18:aaaa::/48",
         );

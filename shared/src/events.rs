@@ -96,26 +96,15 @@ where
 {
     for path in paths {
         if let Some(text) = str_at(detail, "detail", path)? {
-            return T::try_from(text.to_string())
-                .map_err(|e| err(format!("detail.{}: {e}", path.join("."))));
+            return T::try_from(text.to_string()).map_err(|e| err(format!("detail.{}: {e}", path.join("."))));
         }
     }
-    let places: Vec<String> = paths
-        .iter()
-        .map(|p| format!("detail.{}", p.join(".")))
-        .collect();
-    Err(err(format!(
-        "no {what} in the event (looked at {})",
-        places.join(", ")
-    )))
+    let places: Vec<String> = paths.iter().map(|p| format!("detail.{}", p.join("."))).collect();
+    Err(err(format!("no {what} in the event (looked at {})", places.join(", "))))
 }
 
 const PEERING_PATHS: &[&[&str]] = &[
-    &[
-        "responseElements",
-        "vpcPeeringConnection",
-        "vpcPeeringConnectionId",
-    ],
+    &["responseElements", "vpcPeeringConnection", "vpcPeeringConnectionId"],
     &["requestParameters", "vpcPeeringConnectionId"],
     &[
         "requestParameters",
@@ -146,28 +135,21 @@ pub const KNOWN_CALLS: &[&str] = &[
 fn subject_of(name: &str, detail: &Value) -> Result<Subject, EventError> {
     let req = |key: &'static str| -> Vec<&'static str> { vec!["requestParameters", key] };
     Ok(match name {
-        "CreateVpcPeeringConnection" => {
-            Subject::Peering(id_at(detail, &PEERING_PATHS[..1], "peering id")?)
-        }
+        "CreateVpcPeeringConnection" => Subject::Peering(id_at(detail, &PEERING_PATHS[..1], "peering id")?),
         "AcceptVpcPeeringConnection"
         | "RejectVpcPeeringConnection"
         | "DeleteVpcPeeringConnection"
-        | "ModifyVpcPeeringConnectionOptions" => {
-            Subject::Peering(id_at(detail, PEERING_PATHS, "peering id")?)
-        }
+        | "ModifyVpcPeeringConnectionOptions" => Subject::Peering(id_at(detail, PEERING_PATHS, "peering id")?),
         "CreateRoute" | "ReplaceRoute" | "DeleteRoute" | "AssociateRouteTable" => {
             Subject::RouteTable(id_at(detail, &[&req("routeTableId")], "route table id")?)
         }
-        "CreateRouteTable" | "ModifyVpcAttribute" => {
-            Subject::Vpc(id_at(detail, &[&req("vpcId")], "VPC id")?)
-        }
+        "CreateRouteTable" | "ModifyVpcAttribute" => Subject::Vpc(id_at(detail, &[&req("vpcId")], "VPC id")?),
         "RevokeSecurityGroupIngress" | "RevokeSecurityGroupEgress" => {
             Subject::SecurityGroup(id_at(detail, &[&req("groupId")], "security group id")?)
         }
         "PutResourcePolicy" | "DeleteResourcePolicy" => {
-            let id = str_at(detail, "detail", &req("secretId"))?.ok_or_else(|| {
-                err("no secret in the event (looked at detail.requestParameters.secretId)")
-            })?;
+            let id = str_at(detail, "detail", &req("secretId"))?
+                .ok_or_else(|| err("no secret in the event (looked at detail.requestParameters.secretId)"))?;
             let ok = !id.is_empty()
                 && id.len() <= 2048
                 && id
@@ -191,9 +173,7 @@ fn subject_of(name: &str, detail: &Value) -> Result<Subject, EventError> {
 
 /// Parses an invocation payload. Errors name the field that is wrong.
 pub fn parse(value: &Value) -> Result<Event, EventError> {
-    let size = serde_json::to_vec(value)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
     if size > MAX_EVENT_BYTES {
         return Err(err(format!(
             "payload is {size} bytes; EventBridge events are at most {MAX_EVENT_BYTES} bytes"
@@ -208,14 +188,12 @@ pub fn parse(value: &Value) -> Result<Event, EventError> {
                 "a direct invocation is {\"reconcile\": \"pcx-…\"} and nothing else",
             ));
         }
-        let id = str_at(value, "payload", &["reconcile"])?
-            .ok_or_else(|| err("reconcile must name a peering"))?;
-        let peering =
-            PeeringId::try_from(id.to_string()).map_err(|e| err(format!("reconcile: {e}")))?;
+        let id = str_at(value, "payload", &["reconcile"])?.ok_or_else(|| err("reconcile must name a peering"))?;
+        let peering = PeeringId::try_from(id.to_string()).map_err(|e| err(format!("reconcile: {e}")))?;
         return Ok(Event::Reconcile { peering });
     }
-    let envelope: EventBridgeEvent<Value> = serde_json::from_value(value.clone())
-        .map_err(|e| err(format!("not an EventBridge event: {e}")))?;
+    let envelope: EventBridgeEvent<Value> =
+        serde_json::from_value(value.clone()).map_err(|e| err(format!("not an EventBridge event: {e}")))?;
     let (source, kind) = (envelope.source.as_str(), envelope.detail_type.as_str());
     let detail = &envelope.detail;
     match (source, kind) {
@@ -228,8 +206,7 @@ pub fn parse(value: &Value) -> Result<Event, EventError> {
             if !detail.is_object() {
                 return Err(err("detail must be a JSON object"));
             }
-            let name = str_at(detail, "detail", &["eventName"])?
-                .ok_or_else(|| err("detail.eventName is missing"))?;
+            let name = str_at(detail, "detail", &["eventName"])?.ok_or_else(|| err("detail.eventName is missing"))?;
             let expected_source = format!("{}.amazonaws.com", source.trim_start_matches("aws."));
             match str_at(detail, "detail", &["eventSource"])? {
                 Some(s) if s == expected_source => {}
@@ -288,10 +265,8 @@ mod tests {
 
     #[test]
     fn sample_files_parse() {
-        let create: Value = serde_json::from_str(include_str!(
-            "../../events/create-vpc-peering-connection.json"
-        ))
-        .unwrap();
+        let create: Value =
+            serde_json::from_str(include_str!("../../events/create-vpc-peering-connection.json")).unwrap();
         match parse(&create).unwrap() {
             Event::ApiCall {
                 name,
@@ -302,8 +277,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let sched: Value =
-            serde_json::from_str(include_str!("../../events/scheduled.json")).unwrap();
+        let sched: Value = serde_json::from_str(include_str!("../../events/scheduled.json")).unwrap();
         assert_eq!(parse(&sched).unwrap(), Event::Scheduled);
     }
 
@@ -353,14 +327,8 @@ mod tests {
         ];
         for (name, extra, kind) in cases {
             let ev = parse(&cloudtrail(name, extra)).unwrap();
-            let Event::ApiCall { subject, .. } = ev else {
-                panic!()
-            };
-            assert_eq!(
-                serde_json::to_value(&subject).unwrap()["kind"],
-                kind,
-                "{name}"
-            );
+            let Event::ApiCall { subject, .. } = ev else { panic!() };
+            assert_eq!(serde_json::to_value(&subject).unwrap()["kind"], kind, "{name}");
         }
         let mut secret = cloudtrail(
             "PutResourcePolicy",
@@ -382,10 +350,7 @@ mod tests {
         let cases: Vec<(Value, &str)> = vec![
             (json!([1, 2]), "JSON object"),
             (json!({"source": "aws.ec2"}), "detail-type"),
-            (
-                cloudtrail("CreateVpcPeeringConnection", json!({})),
-                "no peering id",
-            ),
+            (cloudtrail("CreateVpcPeeringConnection", json!({})), "no peering id"),
             (
                 cloudtrail(
                     "CreateVpcPeeringConnection",
@@ -401,25 +366,16 @@ mod tests {
                 "invalid VPC peering connection id",
             ),
             (
-                cloudtrail(
-                    "CreateVpcPeeringConnection",
-                    json!({"responseElements": "oops"}),
-                ),
+                cloudtrail("CreateVpcPeeringConnection", json!({"responseElements": "oops"})),
                 "detail.responseElements must be a JSON object",
             ),
-            (
-                cloudtrail("RunInstances", json!({})),
-                "not one peerlink handles",
-            ),
+            (cloudtrail("RunInstances", json!({})), "not one peerlink handles"),
             (
                 json!({"version": "0", "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": {}}),
                 "unsupported event",
             ),
             (json!({"reconcile": 7}), "reconcile must be a string"),
-            (
-                json!({"reconcile": "pcx-0123456789abcdef0", "x": 1}),
-                "nothing else",
-            ),
+            (json!({"reconcile": "pcx-0123456789abcdef0", "x": 1}), "nothing else"),
             (
                 json!({"reconcile": "vpc-0123456789abcdef0"}),
                 "invalid VPC peering connection id",
@@ -440,12 +396,7 @@ mod tests {
         );
         let mut spoofed = cloudtrail("CreateVpcPeeringConnection", json!({}));
         spoofed["detail"]["eventSource"] = json!("evil.example.com");
-        assert!(
-            parse(&spoofed)
-                .unwrap_err()
-                .to_string()
-                .contains("eventSource")
-        );
+        assert!(parse(&spoofed).unwrap_err().to_string().contains("eventSource"));
     }
 
     #[test]

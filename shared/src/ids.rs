@@ -21,10 +21,7 @@ fn is_ec2_id(value: &str, prefix: &str) -> bool {
         .strip_prefix(prefix)
         .and_then(|rest| rest.strip_prefix('-'))
         .is_some_and(|hex| {
-            (hex.len() == 8 || hex.len() == 17)
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         })
 }
 
@@ -167,14 +164,10 @@ impl TryFrom<String> for Region {
     fn try_from(value: String) -> Result<Self, IdError> {
         let parts: Vec<&str> = value.split('-').collect();
         let ok = parts.len() >= 3
-            && parts.iter().all(|p| {
-                !p.is_empty()
-                    && p.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            })
             && parts
-                .last()
-                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+            && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
         if ok {
             Ok(Self(value))
         } else {
@@ -241,12 +234,7 @@ mod tests {
     #[test]
     fn account_ids_are_twelve_digits() {
         assert!("111111111111".parse::<AccountId>().is_ok());
-        for bad in [
-            "11111111111",
-            "1111111111111",
-            "11111111111a",
-            " 111111111111",
-        ] {
+        for bad in ["11111111111", "1111111111111", "11111111111a", " 111111111111"] {
             let err = bad.parse::<AccountId>().unwrap_err();
             assert!(err.to_string().contains("12 digits"), "{err}");
         }

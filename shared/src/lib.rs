@@ -9,11 +9,18 @@ pub mod aws;
 pub mod config;
 pub mod context;
 pub mod decision;
+pub mod doctor;
+pub mod drift;
 pub mod error;
 pub mod events;
+pub mod finisher;
 pub mod ids;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod logging;
+pub mod metrics;
 pub mod model;
+pub mod reconcile;
 
 pub use context::{Context, Deadline};
 pub use error::{Error, Result};

@@ -19,9 +19,5 @@ pub fn init() {
 
 /// Joins CIDR blocks (or anything displayable) for a log field.
 pub fn joined<T: std::fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }

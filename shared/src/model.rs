@@ -258,9 +258,18 @@ pub struct SecurityGroup {
     /// quota but we never touch them.
     pub other_rules_ingress: usize,
     pub other_rules_egress: usize,
-    /// Whether any rule references another security group (doctor: such
-    /// references do not work across regions).
-    pub references_groups: bool,
+    /// Rules that reference other security groups (doctor: such references do
+    /// not work across regions).
+    pub group_refs: Vec<GroupRef>,
+}
+
+/// A rule's reference to another security group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupRef {
+    pub group: String,
+    pub account: Option<String>,
+    pub vpc: Option<String>,
+    pub peering: Option<String>,
 }
 
 impl SecurityGroup {
@@ -269,12 +278,7 @@ impl SecurityGroup {
             Direction::Ingress => self.other_rules_ingress,
             Direction::Egress => self.other_rules_egress,
         };
-        other
-            + self
-                .rules
-                .iter()
-                .filter(|r| r.rule.direction == direction)
-                .count()
+        other + self.rules.iter().filter(|r| r.rule.direction == direction).count()
     }
 }
 

@@ -96,10 +96,7 @@ impl Emulator {
     /// Acting as `account` in `region`.
     pub async fn account_in(&self, account: &str, region: &str) -> Account {
         let base = self
-            .sdk_config(
-                Credentials::new("test", "test", None, None, "static"),
-                region,
-            )
+            .sdk_config(Credentials::new("test", "test", None, None, "static"), region)
             .await;
         let sts = aws_sdk_sts::Client::new(&base);
         let out = sts
@@ -156,20 +153,10 @@ impl Emulator {
             ("AWS_ENDPOINT_URL".into(), self.endpoint.clone()),
             (
                 "AWS_REGION".into(),
-                account
-                    .sdk
-                    .region()
-                    .map(|r| r.to_string())
-                    .unwrap_or(REGION.into()),
+                account.sdk.region().map(|r| r.to_string()).unwrap_or(REGION.into()),
             ),
-            (
-                "AWS_ACCESS_KEY_ID".into(),
-                creds.access_key_id().to_string(),
-            ),
-            (
-                "AWS_SECRET_ACCESS_KEY".into(),
-                creds.secret_access_key().to_string(),
-            ),
+            ("AWS_ACCESS_KEY_ID".into(), creds.access_key_id().to_string()),
+            ("AWS_SECRET_ACCESS_KEY".into(), creds.secret_access_key().to_string()),
             (
                 "AWS_SESSION_TOKEN".into(),
                 creds.session_token().unwrap_or_default().to_string(),
@@ -280,9 +267,7 @@ impl Account {
                 .and_then(|s| s.subnet_id())
                 .expect("subnet id")
                 .to_string();
-            let table = self
-                .route_table(&vpc, &[("Name", &format!("subnet-{i}"))])
-                .await;
+            let table = self.route_table(&vpc, &[("Name", &format!("subnet-{i}"))]).await;
             self.ec2
                 .associate_route_table()
                 .route_table_id(&table)
@@ -338,13 +323,7 @@ impl Account {
     }
 
     /// Requests a peering from `vpc` (ours) to `peer_vpc` of `peer`.
-    pub async fn request_peering(
-        &self,
-        vpc: &str,
-        peer: &str,
-        peer_vpc: &str,
-        peer_region: Option<&str>,
-    ) -> String {
+    pub async fn request_peering(&self, vpc: &str, peer: &str, peer_vpc: &str, peer_region: Option<&str>) -> String {
         self.ec2
             .create_vpc_peering_connection()
             .vpc_id(vpc)
@@ -380,18 +359,302 @@ impl Account {
 /// The sample event for `CreateVpcPeeringConnection`, with its peering id
 /// replaced by `peering_id` (as the requester's CloudTrail would record it).
 pub fn create_event(peering_id: &str) -> serde_json::Value {
-    let text =
-        std::fs::read_to_string(workspace_root().join("events/create-vpc-peering-connection.json"))
-            .expect("events/create-vpc-peering-connection.json");
+    let text = std::fs::read_to_string(workspace_root().join("events/create-vpc-peering-connection.json"))
+        .expect("events/create-vpc-peering-connection.json");
     let mut v: serde_json::Value = serde_json::from_str(&text).expect("sample event is JSON");
-    v["detail"]["responseElements"]["vpcPeeringConnection"]["vpcPeeringConnectionId"] =
-        peering_id.into();
+    v["detail"]["responseElements"]["vpcPeeringConnection"]["vpcPeeringConnectionId"] = peering_id.into();
     v
 }
 
 /// The sample scheduled event.
 pub fn scheduled_event() -> serde_json::Value {
-    let text = std::fs::read_to_string(workspace_root().join("events/scheduled.json"))
-        .expect("events/scheduled.json");
+    let text = std::fs::read_to_string(workspace_root().join("events/scheduled.json")).expect("events/scheduled.json");
     serde_json::from_str(&text).expect("sample event is JSON")
+}
+
+/// A secret on a customer-managed key, both with a statement of the user's own
+/// already in their policies (which peerlink must keep).
+pub struct TestSecret {
+    pub arn: String,
+    pub key_arn: Option<String>,
+}
+
+impl Account {
+    /// A secret encrypted with a new customer-managed key (`cmk`) or with the
+    /// AWS-managed default key, with a user statement in its resource policy
+    /// and (for a CMK) an extra user statement in the key policy.
+    pub async fn secret(&self, name: &str, cmk: bool) -> TestSecret {
+        let key_arn = if cmk {
+            let key = self.kms.create_key().description("peerlink test").send().await.expect("CreateKey");
+            let arn = key.key_metadata().map(|m| m.arn().unwrap_or_default().to_string()).expect("key arn");
+            let policy = serde_json::json!({
+                "Version": "2012-10-17",
+                "Id": "key-default-1",
+                "Statement": [
+                    {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:root", self.id)}, "Action": "kms:*", "Resource": "*"},
+                    {"Sid": "UserKeyAdmins", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:role/key-admin", self.id)}, "Action": ["kms:Describe*", "kms:Get*"], "Resource": "*"}
+                ]
+            });
+            self.kms
+                .put_key_policy()
+                .key_id(&arn)
+                .policy_name("default")
+                .policy(policy.to_string())
+                .send()
+                .await
+                .expect("PutKeyPolicy");
+            Some(arn)
+        } else {
+            None
+        };
+        let out = self
+            .secrets
+            .create_secret()
+            .name(name)
+            .secret_string("{\"password\":\"not-a-real-password\"}")
+            .set_kms_key_id(key_arn.clone())
+            .send()
+            .await
+            .expect("CreateSecret");
+        let arn = out.arn().expect("secret arn").to_string();
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Sid": "UserRotation", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:role/rotation", self.id)}, "Action": "secretsmanager:*", "Resource": "*"}]
+        });
+        self.secrets
+            .put_resource_policy()
+            .secret_id(&arn)
+            .resource_policy(policy.to_string())
+            .send()
+            .await
+            .expect("PutResourcePolicy");
+        TestSecret { arn, key_arn }
+    }
+
+    /// The secret's resource policy (parsed), if any.
+    pub async fn secret_policy(&self, arn: &str) -> Option<serde_json::Value> {
+        let out = self.secrets.get_resource_policy().secret_id(arn).send().await.expect("GetResourcePolicy");
+        out.resource_policy().map(|p| serde_json::from_str(p).expect("policy JSON"))
+    }
+
+    pub async fn key_policy(&self, arn: &str) -> serde_json::Value {
+        let out = self.kms.get_key_policy().key_id(arn).policy_name("default").send().await.expect("GetKeyPolicy");
+        serde_json::from_str(out.policy().expect("policy")).expect("policy JSON")
+    }
+
+    /// Routes of a table as (destination, target) pairs.
+    pub async fn routes(&self, table: &str) -> Vec<(String, String)> {
+        let out = self
+            .ec2
+            .describe_route_tables()
+            .route_table_ids(table)
+            .send()
+            .await
+            .expect("DescribeRouteTables");
+        out.route_tables()[0]
+            .routes()
+            .iter()
+            .map(|r| {
+                let dest = r.destination_cidr_block().or(r.destination_ipv6_cidr_block()).unwrap_or_default().to_string();
+                let target = r
+                    .vpc_peering_connection_id()
+                    .or(r.gateway_id())
+                    .or(r.nat_gateway_id())
+                    .unwrap_or("?")
+                    .to_string();
+                (dest, target)
+            })
+            .collect()
+    }
+
+    /// Ingress or egress rules of a group as (protocol, from, to, cidr, description).
+    pub async fn rules(&self, group: &str, egress: bool) -> Vec<(String, i32, i32, String, Option<String>)> {
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .group_ids(group)
+            .send()
+            .await
+            .expect("DescribeSecurityGroups");
+        let g = &out.security_groups()[0];
+        let perms = if egress { g.ip_permissions_egress() } else { g.ip_permissions() };
+        let mut rules = Vec::new();
+        for p in perms {
+            for r in p.ip_ranges() {
+                rules.push((
+                    p.ip_protocol().unwrap_or_default().to_string(),
+                    p.from_port().unwrap_or(-1),
+                    p.to_port().unwrap_or(-1),
+                    r.cidr_ip().unwrap_or_default().to_string(),
+                    r.description().map(str::to_string),
+                ));
+            }
+        }
+        rules
+    }
+
+    /// `AllowDnsResolutionFromRemoteVpc` on (requester, accepter) as this account sees them.
+    pub async fn peering_dns(&self, id: &str) -> (bool, bool) {
+        let out = self
+            .ec2
+            .describe_vpc_peering_connections()
+            .vpc_peering_connection_ids(id)
+            .send()
+            .await
+            .expect("DescribeVpcPeeringConnections");
+        let p = &out.vpc_peering_connections()[0];
+        let flag = |info: Option<&aws_sdk_ec2::types::VpcPeeringConnectionVpcInfo>| {
+            info.and_then(|i| i.peering_options())
+                .and_then(|o| o.allow_dns_resolution_from_remote_vpc())
+                .unwrap_or(false)
+        };
+        (flag(p.requester_vpc_info()), flag(p.accepter_vpc_info()))
+    }
+
+    /// An internet gateway attached to `vpc` (a route target that is not ours).
+    pub async fn internet_gateway(&self, vpc: &str) -> String {
+        let igw = self
+            .ec2
+            .create_internet_gateway()
+            .send()
+            .await
+            .expect("CreateInternetGateway")
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .expect("igw id")
+            .to_string();
+        self.ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(&igw)
+            .vpc_id(vpc)
+            .send()
+            .await
+            .expect("AttachInternetGateway");
+        igw
+    }
+}
+
+/// A CloudTrail event as EventBridge delivers it, for calls other than the
+/// sample's (route, group, policy changes), built on the sample envelope.
+pub fn cloudtrail_event(source: &str, name: &str, request_parameters: serde_json::Value) -> serde_json::Value {
+    let mut v = create_event("pcx-0000000000000000a");
+    v["source"] = source.into();
+    v["detail"]["eventSource"] = format!("{}.amazonaws.com", source.trim_start_matches("aws.")).into();
+    v["detail"]["eventName"] = name.into();
+    v["detail"]["requestParameters"] = request_parameters;
+    v["detail"]["responseElements"] = serde_json::Value::Null;
+    v
+}
+
+/// The walkthrough's setup on the emulator: ECS tasks in the requester account
+/// (10.0.0.0/16 plus a secondary 10.2.0.0/16, three subnets with their own
+/// route tables), PostgreSQL in the accepter account (10.1.0.0/16, two subnets
+/// and a spare table), a database secret on a customer-managed key and one on
+/// the AWS-managed key, and the configuration of both accounts.
+pub struct Link {
+    pub requester: Account,
+    pub accepter: Account,
+    pub requester_vpc: TestVpc,
+    pub accepter_vpc: TestVpc,
+    pub spare_table: String,
+    pub secret: TestSecret,
+    pub plain_secret: TestSecret,
+    pub task_role: String,
+}
+
+impl Link {
+    pub async fn new(emu: &Emulator, requester: &str, accepter: &str) -> Link {
+        let requester = emu.account(requester).await;
+        let accepter = emu.account(accepter).await;
+        let requester_vpc = requester.vpc(&["10.0.0.0/16", "10.2.0.0/16"], 3).await;
+        let accepter_vpc = accepter.vpc(&["10.1.0.0/16"], 2).await;
+        let spare_table = accepter.route_table(&accepter_vpc.id, &[("Name", "spare")]).await;
+        let secret = accepter.secret("orders-db", true).await;
+        let plain_secret = accepter.secret("orders-db-plain", false).await;
+        let task_role = format!("arn:aws:iam::{}:role/orders-task", requester.id);
+        Link {
+            requester,
+            accepter,
+            requester_vpc,
+            accepter_vpc,
+            spare_table,
+            secret,
+            plain_secret,
+            task_role,
+        }
+    }
+
+    /// The requester account's configuration.
+    pub fn requester_config(&self, settings: &str) -> String {
+        format!(
+            r#"[settings]
+{settings}
+
+[[peer]]
+name = "orders-db"
+peer_account = "{accepter}"
+peer_vpc = "{accepter_vpc}"
+allowed_cidrs = ["10.1.0.0/16"]
+local_vpc = "{vpc}"
+
+[[peer.security_group_rules]]
+group = "{sg}"
+ports = 5432
+"#,
+            accepter = self.accepter.id,
+            accepter_vpc = self.accepter_vpc.id,
+            vpc = self.requester_vpc.id,
+            sg = self.requester_vpc.security_group,
+        )
+    }
+
+    /// The accepter account's configuration.
+    pub fn accepter_config(&self, settings: &str) -> String {
+        format!(
+            r#"[settings]
+{settings}
+
+[[peer]]
+name = "orders-ecs"
+peer_account = "{requester}"
+peer_vpc = "{requester_vpc}"
+allowed_cidrs = ["10.0.0.0/16", "10.2.0.0/16"]
+local_vpc = "{vpc}"
+auto_accept = true
+
+[[peer.security_group_rules]]
+group = "{sg}"
+ports = 5432
+
+[[peer.secrets]]
+arn = "{secret}"
+principals = ["{role}"]
+
+[[peer.secrets]]
+arn = "{plain}"
+principals = ["{role}"]
+"#,
+            requester = self.requester.id,
+            requester_vpc = self.requester_vpc.id,
+            vpc = self.accepter_vpc.id,
+            sg = self.accepter_vpc.security_group,
+            secret = self.secret.arn,
+            plain = self.plain_secret.arn,
+            role = self.task_role,
+        )
+    }
+
+    /// The requester asks for the peering.
+    pub async fn request(&self) -> String {
+        self.requester
+            .request_peering(&self.requester_vpc.id, &self.accepter.id, &self.accepter_vpc.id, None)
+            .await
+    }
+
+    /// Every route table of the accepter VPC, the spare one included.
+    pub fn accepter_tables(&self) -> Vec<String> {
+        let mut t = self.accepter_vpc.all_tables();
+        t.push(self.spare_table.clone());
+        t
+    }
 }

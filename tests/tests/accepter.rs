@@ -6,15 +6,8 @@ use peerlink::events::{self, Event};
 use peerlink::{Context, Deadline, Error};
 use peerlink_tests::{Account, Emulator, TestVpc, create_event, scheduled_event};
 
-fn config(
-    requester: &Account,
-    requester_vpc: Option<&str>,
-    local_vpc: &str,
-    extra: &str,
-) -> String {
-    let peer_vpc = requester_vpc
-        .map(|v| format!("peer_vpc = \"{v}\""))
-        .unwrap_or_default();
+fn config(requester: &Account, requester_vpc: Option<&str>, local_vpc: &str, extra: &str) -> String {
+    let peer_vpc = requester_vpc.map(|v| format!("peer_vpc = \"{v}\"")).unwrap_or_default();
     format!(
         r#"
 [settings]
@@ -63,21 +56,11 @@ async fn an_allowed_request_ends_active_in_both_accounts() {
     let p = pair(&["10.0.0.0/16", "10.1.0.0/16"], &["10.8.0.0/16"]).await;
     let ctx = p
         .accepter
-        .context(&config(
-            &p.requester,
-            Some(&p.requester_vpc.id),
-            &p.accepter_vpc.id,
-            "",
-        ))
+        .context(&config(&p.requester, Some(&p.requester_vpc.id), &p.accepter_vpc.id, ""))
         .await;
     let pcx = p
         .requester
-        .request_peering(
-            &p.requester_vpc.id,
-            &p.accepter.id,
-            &p.accepter_vpc.id,
-            None,
-        )
+        .request_peering(&p.requester_vpc.id, &p.accepter.id, &p.accepter_vpc.id, None)
         .await;
     let report = on_event(&ctx, create_event(&pcx)).await.unwrap();
     assert_eq!(report.accepted, vec![pcx.clone()], "{report:#?}");
@@ -101,23 +84,13 @@ async fn the_same_event_twice_changes_nothing_the_second_time() {
         .await;
     let pcx = p
         .requester
-        .request_peering(
-            &p.requester_vpc.id,
-            &p.accepter.id,
-            &p.accepter_vpc.id,
-            None,
-        )
+        .request_peering(&p.requester_vpc.id, &p.accepter.id, &p.accepter_vpc.id, None)
         .await;
     on_event(&ctx, create_event(&pcx)).await.unwrap();
     ctx.clients.calls.reset();
     let second = on_event(&ctx, create_event(&pcx)).await.unwrap();
     assert_eq!(second.skipped, vec![pcx.clone()]);
-    assert!(
-        second.outcomes[0]
-            .decision
-            .reason
-            .contains("the peering is active")
-    );
+    assert!(second.outcomes[0].decision.reason.contains("the peering is active"));
     assert_eq!(ctx.clients.calls.summary().writes, 0);
     assert_eq!(p.accepter.peering_status(&pcx).await, "active");
 }
@@ -159,16 +132,12 @@ async fn hostile_requests_are_rejected_or_left_pending() {
         let mut cases: Vec<(String, &str)> = Vec::new();
         let vpc = stranger.vpc(&["10.0.0.0/16"], 1).await;
         cases.push((
-            stranger
-                .request_peering(&vpc.id, &accepter.id, &local.id, None)
-                .await,
+            stranger.request_peering(&vpc.id, &accepter.id, &local.id, None).await,
             "not in the allowlist",
         ));
         let vpc = listed.vpc(&["10.0.0.0/16"], 1).await;
         cases.push((
-            listed
-                .request_peering(&vpc.id, &accepter.id, &local.id, None)
-                .await,
+            listed.request_peering(&vpc.id, &accepter.id, &local.id, None).await,
             "is not listed",
         ));
 
@@ -190,29 +159,20 @@ async fn hostile_requests_are_rejected_or_left_pending() {
             .await;
         specific.push((vpc, pcx, "peer region us-east-1 is not allowed"));
         for (cidrs, why) in [
-            (
-                vec!["10.0.0.0/16", "172.16.0.0/16"],
-                "172.16.0.0/16 lie outside",
-            ),
+            (vec!["10.0.0.0/16", "172.16.0.0/16"], "172.16.0.0/16 lie outside"),
             (vec!["10.0.0.0/16", "ipv6"], "lie outside"),
             (vec!["10.0.0.0/16", "10.1.0.0/16"], "already reachable"),
         ] {
             let vpc = listed.vpc(&cidrs, 1).await;
-            let pcx = listed
-                .request_peering(&vpc.id, &accepter.id, &local.id, None)
-                .await;
+            let pcx = listed.request_peering(&vpc.id, &accepter.id, &local.id, None).await;
             specific.push((vpc, pcx, why));
         }
         // Overlap with the local VPC needs a range the entry allows: widen it.
         let wide = emu.fresh_account().await;
         let vpc = wide.vpc(&["10.8.0.0/16"], 1).await;
-        let overlap_primary = wide
-            .request_peering(&vpc.id, &accepter.id, &local.id, None)
-            .await;
+        let overlap_primary = wide.request_peering(&vpc.id, &accepter.id, &local.id, None).await;
         let vpc2 = wide.vpc(&["10.5.0.0/16", "10.9.128.0/17"], 1).await;
-        let overlap_secondary = wide
-            .request_peering(&vpc2.id, &accepter.id, &local.id, None)
-            .await;
+        let overlap_secondary = wide.request_peering(&vpc2.id, &accepter.id, &local.id, None).await;
         let wide_cfg = format!(
             "[settings]\nunmatched_requests = \"{mode}\"\n\n[[peer]]\nname = \"wide\"\npeer_account = \"{}\"\nallowed_cidrs = [\"10.0.0.0/8\"]\nlocal_vpc = \"{}\"\nauto_accept = true\n",
             wide.id, local.id
@@ -234,11 +194,7 @@ async fn hostile_requests_are_rejected_or_left_pending() {
                 .iter()
                 .find(|o| o.decision.peering_id == pcx)
                 .expect("decision");
-            assert_eq!(
-                o.decision.verdict, expected_verdict,
-                "{mode}: {}",
-                o.decision.reason
-            );
+            assert_eq!(o.decision.verdict, expected_verdict, "{mode}: {}", o.decision.reason);
             assert!(
                 o.decision.reason.contains(why),
                 "{mode}: expected {why:?} in {:?}",
@@ -287,35 +243,19 @@ async fn a_sweep_handles_thirty_mixed_requests_with_one_describe() {
     let mut expect_reject = Vec::new();
     for i in 0..12 {
         let vpc = listed.vpc(&[&format!("10.0.{}.0/24", i * 4)], 0).await;
-        expect_accept.push(
-            listed
-                .request_peering(&vpc.id, &accepter.id, &local.id, None)
-                .await,
-        );
+        expect_accept.push(listed.request_peering(&vpc.id, &accepter.id, &local.id, None).await);
     }
     for _ in 0..8 {
         let vpc = stranger.vpc(&["10.0.200.0/24"], 0).await;
-        expect_reject.push(
-            stranger
-                .request_peering(&vpc.id, &accepter.id, &local.id, None)
-                .await,
-        );
+        expect_reject.push(stranger.request_peering(&vpc.id, &accepter.id, &local.id, None).await);
     }
     for _ in 0..6 {
         let vpc = listed.vpc(&["192.168.0.0/24"], 0).await;
-        expect_reject.push(
-            listed
-                .request_peering(&vpc.id, &accepter.id, &local.id, None)
-                .await,
-        );
+        expect_reject.push(listed.request_peering(&vpc.id, &accepter.id, &local.id, None).await);
     }
     for _ in 0..4 {
         let vpc = listed.vpc(&["10.8.1.0/24"], 0).await;
-        expect_reject.push(
-            listed
-                .request_peering(&vpc.id, &accepter.id, &local.id, None)
-                .await,
-        );
+        expect_reject.push(listed.request_peering(&vpc.id, &accepter.id, &local.id, None).await);
     }
     // Requests this account made itself are left alone.
     let mine = accepter.vpc(&["10.20.0.0/16"], 0).await;
@@ -328,12 +268,8 @@ async fn a_sweep_handles_thirty_mixed_requests_with_one_describe() {
     let twin_a = listed.vpc(&["10.0.100.0/24"], 0).await;
     let twin_b = listed.vpc(&["10.0.100.0/24"], 0).await;
     let twins = [
-        listed
-            .request_peering(&twin_a.id, &accepter.id, &local.id, None)
-            .await,
-        listed
-            .request_peering(&twin_b.id, &accepter.id, &local.id, None)
-            .await,
+        listed.request_peering(&twin_a.id, &accepter.id, &local.id, None).await,
+        listed.request_peering(&twin_b.id, &accepter.id, &local.id, None).await,
     ];
 
     let report = on_event(&ctx, scheduled_event()).await.unwrap();
@@ -362,10 +298,7 @@ async fn a_sweep_handles_thirty_mixed_requests_with_one_describe() {
         twin_outcomes.contains(&Verdict::Accept) && twin_outcomes.contains(&Verdict::Reject),
         "{twin_outcomes:?}"
     );
-    assert_eq!(
-        accepter.peering_status(&outgoing).await,
-        "pending-acceptance"
-    );
+    assert_eq!(accepter.peering_status(&outgoing).await, "pending-acceptance");
 
     let calls = ctx.clients.calls.summary();
     println!("sweep of 32 requests: {calls:?}");
@@ -389,34 +322,24 @@ async fn malformed_events_fail_clearly_and_write_nothing() {
         .await;
     let pcx = p
         .requester
-        .request_peering(
-            &p.requester_vpc.id,
-            &p.accepter.id,
-            &p.accepter_vpc.id,
-            None,
-        )
+        .request_peering(&p.requester_vpc.id, &p.accepter.id, &p.accepter_vpc.id, None)
         .await;
     let mut missing = create_event(&pcx);
     missing["detail"]["responseElements"] = serde_json::Value::Null;
     let mut wrong_type = create_event(&pcx);
-    wrong_type["detail"]["responseElements"]["vpcPeeringConnection"]["vpcPeeringConnectionId"] =
-        12.into();
+    wrong_type["detail"]["responseElements"]["vpcPeeringConnection"]["vpcPeeringConnectionId"] = 12.into();
     let mut unknown = scheduled_event();
     unknown["detail-type"] = "EC2 Instance State-change Notification".into();
     unknown["source"] = "aws.ec2".into();
     let mut other_call = create_event(&pcx);
     other_call["detail"]["eventName"] = "CreateRoute".into();
-    other_call["detail"]["requestParameters"] =
-        serde_json::json!({"routeTableId": p.accepter_vpc.main_table});
+    other_call["detail"]["requestParameters"] = serde_json::json!({"routeTableId": p.accepter_vpc.main_table});
     let cases = [
         (missing, "no peering id"),
         (wrong_type, "must be a string"),
         (unknown, "unsupported event"),
         (other_call, "the accepter handles"),
-        (
-            create_event("pcx-0000000000000000f"),
-            "was not found in account",
-        ),
+        (create_event("pcx-0000000000000000f"), "was not found in account"),
         (serde_json::json!("hello"), "JSON object"),
     ];
     for (event, expected) in cases {
@@ -440,9 +363,7 @@ async fn a_failed_create_call_is_a_no_op() {
     event["detail"]["errorCode"] = "Client.InvalidVpcID.NotFound".into();
     let parsed = events::parse(&event).unwrap();
     assert!(matches!(parsed, Event::FailedApiCall { .. }));
-    let report = accepter::handle(&ctx, &parsed, Deadline::none())
-        .await
-        .unwrap();
+    let report = accepter::handle(&ctx, &parsed, Deadline::none()).await.unwrap();
     assert!(report.note.unwrap().contains("nothing to decide"));
     assert_eq!(
         ctx.clients.calls.summary().reads + ctx.clients.calls.summary().writes,

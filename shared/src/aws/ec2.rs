@@ -5,8 +5,7 @@ use std::str::FromStr;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
-    self as t, Filter, IpPermission, IpRange, Ipv6Range, PeeringConnectionOptionsRequest,
-    RouteState, VpcAttributeName,
+    self as t, Filter, IpPermission, IpRange, Ipv6Range, PeeringConnectionOptionsRequest, RouteState, VpcAttributeName,
 };
 use ipnet::IpNet;
 
@@ -14,8 +13,8 @@ use super::{FILTER_VALUES_MAX, aws_error};
 use crate::config::{Direction, PortRange, Protocol};
 use crate::error::AwsError;
 use crate::model::{
-    NaclEntry, NetworkAcl, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable,
-    RouteTarget, SecurityGroup, SgRule, Side, Vpc,
+    GroupRef, NaclEntry, NetworkAcl, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget,
+    SecurityGroup, SgRule, Side, Vpc,
 };
 
 /// AWS spells it `…ID.NotFound`, the emulator `…Id.NotFound`.
@@ -25,10 +24,7 @@ pub const PEERING_NOT_FOUND: [&str; 2] = [
 ];
 
 fn filter(name: &str, values: &[String]) -> Filter {
-    Filter::builder()
-        .name(name)
-        .set_values(Some(values.to_vec()))
-        .build()
+    Filter::builder().name(name).set_values(Some(values.to_vec())).build()
 }
 
 fn parse_net(text: Option<&str>) -> Option<IpNet> {
@@ -50,11 +46,7 @@ fn side_from(info: Option<&t::VpcPeeringConnectionVpcInfo>) -> PeeringSide {
     let mut cidrs: Vec<IpNet> = Vec::new();
     let candidates = std::iter::once(info.cidr_block())
         .chain(info.cidr_block_set().iter().map(|c| c.cidr_block()))
-        .chain(
-            info.ipv6_cidr_block_set()
-                .iter()
-                .map(|c| c.ipv6_cidr_block()),
-        );
+        .chain(info.ipv6_cidr_block_set().iter().map(|c| c.ipv6_cidr_block()));
     for net in candidates.filter_map(parse_net) {
         if !cidrs.contains(&net) {
             cidrs.push(net);
@@ -75,20 +67,9 @@ fn side_from(info: Option<&t::VpcPeeringConnectionVpcInfo>) -> PeeringSide {
 pub fn peering_from(p: &t::VpcPeeringConnection) -> Peering {
     let status = p.status();
     Peering {
-        id: p
-            .vpc_peering_connection_id()
-            .unwrap_or_default()
-            .to_string(),
-        status: PeeringStatus::from_code(
-            status
-                .and_then(|s| s.code())
-                .map(|c| c.as_str())
-                .unwrap_or("unknown"),
-        ),
-        status_message: status
-            .and_then(|s| s.message())
-            .unwrap_or_default()
-            .to_string(),
+        id: p.vpc_peering_connection_id().unwrap_or_default().to_string(),
+        status: PeeringStatus::from_code(status.and_then(|s| s.code()).map(|c| c.as_str()).unwrap_or("unknown")),
+        status_message: status.and_then(|s| s.message()).unwrap_or_default().to_string(),
         requester: side_from(p.requester_vpc_info()),
         accepter: side_from(p.accepter_vpc_info()),
     }
@@ -97,10 +78,7 @@ pub fn peering_from(p: &t::VpcPeeringConnection) -> Peering {
 /// Describes the given peerings (by id), or every peering this account can see
 /// when `ids` is `None`, in one paginated call. A peering id that does not exist
 /// is simply absent from the result.
-pub async fn describe_peerings(
-    ec2: &Client,
-    ids: Option<&[String]>,
-) -> Result<Vec<Peering>, AwsError> {
+pub async fn describe_peerings(ec2: &Client, ids: Option<&[String]>) -> Result<Vec<Peering>, AwsError> {
     let mut out = Vec::new();
     match ids {
         None => {
@@ -129,13 +107,7 @@ pub async fn describe_peerings(
                             // One unknown id fails the whole call: ask for each alone.
                             if chunk.len() > 1 {
                                 for id in chunk {
-                                    out.extend(
-                                        Box::pin(describe_peerings(
-                                            ec2,
-                                            Some(std::slice::from_ref(id)),
-                                        ))
-                                        .await?,
-                                    );
+                                    out.extend(Box::pin(describe_peerings(ec2, Some(std::slice::from_ref(id)))).await?);
                                 }
                             }
                             continue;
@@ -216,10 +188,7 @@ pub async fn vpc_dns_attributes(ec2: &Client, vpc_id: &str) -> Result<(bool, boo
         .await
         .map_err(|e| aws_error("DescribeVpcAttribute", e))?;
     Ok((
-        support
-            .enable_dns_support()
-            .and_then(|a| a.value())
-            .unwrap_or(false),
+        support.enable_dns_support().and_then(|a| a.value()).unwrap_or(false),
         hostnames
             .enable_dns_hostnames()
             .and_then(|a| a.value())
@@ -228,10 +197,7 @@ pub async fn vpc_dns_attributes(ec2: &Client, vpc_id: &str) -> Result<(bool, boo
 }
 
 fn route_from(r: &t::Route) -> Option<Route> {
-    let destination = parse_net(
-        r.destination_cidr_block()
-            .or(r.destination_ipv6_cidr_block()),
-    )?;
+    let destination = parse_net(r.destination_cidr_block().or(r.destination_ipv6_cidr_block()))?;
     let target = if let Some(pcx) = r.vpc_peering_connection_id() {
         RouteTarget::Peering(pcx.to_string())
     } else if r.gateway_id() == Some("local") {
@@ -287,37 +253,22 @@ fn route_table_from(rt: &t::RouteTable) -> RouteTable {
 
 fn tags_of(tags: &[t::Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
         .collect()
 }
 
 /// Every route table of the given VPCs: one paginated call per 200 VPCs,
 /// never one call per table.
-pub async fn describe_route_tables(
-    ec2: &Client,
-    vpc_ids: &[String],
-) -> Result<Vec<RouteTable>, AwsError> {
+pub async fn describe_route_tables(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<RouteTable>, AwsError> {
     describe_route_tables_by(ec2, "vpc-id", vpc_ids).await
 }
 
 /// The given route tables (used to map an event on one table to its VPC).
-pub async fn describe_route_tables_by_id(
-    ec2: &Client,
-    ids: &[String],
-) -> Result<Vec<RouteTable>, AwsError> {
+pub async fn describe_route_tables_by_id(ec2: &Client, ids: &[String]) -> Result<Vec<RouteTable>, AwsError> {
     describe_route_tables_by(ec2, "route-table-id", ids).await
 }
 
-async fn describe_route_tables_by(
-    ec2: &Client,
-    name: &str,
-    values: &[String],
-) -> Result<Vec<RouteTable>, AwsError> {
+async fn describe_route_tables_by(ec2: &Client, name: &str, values: &[String]) -> Result<Vec<RouteTable>, AwsError> {
     let mut out = Vec::new();
     for chunk in values.chunks(FILTER_VALUES_MAX) {
         let mut pages = ec2
@@ -338,19 +289,17 @@ fn rules_from(
     perms: &[IpPermission],
     direction: Direction,
     other: &mut usize,
-    refs: &mut bool,
+    refs: &mut Vec<GroupRef>,
 ) -> Vec<ObservedRule> {
     let mut rules = Vec::new();
     for p in perms {
         let proto = p.ip_protocol().and_then(Protocol::from_ec2);
         let ports = match proto {
             Some(Protocol::Tcp | Protocol::Udp) => match (p.from_port(), p.to_port()) {
-                (Some(a), Some(b)) if (0..=65535).contains(&a) && (0..=65535).contains(&b) => {
-                    Some(PortRange {
-                        from: a as u16,
-                        to: b as u16,
-                    })
-                }
+                (Some(a), Some(b)) if (0..=65535).contains(&a) && (0..=65535).contains(&b) => Some(PortRange {
+                    from: a as u16,
+                    to: b as u16,
+                }),
                 _ => None,
             },
             _ => None,
@@ -362,12 +311,14 @@ fn rules_from(
             None => false,
         };
         *other += p.user_id_group_pairs().len() + p.prefix_list_ids().len();
-        *refs |= !p.user_id_group_pairs().is_empty();
+        refs.extend(p.user_id_group_pairs().iter().map(|g| GroupRef {
+            group: g.group_id().unwrap_or_default().to_string(),
+            account: g.user_id().map(str::to_string),
+            vpc: g.vpc_id().map(str::to_string),
+            peering: g.vpc_peering_connection_id().map(str::to_string),
+        }));
         let v4 = p.ip_ranges().iter().map(|r| (r.cidr_ip(), r.description()));
-        let v6 = p
-            .ipv6_ranges()
-            .iter()
-            .map(|r| (r.cidr_ipv6(), r.description()));
+        let v6 = p.ipv6_ranges().iter().map(|r| (r.cidr_ipv6(), r.description()));
         for (cidr, description) in v4.chain(v6) {
             match (manageable, proto, parse_net(cidr)) {
                 (true, Some(protocol), Some(cidr)) => rules.push(ObservedRule {
@@ -387,13 +338,8 @@ fn rules_from(
 }
 
 fn security_group_from(g: &t::SecurityGroup) -> SecurityGroup {
-    let (mut other_in, mut other_out, mut refs) = (0, 0, false);
-    let mut rules = rules_from(
-        g.ip_permissions(),
-        Direction::Ingress,
-        &mut other_in,
-        &mut refs,
-    );
+    let (mut other_in, mut other_out, mut refs) = (0, 0, Vec::new());
+    let mut rules = rules_from(g.ip_permissions(), Direction::Ingress, &mut other_in, &mut refs);
     rules.extend(rules_from(
         g.ip_permissions_egress(),
         Direction::Egress,
@@ -406,24 +352,18 @@ fn security_group_from(g: &t::SecurityGroup) -> SecurityGroup {
         rules,
         other_rules_ingress: other_in,
         other_rules_egress: other_out,
-        references_groups: refs,
+        group_refs: refs,
     }
 }
 
 /// The given security groups, by a `group-id` filter (a missing group is absent,
 /// not an error), one paginated call per 200 groups.
-pub async fn describe_security_groups(
-    ec2: &Client,
-    group_ids: &[String],
-) -> Result<Vec<SecurityGroup>, AwsError> {
+pub async fn describe_security_groups(ec2: &Client, group_ids: &[String]) -> Result<Vec<SecurityGroup>, AwsError> {
     describe_security_groups_by(ec2, "group-id", group_ids).await
 }
 
 /// Every security group of the given VPCs (doctor).
-pub async fn describe_vpc_security_groups(
-    ec2: &Client,
-    vpc_ids: &[String],
-) -> Result<Vec<SecurityGroup>, AwsError> {
+pub async fn describe_vpc_security_groups(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<SecurityGroup>, AwsError> {
     describe_security_groups_by(ec2, "vpc-id", vpc_ids).await
 }
 
@@ -449,10 +389,7 @@ async fn describe_security_groups_by(
 }
 
 /// Every network ACL of the given VPCs (doctor).
-pub async fn describe_network_acls(
-    ec2: &Client,
-    vpc_ids: &[String],
-) -> Result<Vec<NetworkAcl>, AwsError> {
+pub async fn describe_network_acls(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<NetworkAcl>, AwsError> {
     let mut out = Vec::new();
     for chunk in vpc_ids.chunks(FILTER_VALUES_MAX) {
         let mut pages = ec2
@@ -473,9 +410,7 @@ pub async fn describe_network_acls(
                             Some(p) => Some(Protocol::from_ec2(p)?),
                         };
                         let ports = e.port_range().and_then(|r| match (r.from(), r.to()) {
-                            (Some(a), Some(b))
-                                if (0..=65535).contains(&a) && (0..=65535).contains(&b) =>
-                            {
+                            (Some(a), Some(b)) if (0..=65535).contains(&a) && (0..=65535).contains(&b) => {
                                 Some(PortRange {
                                     from: a as u16,
                                     to: b as u16,
@@ -527,12 +462,7 @@ pub async fn reject_peering(ec2: &Client, id: &str) -> Result<(), AwsError> {
         .map_err(|e| aws_error("RejectVpcPeeringConnection", e))
 }
 
-pub async fn create_route(
-    ec2: &Client,
-    table: &str,
-    destination: &IpNet,
-    peering: &str,
-) -> Result<(), AwsError> {
+pub async fn create_route(ec2: &Client, table: &str, destination: &IpNet, peering: &str) -> Result<(), AwsError> {
     let req = ec2
         .create_route()
         .route_table_id(table)
@@ -541,18 +471,10 @@ pub async fn create_route(
         IpNet::V4(_) => req.destination_cidr_block(destination.to_string()),
         IpNet::V6(_) => req.destination_ipv6_cidr_block(destination.to_string()),
     };
-    req.send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_error("CreateRoute", e))
+    req.send().await.map(|_| ()).map_err(|e| aws_error("CreateRoute", e))
 }
 
-pub async fn replace_route(
-    ec2: &Client,
-    table: &str,
-    destination: &IpNet,
-    peering: &str,
-) -> Result<(), AwsError> {
+pub async fn replace_route(ec2: &Client, table: &str, destination: &IpNet, peering: &str) -> Result<(), AwsError> {
     let req = ec2
         .replace_route()
         .route_table_id(table)
@@ -561,10 +483,7 @@ pub async fn replace_route(
         IpNet::V4(_) => req.destination_cidr_block(destination.to_string()),
         IpNet::V6(_) => req.destination_ipv6_cidr_block(destination.to_string()),
     };
-    req.send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_error("ReplaceRoute", e))
+    req.send().await.map(|_| ()).map_err(|e| aws_error("ReplaceRoute", e))
 }
 
 pub async fn delete_route(ec2: &Client, table: &str, destination: &IpNet) -> Result<(), AwsError> {
@@ -573,10 +492,7 @@ pub async fn delete_route(ec2: &Client, table: &str, destination: &IpNet) -> Res
         IpNet::V4(_) => req.destination_cidr_block(destination.to_string()),
         IpNet::V6(_) => req.destination_ipv6_cidr_block(destination.to_string()),
     };
-    req.send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_error("DeleteRoute", e))
+    req.send().await.map(|_| ()).map_err(|e| aws_error("DeleteRoute", e))
 }
 
 fn permission(rule: &SgRule, description: Option<&str>) -> IpPermission {
@@ -605,12 +521,7 @@ fn permission(rule: &SgRule, description: Option<&str>) -> IpPermission {
     .build()
 }
 
-pub async fn authorize_rule(
-    ec2: &Client,
-    group: &str,
-    rule: &SgRule,
-    description: &str,
-) -> Result<(), AwsError> {
+pub async fn authorize_rule(ec2: &Client, group: &str, rule: &SgRule, description: &str) -> Result<(), AwsError> {
     let perm = permission(rule, Some(description));
     match rule.direction {
         Direction::Ingress => ec2
@@ -680,11 +591,7 @@ pub enum VpcDnsAttribute {
     EnableDnsHostnames,
 }
 
-pub async fn enable_vpc_attribute(
-    ec2: &Client,
-    vpc: &str,
-    attribute: VpcDnsAttribute,
-) -> Result<(), AwsError> {
+pub async fn enable_vpc_attribute(ec2: &Client, vpc: &str, attribute: VpcDnsAttribute) -> Result<(), AwsError> {
     let on = t::AttributeBooleanValue::builder().value(true).build();
     let req = ec2.modify_vpc_attribute().vpc_id(vpc);
     let req = match attribute {

@@ -59,9 +59,7 @@ impl CallSummary {
 
 /// Whether an operation only reads. Everything else counts as a write.
 pub fn is_read(operation: &str) -> bool {
-    ["Describe", "Get", "List"]
-        .iter()
-        .any(|p| operation.starts_with(p))
+    ["Describe", "Get", "List"].iter().any(|p| operation.starts_with(p))
 }
 
 impl ApiCalls {
@@ -237,14 +235,11 @@ impl Clients {
             .send()
             .await
             .map_err(|e| aws_error("GetCallerIdentity", e))?;
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .ok_or_else(|| AwsError {
-                operation: "GetCallerIdentity",
-                code: None,
-                message: "no AWS region is configured (set AWS_REGION)".into(),
-            })?;
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| AwsError {
+            operation: "GetCallerIdentity",
+            code: None,
+            message: "no AWS region is configured (set AWS_REGION)".into(),
+        })?;
         Ok(Identity {
             account: out.account().unwrap_or_default().to_string(),
             region,

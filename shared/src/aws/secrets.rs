@@ -9,10 +9,7 @@ use crate::model::{KeyState, SecretState};
 const SECRET_NOT_FOUND: [&str; 1] = ["ResourceNotFoundException"];
 const KEY_NOT_FOUND: [&str; 1] = ["NotFoundException"];
 
-fn parse_policy(
-    operation: &'static str,
-    text: Option<&str>,
-) -> Result<Option<serde_json::Value>, AwsError> {
+fn parse_policy(operation: &'static str, text: Option<&str>) -> Result<Option<serde_json::Value>, AwsError> {
     match text.map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(None),
         Some(t) => serde_json::from_str(t).map(Some).map_err(|e| AwsError {
@@ -25,13 +22,7 @@ fn parse_policy(
 
 /// The secret's key and resource policy; `None` when the secret does not exist.
 pub async fn read_secret(clients: &Clients, arn: &str) -> Result<Option<SecretState>, AwsError> {
-    let described = match clients
-        .secrets
-        .describe_secret()
-        .secret_id(arn)
-        .send()
-        .await
-    {
+    let described = match clients.secrets.describe_secret().secret_id(arn).send().await {
         Ok(d) => d,
         Err(e) => {
             let err = aws_error("DescribeSecret", e);
@@ -42,30 +33,28 @@ pub async fn read_secret(clients: &Clients, arn: &str) -> Result<Option<SecretSt
             };
         }
     };
-    let policy = clients
+    Ok(Some(SecretState {
+        arn: described.arn().unwrap_or(arn).to_string(),
+        kms_key: described.kms_key_id().filter(|k| !k.is_empty()).map(str::to_string),
+        policy: get_secret_policy(clients, arn).await?,
+    }))
+}
+
+/// The secret's resource policy alone; `None` when it has none.
+pub async fn get_secret_policy(clients: &Clients, arn: &str) -> Result<Option<serde_json::Value>, AwsError> {
+    let out = clients
         .secrets
         .get_resource_policy()
         .secret_id(arn)
         .send()
         .await
         .map_err(|e| aws_error("GetResourcePolicy", e))?;
-    Ok(Some(SecretState {
-        arn: described.arn().unwrap_or(arn).to_string(),
-        kms_key: described
-            .kms_key_id()
-            .filter(|k| !k.is_empty())
-            .map(str::to_string),
-        policy: parse_policy("GetResourcePolicy", policy.resource_policy())?,
-    }))
+    parse_policy("GetResourcePolicy", out.resource_policy())
 }
 
 /// Writes a secret's resource policy. `BlockPublicPolicy` makes AWS refuse a
 /// document that would open the secret to everyone.
-pub async fn put_secret_policy(
-    clients: &Clients,
-    arn: &str,
-    policy: &serde_json::Value,
-) -> Result<(), AwsError> {
+pub async fn put_secret_policy(clients: &Clients, arn: &str, policy: &serde_json::Value) -> Result<(), AwsError> {
     clients
         .secrets
         .put_resource_policy()
@@ -100,15 +89,7 @@ pub async fn read_key(clients: &Clients, key: &str) -> Result<Option<KeyState>, 
     let policy = if aws_managed {
         None
     } else {
-        let out = clients
-            .kms
-            .get_key_policy()
-            .key_id(&arn)
-            .policy_name("default")
-            .send()
-            .await
-            .map_err(|e| aws_error("GetKeyPolicy", e))?;
-        parse_policy("GetKeyPolicy", out.policy())?
+        get_key_policy(clients, &arn).await?
     };
     Ok(Some(KeyState {
         arn,
@@ -117,11 +98,20 @@ pub async fn read_key(clients: &Clients, key: &str) -> Result<Option<KeyState>, 
     }))
 }
 
-pub async fn put_key_policy(
-    clients: &Clients,
-    key_arn: &str,
-    policy: &serde_json::Value,
-) -> Result<(), AwsError> {
+/// The key's `default` policy alone.
+pub async fn get_key_policy(clients: &Clients, key: &str) -> Result<Option<serde_json::Value>, AwsError> {
+    let out = clients
+        .kms
+        .get_key_policy()
+        .key_id(key)
+        .policy_name("default")
+        .send()
+        .await
+        .map_err(|e| aws_error("GetKeyPolicy", e))?;
+    parse_policy("GetKeyPolicy", out.policy())
+}
+
+pub async fn put_key_policy(clients: &Clients, key_arn: &str, policy: &serde_json::Value) -> Result<(), AwsError> {
     clients
         .kms
         .put_key_policy()

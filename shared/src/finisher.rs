@@ -1,0 +1,120 @@
+//! The finisher: an event names something (a peering, a route table, a group,
+//! a secret); this maps it to the managed peerings it affects and reconciles
+//! them from what it reads.
+
+use crate::aws::ec2;
+use crate::context::{Context, Deadline};
+use crate::error::Result;
+use crate::events::{Event, EventError, Subject};
+use crate::reconcile::{self, Report, Scope};
+
+/// The CloudTrail calls the finisher reacts to.
+pub const CALLS: &[&str] = &[
+    "AcceptVpcPeeringConnection",
+    "CreateVpcPeeringConnection",
+    "RejectVpcPeeringConnection",
+    "DeleteVpcPeeringConnection",
+    "ModifyVpcPeeringConnectionOptions",
+    "CreateRoute",
+    "ReplaceRoute",
+    "DeleteRoute",
+    "CreateRouteTable",
+    "AssociateRouteTable",
+    "RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress",
+    "ModifyVpcAttribute",
+    "PutResourcePolicy",
+    "DeleteResourcePolicy",
+];
+
+/// Whether a secret id from an event (name or ARN) is the configured ARN.
+/// Secrets Manager ARNs end in the name plus a dash and six random characters.
+fn same_secret(id: &str, arn: &str) -> bool {
+    id == arn
+        || arn
+            .rsplit_once(":secret:")
+            .is_some_and(|(_, tail)| tail.len() > 7 && &tail[..tail.len() - 7] == id)
+}
+
+/// Where an event points, as a scope; `None` when it touches nothing managed.
+async fn scope_of(ctx: &Context, subject: &Subject) -> Result<Option<Scope>> {
+    let config = &ctx.config;
+    Ok(match subject {
+        Subject::Peering(id) => Some(Scope::Peerings(vec![id.to_string()])),
+        Subject::Vpc(id) => config
+            .peers
+            .iter()
+            .any(|e| e.local_vpc == *id)
+            .then(|| Scope::Vpcs(vec![id.to_string()])),
+        Subject::RouteTable(id) => {
+            let tables = ec2::describe_route_tables_by_id(&ctx.clients.ec2, &[id.to_string()]).await?;
+            tables
+                .first()
+                .filter(|t| config.peers.iter().any(|e| e.local_vpc == *t.vpc.as_str()))
+                .map(|t| Scope::Vpcs(vec![t.vpc.clone()]))
+        }
+        Subject::SecurityGroup(id) => {
+            let names: Vec<String> = config
+                .peers
+                .iter()
+                .filter(|e| e.security_group_rules.iter().any(|r| r.group == *id))
+                .map(|e| e.name.clone())
+                .collect();
+            (!names.is_empty()).then_some(Scope::Entries(names))
+        }
+        Subject::Secret(id) => {
+            let names: Vec<String> = config
+                .peers
+                .iter()
+                .filter(|e| e.secrets.iter().any(|s| same_secret(id, &s.arn.arn)))
+                .map(|e| e.name.clone())
+                .collect();
+            (!names.is_empty()).then_some(Scope::Entries(names))
+        }
+    })
+}
+
+/// Runs the finisher for one parsed event.
+pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<Report> {
+    let scope = match event {
+        Event::Reconcile { peering } => Scope::Peerings(vec![peering.to_string()]),
+        Event::Scheduled => Scope::All,
+        Event::ApiCall { name, subject } if CALLS.contains(&name.as_str()) => match scope_of(ctx, subject).await? {
+            Some(scope) => scope,
+            None => {
+                tracing::info!(event = %name, "the event touches nothing peerlink manages");
+                return Ok(Report::empty(
+                    Scope::All,
+                    format!("{name} touches nothing peerlink manages here"),
+                ));
+            }
+        },
+        Event::FailedApiCall { name, error_code } => {
+            return Ok(Report::empty(
+                Scope::All,
+                format!("{name} failed with {error_code}: it changed nothing"),
+            ));
+        }
+        other => {
+            return Err(EventError(format!(
+                "the finisher handles CloudTrail {}, scheduled events and {{\"reconcile\": \"pcx-…\"}}, not {}",
+                CALLS.join("/"),
+                other.label()
+            ))
+            .into());
+        }
+    };
+    reconcile::run(ctx, scope, true, deadline).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secret_names_match_their_arn() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:orders-db-AbCdEf";
+        assert!(super::same_secret(arn, arn));
+        assert!(super::same_secret("orders-db", arn));
+        assert!(!super::same_secret("orders", arn));
+        assert!(!super::same_secret("orders-db-AbCdEf-x", arn));
+    }
+}

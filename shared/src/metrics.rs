@@ -1,0 +1,58 @@
+//! CloudWatch embedded metric format: one JSON line on stdout per invocation,
+//! which CloudWatch Logs turns into metrics without any API call, so users can
+//! alarm on drift and conflicts without extra code.
+
+use serde_json::{Map, Value, json};
+
+/// Namespace of every metric peerlink emits.
+pub const NAMESPACE: &str = "Peerlink";
+
+/// Builds the EMF record (kept separate from printing so it can be tested).
+pub fn record(function: &str, account: &str, values: &[(&str, usize)], timestamp_ms: u128) -> Value {
+    let mut root = Map::new();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms as u64,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Function", "Account"]],
+                "Metrics": values.iter().map(|(name, _)| json!({"Name": name, "Unit": "Count"})).collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    root.insert("Function".into(), function.into());
+    root.insert("Account".into(), account.into());
+    for (name, value) in values {
+        root.insert((*name).into(), (*value).into());
+    }
+    Value::Object(root)
+}
+
+/// Prints the record as one line on stdout.
+pub fn emit(function: &str, account: &str, values: &[(&str, usize)]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    println!("{}", record(function, account, values, now));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_record_declares_every_metric() {
+        let r = super::record(
+            "drift",
+            "222222222222",
+            &[("DriftFound", 3), ("Repaired", 2)],
+            1_700_000_000_000,
+        );
+        let m = &r["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(m["Namespace"], "Peerlink");
+        assert_eq!(m["Metrics"][1]["Name"], "Repaired");
+        assert_eq!(r["DriftFound"], 3);
+        assert_eq!(r["Function"], "drift");
+        assert_eq!(m["Dimensions"][0][1], "Account");
+    }
+}
