@@ -15,7 +15,11 @@ use peerlink::{Context, Deadline};
 use serde::Serialize;
 
 #[derive(Parser)]
-#[command(name = "peerlink", version, about = "Cross-account VPC peering: plan, apply, doctor, check-config")]
+#[command(
+    name = "peerlink",
+    version,
+    about = "Cross-account VPC peering: plan, apply, doctor, check-config"
+)]
 struct Cli {
     /// Configuration file. Default: PEERLINK_CONFIG_FILE, PEERLINK_CONFIG or
     /// PEERLINK_CONFIG_SSM_PARAMETER, as for the functions.
@@ -107,31 +111,50 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             let ctx = context(&cli).await?;
             let report = reconcile::run(&ctx, scope(peering)?, false, Deadline::none()).await?;
             print_report(&report, *json, "plan")?;
-            Ok(if report.actions.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if report.actions.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
         Command::Apply { peering, json } => {
             let ctx = context(&cli).await?;
             let report = reconcile::run(&ctx, scope(peering)?, true, Deadline::none()).await?;
             print_report(&report, *json, "apply")?;
-            Ok(if report.failed().is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.failed().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Doctor { json } => {
             let ctx = context(&cli).await?;
             let findings = peerlink::doctor::run(&ctx).await?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))?
+                );
             } else if findings.is_empty() {
                 println!("doctor: no problems found");
             } else {
                 print_findings(&findings);
             }
-            Ok(if findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
     }
 }
 
 fn check_config(src: &ConfigSource, config: &Config) {
-    println!("{src}: valid, {} peer entr{}", config.peers.len(), if config.peers.len() == 1 { "y" } else { "ies" });
+    println!(
+        "{src}: valid, {} peer entr{}",
+        config.peers.len(),
+        if config.peers.len() == 1 { "y" } else { "ies" }
+    );
     for e in &config.peers {
         let vpc = e.peer_vpc.as_ref().map_or("any VPC".to_string(), |v| v.to_string());
         let cidrs: Vec<String> = e.allowed_cidrs.iter().map(ToString::to_string).collect();
@@ -146,7 +169,9 @@ fn check_config(src: &ConfigSource, config: &Config) {
         );
     }
     for (a, b) in config.ambiguous_pairs() {
-        println!("  warning: entries {a:?} and {b:?} can match the same peering; such a peering is never accepted or finished");
+        println!(
+            "  warning: entries {a:?} and {b:?} can match the same peering; such a peering is never accepted or finished"
+        );
     }
 }
 
@@ -179,16 +204,34 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
         findings: report.findings.len(),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&JsonReport { command, report, summary })?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&JsonReport {
+                command,
+                report,
+                summary
+            })?
+        );
         return Ok(());
     }
     if report.managed.is_empty() {
-        println!("No managed peering in scope{}", report.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default());
+        println!(
+            "No managed peering in scope{}",
+            report.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+        );
     } else {
         let rows: Vec<Vec<String>> = report
             .managed
             .iter()
-            .map(|m| vec![m.peering.clone(), m.status.clone(), m.side.to_string(), m.entry.clone(), format!("{} {}", m.peer_account, m.peer_vpc)])
+            .map(|m| {
+                vec![
+                    m.peering.clone(),
+                    m.status.clone(),
+                    m.side.to_string(),
+                    m.entry.clone(),
+                    format!("{} {}", m.peer_account, m.peer_vpc),
+                ]
+            })
             .collect();
         print_table(&["PEERING", "STATUS", "OUR SIDE", "ENTRY", "PEER"], &rows);
     }
@@ -227,7 +270,11 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
     println!(
         "{command}: {} change(s){}, {} finding(s)",
         summary.changes,
-        if report.applied { format!(" ({} done, {} failed)", summary.done, summary.failed) } else { String::new() },
+        if report.applied {
+            format!(" ({} done, {} failed)", summary.done, summary.failed)
+        } else {
+            String::new()
+        },
         summary.findings
     );
     Ok(())
@@ -236,7 +283,10 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
 fn print_findings(findings: &[Finding]) {
     println!("Findings (not changed by peerlink):");
     for f in findings {
-        let kind = serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let kind = serde_json::to_value(f.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         println!("  [{kind}] {}", f.message);
         println!("      fix: {}", f.fix);
     }
@@ -254,7 +304,13 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
         let parts: Vec<String> = cells
             .iter()
             .enumerate()
-            .map(|(i, c)| if i == last { c.to_string() } else { format!("{c:<w$}", w = widths[i]) })
+            .map(|(i, c)| {
+                if i == last {
+                    c.to_string()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
             .collect();
         println!("{}", parts.join("  ").trim_end());
     };

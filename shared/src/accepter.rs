@@ -225,7 +225,7 @@ async fn write(ctx: &Context, d: &Decision) -> String {
         }
         Err(err) => {
             // Another invocation may have decided first (duplicate delivery, sweep racing an event).
-            let now = ec2::describe_peerings(ec2c, Some(&[d.peering_id.clone()])).await;
+            let now = ec2::describe_peerings(ec2c, Some(std::slice::from_ref(&d.peering_id))).await;
             match now {
                 Ok(ps) if ps.first().is_some_and(|p| wanted.contains(&p.status)) => "already-done".into(),
                 _ => format!("failed: {err}"),

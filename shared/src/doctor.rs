@@ -100,7 +100,9 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
                     FindingKind::DnsAttributeOff,
                     None,
                     id,
-                    format!("VPC {id} has {name} off: the peer resolves names like the RDS endpoint to public addresses"),
+                    format!(
+                        "VPC {id} has {name} off: the peer resolves names like the RDS endpoint to public addresses"
+                    ),
                     format!("aws ec2 modify-vpc-attribute --vpc-id {id} --{flag} '{{\"Value\":true}}'"),
                 ));
             }
@@ -114,7 +116,9 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
         let active = obs
             .peerings
             .iter()
-            .filter(|p| p.status == PeeringStatus::Active && p.local_sides(me).iter().any(|side| p.side(*side).vpc == *vpc))
+            .filter(|p| {
+                p.status == PeeringStatus::Active && p.local_sides(me).iter().any(|side| p.side(*side).vpc == *vpc)
+            })
             .count();
         if near(active, s.active_peerings_per_vpc) {
             out.push(finding(
@@ -132,7 +136,12 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
                 FindingKind::RouteQuota,
                 None,
                 &t.id,
-                format!("route table {} holds {} routes of {}", t.id, t.route_count(), s.routes_per_route_table),
+                format!(
+                    "route table {} holds {} routes of {}",
+                    t.id,
+                    t.route_count(),
+                    s.routes_per_route_table
+                ),
                 "request a higher 'Routes per route table' quota, or summarise peer ranges".into(),
             ));
         }
@@ -155,12 +164,21 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
     for p in obs.peerings.iter().filter(|p| p.status == PeeringStatus::Active) {
         for side in p.local_sides(me) {
             let (local, remote) = (p.side(side), p.side(side.other()));
-            let Ok(entry) = match_entry(config, local, remote) else { continue };
+            let Ok(entry) = match_entry(config, local, remote) else {
+                continue;
+            };
             let remote_cidrs: Vec<IpNet> = remote.cidrs.iter().copied().filter(|c| entry.allows(c)).collect();
-            for acl in obs.network_acls.iter().filter(|a| a.vpc == local.vpc && !a.subnets.is_empty()) {
+            for acl in obs
+                .network_acls
+                .iter()
+                .filter(|a| a.vpc == local.vpc && !a.subnets.is_empty())
+            {
                 for rule in &entry.security_group_rules {
-                    let (Some(ports), Protocol::Tcp | Protocol::Udp) = (rule.ports, rule.protocol) else { continue };
-                    let serving = PeerEntry::rule_direction(rule, side == crate::model::Side::Accepter) == Direction::Ingress;
+                    let (Some(ports), Protocol::Tcp | Protocol::Udp) = (rule.ports, rule.protocol) else {
+                        continue;
+                    };
+                    let serving =
+                        PeerEntry::rule_direction(rule, side == crate::model::Side::Accepter) == Direction::Ingress;
                     for cidr in &remote_cidrs {
                         // Serving: requests come in on the port, answers leave on ephemeral ports.
                         // Calling: requests leave on the port, answers come back on ephemeral ports.
@@ -219,7 +237,13 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
 /// Why `acl` stops `protocol` traffic on `ports` between us and `cidr`
 /// (`egress` for outbound), or `None` when every port passes. Entries are
 /// evaluated in rule-number order and the first match wins, as EC2 does.
-pub fn nacl_blocks(acl: &NetworkAcl, egress: bool, protocol: Protocol, ports: PortRange, cidr: &IpNet) -> Option<String> {
+pub fn nacl_blocks(
+    acl: &NetworkAcl,
+    egress: bool,
+    protocol: Protocol,
+    ports: PortRange,
+    cidr: &IpNet,
+) -> Option<String> {
     let mut entries: Vec<_> = acl.entries.iter().filter(|e| e.egress == egress).collect();
     entries.sort_by_key(|e| e.rule_number);
     let mut open: Vec<(u32, u32)> = vec![(u32::from(ports.from), u32::from(ports.to))];
@@ -237,7 +261,11 @@ pub fn nacl_blocks(acl: &NetworkAcl, egress: bool, protocol: Protocol, ports: Po
             continue;
         }
         if !e.allow {
-            let rule = if e.rule_number >= 32767 { "*".to_string() } else { e.rule_number.to_string() };
+            let rule = if e.rule_number >= 32767 {
+                "*".to_string()
+            } else {
+                e.rule_number.to_string()
+            };
             return Some(format!("entry {rule} denies {}", e.cidr));
         }
         // An allow only settles the ports for every address if it covers the whole block.
@@ -272,7 +300,14 @@ mod tests {
     use super::*;
     use crate::model::NaclEntry;
 
-    fn entry(n: i32, egress: bool, allow: bool, protocol: Option<Protocol>, ports: Option<(u16, u16)>, cidr: &str) -> NaclEntry {
+    fn entry(
+        n: i32,
+        egress: bool,
+        allow: bool,
+        protocol: Option<Protocol>,
+        ports: Option<(u16, u16)>,
+        cidr: &str,
+    ) -> NaclEntry {
         NaclEntry {
             rule_number: n,
             egress,
@@ -300,7 +335,10 @@ mod tests {
             entry(100, false, true, None, None, "0.0.0.0/0"),
             entry(32767, false, false, None, None, "0.0.0.0/0"),
         ]);
-        assert_eq!(nacl_blocks(&a, false, Protocol::Tcp, PG, &"10.0.0.0/16".parse().unwrap()), None);
+        assert_eq!(
+            nacl_blocks(&a, false, Protocol::Tcp, PG, &"10.0.0.0/16".parse().unwrap()),
+            None
+        );
     }
 
     #[test]
@@ -312,8 +350,20 @@ mod tests {
         let why = nacl_blocks(&a, false, Protocol::Tcp, PG, &"10.0.0.0/16".parse().unwrap()).unwrap();
         assert!(why.contains("entry 50 denies"), "{why}");
         // Other ports and other sources pass.
-        assert_eq!(nacl_blocks(&a, false, Protocol::Tcp, PortRange { from: 443, to: 443 }, &"10.0.0.0/16".parse().unwrap()), None);
-        assert_eq!(nacl_blocks(&a, false, Protocol::Tcp, PG, &"192.168.0.0/16".parse().unwrap()), None);
+        assert_eq!(
+            nacl_blocks(
+                &a,
+                false,
+                Protocol::Tcp,
+                PortRange { from: 443, to: 443 },
+                &"10.0.0.0/16".parse().unwrap()
+            ),
+            None
+        );
+        assert_eq!(
+            nacl_blocks(&a, false, Protocol::Tcp, PG, &"192.168.0.0/16".parse().unwrap()),
+            None
+        );
     }
 
     #[test]
@@ -326,10 +376,20 @@ mod tests {
         assert!(why.contains("entry * denies"), "{why}");
         let full = acl(vec![
             entry(100, true, true, Some(Protocol::Tcp), Some((1024, 32767)), "10.0.0.0/16"),
-            entry(110, true, true, Some(Protocol::Tcp), Some((32768, 65535)), "10.0.0.0/16"),
+            entry(
+                110,
+                true,
+                true,
+                Some(Protocol::Tcp),
+                Some((32768, 65535)),
+                "10.0.0.0/16",
+            ),
             entry(32767, true, false, None, None, "0.0.0.0/0"),
         ]);
-        assert_eq!(nacl_blocks(&full, true, Protocol::Tcp, EPHEMERAL, &"10.0.0.0/16".parse().unwrap()), None);
+        assert_eq!(
+            nacl_blocks(&full, true, Protocol::Tcp, EPHEMERAL, &"10.0.0.0/16".parse().unwrap()),
+            None
+        );
     }
 
     #[test]

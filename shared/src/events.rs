@@ -414,3 +414,60 @@ mod tests {
         );
     }
 }
+
+/// Every sample in `events/` parses, and the functions that accept it are
+/// exactly those `events/handlers.json` lists.
+#[cfg(test)]
+mod samples {
+    use super::*;
+
+    fn accepted_by(event: &Event) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        match event {
+            Event::Scheduled => out.extend(["accepter", "finisher", "drift"]),
+            Event::Reconcile { .. } => out.push("finisher"),
+            Event::ApiCall { name, .. } => {
+                if name == "CreateVpcPeeringConnection" {
+                    out.push("accepter");
+                }
+                if crate::finisher::CALLS.contains(&name.as_str()) {
+                    out.push("finisher");
+                }
+            }
+            Event::FailedApiCall { .. } => {}
+        }
+        out
+    }
+
+    #[test]
+    fn every_sample_matches_the_manifest() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+        let manifest: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("handlers.json")).unwrap()).unwrap();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            if !name.ends_with(".json") || name == "handlers.json" {
+                continue;
+            }
+            let expected: Vec<&str> = manifest[&name]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name} is missing from handlers.json"))
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let got = match parse(&event) {
+                Ok(e) => accepted_by(&e),
+                Err(e) => {
+                    assert!(expected.is_empty(), "{name}: {e}");
+                    Vec::new()
+                }
+            };
+            assert_eq!(got, expected, "{name}");
+            seen += 1;
+        }
+        assert!(seen >= 15, "{seen}");
+    }
+}

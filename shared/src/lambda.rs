@@ -7,12 +7,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use lambda_runtime::{Error as LambdaError, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, Error as LambdaError, LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::context::{Context, Deadline};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::{self, Event};
 
 /// A handler's report: what could not be carried out, if anything.
@@ -50,6 +50,20 @@ impl Outcome for crate::drift::DriftReport {
     }
 }
 
+/// An error as Lambda reports it, with a type that says which kind it is.
+fn diagnostic(e: &Error) -> Diagnostic {
+    let error_type = match e {
+        Error::Config(_) => "InvalidConfig",
+        Error::Event(_) => "InvalidEvent",
+        Error::NotFound { .. } => "NotFound",
+        Error::Aws(_) => "AwsError",
+    };
+    Diagnostic {
+        error_type: error_type.into(),
+        error_message: e.to_string(),
+    }
+}
+
 /// Runs `handler` for every invocation until Lambda shuts the process down.
 /// A configuration that does not load fails the cold start: nothing is decided.
 pub async fn serve<F, Fut, R>(function: &'static str, handler: F) -> std::result::Result<(), LambdaError>
@@ -68,18 +82,33 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let ctx = ctx.clone();
         async move {
-            let remaining = event.context.deadline().duration_since(SystemTime::now()).unwrap_or_default();
-            let parsed = events::parse(&event.payload)
-                .inspect_err(|e| tracing::error!(function, error = %e, "rejected the invocation"))?;
-            let report = handler(ctx, parsed.clone(), Deadline::within(remaining))
-                .await
-                .inspect_err(|e| tracing::error!(function, error = %e, event = %parsed.label(), "failed"))?;
+            // A deadline already past at the start is not a real budget (local
+            // emulators send one): run without a limit rather than do nothing.
+            let deadline = match event.context.deadline().duration_since(SystemTime::now()) {
+                Ok(remaining) if !remaining.is_zero() => Deadline::within(remaining),
+                _ => {
+                    tracing::warn!(function, "the invocation's deadline is already past; running without a time budget");
+                    Deadline::none()
+                }
+            };
+            let parsed = events::parse(&event.payload).map_err(|e| {
+                tracing::error!(function, error = %e, "rejected the invocation");
+                diagnostic(&Error::Event(e))
+            })?;
+            let report = handler(ctx, parsed.clone(), deadline).await.map_err(|e| {
+                tracing::error!(function, error = %e, event = %parsed.label(), "failed");
+                diagnostic(&e)
+            })?;
+            let summary = serde_json::to_value(&report).unwrap_or_default();
             let failures = report.failures();
             if !failures.is_empty() {
-                tracing::error!(function, failed = ?failures, report = %serde_json::to_string(&report)?, "some work could not be done; the next run retries it");
-                return Err::<Value, LambdaError>(format!("{} item(s) could not be done: {}", failures.len(), failures.join("; ")).into());
+                tracing::error!(function, failed = ?failures, report = %summary, "some work could not be done; the next run retries it");
+                return Err(Diagnostic {
+                    error_type: "IncompleteWork".into(),
+                    error_message: format!("{} item(s) could not be done: {}", failures.len(), failures.join("; ")),
+                });
             }
-            Ok(serde_json::to_value(&report)?)
+            Ok::<Value, Diagnostic>(summary)
         }
     }))
     .await

@@ -385,8 +385,17 @@ impl Account {
     /// and (for a CMK) an extra user statement in the key policy.
     pub async fn secret(&self, name: &str, cmk: bool) -> TestSecret {
         let key_arn = if cmk {
-            let key = self.kms.create_key().description("peerlink test").send().await.expect("CreateKey");
-            let arn = key.key_metadata().map(|m| m.arn().unwrap_or_default().to_string()).expect("key arn");
+            let key = self
+                .kms
+                .create_key()
+                .description("peerlink test")
+                .send()
+                .await
+                .expect("CreateKey");
+            let arn = key
+                .key_metadata()
+                .map(|m| m.arn().unwrap_or_default().to_string())
+                .expect("key arn");
             let policy = serde_json::json!({
                 "Version": "2012-10-17",
                 "Id": "key-default-1",
@@ -433,12 +442,26 @@ impl Account {
 
     /// The secret's resource policy (parsed), if any.
     pub async fn secret_policy(&self, arn: &str) -> Option<serde_json::Value> {
-        let out = self.secrets.get_resource_policy().secret_id(arn).send().await.expect("GetResourcePolicy");
-        out.resource_policy().map(|p| serde_json::from_str(p).expect("policy JSON"))
+        let out = self
+            .secrets
+            .get_resource_policy()
+            .secret_id(arn)
+            .send()
+            .await
+            .expect("GetResourcePolicy");
+        out.resource_policy()
+            .map(|p| serde_json::from_str(p).expect("policy JSON"))
     }
 
     pub async fn key_policy(&self, arn: &str) -> serde_json::Value {
-        let out = self.kms.get_key_policy().key_id(arn).policy_name("default").send().await.expect("GetKeyPolicy");
+        let out = self
+            .kms
+            .get_key_policy()
+            .key_id(arn)
+            .policy_name("default")
+            .send()
+            .await
+            .expect("GetKeyPolicy");
         serde_json::from_str(out.policy().expect("policy")).expect("policy JSON")
     }
 
@@ -455,7 +478,11 @@ impl Account {
             .routes()
             .iter()
             .map(|r| {
-                let dest = r.destination_cidr_block().or(r.destination_ipv6_cidr_block()).unwrap_or_default().to_string();
+                let dest = r
+                    .destination_cidr_block()
+                    .or(r.destination_ipv6_cidr_block())
+                    .unwrap_or_default()
+                    .to_string();
                 let target = r
                     .vpc_peering_connection_id()
                     .or(r.gateway_id())
@@ -477,7 +504,11 @@ impl Account {
             .await
             .expect("DescribeSecurityGroups");
         let g = &out.security_groups()[0];
-        let perms = if egress { g.ip_permissions_egress() } else { g.ip_permissions() };
+        let perms = if egress {
+            g.ip_permissions_egress()
+        } else {
+            g.ip_permissions()
+        };
         let mut rules = Vec::new();
         for p in perms {
             for r in p.ip_ranges() {
@@ -656,5 +687,95 @@ principals = ["{role}"]
         let mut t = self.accepter_vpc.all_tables();
         t.push(self.spare_table.clone());
         t
+    }
+}
+
+/// `cargo lambda watch` serving the workspace's functions on a free loopback
+/// port, acting as `account` against the emulator. Stopped on drop.
+pub struct LambdaWatch {
+    pub port: u16,
+    child: Child,
+    env: Vec<(String, String)>,
+}
+
+impl LambdaWatch {
+    /// Starts the dev server with the functions' environment plus `extra`.
+    pub fn start(emu: &Emulator, account: &Account, extra: &[(&str, &str)]) -> LambdaWatch {
+        use std::os::unix::process::CommandExt;
+        let bin = ensure_tools();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut env = emu.env_for(account);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env.push((
+            "PATH".into(),
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()),
+        ));
+        // The functions' JSON logs go to a file, for a look when a test fails.
+        let log_path = workspace_root().join(format!("target/cargo-lambda-watch-{port}.log"));
+        let log = std::fs::File::create(&log_path).expect("watch log file");
+        let child = Command::new(bin.join("cargo-lambda"))
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+            ])
+            .current_dir(workspace_root())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start cargo lambda watch");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "cargo lambda watch did not start");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        LambdaWatch { port, child, env }
+    }
+
+    /// `cargo lambda invoke <function> --data-file <file>`: the response on
+    /// success, the error text otherwise.
+    pub fn invoke(&self, function: &str, data_file: &std::path::Path) -> Result<serde_json::Value, String> {
+        let bin = ensure_tools();
+        let out = Command::new(bin.join("cargo-lambda"))
+            .args([
+                "lambda",
+                "invoke",
+                function,
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+                "--data-file",
+            ])
+            .arg(data_file)
+            .current_dir(workspace_root())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run cargo lambda invoke");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.success() {
+            serde_json::from_str(stdout.trim()).map_err(|e| format!("response is not JSON ({e}): {stdout}"))
+        } else {
+            Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+        }
+    }
+}
+
+impl Drop for LambdaWatch {
+    fn drop(&mut self) {
+        // The watch server runs the functions as children: end the whole group.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
     }
 }

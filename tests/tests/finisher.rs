@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 async fn finish(ctx: &Context, event: Value) -> Report {
     let parsed = events::parse(&event).expect("valid event");
-    finisher::handle(ctx, &parsed, Deadline::none()).await.expect("finisher")
+    finisher::handle(ctx, &parsed, Deadline::none())
+        .await
+        .expect("finisher")
 }
 
 fn reconcile(pcx: &str) -> Value {
@@ -19,7 +21,11 @@ fn reconcile(pcx: &str) -> Value {
 fn sids(policy: &Value) -> Vec<String> {
     policy["Statement"]
         .as_array()
-        .map(|s| s.iter().filter_map(|st| st["Sid"].as_str().map(str::to_string)).collect())
+        .map(|s| {
+            s.iter()
+                .filter_map(|st| st["Sid"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -30,9 +36,13 @@ async fn linked(a: &str, b: &str) -> (Link, String, Context, Context) {
     let requester_ctx = link.requester.context(&link.requester_config("")).await;
     let accepter_ctx = link.accepter.context(&link.accepter_config("")).await;
     let pcx = link.request().await;
-    let decided = accepter::handle(&accepter_ctx, &events::parse(&create_event(&pcx)).unwrap(), Deadline::none())
-        .await
-        .unwrap();
+    let decided = accepter::handle(
+        &accepter_ctx,
+        &events::parse(&create_event(&pcx)).unwrap(),
+        Deadline::none(),
+    )
+    .await
+    .unwrap();
     assert_eq!(decided.accepted, vec![pcx.clone()]);
     (link, pcx, requester_ctx, accepter_ctx)
 }
@@ -60,29 +70,51 @@ async fn both_finishers_complete_the_link_in_one_pass() {
     // Routes to every peer block in every table of both VPCs (main, subnet, spare).
     for table in link.accepter_tables() {
         let routes = link.accepter.routes(&table).await;
-        assert!(routes.contains(&("10.0.0.0/16".into(), pcx.clone())), "{table}: {routes:?}");
+        assert!(
+            routes.contains(&("10.0.0.0/16".into(), pcx.clone())),
+            "{table}: {routes:?}"
+        );
         if table != link.accepter_vpc.subnet_tables[1] {
-            assert!(routes.contains(&("10.2.0.0/16".into(), pcx.clone())), "{table}: {routes:?}");
+            assert!(
+                routes.contains(&("10.2.0.0/16".into(), pcx.clone())),
+                "{table}: {routes:?}"
+            );
         }
     }
     for table in link.requester_vpc.all_tables() {
         let routes = link.requester.routes(&table).await;
-        assert!(routes.contains(&("10.1.0.0/16".into(), pcx.clone())), "{table}: {routes:?}");
+        assert!(
+            routes.contains(&("10.1.0.0/16".into(), pcx.clone())),
+            "{table}: {routes:?}"
+        );
     }
     // The conflicting route is left alone and reported.
     let conflicted = link.accepter.routes(&link.accepter_vpc.subnet_tables[1]).await;
-    assert!(conflicted.contains(&("10.2.0.0/16".into(), igw.clone())), "{conflicted:?}");
-    let conflict = b.findings.iter().find(|f| f.kind == FindingKind::RouteConflict).expect("conflict reported");
+    assert!(
+        conflicted.contains(&("10.2.0.0/16".into(), igw.clone())),
+        "{conflicted:?}"
+    );
+    let conflict = b
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::RouteConflict)
+        .expect("conflict reported");
     assert!(conflict.message.contains(&igw));
 
     // Ingress in B for both peer blocks, egress in A, each marked.
     let marker = Some(format!("peerlink:{pcx}"));
     let ingress = link.accepter.rules(&link.accepter_vpc.security_group, false).await;
     for cidr in ["10.0.0.0/16", "10.2.0.0/16"] {
-        assert!(ingress.contains(&("tcp".into(), 5432, 5432, cidr.into(), marker.clone())), "{ingress:?}");
+        assert!(
+            ingress.contains(&("tcp".into(), 5432, 5432, cidr.into(), marker.clone())),
+            "{ingress:?}"
+        );
     }
     let egress = link.requester.rules(&link.requester_vpc.security_group, true).await;
-    assert!(egress.contains(&("tcp".into(), 5432, 5432, "10.1.0.0/16".into(), marker.clone())), "{egress:?}");
+    assert!(
+        egress.contains(&("tcp".into(), 5432, 5432, "10.1.0.0/16".into(), marker.clone())),
+        "{egress:?}"
+    );
 
     // DNS resolution on each side, each set by its own account.
     assert_eq!(link.accepter.peering_dns(&pcx).await, (true, true));
@@ -90,25 +122,53 @@ async fn both_finishers_complete_the_link_in_one_pass() {
     // Policies: ours merged in, the user's statements kept.
     let secret_policy = link.accepter.secret_policy(&link.secret.arn).await.unwrap();
     let hex = pcx.trim_start_matches("pcx-");
-    assert_eq!(sids(&secret_policy), vec!["UserRotation".to_string(), format!("PeerlinkReadPcx{hex}")]);
+    assert_eq!(
+        sids(&secret_policy),
+        vec!["UserRotation".to_string(), format!("PeerlinkReadPcx{hex}")]
+    );
     let key_policy = link.accepter.key_policy(link.secret.key_arn.as_ref().unwrap()).await;
     assert_eq!(
         sids(&key_policy),
-        vec!["Enable IAM User Permissions".to_string(), "UserKeyAdmins".into(), format!("PeerlinkDecryptPcx{hex}")]
+        vec![
+            "Enable IAM User Permissions".to_string(),
+            "UserKeyAdmins".into(),
+            format!("PeerlinkDecryptPcx{hex}")
+        ]
     );
     let decrypt = &key_policy["Statement"][2];
-    assert_eq!(decrypt["Condition"]["StringEquals"]["kms:ViaService"], "secretsmanager.eu-west-1.amazonaws.com");
+    assert_eq!(
+        decrypt["Condition"]["StringEquals"]["kms:ViaService"],
+        "secretsmanager.eu-west-1.amazonaws.com"
+    );
     assert_ne!(decrypt["Principal"], json!("*"));
 
     // The secret on the AWS-managed key: reported, nothing written.
-    let managed = b.findings.iter().find(|f| f.kind == FindingKind::AwsManagedKey).expect("aws-managed key reported");
+    let managed = b
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::AwsManagedKey)
+        .expect("aws-managed key reported");
     assert!(managed.message.contains(&link.plain_secret.arn));
-    assert_eq!(sids(&link.accepter.secret_policy(&link.plain_secret.arn).await.unwrap()), vec!["UserRotation"]);
-    assert!(!b.actions.iter().any(|o| o.planned.action.resource() == link.plain_secret.arn));
+    assert_eq!(
+        sids(&link.accepter.secret_policy(&link.plain_secret.arn).await.unwrap()),
+        vec!["UserRotation"]
+    );
+    assert!(
+        !b.actions
+            .iter()
+            .any(|o| o.planned.action.resource() == link.plain_secret.arn)
+    );
 
     let calls = accepter_ctx.clients.calls.summary();
-    println!("accepter-side finish: {} reads, {} writes: {:?}", calls.reads, calls.writes, calls.by_operation);
-    assert_eq!(calls.calls("DescribeRouteTables"), 1, "one filtered Describe for all tables");
+    println!(
+        "accepter-side finish: {} reads, {} writes: {:?}",
+        calls.reads, calls.writes, calls.by_operation
+    );
+    assert_eq!(
+        calls.calls("DescribeRouteTables"),
+        1,
+        "one filtered Describe for all tables"
+    );
     assert_eq!(calls.calls("CreateRoute"), 7, "4 tables x 2 blocks, minus the conflict");
 
     // A second pass on each side writes nothing.
@@ -116,7 +176,12 @@ async fn both_finishers_complete_the_link_in_one_pass() {
     requester_ctx.clients.calls.reset();
     let b2 = finish(&accepter_ctx, reconcile(&pcx)).await;
     let a2 = finish(&requester_ctx, reconcile(&pcx)).await;
-    assert!(b2.actions.is_empty() && a2.actions.is_empty(), "{:#?} {:#?}", b2.actions, a2.actions);
+    assert!(
+        b2.actions.is_empty() && a2.actions.is_empty(),
+        "{:#?} {:#?}",
+        b2.actions,
+        a2.actions
+    );
     assert_eq!(accepter_ctx.clients.calls.summary().writes, 0);
     assert_eq!(requester_ctx.clients.calls.summary().writes, 0);
 }
@@ -137,10 +202,19 @@ async fn change_events_lead_back_to_the_peering() {
         .send()
         .await
         .unwrap();
-    let r = finish(&ctx, cloudtrail_event("aws.ec2", "DeleteRoute", json!({"routeTableId": table}))).await;
+    let r = finish(
+        &ctx,
+        cloudtrail_event("aws.ec2", "DeleteRoute", json!({"routeTableId": table})),
+    )
+    .await;
     assert_eq!(r.actions.len(), 1, "{:#?}", r.actions);
     assert_eq!(r.actions[0].result, apply::Result::Done);
-    assert!(link.accepter.routes(&table).await.contains(&("10.0.0.0/16".into(), pcx.clone())));
+    assert!(
+        link.accepter
+            .routes(&table)
+            .await
+            .contains(&("10.0.0.0/16".into(), pcx.clone()))
+    );
 
     let sg = link.accepter_vpc.security_group.clone();
     link.accepter
@@ -158,7 +232,11 @@ async fn change_events_lead_back_to_the_peering() {
         .send()
         .await
         .unwrap();
-    let r = finish(&ctx, cloudtrail_event("aws.ec2", "RevokeSecurityGroupIngress", json!({"groupId": sg}))).await;
+    let r = finish(
+        &ctx,
+        cloudtrail_event("aws.ec2", "RevokeSecurityGroupIngress", json!({"groupId": sg})),
+    )
+    .await;
     assert_eq!(r.actions.len(), 1);
     assert_eq!(r.actions[0].planned.action.kind(), "authorize-rule");
 
@@ -171,17 +249,29 @@ async fn change_events_lead_back_to_the_peering() {
         .unwrap();
     let r = finish(
         &ctx,
-        cloudtrail_event("aws.secretsmanager", "DeleteResourcePolicy", json!({"secretId": "orders-db"})),
+        cloudtrail_event(
+            "aws.secretsmanager",
+            "DeleteResourcePolicy",
+            json!({"secretId": "orders-db"}),
+        ),
     )
     .await;
     assert_eq!(r.actions.len(), 1, "{:#?}", r.actions);
     let policy = link.accepter.secret_policy(&link.secret.arn).await.unwrap();
-    assert_eq!(sids(&policy).len(), 1, "our statement is back (the user's was deleted by the user)");
+    assert_eq!(
+        sids(&policy).len(),
+        1,
+        "our statement is back (the user's was deleted by the user)"
+    );
 
     // An event about something peerlink does not manage changes nothing.
     let other_vpc = link.accepter.vpc(&["10.50.0.0/16"], 1).await;
     ctx.clients.calls.reset();
-    let r = finish(&ctx, cloudtrail_event("aws.ec2", "DeleteRoute", json!({"routeTableId": other_vpc.main_table}))).await;
+    let r = finish(
+        &ctx,
+        cloudtrail_event("aws.ec2", "DeleteRoute", json!({"routeTableId": other_vpc.main_table})),
+    )
+    .await;
     assert!(r.note.unwrap().contains("nothing peerlink manages"));
     assert_eq!(ctx.clients.calls.summary().writes, 0);
 }
@@ -195,7 +285,11 @@ async fn a_pending_peering_is_left_to_the_accepter() {
     ctx.clients.calls.reset();
     let r = finish(&ctx, create_event(&pcx)).await;
     assert!(r.actions.is_empty());
-    let waiting = r.findings.iter().find(|f| f.kind == FindingKind::NotActive).expect("reported");
+    let waiting = r
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::NotActive)
+        .expect("reported");
     assert!(waiting.message.contains("pending-acceptance"));
     assert_eq!(ctx.clients.calls.summary().writes, 0);
 }

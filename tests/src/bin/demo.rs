@@ -1,0 +1,316 @@
+//! The local end-to-end demo: the emulator, two accounts (plus strangers),
+//! one allowed and several hostile requests, the accepter run through
+//! `cargo lambda` with the sample events, both finishers, a deliberate break,
+//! `peerlink plan` showing it, and the drift function repairing it.
+//!
+//! Run it with `scripts/demo.sh` (which installs the tools and builds first).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use peerlink_tests::{Emulator, LambdaWatch, Link, create_event, workspace_root};
+use serde_json::{Value, json};
+
+const REQUESTER: &str = "111111111111";
+const ACCEPTER: &str = "222222222222";
+const STRANGER: &str = "333333333333";
+const OTHER_PARTNER: &str = "444444444444";
+
+fn step(title: &str) {
+    println!("\n\x1b[1m== {title}\x1b[0m");
+}
+
+fn write(path: &Path, text: &str) -> PathBuf {
+    std::fs::write(path, text).expect("write demo file");
+    path.to_path_buf()
+}
+
+fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len() - 1;
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == last {
+                    c.to_string()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        println!("  {}", parts.join("  "));
+    };
+    line(headers.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+fn decisions(report: &Value) -> Vec<Vec<String>> {
+    report["outcomes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            vec![
+                o["peering_id"].as_str().unwrap_or_default().to_string(),
+                format!(
+                    "{} {}",
+                    o["requester"]["account"].as_str().unwrap_or_default(),
+                    o["requester"]["vpc"].as_str().unwrap_or_default()
+                ),
+                o["verdict"].as_str().unwrap_or_default().to_uppercase(),
+                o["reason"].as_str().unwrap_or_default().to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn actions(report: &Value) -> Vec<Vec<String>> {
+    report["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            vec![
+                a["action"].as_str().unwrap_or_default().to_string(),
+                a.get("route_table")
+                    .or(a.get("group"))
+                    .or(a.get("secret"))
+                    .or(a.get("key"))
+                    .or(a.get("peering"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                serde_json::to_string(&a["result"])
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_string(),
+                a["reason"].as_str().unwrap_or_default().to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn findings(report: &Value) {
+    for f in report["findings"].as_array().into_iter().flatten() {
+        println!(
+            "  finding [{}] {}",
+            f["kind"].as_str().unwrap_or_default(),
+            f["message"].as_str().unwrap_or_default()
+        );
+        println!("      fix: {}", f["fix"].as_str().unwrap_or_default());
+    }
+}
+
+/// Runs the built `peerlink` CLI as `account`; returns its exit code.
+fn cli(emu: &Emulator, account: &peerlink_tests::Account, config: &Path, args: &[&str]) -> i32 {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let bin = target.join("debug/peerlink");
+    println!(
+        "  $ peerlink {} --config {}",
+        args.join(" "),
+        config.strip_prefix(workspace_root()).unwrap_or(config).display()
+    );
+    let status = Command::new(&bin)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .envs(emu.env_for(account))
+        .status()
+        .unwrap_or_else(|e| panic!("run {}: {e} (build it first: cargo build --workspace)", bin.display()));
+    let code = status.code().unwrap_or(1);
+    println!("  (exit code {code})");
+    code
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = workspace_root().join("target/demo");
+    std::fs::create_dir_all(&dir).expect("target/demo");
+
+    step("1. Local AWS: moto on loopback, accounts through STS AssumeRole");
+    let emu = Emulator::start();
+    println!("  emulator: {}", emu.endpoint);
+    let link = Link::new(&emu, REQUESTER, ACCEPTER).await;
+    println!(
+        "  account {REQUESTER} (requester, ECS tasks): {} 10.0.0.0/16 + 10.2.0.0/16, 3 subnets with their own route tables",
+        link.requester_vpc.id
+    );
+    println!(
+        "  account {ACCEPTER} (accepter, PostgreSQL):  {} 10.1.0.0/16, 2 subnets + a spare table, secret on a CMK",
+        link.accepter_vpc.id
+    );
+
+    // The accepter also works with a second partner, whose VPCs may use 10.0.0.0/8.
+    let accepter_config = format!(
+        "{}\n[[peer]]\nname = \"analytics\"\npeer_account = \"{OTHER_PARTNER}\"\nallowed_cidrs = [\"10.0.0.0/8\"]\nlocal_vpc = \"{}\"\nauto_accept = true\n",
+        link.accepter_config("drift_mode = \"remediate\""),
+        link.accepter_vpc.id
+    );
+    let accepter_toml = write(&dir.join("accepter.toml"), &accepter_config);
+    let requester_toml = write(
+        &dir.join("requester.toml"),
+        &link.requester_config("drift_mode = \"remediate\""),
+    );
+    println!("  configs: target/demo/accepter.toml, target/demo/requester.toml");
+
+    step("2. One allowed request and four hostile ones");
+    let allowed = link.request().await;
+    println!(
+        "  {allowed}: {REQUESTER} {} (listed, 10.0.0.0/16 + 10.2.0.0/16)",
+        link.requester_vpc.id
+    );
+    let stranger = emu.account(STRANGER).await;
+    let sv = stranger.vpc(&["10.0.0.0/16"], 0).await;
+    let h1 = stranger
+        .request_peering(&sv.id, ACCEPTER, &link.accepter_vpc.id, None)
+        .await;
+    println!("  {h1}: {STRANGER} — an account nobody listed");
+    let other_vpc = link.requester.vpc(&["10.3.0.0/16"], 0).await;
+    let h2 = link
+        .requester
+        .request_peering(&other_vpc.id, ACCEPTER, &link.accepter_vpc.id, None)
+        .await;
+    println!(
+        "  {h2}: {REQUESTER} {} — a listed account, but an unlisted VPC",
+        other_vpc.id
+    );
+    let partner = emu.account(OTHER_PARTNER).await;
+    let wide = partner.vpc(&["10.50.0.0/16", "172.31.0.0/16"], 0).await;
+    let h3 = partner
+        .request_peering(&wide.id, ACCEPTER, &link.accepter_vpc.id, None)
+        .await;
+    println!("  {h3}: {OTHER_PARTNER} — listed (10.0.0.0/8), but has a secondary block outside that range");
+    let clash = partner.vpc(&["10.50.0.0/16", "10.1.128.0/17"], 0).await;
+    let h4 = partner
+        .request_peering(&clash.id, ACCEPTER, &link.accepter_vpc.id, None)
+        .await;
+    println!("  {h4}: {OTHER_PARTNER} — listed, but a secondary block overlaps the accepter's VPC");
+
+    step("3. The accepter, through cargo lambda (first start compiles if needed)");
+    let watch_b = LambdaWatch::start(
+        &emu,
+        &link.accepter,
+        &[("PEERLINK_CONFIG_FILE", accepter_toml.to_str().unwrap())],
+    );
+    let create = write(
+        &dir.join("create-vpc-peering-connection.json"),
+        &create_event(&allowed).to_string(),
+    );
+    println!(
+        "  $ cargo lambda invoke accepter --data-file target/demo/create-vpc-peering-connection.json   (events/create-vpc-peering-connection.json with the real id)"
+    );
+    let report = watch_b
+        .invoke("accepter", &create)
+        .expect("accepter on the CloudTrail event");
+    table(&["PEERING", "FROM", "DECISION", "WHY"], &decisions(&report));
+    println!("  The other requests' events were 'missed'; the schedule sweeps them:");
+    println!("  $ cargo lambda invoke accepter --data-file events/scheduled.json");
+    let report = watch_b
+        .invoke("accepter", &workspace_root().join("events/scheduled.json"))
+        .expect("accepter sweep");
+    table(&["PEERING", "FROM", "DECISION", "WHY"], &decisions(&report));
+    for (id, who, account) in [
+        (&allowed, "allowed", &link.requester),
+        (&h1, "stranger", &stranger),
+        (&h2, "unlisted VPC", &link.requester),
+        (&h3, "out of range", &partner),
+        (&h4, "overlap", &partner),
+    ] {
+        println!(
+            "  {id} ({who}): {} as its requester sees it",
+            account.peering_status(id).await
+        );
+    }
+
+    step("4. Finish both sides: routes in every table, SG rules, DNS, secret and key policies");
+    let accepted = write(&dir.join("peering-accepted.json"), &{
+        let mut e: Value = serde_json::from_str(
+            &std::fs::read_to_string(workspace_root().join("events/peering-accepted.json")).unwrap(),
+        )
+        .unwrap();
+        e["detail"]["peeringId"] = json!(allowed);
+        e.to_string()
+    });
+    println!("  $ cargo lambda invoke finisher --data-file target/demo/peering-accepted.json   (account {ACCEPTER})");
+    let report = watch_b.invoke("finisher", &accepted).expect("finisher B");
+    table(&["ACTION", "RESOURCE", "RESULT", "WHY"], &actions(&report));
+    findings(&report);
+    let watch_a = LambdaWatch::start(
+        &emu,
+        &link.requester,
+        &[("PEERLINK_CONFIG_FILE", requester_toml.to_str().unwrap())],
+    );
+    println!("  $ cargo lambda invoke finisher --data-file events/scheduled.json   (account {REQUESTER})");
+    let report = watch_a
+        .invoke("finisher", &workspace_root().join("events/scheduled.json"))
+        .expect("finisher A");
+    table(&["ACTION", "RESOURCE", "RESULT", "WHY"], &actions(&report));
+    findings(&report);
+
+    step("5. A deliberate break: someone deletes a route and revokes the rule");
+    let table_id = link.accepter_vpc.subnet_tables[0].clone();
+    link.accepter
+        .ec2
+        .delete_route()
+        .route_table_id(&table_id)
+        .destination_cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .expect("delete route");
+    println!("  deleted route 10.0.0.0/16 -> {allowed} from {table_id}");
+    link.accepter
+        .ec2
+        .revoke_security_group_ingress()
+        .group_id(&link.accepter_vpc.security_group)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(5432)
+                .to_port(5432)
+                .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("10.2.0.0/16").build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("revoke rule");
+    println!(
+        "  revoked tcp 5432 from 10.2.0.0/16 on {}",
+        link.accepter_vpc.security_group
+    );
+
+    step("6. peerlink plan shows it (exit code 2: changes pending)");
+    let code = cli(&emu, &link.accepter, &accepter_toml, &["plan"]);
+    assert_eq!(code, 2, "plan should report pending changes");
+
+    step("7. The drift function (remediate) repairs it");
+    println!("  $ cargo lambda invoke drift --data-file events/scheduled.json");
+    let report = watch_b
+        .invoke("drift", &workspace_root().join("events/scheduled.json"))
+        .expect("drift");
+    table(&["ACTION", "RESOURCE", "RESULT", "WHY"], &actions(&report["reconcile"]));
+    let s = &report["summary"];
+    println!(
+        "  drift: {} managed, {} drift found, {} repaired, {} failed",
+        s["managed"], s["drift_found"], s["repaired"], s["failed"]
+    );
+
+    step("8. peerlink plan again (exit code 0: nothing to do)");
+    let code = cli(&emu, &link.accepter, &accepter_toml, &["plan"]);
+    assert_eq!(code, 0, "plan should be clean after the repair");
+
+    drop(watch_a);
+    drop(watch_b);
+    println!("\nDemo complete: 1 accepted, 4 refused with reasons, both sides finished, a break repaired by drift.");
+    println!("Files: target/demo/ (configs, events used); function logs: target/cargo-lambda-watch-*.log");
+}
