@@ -84,18 +84,6 @@ pub async fn run(ctx: &Context, mode: DriftMode, deadline: Deadline) -> Result<D
         findings = summary.findings,
         "drift pass"
     );
-    crate::metrics::emit(
-        "drift",
-        &ctx.me.account,
-        &[
-            ("DriftFound", summary.drift_found),
-            ("Repaired", summary.repaired),
-            ("RepairFailed", summary.failed),
-            ("Conflicts", summary.conflicts),
-            ("Findings", summary.findings),
-            ("Decisions", summary.decisions),
-        ],
-    );
     Ok(DriftReport {
         mode,
         requests,

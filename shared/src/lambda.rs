@@ -15,14 +15,25 @@ use crate::context::{Context, Deadline};
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
 
-/// A handler's report: what could not be carried out, if anything.
+/// A handler's report: what could not be carried out, if anything, and the
+/// CloudWatch metrics of the invocation.
 pub trait Outcome: Serialize {
     fn failures(&self) -> Vec<String>;
+    fn metrics(&self) -> Vec<(&'static str, usize)>;
 }
 
 impl Outcome for crate::accepter::AccepterReport {
     fn failures(&self) -> Vec<String> {
         self.failed.clone()
+    }
+
+    fn metrics(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("Accepted", self.accepted.len()),
+            ("Rejected", self.rejected.len()),
+            ("LeftPending", self.left_pending.len()),
+            ("DecisionsFailed", self.failed.len()),
+        ]
     }
 }
 
@@ -40,6 +51,16 @@ impl Outcome for crate::reconcile::Report {
             })
             .collect()
     }
+
+    fn metrics(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("DriftFound", self.actions.len()),
+            ("Repaired", self.actions.len() - self.outstanding()),
+            ("RepairFailed", self.failed().len()),
+            ("Conflicts", self.count(crate::reconcile::FindingKind::RouteConflict)),
+            ("Findings", self.findings.len()),
+        ]
+    }
 }
 
 impl Outcome for crate::drift::DriftReport {
@@ -47,6 +68,18 @@ impl Outcome for crate::drift::DriftReport {
         let mut f = self.requests.failures();
         f.extend(self.reconcile.failures());
         f
+    }
+
+    fn metrics(&self) -> Vec<(&'static str, usize)> {
+        let s = &self.summary;
+        vec![
+            ("DriftFound", s.drift_found),
+            ("Repaired", s.repaired),
+            ("RepairFailed", s.failed),
+            ("Conflicts", s.conflicts),
+            ("Findings", s.findings),
+            ("Decisions", s.decisions),
+        ]
     }
 }
 
@@ -95,10 +128,12 @@ where
                 tracing::error!(function, error = %e, "rejected the invocation");
                 diagnostic(&Error::Event(e))
             })?;
+            let account = ctx.me.account.clone();
             let report = handler(ctx, parsed.clone(), deadline).await.map_err(|e| {
                 tracing::error!(function, error = %e, event = %parsed.label(), "failed");
                 diagnostic(&e)
             })?;
+            crate::metrics::emit(function, &account, &report.metrics());
             let summary = serde_json::to_value(&report).unwrap_or_default();
             let failures = report.failures();
             if !failures.is_empty() {

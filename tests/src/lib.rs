@@ -779,3 +779,67 @@ impl Drop for LambdaWatch {
         let _ = self.child.wait();
     }
 }
+
+/// Many managed peerings for scale tests and benchmarks: `peerings` requester
+/// VPCs (10.x.y.0/24) in one account, each peered with one of `local_vpcs`
+/// VPCs of the accepter (one route table and one security group each) and
+/// accepted. The configuration manages them all (quotas raised to fit).
+pub struct Fleet {
+    pub requester: Account,
+    pub accepter: Account,
+    pub config: String,
+    pub peerings: Vec<String>,
+}
+
+impl Fleet {
+    pub async fn build(emu: &Emulator, requester: &str, accepter: &str, peerings: usize, local_vpcs: usize) -> Fleet {
+        use futures_util::StreamExt;
+        let requester = emu.account(requester).await;
+        let accepter = emu.account(accepter).await;
+        let mut config =
+            "[settings]\nroutes_per_route_table = 1000\nrules_per_security_group = 1000\nwrite_concurrency = 8\n"
+                .to_string();
+        let mut locals = Vec::new();
+        for v in 0..local_vpcs {
+            let local = accepter.vpc(&[&format!("172.{}.0.0/16", 16 + v % 16)], 0).await;
+            config.push_str(&format!(
+                "\n[[peer]]\nname = \"fleet-{v}\"\npeer_account = \"{}\"\nallowed_cidrs = [\"10.0.0.0/8\"]\nlocal_vpc = \"{}\"\nauto_accept = true\n\n[[peer.security_group_rules]]\ngroup = \"{}\"\nports = 443\n",
+                requester.id, local.id, local.security_group
+            ));
+            locals.push(local);
+        }
+        let (r, a, l) = (&requester, &accepter, &locals);
+        let ids: Vec<String> = futures_util::stream::iter(0..peerings)
+            .map(|i| async move {
+                let cidr = format!("10.{}.{}.0/24", i / 256, i % 256);
+                let vpc = r
+                    .ec2
+                    .create_vpc()
+                    .cidr_block(cidr)
+                    .send()
+                    .await
+                    .expect("CreateVpc")
+                    .vpc()
+                    .and_then(|v| v.vpc_id())
+                    .expect("vpc id")
+                    .to_string();
+                let pcx = r.request_peering(&vpc, &a.id, &l[i % l.len()].id, None).await;
+                a.ec2
+                    .accept_vpc_peering_connection()
+                    .vpc_peering_connection_id(&pcx)
+                    .send()
+                    .await
+                    .expect("AcceptVpcPeeringConnection");
+                pcx
+            })
+            .buffered(8)
+            .collect()
+            .await;
+        Fleet {
+            requester,
+            accepter,
+            config,
+            peerings: ids,
+        }
+    }
+}

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod observe;
 pub mod plan;
 pub mod policy;
+pub mod synthetic;
 
 use serde::Serialize;
 

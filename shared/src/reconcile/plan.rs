@@ -3,7 +3,7 @@
 //! desired state, each with its reason, plus findings for what we will not (or
 //! may not) change. Unit-tested without AWS.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use ipnet::IpNet;
@@ -15,7 +15,8 @@ use crate::aws::ec2::VpcDnsAttribute;
 use crate::config::{Config, Direction, PeerEntry, TableSelect};
 use crate::decision::{match_entry, overlaps};
 use crate::model::{
-    Identity, KeyState, Peering, PeeringStatus, RouteTable, RouteTarget, SecretState, SecurityGroup, SgRule, Side, Vpc,
+    Identity, KeyState, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecretState, SecurityGroup, SgRule,
+    Side, Vpc,
 };
 
 /// The description that marks a security-group rule as ours, for one peering.
@@ -272,9 +273,52 @@ fn is_aws_managed_alias(key: &str) -> bool {
     key == "alias/aws/secretsmanager" || key.ends_with(":alias/aws/secretsmanager")
 }
 
+/// Lookups the plan makes many times, built once per pass so planning stays
+/// linear in the size of the account (1,000 peerings x 200 tables is routine).
+struct Index<'a> {
+    tables_by_vpc: HashMap<&'a str, Vec<IndexedTable<'a>>>,
+    rules: HashMap<&'a str, HashSet<&'a SgRule>>,
+}
+
+struct IndexedTable<'a> {
+    table: &'a RouteTable,
+    by_destination: HashMap<IpNet, &'a Route>,
+}
+
+impl<'a> Index<'a> {
+    fn new(obs: &'a Observed) -> Self {
+        let mut tables_by_vpc: HashMap<&'a str, Vec<IndexedTable<'a>>> = HashMap::new();
+        for t in &obs.route_tables {
+            let mut by_destination = HashMap::with_capacity(t.routes.len());
+            for r in &t.routes {
+                by_destination.entry(r.destination).or_insert(r);
+            }
+            tables_by_vpc.entry(t.vpc.as_str()).or_default().push(IndexedTable {
+                table: t,
+                by_destination,
+            });
+        }
+        let rules = obs
+            .security_groups
+            .values()
+            .map(|g| (g.id.as_str(), g.rules.iter().map(|r| &r.rule).collect()))
+            .collect();
+        Index { tables_by_vpc, rules }
+    }
+
+    fn tables(&self, vpc: &str) -> &[IndexedTable<'a>] {
+        self.tables_by_vpc.get(vpc).map_or(&[], Vec::as_slice)
+    }
+
+    fn has_rule(&self, group: &str, rule: &SgRule) -> bool {
+        self.rules.get(group).is_some_and(|r| r.contains(rule))
+    }
+}
+
 struct Planner<'a> {
     config: &'a Config,
     obs: &'a Observed,
+    idx: Index<'a>,
     me: &'a Identity,
     plan: Plan,
     /// Routes planned per table (quota).
@@ -288,6 +332,8 @@ struct Planner<'a> {
     key_changes: BTreeMap<String, PolicyChange>,
     vpc_attributes: BTreeSet<(String, VpcDnsAttribute)>,
     cleaned: BTreeSet<String>,
+    /// The blocks each live peering may be routed to, per local VPC.
+    live_destinations: HashMap<(&'a str, &'a str), Vec<IpNet>>,
 }
 
 /// Plans one pass. Deterministic: the same input gives the same plan.
@@ -299,6 +345,7 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
     let mut p = Planner {
         config,
         obs,
+        idx: Index::new(obs),
         me,
         plan: Plan {
             actions: Vec::new(),
@@ -311,6 +358,7 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
         key_changes: BTreeMap::new(),
         vpc_attributes: BTreeSet::new(),
         cleaned: BTreeSet::new(),
+        live_destinations: HashMap::new(),
     };
     for b in &binds {
         if b.peering.status.is_gone() {
@@ -319,7 +367,8 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
         } else if b.peering.status == PeeringStatus::Active {
             p.finish(b);
         } else {
-            p.finding(
+            finding(
+                &mut p.plan,
                 FindingKind::NotActive,
                 Some(&b.peering.id),
                 None,
@@ -338,6 +387,7 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
         }
     }
     p.stale_rules(&binds);
+    p.unexpected_routes();
     if obs.complete {
         p.vanished();
     }
@@ -364,32 +414,41 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
     plan
 }
 
+fn selected(entry: &PeerEntry, table: &RouteTable) -> bool {
+    match entry.routes.select {
+        TableSelect::All => true,
+        TableSelect::None => false,
+        TableSelect::Tagged => entry.routes.tags.iter().all(|(k, v)| table.tags.get(k) == Some(v)),
+        TableSelect::Ids => entry.routes.ids.iter().any(|id| *id == *table.id.as_str()),
+    }
+}
+
+fn act(plan: &mut Plan, peering: &str, action: Action, reason: impl Into<String>) {
+    plan.actions.push(Planned {
+        peering: Some(peering.to_string()),
+        action,
+        reason: reason.into(),
+    });
+}
+
+fn finding(
+    plan: &mut Plan,
+    kind: FindingKind,
+    peering: Option<&str>,
+    resource: Option<&str>,
+    message: String,
+    fix: String,
+) {
+    plan.findings.push(Finding {
+        kind,
+        peering: peering.map(str::to_string),
+        resource: resource.map(str::to_string),
+        message,
+        fix,
+    });
+}
+
 impl<'a> Planner<'a> {
-    fn act(&mut self, peering: &str, action: Action, reason: impl Into<String>) {
-        self.plan.actions.push(Planned {
-            peering: Some(peering.to_string()),
-            action,
-            reason: reason.into(),
-        });
-    }
-
-    fn finding(
-        &mut self,
-        kind: FindingKind,
-        peering: Option<&str>,
-        resource: Option<&str>,
-        message: String,
-        fix: String,
-    ) {
-        self.plan.findings.push(Finding {
-            kind,
-            peering: peering.map(str::to_string),
-            resource: resource.map(str::to_string),
-            message,
-            fix,
-        });
-    }
-
     /// The peer blocks we may route to: inside the allowed ranges and clear of
     /// our own VPC. Others are reported and never routed.
     fn destinations(&mut self, b: &Binding<'_>, vpc: &Vpc) -> Vec<IpNet> {
@@ -398,15 +457,20 @@ impl<'a> Planner<'a> {
         let mut out = Vec::new();
         for c in &remote.cidrs {
             if !b.entry.allows(c) {
-                self.finding(
+                finding(
+                    &mut self.plan,
                     FindingKind::CidrNotAllowed,
                     Some(&b.peering.id),
                     Some(&remote.vpc),
-                    format!("peer VPC {} has CIDR block {c}, outside the allowed ranges of entry {:?}; nothing is routed to it", remote.vpc, b.entry.name),
+                    format!(
+                        "peer VPC {} has CIDR block {c}, outside the allowed ranges of entry {:?}; nothing is routed to it",
+                        remote.vpc, b.entry.name
+                    ),
                     "if the block is expected, add it to allowed_cidrs; otherwise ask the peer to remove it".into(),
                 );
             } else if let Some(l) = vpc.cidrs.iter().find(|l| overlaps(c, l)) {
-                self.finding(
+                finding(
+                    &mut self.plan,
                     FindingKind::CidrNotAllowed,
                     Some(&b.peering.id),
                     Some(&remote.vpc),
@@ -423,10 +487,11 @@ impl<'a> Planner<'a> {
         out
     }
 
-    fn finish(&mut self, b: &Binding<'_>) {
+    fn finish(&mut self, b: &Binding<'a>) {
         let local = b.peering.side(b.side);
         let Some(vpc) = self.obs.vpcs.get(&local.vpc) else {
-            self.finding(
+            finding(
+                &mut self.plan,
                 FindingKind::MissingResource,
                 Some(&b.peering.id),
                 Some(&local.vpc),
@@ -439,33 +504,27 @@ impl<'a> Planner<'a> {
             return;
         };
         let dests = self.destinations(b, vpc);
+        self.live_destinations
+            .insert((b.peering.id.as_str(), local.vpc.as_str()), dests.clone());
         self.routes(b, vpc, &dests);
         self.rules(b, &dests);
         self.dns(b, vpc);
         self.secrets(b);
     }
 
-    fn selected(&self, entry: &PeerEntry, table: &RouteTable) -> bool {
-        match entry.routes.select {
-            TableSelect::All => true,
-            TableSelect::None => false,
-            TableSelect::Tagged => entry.routes.tags.iter().all(|(k, v)| table.tags.get(k) == Some(v)),
-            TableSelect::Ids => entry.routes.ids.iter().any(|id| *id == *table.id.as_str()),
-        }
-    }
-
-    fn routes(&mut self, b: &Binding<'_>, vpc: &Vpc, dests: &[IpNet]) {
+    fn routes(&mut self, b: &Binding<'a>, vpc: &Vpc, dests: &[IpNet]) {
         let pcx = &b.peering.id;
-        let obs = self.obs;
-        let tables: Vec<&RouteTable> = obs
-            .route_tables
+        let idx = &self.idx;
+        let tables: Vec<&IndexedTable<'a>> = idx
+            .tables(&vpc.id)
             .iter()
-            .filter(|t| t.vpc == vpc.id && self.selected(b.entry, t))
+            .filter(|t| selected(b.entry, t.table))
             .collect();
         if b.entry.routes.select == TableSelect::Ids {
             for id in &b.entry.routes.ids {
-                if !tables.iter().any(|t| *id == *t.id.as_str()) {
-                    self.finding(
+                if !tables.iter().any(|t| *id == *t.table.id.as_str()) {
+                    finding(
+                        &mut self.plan,
                         FindingKind::MissingResource,
                         Some(pcx),
                         Some(id.as_str()),
@@ -476,14 +535,16 @@ impl<'a> Planner<'a> {
             }
         }
         let limit = self.config.settings.routes_per_route_table;
-        for table in tables {
+        for it in tables {
+            let table = it.table;
             let mut creates = Vec::new();
             for dest in dests {
-                match table.route_to(dest) {
+                match it.by_destination.get(dest) {
                     None => creates.push(*dest),
-                    Some(r) if r.target == RouteTarget::Peering(pcx.clone()) => {
+                    Some(r) if matches!(&r.target, RouteTarget::Peering(p) if p == pcx) => {
                         if r.blackhole {
-                            self.act(
+                            act(
+                                &mut self.plan,
                                 pcx,
                                 Action::ReplaceRoute {
                                     route_table: table.id.clone(),
@@ -495,7 +556,8 @@ impl<'a> Planner<'a> {
                             );
                         }
                     }
-                    Some(r) if b.entry.routes.replace_conflicts && r.target != RouteTarget::Local => self.act(
+                    Some(r) if b.entry.routes.replace_conflicts && r.target != RouteTarget::Local => act(
+                        &mut self.plan,
                         pcx,
                         Action::ReplaceRoute {
                             route_table: table.id.clone(),
@@ -508,7 +570,8 @@ impl<'a> Planner<'a> {
                             r.target, b.entry.name
                         ),
                     ),
-                    Some(r) => self.finding(
+                    Some(r) => finding(
+                        &mut self.plan,
                         FindingKind::RouteConflict,
                         Some(pcx),
                         Some(&table.id),
@@ -523,24 +586,14 @@ impl<'a> Planner<'a> {
                     ),
                 }
             }
-            for r in &table.routes {
-                if r.target == RouteTarget::Peering(pcx.clone()) && !dests.contains(&r.destination) && !r.blackhole {
-                    self.finding(
-                        FindingKind::UnexpectedRoute,
-                        Some(pcx),
-                        Some(&table.id),
-                        format!("route to {} in {} goes through {pcx} but that block is not an allowed peer block", r.destination, table.id),
-                        "delete the route unless you added it on purpose (peerlink never removes routes it cannot prove are its own)".into(),
-                    );
-                }
-            }
             if creates.is_empty() {
                 continue;
             }
             let planned = self.new_routes.entry(table.id.clone()).or_default();
             let used = table.route_count() + *planned;
             if used + creates.len() > limit {
-                self.finding(
+                finding(
+                    &mut self.plan,
                     FindingKind::RouteQuota,
                     Some(pcx),
                     Some(&table.id),
@@ -565,7 +618,8 @@ impl<'a> Planner<'a> {
                         table.subnets.join(",")
                     )
                 };
-                self.act(
+                act(
+                    &mut self.plan,
                     pcx,
                     Action::CreateRoute {
                         route_table: table.id.clone(),
@@ -578,6 +632,31 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Routes through a live peering to blocks it may not be routed to (the
+    /// peer's block is no longer allowed, say). Reported, not removed: nothing
+    /// proves we made them.
+    fn unexpected_routes(&mut self) {
+        let obs = self.obs;
+        for table in &obs.route_tables {
+            for r in &table.routes {
+                let RouteTarget::Peering(pcx) = &r.target else { continue };
+                let Some(allowed) = self.live_destinations.get(&(pcx.as_str(), table.vpc.as_str())) else {
+                    continue;
+                };
+                if !allowed.contains(&r.destination) && !r.blackhole {
+                    finding(
+                        &mut self.plan,
+                        FindingKind::UnexpectedRoute,
+                        Some(pcx),
+                        Some(&table.id),
+                        format!("route to {} in {} goes through {pcx} but that block is not an allowed peer block", r.destination, table.id),
+                        "delete the route unless you added it on purpose (peerlink never removes routes it cannot prove are its own)".into(),
+                    );
+                }
+            }
+        }
+    }
+
     fn rules(&mut self, b: &Binding<'_>, dests: &[IpNet]) {
         let pcx = &b.peering.id;
         let marker = rule_marker(pcx);
@@ -585,7 +664,8 @@ impl<'a> Planner<'a> {
         let obs = self.obs;
         for spec in &b.entry.security_group_rules {
             let Some(group) = obs.security_groups.get(spec.group.as_str()) else {
-                self.finding(
+                finding(
+                    &mut self.plan,
                     FindingKind::MissingResource,
                     Some(pcx),
                     Some(spec.group.as_str()),
@@ -610,7 +690,7 @@ impl<'a> Planner<'a> {
                     .entry(pcx.clone())
                     .or_default()
                     .insert((group.id.clone(), rule.clone()));
-                if !group.rules.iter().any(|r| r.rule == rule) {
+                if !self.idx.has_rule(&group.id, &rule) {
                     missing.push(rule);
                 }
             }
@@ -620,7 +700,8 @@ impl<'a> Planner<'a> {
             let planned = self.new_rules.entry((group.id.clone(), direction)).or_default();
             let used = group.rule_count(direction) + *planned;
             if used + missing.len() > limit {
-                self.finding(
+                finding(
+                    &mut self.plan,
                     FindingKind::RuleQuota,
                     Some(pcx),
                     Some(&group.id),
@@ -636,7 +717,8 @@ impl<'a> Planner<'a> {
             *planned += missing.len();
             for rule in missing {
                 let reason = format!("entry {:?} wants {rule} for the peer", b.entry.name);
-                self.act(
+                act(
+                    &mut self.plan,
                     pcx,
                     Action::AuthorizeRule {
                         group: group.id.clone(),
@@ -673,7 +755,8 @@ impl<'a> Planner<'a> {
                     .is_some_and(|w| w.contains(&(group.id.clone(), r.rule.clone())));
                 if !wanted {
                     let pcx = pcx.to_string();
-                    self.act(
+                    act(
+                        &mut self.plan,
                         &pcx,
                         Action::RevokeRule {
                             group: group.id.clone(),
@@ -692,7 +775,8 @@ impl<'a> Planner<'a> {
         }
         let pcx = &b.peering.id;
         if !b.peering.side(b.side).allow_remote_dns {
-            self.act(
+            act(
+                &mut self.plan,
                 pcx,
                 Action::EnablePeeringDns {
                     peering: pcx.clone(),
@@ -713,7 +797,8 @@ impl<'a> Planner<'a> {
             }
             if b.entry.dns.set_vpc_attributes {
                 if self.vpc_attributes.insert((vpc.id.clone(), attribute)) {
-                    self.act(
+                    act(
+                        &mut self.plan,
                         pcx,
                         Action::EnableVpcAttribute {
                             vpc: vpc.id.clone(),
@@ -723,15 +808,23 @@ impl<'a> Planner<'a> {
                     );
                 }
             } else {
-                self.finding(
+                finding(
+                    &mut self.plan,
                     FindingKind::DnsAttributeOff,
                     Some(pcx),
                     Some(&vpc.id),
-                    format!("VPC {} has {attribute:?} off: names resolve to public addresses across the peering", vpc.id),
-                    format!("turn it on (aws ec2 modify-vpc-attribute --vpc-id {} --{}), or set dns.set_vpc_attributes = true", vpc.id, match attribute {
-                        VpcDnsAttribute::EnableDnsSupport => "enable-dns-support",
-                        VpcDnsAttribute::EnableDnsHostnames => "enable-dns-hostnames",
-                    }),
+                    format!(
+                        "VPC {} has {attribute:?} off: names resolve to public addresses across the peering",
+                        vpc.id
+                    ),
+                    format!(
+                        "turn it on (aws ec2 modify-vpc-attribute --vpc-id {} --{}), or set dns.set_vpc_attributes = true",
+                        vpc.id,
+                        match attribute {
+                            VpcDnsAttribute::EnableDnsSupport => "enable-dns-support",
+                            VpcDnsAttribute::EnableDnsHostnames => "enable-dns-hostnames",
+                        }
+                    ),
                 );
             }
         }
@@ -745,7 +838,8 @@ impl<'a> Planner<'a> {
         for spec in &b.entry.secrets {
             let arn = spec.arn.arn.as_str();
             if spec.arn.account != self.me.account || spec.arn.region != self.me.region {
-                self.finding(
+                finding(
+                    &mut self.plan,
                     FindingKind::MissingResource,
                     Some(pcx),
                     Some(arn),
@@ -758,7 +852,8 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let Some(Some(state)) = obs.secrets.get(arn) else {
-                self.finding(
+                finding(
+                    &mut self.plan,
                     FindingKind::MissingResource,
                     Some(pcx),
                     Some(arn),
@@ -776,12 +871,12 @@ impl<'a> Planner<'a> {
             let key_ref = match state.kms_key.as_deref() {
                 None => {
                     let (m, f) = aws_managed_msg("aws/secretsmanager");
-                    self.finding(FindingKind::AwsManagedKey, Some(pcx), Some(arn), m, f);
+                    finding(&mut self.plan, FindingKind::AwsManagedKey, Some(pcx), Some(arn), m, f);
                     continue;
                 }
                 Some(k) if is_aws_managed_alias(k) => {
                     let (m, f) = aws_managed_msg(k);
-                    self.finding(FindingKind::AwsManagedKey, Some(pcx), Some(arn), m, f);
+                    finding(&mut self.plan, FindingKind::AwsManagedKey, Some(pcx), Some(arn), m, f);
                     continue;
                 }
                 Some(k) => k,
@@ -789,7 +884,8 @@ impl<'a> Planner<'a> {
             let key = match obs.keys.get(key_ref) {
                 Some(Some(k)) => k,
                 _ => {
-                    self.finding(
+                    finding(
+                        &mut self.plan,
                         FindingKind::MissingResource,
                         Some(pcx),
                         Some(key_ref),
@@ -801,12 +897,13 @@ impl<'a> Planner<'a> {
             };
             if key.aws_managed {
                 let (m, f) = aws_managed_msg(&key.arn);
-                self.finding(FindingKind::AwsManagedKey, Some(pcx), Some(arn), m, f);
+                finding(&mut self.plan, FindingKind::AwsManagedKey, Some(pcx), Some(arn), m, f);
                 continue;
             }
             if let Some(expected) = &spec.kms_key {
                 if expected.0 != key.arn {
-                    self.finding(
+                    finding(
+                        &mut self.plan,
                         FindingKind::KeyMismatch,
                         Some(pcx),
                         Some(arn),
@@ -842,10 +939,18 @@ impl<'a> Planner<'a> {
             return;
         }
         let obs = self.obs;
-        let target = RouteTarget::Peering(pcx.to_string());
-        for table in obs.route_tables.iter().filter(|t| vpcs.contains(&t.vpc.as_str())) {
-            for r in table.routes.iter().filter(|r| r.target == target) {
-                self.act(
+        let tables: Vec<&RouteTable> = vpcs
+            .iter()
+            .flat_map(|v| self.idx.tables(v).iter().map(|t| t.table))
+            .collect();
+        for table in tables {
+            for r in table
+                .routes
+                .iter()
+                .filter(|r| matches!(&r.target, RouteTarget::Peering(p) if p == pcx))
+            {
+                act(
+                    &mut self.plan,
                     pcx,
                     Action::DeleteRoute {
                         route_table: table.id.clone(),
@@ -865,7 +970,8 @@ impl<'a> Planner<'a> {
                 .iter()
                 .filter(|r| r.description.as_deref() == Some(marker.as_str()))
             {
-                self.act(
+                act(
+                    &mut self.plan,
                     pcx,
                     Action::RevokeRule {
                         group: group.id.clone(),
@@ -988,11 +1094,14 @@ impl<'a> Planner<'a> {
             .iter()
             .any(|s| policy::grants_to_everyone(s) && s.get("Effect").and_then(Value::as_str) == Some("Allow"))
         {
-            self.finding(
+            finding(
+                &mut self.plan,
                 FindingKind::PublicPolicy,
                 None,
                 Some(arn),
-                format!("the resource policy of {arn} allows access to everyone (Principal \"*\"); peerlink never writes such a statement"),
+                format!(
+                    "the resource policy of {arn} allows access to everyone (Principal \"*\"); peerlink never writes such a statement"
+                ),
                 "remove that statement, or restrict it with conditions".into(),
             );
         }
