@@ -1,0 +1,300 @@
+//! Many invocations at once on the same peering, concurrent policy merges,
+//! and a time budget that runs out: the same final state, no duplicates, no
+//! failure for work another run already did.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use peerlink::config::DriftMode;
+use peerlink::reconcile::apply;
+use peerlink::{Context, Deadline, accepter, drift, events, finisher};
+use peerlink_tests::{Account, Emulator, Link, create_event, scheduled_event};
+use serde_json::{Value, json};
+
+/// Everything the link consists of on one side, normalised so two runs can be
+/// compared: routes per table, rules per group, DNS flags, our Sids.
+async fn side_state(account: &Account, tables: &[String], group: &str, egress: bool) -> Value {
+    let mut routes = Vec::new();
+    for t in tables {
+        let mut r = account.routes(t).await;
+        r.sort();
+        routes.push(r);
+    }
+    let mut rules = account.rules(group, egress).await;
+    rules.sort();
+    json!({ "routes": routes, "rules": rules })
+}
+
+fn sids(policy: &Value) -> Vec<String> {
+    let mut s: Vec<String> = policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|st| st["Sid"].as_str().map(str::to_string))
+        .collect();
+    s.sort();
+    s
+}
+
+enum Call {
+    Accepter(Value),
+    Finisher(Value),
+    Drift,
+}
+
+async fn invoke(ctx: &Context, call: &Call) -> Result<usize, String> {
+    let failed = match call {
+        Call::Accepter(e) => {
+            let r = accepter::handle(ctx, &events::parse(e).unwrap(), Deadline::none())
+                .await
+                .map_err(|e| e.to_string())?;
+            r.failed.len()
+        }
+        Call::Finisher(e) => {
+            let r = finisher::handle(ctx, &events::parse(e).unwrap(), Deadline::none())
+                .await
+                .map_err(|e| e.to_string())?;
+            r.failed().len()
+        }
+        Call::Drift => {
+            let r = drift::run(ctx, DriftMode::Remediate, Deadline::none())
+                .await
+                .map_err(|e| e.to_string())?;
+            r.reconcile.failed().len() + r.requests.failed.len()
+        }
+    };
+    Ok(failed)
+}
+
+#[tokio::test]
+async fn ten_invocations_at_once_converge() {
+    let emu = Emulator::shared();
+    let link = Link::new(emu, "900000000001", "900000000002").await;
+    let pcx = link.request().await;
+    // Separate contexts: separate Lambda instances, sharing nothing but AWS.
+    let mut b = Vec::new();
+    let mut a = Vec::new();
+    for _ in 0..7 {
+        b.push(link.accepter.context(&link.accepter_config("")).await);
+    }
+    for _ in 0..3 {
+        a.push(link.requester.context(&link.requester_config("")).await);
+    }
+    let calls = [
+        (&b[0], Call::Accepter(create_event(&pcx))),
+        (&b[1], Call::Accepter(create_event(&pcx))),
+        (&b[2], Call::Accepter(scheduled_event())),
+        (&b[3], Call::Finisher(json!({ "reconcile": pcx }))),
+        (&b[4], Call::Finisher(scheduled_event())),
+        (&b[5], Call::Drift),
+        (&b[6], Call::Drift),
+        (&a[0], Call::Finisher(json!({ "reconcile": pcx }))),
+        (&a[1], Call::Finisher(scheduled_event())),
+        (&a[2], Call::Drift),
+    ];
+    let results = join_all(calls.iter().map(|(ctx, call)| invoke(ctx, call))).await;
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r, &Ok(0), "invocation {i} failed");
+    }
+    let accepts: u64 = b
+        .iter()
+        .map(|c| c.clients.calls.summary().calls("AcceptVpcPeeringConnection"))
+        .sum();
+    assert!(accepts >= 1);
+    assert_eq!(link.accepter.peering_status(&pcx).await, "active");
+
+    // Whatever ran before the acceptance is finished by the next pass; then nothing is left.
+    for ctx in [&b[0], &a[0]] {
+        let r = drift::run(ctx, DriftMode::Remediate, Deadline::none()).await.unwrap();
+        assert!(r.reconcile.failed().is_empty());
+    }
+    for ctx in [&b[0], &a[0]] {
+        ctx.clients.calls.reset();
+        drift::run(ctx, DriftMode::Remediate, Deadline::none()).await.unwrap();
+        assert_eq!(ctx.clients.calls.summary().writes, 0, "converged");
+    }
+
+    // The same state as a quiet, sequential run on an identical link.
+    let quiet = Link::new(emu, "900000000003", "900000000004").await;
+    let qpcx = quiet.request().await;
+    let qb = quiet.accepter.context(&quiet.accepter_config("")).await;
+    let qa = quiet.requester.context(&quiet.requester_config("")).await;
+    accepter::handle(&qb, &events::parse(&create_event(&qpcx)).unwrap(), Deadline::none())
+        .await
+        .unwrap();
+    for ctx in [&qb, &qa] {
+        drift::run(ctx, DriftMode::Remediate, Deadline::none()).await.unwrap();
+    }
+    let normalise =
+        |v: Value, from: &str, to: &str| serde_json::from_str::<Value>(&v.to_string().replace(from, to)).unwrap();
+    let busy_b = side_state(
+        &link.accepter,
+        &link.accepter_tables(),
+        &link.accepter_vpc.security_group,
+        false,
+    )
+    .await;
+    let quiet_b = side_state(
+        &quiet.accepter,
+        &quiet.accepter_tables(),
+        &quiet.accepter_vpc.security_group,
+        false,
+    )
+    .await;
+    assert_eq!(
+        normalise(busy_b, &pcx, "PCX")["rules"],
+        normalise(quiet_b.clone(), &qpcx, "PCX")["rules"]
+    );
+    let route_count = |v: &Value| {
+        v["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_array().unwrap().len())
+            .sum::<usize>()
+    };
+    let busy_b = side_state(
+        &link.accepter,
+        &link.accepter_tables(),
+        &link.accepter_vpc.security_group,
+        false,
+    )
+    .await;
+    assert_eq!(route_count(&busy_b), route_count(&quiet_b));
+    let busy_a = side_state(
+        &link.requester,
+        &link.requester_vpc.all_tables(),
+        &link.requester_vpc.security_group,
+        true,
+    )
+    .await;
+    let quiet_a = side_state(
+        &quiet.requester,
+        &quiet.requester_vpc.all_tables(),
+        &quiet.requester_vpc.security_group,
+        true,
+    )
+    .await;
+    assert_eq!(route_count(&busy_a), route_count(&quiet_a));
+    assert_eq!(
+        normalise(busy_a, &pcx, "PCX")["rules"],
+        normalise(quiet_a, &qpcx, "PCX")["rules"]
+    );
+    let hex = |p: &str| p.trim_start_matches("pcx-").to_string();
+    let busy_sids: Vec<String> = sids(&link.accepter.secret_policy(&link.secret.arn).await.unwrap())
+        .into_iter()
+        .map(|s| s.replace(&hex(&pcx), "X"))
+        .collect();
+    let quiet_sids: Vec<String> = sids(&quiet.accepter.secret_policy(&quiet.secret.arn).await.unwrap())
+        .into_iter()
+        .map(|s| s.replace(&hex(&qpcx), "X"))
+        .collect();
+    assert_eq!(busy_sids, quiet_sids);
+    assert_eq!(link.accepter.peering_dns(&pcx).await, (true, true));
+}
+
+/// Five peerings finishing at once all merge into the same secret and key
+/// policies: every statement ends up there, the user's included.
+#[tokio::test]
+async fn concurrent_policy_merges_lose_nothing() {
+    let emu = Emulator::shared();
+    let accepter = emu.account("900000000010").await;
+    let local = accepter.vpc(&["10.100.0.0/16"], 0).await;
+    let secret = accepter.secret("shared-db", true).await;
+    let mut cfg = String::new();
+    let mut peerings = Vec::new();
+    for i in 0..5 {
+        let requester = emu.account(&format!("90000000002{i}")).await;
+        let vpc = requester.vpc(&[&format!("10.{i}.0.0/16")], 0).await;
+        cfg.push_str(&format!(
+            "[[peer]]\nname = \"p{i}\"\npeer_account = \"{}\"\nallowed_cidrs = [\"10.{i}.0.0/16\"]\nlocal_vpc = \"{}\"\nauto_accept = true\n\n[peer.routes]\nselect = \"none\"\n\n[[peer.secrets]]\narn = \"{}\"\nprincipals = [\"arn:aws:iam::{}:role/app\"]\n\n",
+            requester.id, local.id, secret.arn, requester.id
+        ));
+        let pcx = requester.request_peering(&vpc.id, &accepter.id, &local.id, None).await;
+        accepter
+            .ec2
+            .accept_vpc_peering_connection()
+            .vpc_peering_connection_id(&pcx)
+            .send()
+            .await
+            .unwrap();
+        peerings.push(pcx);
+    }
+    let mut ctxs = Vec::new();
+    for _ in &peerings {
+        ctxs.push(accepter.context(&cfg).await);
+    }
+    let runs = join_all(ctxs.iter().zip(&peerings).map(|(ctx, pcx)| async move {
+        let event = events::Event::Reconcile {
+            peering: pcx.parse().unwrap(),
+        };
+        finisher::handle(ctx, &event, Deadline::none()).await
+    }))
+    .await;
+    for r in runs {
+        let r = r.unwrap();
+        assert!(r.failed().is_empty(), "{:#?}", r.failed());
+    }
+    let policy = accepter.secret_policy(&secret.arn).await.unwrap();
+    let mut expected: Vec<String> = peerings
+        .iter()
+        .map(|p| format!("PeerlinkReadPcx{}", p.trim_start_matches("pcx-")))
+        .collect();
+    expected.push("UserRotation".into());
+    expected.sort();
+    assert_eq!(sids(&policy), expected);
+    let key = accepter.key_policy(secret.key_arn.as_ref().unwrap()).await;
+    assert_eq!(sids(&key).len(), 2 + 5, "{key}");
+}
+
+/// When the time budget runs out, the rest is reported as not started and the
+/// next run does it.
+#[tokio::test]
+async fn a_short_time_budget_stops_cleanly_and_the_next_run_finishes() {
+    let emu = Emulator::shared();
+    let link = Link::new(emu, "900000000030", "900000000031").await;
+    let ctx = link.accepter.context(&link.accepter_config("")).await;
+    let pcx = link.request().await;
+    accepter::handle(&ctx, &events::parse(&create_event(&pcx)).unwrap(), Deadline::none())
+        .await
+        .unwrap();
+    let out_of_time = Deadline::within(Duration::ZERO);
+    let r = finisher::handle(
+        &ctx,
+        &events::Event::Reconcile {
+            peering: pcx.parse().unwrap(),
+        },
+        out_of_time,
+    )
+    .await
+    .unwrap();
+    assert!(!r.actions.is_empty());
+    assert!(
+        r.actions.iter().all(|a| a.result == apply::Result::NotStarted),
+        "{:#?}",
+        r.actions
+    );
+    ctx.clients.calls.reset();
+    let next = finisher::handle(
+        &ctx,
+        &events::Event::Reconcile {
+            peering: pcx.parse().unwrap(),
+        },
+        Deadline::none(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(next.actions.len(), r.actions.len());
+    assert!(next.failed().is_empty());
+    ctx.clients.calls.reset();
+    finisher::handle(
+        &ctx,
+        &events::Event::Reconcile {
+            peering: pcx.parse().unwrap(),
+        },
+        Deadline::none(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ctx.clients.calls.summary().writes, 0);
+}
