@@ -3,9 +3,25 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// Crates that log credentials at debug level or below (the SigV4 canonical
+/// request holds the session token) or whole requests: capped whatever
+/// `PEERLINK_LOG` asks for, so no setting can put a secret in the logs.
+const CAPPED: &str = "aws_sigv4=info,aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_smithy_http_client=info,aws_config=info,aws_credential_types=info,hyper=info,hyper_util=info,h2=info,rustls=info";
+
+/// The log filter: `PEERLINK_LOG` (default `info`) with the caps appended
+/// (later directives win).
+pub fn filter_directives(requested: Option<&str>) -> String {
+    let base = requested.map(str::trim).filter(|r| !r.is_empty()).unwrap_or("info");
+    format!("{base},{CAPPED}")
+}
+
 /// Installs the JSON log subscriber. Safe to call twice (the second call is a no-op).
 pub fn init() {
-    let filter = EnvFilter::try_from_env("PEERLINK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let requested = std::env::var("PEERLINK_LOG").ok();
+    let filter = EnvFilter::try_new(filter_directives(requested.as_deref())).unwrap_or_else(|e| {
+        eprintln!("PEERLINK_LOG={requested:?} is not a valid log filter ({e}); using info");
+        EnvFilter::new(filter_directives(None))
+    });
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)

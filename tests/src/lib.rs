@@ -694,6 +694,8 @@ principals = ["{role}"]
 /// port, acting as `account` against the emulator. Stopped on drop.
 pub struct LambdaWatch {
     pub port: u16,
+    /// Where the watch server and the functions log.
+    pub log_path: PathBuf,
     child: Child,
     env: Vec<(String, String)>,
 }
@@ -738,7 +740,12 @@ impl LambdaWatch {
             assert!(std::time::Instant::now() < deadline, "cargo lambda watch did not start");
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        LambdaWatch { port, child, env }
+        LambdaWatch {
+            port,
+            log_path,
+            child,
+            env,
+        }
     }
 
     /// `cargo lambda invoke <function> --data-file <file>`: the response on
@@ -842,4 +849,82 @@ impl Fleet {
             peerings: ids,
         }
     }
+}
+
+/// One active peering whose accepter VPC has grown to `tables` route tables
+/// and `groups` security groups with a rule each (the per-reconcile benchmark
+/// and scale test).
+pub struct Grown {
+    pub requester: Account,
+    pub accepter: Account,
+    pub config: String,
+    pub peering: String,
+}
+
+impl Grown {
+    pub async fn build(emu: &Emulator, requester: &str, accepter: &str, tables: usize, groups: usize) -> Grown {
+        let requester = emu.account(requester).await;
+        let accepter = emu.account(accepter).await;
+        let rv = requester.vpc(&["10.0.0.0/16"], 0).await;
+        let local = accepter.vpc(&["10.1.0.0/16"], 0).await;
+        for i in 1..tables {
+            accepter.route_table(&local.id, &[("Name", &format!("t{i}"))]).await;
+        }
+        let mut config = format!(
+            "[settings]\nwrite_concurrency = 8\nroutes_per_route_table = 1000\n\n[[peer]]\nname = \"app\"\npeer_account = \"{}\"\nallowed_cidrs = [\"10.0.0.0/16\"]\nlocal_vpc = \"{}\"\nauto_accept = true\n",
+            requester.id, local.id
+        );
+        for g in 0..groups {
+            let sg = if g == 0 {
+                local.security_group.clone()
+            } else {
+                accepter.security_group(&local.id, &format!("g{g}")).await
+            };
+            config.push_str(&format!(
+                "\n[[peer.security_group_rules]]\ngroup = \"{sg}\"\nports = 5432\n"
+            ));
+        }
+        let peering = requester.request_peering(&rv.id, &accepter.id, &local.id, None).await;
+        accepter
+            .ec2
+            .accept_vpc_peering_connection()
+            .vpc_peering_connection_id(&peering)
+            .send()
+            .await
+            .expect("AcceptVpcPeeringConnection");
+        Grown {
+            requester,
+            accepter,
+            config,
+            peering,
+        }
+    }
+}
+
+/// Whether two call counts differ only by pagination: every operation is
+/// called as often, except paginated Describe calls, which may make at most
+/// one more call per `page` extra items.
+pub fn differ_only_by_pagination(
+    small: &peerlink::aws::CallSummary,
+    big: &peerlink::aws::CallSummary,
+    extra_items: usize,
+    page: usize,
+) -> Result<(), String> {
+    let ops: std::collections::BTreeSet<&String> = small.by_operation.keys().chain(big.by_operation.keys()).collect();
+    let allowed = extra_items.div_ceil(page) as u64;
+    for op in ops {
+        let (s, b) = (small.calls(op), big.calls(op));
+        let paginated = [
+            "DescribeRouteTables",
+            "DescribeVpcPeeringConnections",
+            "DescribeSecurityGroups",
+            "DescribeVpcs",
+        ]
+        .contains(&op.as_str());
+        let ok = if paginated { b >= s && b - s <= allowed } else { b == s };
+        if !ok {
+            return Err(format!("{op}: {s} calls for the small case, {b} for the big one"));
+        }
+    }
+    Ok(())
 }
