@@ -11,7 +11,7 @@ use crate::decision::{AcceptContext, Decision, Verdict, decide};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventError, Subject};
 use crate::logging::joined;
-use crate::model::{Peering, PeeringStatus, Side};
+use crate::model::{Peering, PeeringStatus, Side, Vpc};
 
 /// What happened to one decision.
 #[derive(Debug, Clone, Serialize)]
@@ -67,7 +67,7 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
         }
         Event::Scheduled => {
             let all = ec2::describe_peerings(&ctx.clients.ec2, None).await?;
-            return sweep(ctx, all, true, deadline).await;
+            return sweep(ctx, all, None, true, deadline).await;
         }
         Event::FailedApiCall { name, error_code } => {
             report.note = Some(format!(
@@ -84,7 +84,7 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
             .into());
         }
     };
-    let decisions = decide_all(ctx, peerings, false).await?;
+    let decisions = decide_all(ctx, peerings, false, None).await?;
     report.executed = true;
     apply(ctx, decisions, true, deadline, &mut report).await;
     Ok(report)
@@ -93,13 +93,22 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
 /// Decides on every pending request for this account among `all` (every
 /// peering it can see, read with one paginated Describe). With `execute`
 /// unset the decisions are only reported.
-pub async fn sweep(ctx: &Context, all: Vec<Peering>, execute: bool, deadline: Deadline) -> Result<AccepterReport> {
+///
+/// `vpcs`, when given, are the configured local VPCs already read (the drift
+/// pass has them): a request can only be accepted for one of those.
+pub async fn sweep(
+    ctx: &Context,
+    all: Vec<Peering>,
+    vpcs: Option<&HashMap<String, Vpc>>,
+    execute: bool,
+    deadline: Deadline,
+) -> Result<AccepterReport> {
     let mut report = AccepterReport {
         event: Event::Scheduled.label(),
         executed: execute,
         ..Default::default()
     };
-    let decisions = decide_all(ctx, all, true).await?;
+    let decisions = decide_all(ctx, all, true, vpcs).await?;
     apply(ctx, decisions, execute, deadline, &mut report).await;
     Ok(report)
 }
@@ -111,10 +120,17 @@ fn awaits_us(ctx: &Context, p: &Peering) -> bool {
 
 /// Decides on `peerings`. Pending requests for us need the local VPCs and every
 /// other peering (overlap checks); those are read once for the whole batch.
-async fn decide_all(ctx: &Context, peerings: Vec<Peering>, sweep: bool) -> Result<Vec<Decision>> {
+async fn decide_all(
+    ctx: &Context,
+    peerings: Vec<Peering>,
+    sweep: bool,
+    known_vpcs: Option<&HashMap<String, Vpc>>,
+) -> Result<Vec<Decision>> {
     let pending: Vec<&Peering> = peerings.iter().filter(|p| awaits_us(ctx, p)).collect();
     let (all, vpcs) = if pending.is_empty() {
         (Vec::new(), HashMap::new())
+    } else if let (true, Some(v)) = (sweep, known_vpcs) {
+        (Vec::new(), v.clone())
     } else {
         let all = if sweep {
             Vec::new()

@@ -49,17 +49,18 @@ pub fn mode(ctx: &Context) -> std::result::Result<DriftMode, String> {
 /// One drift pass. In `report` mode nothing is written.
 pub async fn run(ctx: &Context, mode: DriftMode, deadline: Deadline) -> Result<DriftReport> {
     let remediate = mode == DriftMode::Remediate;
-    let mut peerings = ec2::describe_peerings(&ctx.clients.ec2, None).await?;
-    let requests = accepter::sweep(ctx, peerings.clone(), remediate, deadline).await?;
+    let peerings = ec2::describe_peerings(&ctx.clients.ec2, None).await?;
+    // One read of everything; the sweep decides with the configured VPCs it holds.
+    let mut obs = observe::observe_with(ctx, &Scope::All, peerings, true).await?;
+    let requests = accepter::sweep(ctx, obs.peerings.clone(), Some(&obs.vpcs), remediate, deadline).await?;
     // What the sweep just accepted is active now: finish it in this same pass.
     for o in &requests.outcomes {
         if o.decision.verdict == Verdict::Accept && (o.result == "done" || o.result == "already-done") {
-            if let Some(p) = peerings.iter_mut().find(|p| p.id == o.decision.peering_id) {
+            if let Some(p) = obs.peerings.iter_mut().find(|p| p.id == o.decision.peering_id) {
                 p.status = PeeringStatus::Active;
             }
         }
     }
-    let obs = observe::observe_with(ctx, &Scope::All, peerings, true).await?;
     let reconcile = reconcile::run_observed(ctx, Scope::All, &obs, remediate, deadline).await;
     let summary = DriftSummary {
         managed: reconcile.managed.len(),

@@ -134,7 +134,10 @@ where
                 diagnostic(&e)
             })?;
             crate::metrics::emit(function, &account, &report.metrics());
-            let summary = serde_json::to_value(&report).unwrap_or_default();
+            let summary = serde_json::to_value(&report).map_err(|e| Diagnostic {
+                error_type: "ReportNotSerializable".into(),
+                error_message: format!("the report could not be written as JSON: {e}"),
+            })?;
             let failures = report.failures();
             if !failures.is_empty() {
                 tracing::error!(function, failed = ?failures, report = %summary, "some work could not be done; the next run retries it");

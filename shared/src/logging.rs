@@ -1,7 +1,9 @@
 //! Structured logs: one JSON object per line, so CloudWatch Logs Insights can
 //! query every field. Level from `PEERLINK_LOG` (default `info`).
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Crates that log credentials at debug level or below (the SigV4 canonical
 /// request holds the session token) or whole requests: capped whatever
@@ -16,21 +18,22 @@ pub fn filter_directives(requested: Option<&str>) -> String {
 }
 
 /// Installs the JSON log subscriber. Safe to call twice (the second call is a no-op).
+/// (`Targets` rather than `EnvFilter`: the same `target=level` syntax without
+/// a regex engine in the Lambda binaries.)
 pub fn init() {
     let requested = std::env::var("PEERLINK_LOG").ok();
-    let filter = EnvFilter::try_new(filter_directives(requested.as_deref())).unwrap_or_else(|e| {
+    let filter: Targets = filter_directives(requested.as_deref()).parse().unwrap_or_else(|e| {
         eprintln!("PEERLINK_LOG={requested:?} is not a valid log filter ({e}); using info");
-        EnvFilter::new(filter_directives(None))
+        filter_directives(None).parse().expect("the default filter parses")
     });
-    let _ = tracing_subscriber::fmt()
+    let format = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .try_init();
+        .with_writer(std::io::stdout);
+    let _ = tracing_subscriber::registry().with(format).with(filter).try_init();
 }
 
 /// Joins CIDR blocks (or anything displayable) for a log field.

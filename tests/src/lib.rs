@@ -95,8 +95,18 @@ impl Emulator {
 
     /// Acting as `account` in `region`.
     pub async fn account_in(&self, account: &str, region: &str) -> Account {
+        self.account_at(&self.endpoint, account, region).await
+    }
+
+    /// Acting as `account`, sending every request to `endpoint` (a fault proxy
+    /// in front of this emulator).
+    pub async fn account_via(&self, endpoint: &str, account: &str) -> Account {
+        self.account_at(endpoint, account, REGION).await
+    }
+
+    async fn account_at(&self, endpoint: &str, account: &str, region: &str) -> Account {
         let base = self
-            .sdk_config(Credentials::new("test", "test", None, None, "static"), region)
+            .sdk_config(Credentials::new("test", "test", None, None, "static"), region, endpoint)
             .await;
         let sts = aws_sdk_sts::Client::new(&base);
         let out = sts
@@ -114,7 +124,7 @@ impl Emulator {
             None,
             "assumed-role",
         );
-        let sdk = self.sdk_config(creds.clone(), region).await;
+        let sdk = self.sdk_config(creds.clone(), region, endpoint).await;
         Account {
             id: account.to_string(),
             credentials: creds,
@@ -133,11 +143,11 @@ impl Emulator {
         self.account(&base.to_string()).await
     }
 
-    async fn sdk_config(&self, creds: Credentials, region: &str) -> SdkConfig {
+    async fn sdk_config(&self, creds: Credentials, region: &str, endpoint: &str) -> SdkConfig {
         let r = Resilience::from_env();
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(endpoint)
             .credentials_provider(SharedCredentialsProvider::new(creds))
             .retry_config(r.retry_config())
             .timeout_config(r.timeout_config())
@@ -927,4 +937,87 @@ pub fn differ_only_by_pagination(
         }
     }
     Ok(())
+}
+
+/// The fault-injection proxy (`scripts/fault_proxy.py`) on a free loopback
+/// port in front of an emulator. Stopped on drop.
+pub struct FaultProxy {
+    pub endpoint: String,
+    pub port: u16,
+    child: Child,
+}
+
+impl FaultProxy {
+    pub fn start(emu: &Emulator, seed: u64) -> FaultProxy {
+        let bin = ensure_tools();
+        let mut child = Command::new(bin.join("python"))
+            .arg(workspace_root().join("scripts/fault_proxy.py"))
+            .args(["--upstream", &emu.endpoint, "--seed", &seed.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scripts/fault_proxy.py");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the proxy's port");
+        let port: u16 = line
+            .trim()
+            .strip_prefix("PROXY_PORT=")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from the proxy: {line:?}"));
+        FaultProxy {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            child,
+        }
+    }
+
+    /// Replaces the fault configuration (`{"seed":…, "rates":{…}, "slow_seconds":…}`).
+    pub fn configure(&self, config: &serde_json::Value) {
+        self.control("PUT", "/__proxy/config", &config.to_string());
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::from_str(&self.control("GET", "/__proxy/stats", "")).expect("proxy stats are JSON")
+    }
+
+    pub fn reset(&self) {
+        self.control("POST", "/__proxy/reset", "");
+    }
+
+    /// Writes that reached the emulator through the proxy.
+    pub fn forwarded_writes(&self) -> u64 {
+        self.stats()["totals"]["forwarded_writes"]
+            .as_u64()
+            .expect("forwarded_writes")
+    }
+
+    fn control(&self, method: &str, path: &str, body: &str) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the proxy");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send to the proxy");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read the proxy's answer");
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        assert!(
+            head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.0 2"),
+            "proxy control {method} {path}: {head}"
+        );
+        body.to_string()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
