@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use lambda_runtime::{Diagnostic, Error as LambdaError, LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::OnceCell;
 
 use crate::context::{Context, Deadline};
 use crate::error::{Error, Result};
@@ -98,7 +99,12 @@ fn diagnostic(e: &Error) -> Diagnostic {
 }
 
 /// Runs `handler` for every invocation until Lambda shuts the process down.
-/// A configuration that does not load fails the cold start: nothing is decided.
+///
+/// The context (configuration, clients, identity) is built on the first
+/// invocation and kept. If it cannot be built — a broken configuration, STS
+/// unreachable — that invocation fails with the reason and nothing is decided;
+/// the next invocation tries again. (Failing the whole process instead would
+/// hide the reason behind a generic init crash loop.)
 pub async fn serve<F, Fut, R>(function: &'static str, handler: F) -> std::result::Result<(), LambdaError>
 where
     F: Fn(Arc<Context>, Event, Deadline) -> Fut,
@@ -106,15 +112,18 @@ where
     R: Outcome,
 {
     crate::logging::init();
-    let ctx = Arc::new(
-        Context::from_env()
-            .await
-            .inspect_err(|e| tracing::error!(function, error = %e, "cannot start"))?,
-    );
-    let handler = &handler;
+    let context: OnceCell<Arc<Context>> = OnceCell::new();
+    let (handler, context) = (&handler, &context);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let ctx = ctx.clone();
         async move {
+            let ctx = context
+                .get_or_try_init(|| async { Context::from_env().await.map(Arc::new) })
+                .await
+                .map_err(|e| {
+                    tracing::error!(function, error = %e, "cannot start: nothing is decided");
+                    diagnostic(&e)
+                })?
+                .clone();
             // A deadline already past at the start is not a real budget (local
             // emulators send one): run without a limit rather than do nothing.
             let deadline = match event.context.deadline().duration_since(SystemTime::now()) {

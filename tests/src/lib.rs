@@ -104,9 +104,25 @@ impl Emulator {
         self.account_at(endpoint, account, REGION).await
     }
 
+    /// Like [`Emulator::account_via`], with explicit retry and timeout settings.
+    pub async fn account_with(&self, endpoint: &str, account: &str, resilience: Resilience) -> Account {
+        self.account_full(endpoint, account, REGION, resilience).await
+    }
+
     async fn account_at(&self, endpoint: &str, account: &str, region: &str) -> Account {
+        self.account_full(endpoint, account, region, Resilience::from_env())
+            .await
+    }
+
+    async fn account_full(&self, endpoint: &str, account: &str, region: &str, r: Resilience) -> Account {
+        // AssumeRole goes straight to the emulator: faults are for the code under test.
         let base = self
-            .sdk_config(Credentials::new("test", "test", None, None, "static"), region, endpoint)
+            .sdk_config(
+                Credentials::new("test", "test", None, None, "static"),
+                region,
+                &self.endpoint,
+                r,
+            )
             .await;
         let sts = aws_sdk_sts::Client::new(&base);
         let out = sts
@@ -124,7 +140,7 @@ impl Emulator {
             None,
             "assumed-role",
         );
-        let sdk = self.sdk_config(creds.clone(), region, endpoint).await;
+        let sdk = self.sdk_config(creds.clone(), region, endpoint, r).await;
         Account {
             id: account.to_string(),
             credentials: creds,
@@ -143,8 +159,7 @@ impl Emulator {
         self.account(&base.to_string()).await
     }
 
-    async fn sdk_config(&self, creds: Credentials, region: &str, endpoint: &str) -> SdkConfig {
-        let r = Resilience::from_env();
+    async fn sdk_config(&self, creds: Credentials, region: &str, endpoint: &str, r: Resilience) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             .endpoint_url(endpoint)
@@ -1019,5 +1034,60 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Link {
+    /// Everything the link consists of, in both accounts, with the ids that
+    /// differ between two identical links replaced by their role, so the end
+    /// states of two runs can be compared: statuses, DNS options, routes per
+    /// table, rules per group, our statements in the policies.
+    pub async fn snapshot(&self, pcx: &str) -> serde_json::Value {
+        let hex = pcx.trim_start_matches("pcx-");
+        let norm = |s: String| s.replace(pcx, "PCX").replace(hex, "PCX");
+        let mut routes = serde_json::Map::new();
+        for (side, account, tables) in [
+            ("accepter", &self.accepter, self.accepter_tables()),
+            ("requester", &self.requester, self.requester_vpc.all_tables()),
+        ] {
+            let mut per_table = Vec::new();
+            for t in &tables {
+                let mut r: Vec<String> = account
+                    .routes(t)
+                    .await
+                    .into_iter()
+                    .map(|(d, t)| norm(format!("{d} -> {t}")))
+                    .collect();
+                r.sort();
+                per_table.push(serde_json::json!(r));
+            }
+            routes.insert(side.into(), serde_json::json!(per_table));
+        }
+        let rules = |mut v: Vec<(String, i32, i32, String, Option<String>)>| {
+            v.sort();
+            v.into_iter()
+                .map(|(p, f, t, c, d)| norm(format!("{p} {f}-{t} {c} {}", d.unwrap_or_default())))
+                .collect::<Vec<_>>()
+        };
+        let sids = |policy: Option<serde_json::Value>| {
+            let mut s: Vec<String> = policy
+                .and_then(|p| p["Statement"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .map(|st| norm(st["Sid"].as_str().unwrap_or("(no sid)").to_string()))
+                .collect();
+            s.sort();
+            s
+        };
+        serde_json::json!({
+            "status": [self.accepter.peering_status(pcx).await, self.requester.peering_status(pcx).await],
+            "dns": [self.accepter.peering_dns(pcx).await, self.requester.peering_dns(pcx).await],
+            "routes": routes,
+            "ingress": rules(self.accepter.rules(&self.accepter_vpc.security_group, false).await),
+            "egress": rules(self.requester.rules(&self.requester_vpc.security_group, true).await),
+            "secret_policy": sids(self.accepter.secret_policy(&self.secret.arn).await),
+            "plain_secret_policy": sids(self.accepter.secret_policy(&self.plain_secret.arn).await),
+            "key_policy": sids(Some(self.accepter.key_policy(self.secret.key_arn.as_ref().expect("cmk")).await)),
+        })
     }
 }

@@ -1,0 +1,143 @@
+//! Hostile and malformed input: every event in `tests/hostile/` (and a few
+//! generated ones: huge, deeply nested, another account's peering, a payload
+//! claiming what EC2 does not confirm) gives a clear error or a logged no-op,
+//! and zero writes reach AWS — counted by the fault proxy in front of the
+//! emulator, not by our own code.
+
+use peerlink::{Context, Deadline, Error, accepter, events, finisher};
+use peerlink_tests::{Emulator, FaultProxy, Link, create_event, workspace_root};
+use serde_json::{Value, json};
+
+/// Runs the event through the accepter and the finisher (as the Lambda does:
+/// parse, then handle). `Ok` carries a note when the handler made no decision.
+async fn both(accepter_ctx: &Context, finisher_ctx: &Context, event: &Value) -> Vec<Result<String, String>> {
+    let mut out = Vec::new();
+    match events::parse(event) {
+        Err(e) => {
+            out.push(Err(Error::from(e).to_string()));
+        }
+        Ok(parsed) => {
+            out.push(
+                accepter::handle(accepter_ctx, &parsed, Deadline::none())
+                    .await
+                    .map(|r| format!("accepted {:?} rejected {:?} note {:?}", r.accepted, r.rejected, r.note))
+                    .map_err(|e| e.to_string()),
+            );
+            out.push(
+                finisher::handle(finisher_ctx, &parsed, Deadline::none())
+                    .await
+                    .map(|r| format!("{} actions, note {:?}", r.actions.len(), r.note))
+                    .map_err(|e| e.to_string()),
+            );
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn hostile_events_fail_clearly_and_write_nothing() {
+    let emu = Emulator::shared();
+    let proxy = FaultProxy::start(emu, 1);
+    let link = Link::new(emu, "930000000001", "930000000002").await;
+    // The functions talk to AWS through the proxy, which counts what reaches it.
+    let b = emu.account_via(&proxy.endpoint, &link.accepter.id).await;
+    let accepter_ctx = b.context(&link.accepter_config("")).await;
+    let finisher_ctx = b.context(&link.accepter_config("")).await;
+    let pending = link.request().await;
+
+    let dir = workspace_root().join("tests/hostile");
+    let expect: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap()).unwrap();
+    let mut cases: Vec<(String, Value, String)> = Vec::new();
+    for (name, why) in expect.as_object().unwrap() {
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
+        cases.push((name.clone(), event, why.as_str().unwrap().to_string()));
+    }
+    assert!(cases.len() >= 20, "the corpus is all there");
+
+    // Generated: too big for EventBridge, nested past any sane depth.
+    let mut huge = create_event(&pending);
+    huge["detail"]["requestParameters"]["padding"] = json!("x".repeat(300 * 1024));
+    cases.push(("huge".into(), huge, "EventBridge events are at most".into()));
+    let mut deep = json!("bottom");
+    for _ in 0..200 {
+        deep = json!({ "d": deep });
+    }
+    let mut nested = create_event("pcx-0000000000000000f");
+    nested["detail"]["requestParameters"] = deep;
+    cases.push(("deeply nested".into(), nested, "was not found in account".into()));
+    // Another account's peering: well-formed, but not ours to see.
+    let stranger = emu.account("930000000003").await;
+    let other = emu.account("930000000004").await;
+    let sv = stranger.vpc(&["10.60.0.0/16"], 0).await;
+    let ov = other.vpc(&["10.61.0.0/16"], 0).await;
+    let theirs = stranger.request_peering(&sv.id, &other.id, &ov.id, None).await;
+    cases.push((
+        "another account's peering".into(),
+        create_event(&theirs),
+        "was not found in account".into(),
+    ));
+
+    proxy.reset();
+    for (name, event, why) in &cases {
+        for result in both(&accepter_ctx, &finisher_ctx, event).await {
+            match (why.as_str(), result) {
+                ("no-op", Ok(note)) => assert!(note.contains("failed with"), "{name}: {note}"),
+                ("no-op", Err(e)) => panic!("{name}: expected a no-op, got {e}"),
+                (_, Ok(note)) => {
+                    // Only the finisher may see a failed call as a no-op: nothing else is Ok.
+                    panic!("{name}: expected an error with {why:?}, got {note}")
+                }
+                (_, Err(e)) => assert!(e.contains(why.as_str()), "{name}: expected {why:?} in {e:?}"),
+            }
+        }
+    }
+    let stats = proxy.stats();
+    assert_eq!(stats["totals"]["forwarded_writes"], 0, "writes reached AWS: {stats}");
+    assert_eq!(link.accepter.peering_status(&pending).await, "pending-acceptance");
+    assert_eq!(stranger.peering_status(&theirs).await, "pending-acceptance");
+}
+
+/// The event claims a safe, allowed, active peering; EC2 says it is a pending
+/// request from an account nobody listed. EC2 wins.
+#[tokio::test]
+async fn an_event_claiming_what_ec2_does_not_confirm_is_judged_on_ec2() {
+    let emu = Emulator::shared();
+    let proxy = FaultProxy::start(emu, 2);
+    let link = Link::new(emu, "930000000011", "930000000012").await;
+    let intruder = emu.account("930000000013").await;
+    let iv = intruder.vpc(&["10.0.0.0/16"], 0).await;
+    let pcx = intruder
+        .request_peering(&iv.id, &link.accepter.id, &link.accepter_vpc.id, None)
+        .await;
+    let mut forged = create_event(&pcx);
+    let claimed = &mut forged["detail"]["responseElements"]["vpcPeeringConnection"];
+    claimed["requesterVpcInfo"]["ownerId"] = json!(link.requester.id);
+    claimed["requesterVpcInfo"]["vpcId"] = json!(link.requester_vpc.id);
+    claimed["status"] = json!({"code": "active", "message": "Active"});
+    forged["account"] = json!(link.requester.id);
+    forged["detail"]["userIdentity"]["accountId"] = json!(link.requester.id);
+
+    let b = emu.account_via(&proxy.endpoint, &link.accepter.id).await;
+    let ctx = b.context(&link.accepter_config("")).await;
+    proxy.reset();
+    let report = accepter::handle(&ctx, &events::parse(&forged).unwrap(), Deadline::none())
+        .await
+        .unwrap();
+    assert_eq!(report.rejected, vec![pcx.clone()], "{report:#?}");
+    assert!(
+        report.outcomes[0]
+            .decision
+            .reason
+            .contains("930000000013 is not in the allowlist")
+    );
+    let stats = proxy.stats();
+    assert_eq!(
+        stats["actions"]["AcceptVpcPeeringConnection"]["forwarded"]
+            .as_u64()
+            .unwrap_or(0),
+        0,
+        "{stats}"
+    );
+    assert_eq!(stats["totals"]["forwarded_writes"], 1, "only the reject: {stats}");
+    assert_eq!(link.accepter.peering_status(&pcx).await, "rejected");
+}
