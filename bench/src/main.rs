@@ -155,13 +155,7 @@ async fn concurrency(emu: &Emulator, limit: usize) -> Value {
         requester.id, local.id
     );
     let pcx = requester.request_peering(&rv.id, &accepter.id, &local.id, None).await;
-    accepter
-        .ec2
-        .accept_vpc_peering_connection()
-        .vpc_peering_connection_id(&pcx)
-        .send()
-        .await
-        .expect("accept");
+    accepter.accept(&pcx).await;
     let ctx = accepter.context(&cfg).await;
     let obs = peerlink::reconcile::observe::observe(&ctx, &Scope::Peerings(vec![pcx]))
         .await

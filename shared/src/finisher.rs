@@ -8,24 +8,9 @@ use crate::error::Result;
 use crate::events::{Event, EventError, Subject};
 use crate::reconcile::{self, Report, Scope};
 
-/// The CloudTrail calls the finisher reacts to.
-pub const CALLS: &[&str] = &[
-    "AcceptVpcPeeringConnection",
-    "CreateVpcPeeringConnection",
-    "RejectVpcPeeringConnection",
-    "DeleteVpcPeeringConnection",
-    "ModifyVpcPeeringConnectionOptions",
-    "CreateRoute",
-    "ReplaceRoute",
-    "DeleteRoute",
-    "CreateRouteTable",
-    "AssociateRouteTable",
-    "RevokeSecurityGroupIngress",
-    "RevokeSecurityGroupEgress",
-    "ModifyVpcAttribute",
-    "PutResourcePolicy",
-    "DeleteResourcePolicy",
-];
+/// The CloudTrail calls the finisher reacts to: every call peerlink can map
+/// to what it touches.
+pub const CALLS: &[&str] = crate::events::KNOWN_CALLS;
 
 /// Whether a secret id from an event (name or ARN) is the configured ARN.
 /// Secrets Manager ARNs end in the name plus a dash and six random characters.

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod reconcile;
+pub mod text;
 
 pub use context::{Context, Deadline};
 pub use error::{Error, Result};

@@ -45,6 +45,33 @@ pub fn ensure_tools() -> PathBuf {
     .clone()
 }
 
+/// Starts one of our Python helpers (emulator launcher, fault proxy) with the
+/// tools' interpreter and reads the port it announces as `<KEY>=<port>` on its
+/// first line. Its stdin stays open: the helper exits when we do.
+fn spawn_announcing(script: &str, args: &[&str], key: &str) -> (Child, u16) {
+    let bin = ensure_tools();
+    let mut child = Command::new(bin.join("python"))
+        .arg(workspace_root().join(script))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the announced port");
+    let port: u16 = line
+        .trim()
+        .strip_prefix(key)
+        .and_then(|p| p.strip_prefix('='))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line from {script}: {line:?}"));
+    (child, port)
+}
+
 /// A running emulator. Dropping it stops the server; the shared one stops when
 /// the process exits (the launcher watches its stdin).
 pub struct Emulator {
@@ -56,24 +83,7 @@ pub struct Emulator {
 impl Emulator {
     /// Starts a new emulator on a free loopback port.
     pub fn start() -> Emulator {
-        let bin = ensure_tools();
-        let mut child = Command::new(bin.join("python"))
-            .arg(workspace_root().join("scripts/moto_server.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start scripts/moto_server.py");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the emulator's port");
-        let port: u16 = line
-            .trim()
-            .strip_prefix("MOTO_PORT=")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from the emulator: {line:?}"));
+        let (child, port) = spawn_announcing("scripts/moto_server.py", &[], "MOTO_PORT");
         Emulator {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
@@ -362,6 +372,16 @@ impl Account {
             .and_then(|p| p.vpc_peering_connection_id())
             .expect("peering id")
             .to_string()
+    }
+
+    /// Accepts a peering as this account (setting up fixtures, not the accepter).
+    pub async fn accept(&self, id: &str) {
+        self.ec2
+            .accept_vpc_peering_connection()
+            .vpc_peering_connection_id(id)
+            .send()
+            .await
+            .expect("AcceptVpcPeeringConnection");
     }
 
     /// The peering's status code as this account sees it.
@@ -700,6 +720,20 @@ principals = ["{role}"]
         )
     }
 
+    /// Contexts for both accounts (default settings), the request, and the
+    /// accepter's decision on its CloudTrail event: an accepted peering.
+    pub async fn accepted(&self) -> (String, peerlink::Context, peerlink::Context) {
+        let requester_ctx = self.requester.context(&self.requester_config("")).await;
+        let accepter_ctx = self.accepter.context(&self.accepter_config("")).await;
+        let pcx = self.request().await;
+        let event = peerlink::events::parse(&create_event(&pcx)).expect("sample event");
+        let decided = peerlink::accepter::handle(&accepter_ctx, &event, peerlink::Deadline::none())
+            .await
+            .expect("accepter");
+        assert_eq!(decided.accepted, vec![pcx.clone()], "{decided:#?}");
+        (pcx, requester_ctx, accepter_ctx)
+    }
+
     /// The requester asks for the peering.
     pub async fn request(&self) -> String {
         self.requester
@@ -856,12 +890,7 @@ impl Fleet {
                     .expect("vpc id")
                     .to_string();
                 let pcx = r.request_peering(&vpc, &a.id, &l[i % l.len()].id, None).await;
-                a.ec2
-                    .accept_vpc_peering_connection()
-                    .vpc_peering_connection_id(&pcx)
-                    .send()
-                    .await
-                    .expect("AcceptVpcPeeringConnection");
+                a.accept(&pcx).await;
                 pcx
             })
             .buffered(8)
@@ -910,13 +939,7 @@ impl Grown {
             ));
         }
         let peering = requester.request_peering(&rv.id, &accepter.id, &local.id, None).await;
-        accepter
-            .ec2
-            .accept_vpc_peering_connection()
-            .vpc_peering_connection_id(&peering)
-            .send()
-            .await
-            .expect("AcceptVpcPeeringConnection");
+        accepter.accept(&peering).await;
         Grown {
             requester,
             accepter,
@@ -964,25 +987,9 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(emu: &Emulator, seed: u64) -> FaultProxy {
-        let bin = ensure_tools();
-        let mut child = Command::new(bin.join("python"))
-            .arg(workspace_root().join("scripts/fault_proxy.py"))
-            .args(["--upstream", &emu.endpoint, "--seed", &seed.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start scripts/fault_proxy.py");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the proxy's port");
-        let port: u16 = line
-            .trim()
-            .strip_prefix("PROXY_PORT=")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from the proxy: {line:?}"));
+        let seed = seed.to_string();
+        let args = ["--upstream", emu.endpoint.as_str(), "--seed", seed.as_str()];
+        let (child, port) = spawn_announcing("scripts/fault_proxy.py", &args, "PROXY_PORT");
         FaultProxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,

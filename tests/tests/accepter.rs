@@ -121,13 +121,7 @@ async fn hostile_requests_are_rejected_or_left_pending() {
         let existing = other
             .request_peering(&other_vpc.id, &accepter.id, &local.id, None)
             .await;
-        accepter
-            .ec2
-            .accept_vpc_peering_connection()
-            .vpc_peering_connection_id(&existing)
-            .send()
-            .await
-            .unwrap();
+        accepter.accept(&existing).await;
 
         let mut cases: Vec<(String, &str)> = Vec::new();
         let vpc = stranger.vpc(&["10.0.0.0/16"], 1).await;

@@ -211,13 +211,7 @@ async fn concurrent_policy_merges_lose_nothing() {
             requester.id, local.id, secret.arn, requester.id
         ));
         let pcx = requester.request_peering(&vpc.id, &accepter.id, &local.id, None).await;
-        accepter
-            .ec2
-            .accept_vpc_peering_connection()
-            .vpc_peering_connection_id(&pcx)
-            .send()
-            .await
-            .unwrap();
+        accepter.accept(&pcx).await;
         peerings.push(pcx);
     }
     let mut ctxs = Vec::new();

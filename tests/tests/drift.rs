@@ -44,18 +44,8 @@ async fn detect_and_repair(ctx: &Context, what: &str, expect_actions: usize) -> 
 }
 
 async fn linked(a: &str, b: &str) -> (Link, String, Context, Context) {
-    let emu = Emulator::shared();
-    let link = Link::new(emu, a, b).await;
-    let requester_ctx = link.requester.context(&link.requester_config("")).await;
-    let accepter_ctx = link.accepter.context(&link.accepter_config("")).await;
-    let pcx = link.request().await;
-    accepter::handle(
-        &accepter_ctx,
-        &events::parse(&create_event(&pcx)).unwrap(),
-        Deadline::none(),
-    )
-    .await
-    .unwrap();
+    let link = Link::new(Emulator::shared(), a, b).await;
+    let (pcx, requester_ctx, accepter_ctx) = link.accepted().await;
     for ctx in [&accepter_ctx, &requester_ctx] {
         let (r, _) = pass(ctx, DriftMode::Remediate).await;
         assert_eq!(r.summary.failed, 0);

@@ -3,7 +3,7 @@
 
 use peerlink::events;
 use peerlink::reconcile::{FindingKind, Report, apply};
-use peerlink::{Context, Deadline, accepter, finisher};
+use peerlink::{Context, Deadline, finisher};
 use peerlink_tests::{Emulator, Link, cloudtrail_event, create_event};
 use serde_json::{Value, json};
 
@@ -31,19 +31,8 @@ fn sids(policy: &Value) -> Vec<String> {
 
 /// Builds the link, requests, accepts through the accepter, and finishes both sides.
 async fn linked(a: &str, b: &str) -> (Link, String, Context, Context) {
-    let emu = Emulator::shared();
-    let link = Link::new(emu, a, b).await;
-    let requester_ctx = link.requester.context(&link.requester_config("")).await;
-    let accepter_ctx = link.accepter.context(&link.accepter_config("")).await;
-    let pcx = link.request().await;
-    let decided = accepter::handle(
-        &accepter_ctx,
-        &events::parse(&create_event(&pcx)).unwrap(),
-        Deadline::none(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(decided.accepted, vec![pcx.clone()]);
+    let link = Link::new(Emulator::shared(), a, b).await;
+    let (pcx, requester_ctx, accepter_ctx) = link.accepted().await;
     (link, pcx, requester_ctx, accepter_ctx)
 }
 
