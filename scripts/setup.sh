@@ -24,7 +24,7 @@ venv() {
   echo "$want" > "$dir/.stamp"
 }
 
-venv "$tools/venv" 'moto[server]==5.2.5' 'boto3==1.44.5' 'cargo-lambda==1.9.2'
+venv "$tools/venv" 'moto[server]==5.2.5' 'boto3==1.44.5' 'cargo-lambda==1.9.2' 'pytest==9.2.0'
 
 for extra in "$@"; do
   case "$extra" in

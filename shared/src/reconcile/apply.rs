@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::plan::{Action, Planned};
 use super::policy::{self, PolicyChange};
-use crate::aws::{ec2, secrets};
+use crate::aws::{Resilience, ec2, secrets};
 use crate::context::{Context, Deadline};
 use crate::error::AwsError;
 
@@ -121,12 +121,16 @@ async fn execute(ctx: &Context, action: &Action) -> std::result::Result<Result, 
 const MERGE_ROUNDS: u32 = 6;
 
 /// Read-modify-write with verification. Policies have no conditional write, so
-/// a concurrent writer can overwrite ours between our read and write; we re-read
-/// after writing and try again until our statements are there (each writer
-/// does the same, so none is lost for good).
+/// a writer that read before our write can overwrite it after. Seeing our
+/// statements right after writing is not enough (that writer may not have
+/// written yet): they must still be there after `settle`, longer than another
+/// writer's read-to-write window. Otherwise merge again. A writer slower than
+/// that (or a user's tool) can still drop a statement; the next scheduled run
+/// puts it back.
 async fn merge_loop<R, W>(
     what: &'static str,
     change: &PolicyChange,
+    settle: Duration,
     mut read: R,
     mut write: W,
 ) -> std::result::Result<Result, AwsError>
@@ -134,19 +138,29 @@ where
     R: AsyncFnMut() -> std::result::Result<Option<Value>, AwsError>,
     W: AsyncFnMut(Value) -> std::result::Result<(), AwsError>,
 {
-    for round in 0..MERGE_ROUNDS {
+    let mut wrote = false;
+    for round in 0..=MERGE_ROUNDS {
         let current = read().await?;
         if policy::satisfies(current.as_ref(), change) {
-            return Ok(if round == 0 { Result::AlreadyDone } else { Result::Done });
+            if !wrote {
+                return Ok(Result::AlreadyDone);
+            }
+            tokio::time::sleep(settle).await;
+            if policy::satisfies(read().await?.as_ref(), change) {
+                return Ok(Result::Done);
+            }
+            // Overwritten while settling: merge again at once.
+            continue;
         }
-        let merged = policy::merge(current.as_ref(), change);
-        write(merged).await?;
-        let after = read().await?;
-        if policy::satisfies(after.as_ref(), change) {
-            return Ok(Result::Done);
+        if round == MERGE_ROUNDS {
+            break;
         }
-        // Someone wrote in between: back off a little (with jitter) and merge again.
-        tokio::time::sleep(Duration::from_millis(20 * u64::from(round + 1) + jitter())).await;
+        if wrote {
+            // Someone wrote in between: back off a little (with jitter).
+            tokio::time::sleep(Duration::from_millis(20 * u64::from(round) + jitter())).await;
+        }
+        write(policy::merge(current.as_ref(), change)).await?;
+        wrote = true;
     }
     Err(AwsError {
         operation: what,
@@ -167,6 +181,7 @@ async fn merge_secret(ctx: &Context, arn: &str, change: &PolicyChange) -> std::r
     merge_loop(
         "PutResourcePolicy",
         change,
+        Resilience::from_env().policy_settle,
         async || secrets::get_secret_policy(&ctx.clients, arn).await,
         async |doc| secrets::put_secret_policy(&ctx.clients, arn, &doc).await,
     )
@@ -177,6 +192,7 @@ async fn merge_key(ctx: &Context, key: &str, change: &PolicyChange) -> std::resu
     merge_loop(
         "PutKeyPolicy",
         change,
+        Resilience::from_env().policy_settle,
         async || secrets::get_key_policy(&ctx.clients, key).await,
         async |doc| secrets::put_key_policy(&ctx.clients, key, &doc).await,
     )

@@ -1,0 +1,285 @@
+"""Least privilege, checked on the templates' text.
+
+1. No policy statement anywhere has a wildcard action (`*`, `ec2:*`,
+   `ec2:Create*`) or NotAction, and no Allow grants a write (anything but
+   Describe/Get/List) on Resource "*". SAM policy templates would be exempt;
+   the templates use none.
+2. Each function's role grants exactly the AWS calls that function's code
+   makes (read from shared/src/aws/*.rs), plus its logs and failure queue:
+   a call added to the code without its permission, or a permission nobody
+   uses, fails here rather than in an account.
+"""
+
+import re
+
+import pytest
+
+from cfn import ROOT, TEMPLATES, functions, load, load_text
+
+READ_VERBS = ("Describe", "Get", "List")
+
+# Resource types whose properties hold policy documents, and where.
+POLICY_HOLDERS = {
+    "AWS::IAM::Role": ["AssumeRolePolicyDocument", "Policies[].PolicyDocument"],
+    "AWS::IAM::ManagedPolicy": ["PolicyDocument"],
+    "AWS::IAM::Policy": ["PolicyDocument"],
+    "AWS::S3::BucketPolicy": ["PolicyDocument"],
+    "AWS::SQS::QueuePolicy": ["PolicyDocument"],
+    "AWS::SNS::TopicPolicy": ["PolicyDocument"],
+    "AWS::KMS::Key": ["KeyPolicy"],
+    "AWS::SecretsManager::ResourcePolicy": ["ResourcePolicy"],
+    "AWS::Events::EventBusPolicy": ["Statement"],
+    "AWS::Serverless::Function": ["Policies[]"],
+}
+
+
+def branches(node):
+    """Expands Fn::If into both branches and drops AWS::NoValue."""
+    if isinstance(node, dict) and set(node) == {"Fn::If"}:
+        _, yes, no = node["Fn::If"]
+        return branches(yes) + branches(no)
+    if node == {"Ref": "AWS::NoValue"}:
+        return []
+    return [node]
+
+
+def _walk(obj, path):
+    if not path:
+        return branches(obj)
+    head, rest = path[0], path[1:]
+    out = []
+    for o in branches(obj):
+        if head.endswith("[]"):
+            key = head[:-2]
+            items = o.get(key, []) if key else o
+            for item in (items if isinstance(items, list) else []):
+                out += _walk(item, rest)
+        elif isinstance(o, dict) and head in o:
+            out += _walk(o[head], rest)
+    return out
+
+
+def statements_of(document):
+    """Statements of a policy document (or a bare statement / list of them)."""
+    out = []
+    for doc in branches(document):
+        if isinstance(doc, str):
+            continue  # a SAM policy template name or a managed policy ARN
+        if isinstance(doc, dict) and "Statement" in doc:
+            stmts = doc["Statement"]
+        else:
+            stmts = doc  # EventBusPolicy's Statement, or a SAM inline statement list
+        for s in branches(stmts) if not isinstance(stmts, list) else stmts:
+            for st in branches(s):
+                if isinstance(st, dict) and ("Effect" in st):
+                    out.append(st)
+    return out
+
+
+def all_statements(template):
+    """[(where, statement)] for every policy statement in the template."""
+    out = []
+    for name, res in (template.get("Resources") or {}).items():
+        paths = POLICY_HOLDERS.get(res.get("Type"))
+        if not paths:
+            continue
+        for path in paths:
+            for doc in _walk(res.get("Properties") or {}, path.split(".")):
+                if res["Type"] == "AWS::Serverless::Function" and isinstance(doc, dict) and "Statement" not in doc:
+                    continue  # a SAM policy template ({"SQSPollerPolicy": {...}}): SAM's own, exempt
+                for st in statements_of(doc):
+                    out.append((f"{name}.{path}", st))
+    return out
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def violations(template):
+    found = []
+    for where, st in all_statements(template):
+        sid = st.get("Sid", "?")
+        if "NotAction" in st:
+            found.append(f"{where} {sid}: NotAction grants everything else")
+        if st.get("Effect") == "Allow" and "NotResource" in st:
+            found.append(f"{where} {sid}: NotResource")
+        actions = [a for a in as_list(st.get("Action", [])) if isinstance(a, str)]
+        for a in actions:
+            if "*" in a or "?" in a:
+                found.append(f"{where} {sid}: wildcard action {a!r}")
+        if st.get("Effect") != "Allow" or "Resource" not in st:
+            continue
+        resources = [r for b in branches(st["Resource"]) for r in as_list(b)]
+        if "*" in resources:
+            for a in actions:
+                verb = a.split(":", 1)[-1]
+                if not verb.startswith(READ_VERBS):
+                    found.append(f"{where} {sid}: {a} on Resource '*'")
+        principal = st.get("Principal")
+        if principal == "*" or (isinstance(principal, dict) and "*" in as_list(principal.get("AWS", []))):
+            found.append(f"{where} {sid}: Allow to every principal")
+    return found
+
+
+def test_the_checker_catches_what_it_must():
+    bad = load_text(
+        """
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
+              - {Sid: Star, Effect: Allow, Action: "*", Resource: !Sub "arn:aws:s3:::b"}
+              - {Sid: Service, Effect: Allow, Action: "ec2:*", Resource: "arn:aws:ec2:::x"}
+              - {Sid: Prefix, Effect: Allow, Action: ["ec2:Create*"], Resource: "arn:aws:ec2:::x"}
+              - {Sid: WriteAll, Effect: Allow, Action: [ec2:DescribeVpcs, ec2:CreateRoute], Resource: "*"}
+              - !If
+                - Cond
+                - {Sid: Hidden, Effect: Allow, Action: kms:PutKeyPolicy, Resource: ["*"]}
+                - !Ref AWS::NoValue
+              - {Sid: Not, Effect: Allow, NotAction: iam:PassRole, Resource: "arn:aws:iam:::x"}
+  Managed:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Statement:
+          - {Sid: Managed, Effect: Allow, Action: sqs:SendMessage, Resource: "*"}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - {Sid: Inline, Effect: Allow, Action: "secretsmanager:Put*", Resource: "arn:x"}
+        - SQSPollerPolicy: {QueueName: q}
+  Bus:
+    Type: AWS::Events::EventBusPolicy
+    Properties:
+      StatementId: s
+      Statement: {Sid: Everyone, Effect: Allow, Principal: "*", Action: events:PutEvents, Resource: "arn:x"}
+"""
+    )
+    found = "\n".join(violations(bad))
+    for sid, what in [
+        ("Star", "wildcard action '*'"),
+        ("Service", "wildcard action 'ec2:*'"),
+        ("Prefix", "wildcard action 'ec2:Create*'"),
+        ("WriteAll", "ec2:CreateRoute on Resource '*'"),
+        ("Hidden", "kms:PutKeyPolicy on Resource '*'"),
+        ("Not", "NotAction"),
+        ("Managed", "sqs:SendMessage on Resource '*'"),
+        ("Inline", "wildcard action 'secretsmanager:Put*'"),
+        ("Everyone", "Allow to every principal"),
+    ]:
+        assert f"{sid}: {what}" in found, f"the checker missed {sid}:\n{found}"
+    assert "DescribeVpcs" not in found, "reads on '*' are allowed"
+
+
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_no_wildcard_actions_and_no_writes_on_everything(template_name):
+    template = load(TEMPLATES[template_name])
+    assert len(all_statements(template)) > 10, "the checker found (almost) no statement: is it looking?"
+    assert violations(template) == []
+
+
+# ------------------------------------------------------------------ per function
+
+# The service of each operation in shared/src/aws (ec2.rs, secrets.rs, mod.rs).
+SERVICE = {
+    "DescribeSecret": "secretsmanager",
+    "GetResourcePolicy": "secretsmanager",
+    "PutResourcePolicy": "secretsmanager",
+    "DescribeKey": "kms",
+    "GetKeyPolicy": "kms",
+    "PutKeyPolicy": "kms",
+    "GetParameter": "ssm",
+    "PutEvents": "events",
+    "GetCallerIdentity": "sts",
+}
+
+# Calls the code makes that the Lambda roles must not (or need not) grant.
+NOT_GRANTED = {
+    "GetCallerIdentity": "sts:GetCallerIdentity needs no permission",
+    "DescribeNetworkAcls": "only `peerlink doctor` (the CLI) reads network ACLs",
+}
+
+READS_FINISH = {"DescribeVpcPeeringConnections", "DescribeVpcs", "DescribeVpcAttribute", "DescribeRouteTables",
+                "DescribeSecurityGroups", "DescribeSecret", "GetResourcePolicy", "DescribeKey", "GetKeyPolicy"}
+WRITES_FINISH = {"CreateRoute", "ReplaceRoute", "DeleteRoute", "AuthorizeSecurityGroupIngress",
+                 "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress",
+                 "ModifyVpcPeeringConnectionOptions", "ModifyVpcAttribute", "PutResourcePolicy", "PutKeyPolicy"}
+DECIDE = {"AcceptVpcPeeringConnection", "RejectVpcPeeringConnection"}
+
+# Which calls each function's code path makes (accepter.rs; finisher.rs and
+# reconcile/; drift.rs = reconcile + the accepter's sweep). Every function
+# loads its configuration from SSM.
+CALLS = {
+    "accepter": {"DescribeVpcPeeringConnections", "DescribeVpcs", "PutEvents", "GetParameter"} | DECIDE,
+    "finisher": READS_FINISH | WRITES_FINISH | {"GetParameter"},
+    "drift": READS_FINISH | WRITES_FINISH | DECIDE | {"GetParameter"},
+}
+# A requester account cannot accept or reject (infra/requester.yaml).
+WITHOUT = {"requester": DECIDE}
+
+# What a role needs besides the code's calls: its logs, its failure
+# destination, and kms:Decrypt when the configuration is a SecureString on a CMK.
+PLUMBING = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms:Decrypt"}
+
+
+def code_operations():
+    ops = set()
+    for path in (ROOT / "shared" / "src" / "aws").glob("*.rs"):
+        ops |= set(re.findall(r'aws_error\("(\w+)"', path.read_text()))
+    return ops
+
+
+def iam_action(op):
+    return f"{SERVICE.get(op, 'ec2')}:{op}"
+
+
+def test_the_call_table_covers_the_code():
+    ops = code_operations()
+    assert len(ops) > 20, ops
+    listed = set().union(*CALLS.values()) | set(NOT_GRANTED)
+    assert ops == listed, (
+        f"calls in shared/src/aws not in this test's table: {sorted(ops - listed)} (grant them in the templates "
+        f"and add them here); in the table but gone from the code: {sorted(listed - ops)}"
+    )
+
+
+def role_actions(template, role):
+    """Every action the role's inline policies and attached managed policies allow."""
+    actions = set()
+    resources = template["Resources"]
+    docs = []
+    for p in resources[role]["Properties"].get("Policies", []):
+        docs.append(p["PolicyDocument"])
+    for name, res in resources.items():
+        if res["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+            if {"Ref": role} in res["Properties"].get("Roles", []):
+                docs.append(res["Properties"]["PolicyDocument"])
+    for arn in resources[role]["Properties"].get("ManagedPolicyArns", []):
+        raise AssertionError(f"{role}: attach policies through their Roles property, not {arn}")
+    for doc in docs:
+        for st in statements_of(doc):
+            if st["Effect"] == "Allow":
+                actions |= set(as_list(st["Action"]))
+    return actions
+
+
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_each_role_grants_exactly_what_its_function_calls(template_name):
+    template = load(TEMPLATES[template_name])
+    for logical, fn in functions(template).items():
+        role_ref = template["Resources"][logical]["Properties"]["Role"]
+        role = role_ref["Fn::GetAtt"][0]
+        granted = role_actions(template, role)
+        expected = {iam_action(op) for op in CALLS[fn] - WITHOUT.get(template_name, set())}
+        api = granted - PLUMBING
+        assert api == expected, (
+            f"{template_name} {fn}: missing {sorted(expected - api)}, not used by the code {sorted(api - expected)}"
+        )
+        assert {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"} <= granted, fn

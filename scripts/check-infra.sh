@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Validates the SAM templates in infra/ offline, and runs their tests:
+#   1. cfn-lint on each template (SAM templates are transformed by cfn-lint itself);
+#   2. sam validate, then sam validate --lint;
+#   3. the template translated to plain CloudFormation with aws-sam-translator
+#      (infra/sam_translate.py, no AWS call), linted again with cfn-lint: what
+#      CloudFormation will really create;
+#   4. checkov: zero failed checks; every skip is in the template's Metadata
+#      with a written reason, and is listed here;
+#   5. the infra tests (EventBridge patterns in the emulator, IAM), pytest.
+# Needs: scripts/setup.sh infra (run here). No network, no AWS credentials.
+# Exit status: non-zero if anything failed; everything runs anyway and the
+# summary says what failed.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/setup.sh infra
+
+sam_bin=.tools/sam/bin
+# SAM and the translator want a region; nothing calls AWS. Dummy credentials
+# make any accidental AWS call fail fast instead of searching for real ones.
+export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=eu-west-1 AWS_REGION=eu-west-1
+export AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_SESSION_TOKEN=offline
+unset AWS_PROFILE AWS_ENDPOINT_URL
+# checkov: no Prisma Cloud download, no version check.
+export BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
+
+templates=(infra/accepter.yaml infra/requester.yaml)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+results=()
+failed=0
+run() { # run <label> <command...>: prints the command, records the outcome
+  local label="$1"; shift
+  printf '\n== %s\n$ %s\n' "$label" "$*"
+  local start=$SECONDS
+  if "$@"; then
+    results+=("ok    $label ($((SECONDS - start))s)")
+  else
+    results+=("FAIL  $label ($((SECONDS - start))s)")
+    failed=1
+  fi
+}
+
+for t in "${templates[@]}"; do
+  name=$(basename "$t" .yaml)
+  run "cfn-lint $t" "$sam_bin/cfn-lint" "$t"
+  run "sam validate $t" "$sam_bin/sam" validate --template-file "$t"
+  run "sam validate --lint $t" "$sam_bin/sam" validate --lint --template-file "$t"
+  run "translate $t (aws-sam-translator, offline)" \
+    "$sam_bin/python" infra/sam_translate.py "$t" -o "$out/$name.json"
+  if [ -s "$out/$name.json" ]; then
+    run "cfn-lint translated $name.json" "$sam_bin/cfn-lint" "$out/$name.json"
+  fi
+done
+
+# checkov writes JSON; infra/checkov_summary.py prints the summary, each
+# failure and each skip with the reason written in the template, and fails on
+# a failed check or a skip without a reason.
+checkov_check() {
+  rm -rf "$out/checkov"
+  .tools/checkov/bin/checkov --compact --skip-download --soft-fail --framework cloudformation \
+    --output json --output-file-path "$out/checkov" \
+    $(printf -- '-f %s ' "${templates[@]}") >/dev/null
+  .tools/venv/bin/python infra/checkov_summary.py "$out/checkov/results_json.json"
+}
+run "checkov ${templates[*]}" checkov_check
+
+run "infra tests (pytest)" .tools/venv/bin/python -m pytest -q infra/tests
+
+printf '\n== summary\n'
+printf '%s\n' "${results[@]}"
+if [ "$failed" -ne 0 ]; then
+  echo "check-infra: FAILED"
+  exit 1
+fi
+echo "check-infra: all passed"
