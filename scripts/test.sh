@@ -2,29 +2,50 @@
 # The whole test suite, from a fresh clone: installs the tools it needs
 # (scripts/setup.sh), checks formatting and lints, builds once, then runs the
 # unit tests, the emulator-backed integration tests (moto on loopback, several
-# accounts) and the cargo-lambda test. Every step prints its duration.
+# accounts), the cargo-lambda test and the benchmarks once each; validates the
+# SAM templates offline with their tests; runs the short benchmark (figures
+# printed, nothing timed is asserted); and builds the arm64 release artifacts
+# with `sam build`, printing their sizes. Every step prints its duration.
+#
+#   scripts/test.sh            everything (what CI runs)
+#   scripts/test.sh --quick    skips the arm64 release build (about 20 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.tools/venv/bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+quick=false
+[ "${1:-}" = "--quick" ] && quick=true
 SECONDS=0
 step() {
   printf '\n== [%4ds] %s\n' "$SECONDS" "$*"
 }
 
 step "tools"
-bash scripts/setup.sh
+bash scripts/setup.sh infra arm64
 
 step "format"
 cargo fmt --all -- --check
 
-step "build (once; the tests, the functions under cargo lambda and the demo use this build)"
+step "build (once; the tests, the functions under cargo lambda, the benchmarks and the demo use this build)"
 cargo build --workspace --all-targets --locked
 
 step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "tests: unit, emulator integration, cargo lambda"
-cargo test --workspace --locked
+step "tests: unit, property, emulator integration, cargo lambda; each benchmark once"
+cargo test --workspace --all-targets --locked
+
+step "templates: cfn-lint, sam validate, translated lint, checkov, EventBridge patterns, IAM"
+bash scripts/check-infra.sh
+
+step "benchmarks, short (debug build: API-call counts are exact, times only indicative)"
+bash scripts/bench.sh --short
+
+if $quick; then
+  step "skipped the arm64 release build (--quick)"
+else
+  step "sam build: arm64 release bootstraps and zip sizes"
+  bash scripts/sam-build.sh
+fi
 
 step "done in ${SECONDS}s"

@@ -503,10 +503,16 @@ def decide(me, cfg, vpcs, known, p):
     return "accept", f"matches entry {entry['name']!r}", entry["name"]
 
 
-def sweep(me, cfg, peerings):
-    """Decides on every pending request addressed to this account."""
+def sweep(me, cfg, peerings, known_vpcs=None):
+    """Decides on every pending request addressed to this account. Drift passes
+    the VPCs its observe already read, as drift.rs does, so they are read once."""
     pending = [p for p in peerings if p["status"] == "pending-acceptance" and "accepter" in local_sides(me, p)]
-    vpcs = describe_vpcs(sorted({p["accepter"]["vpc"] for p in pending})) if pending else {}
+    if not pending:
+        vpcs = {}
+    elif known_vpcs is not None:
+        vpcs = known_vpcs
+    else:
+        vpcs = describe_vpcs(sorted({p["accepter"]["vpc"] for p in pending}))
     known = list(peerings)
     outcomes = []
     for p in pending:
@@ -831,8 +837,8 @@ def marked_peering(description):
     return None
 
 
-def reconcile(me, cfg, peerings):
-    obs = observe(me, cfg, peerings)
+def reconcile(me, cfg, peerings, obs=None):
+    obs = obs or observe(me, cfg, peerings)
     planner = Planner(me, cfg, obs, complete=True)
     managed = planner.run()
     for a in planner.actions:
@@ -878,9 +884,11 @@ def drift(event, context):
     require_scheduled(event, "drift")
     cfg, me = CONFIG, ME
     mode = os.environ.get("PEERLINK_DRIFT_MODE", "").strip() or cfg["drift_mode"]
-    peerings = describe_peerings()  # one Describe shared by the sweep and the reconcile, as in drift.rs
-    requests = sweep(me, cfg, peerings)
-    rec = reconcile(me, cfg, peerings)
+    # One read of peerings and VPCs shared by the sweep and the reconcile, as in drift.rs.
+    peerings = describe_peerings()
+    obs = observe(me, cfg, peerings)
+    requests = sweep(me, cfg, peerings, known_vpcs=obs["vpcs"])
+    rec = reconcile(me, cfg, peerings, obs)
     summary = {
         "managed": len(rec["managed"]),
         "drift_found": len(rec["actions"]),

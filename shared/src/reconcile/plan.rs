@@ -3,7 +3,9 @@
 //! desired state, each with its reason, plus findings for what we will not (or
 //! may not) change. Unit-tested without AWS.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fmt;
 
 use ipnet::IpNet;
@@ -275,21 +277,23 @@ fn is_aws_managed_alias(key: &str) -> bool {
 
 /// Lookups the plan makes many times, built once per pass so planning stays
 /// linear in the size of the account (1,000 peerings x 200 tables is routine).
+/// Fx hashing: the keys are ids and blocks we read from AWS ourselves, not
+/// attacker-chosen, and SipHash was most of the plan's time.
 struct Index<'a> {
-    tables_by_vpc: HashMap<&'a str, Vec<IndexedTable<'a>>>,
-    rules: HashMap<&'a str, HashSet<&'a SgRule>>,
+    tables_by_vpc: FxHashMap<&'a str, Vec<IndexedTable<'a>>>,
+    rules: FxHashMap<&'a str, FxHashSet<&'a SgRule>>,
 }
 
 struct IndexedTable<'a> {
     table: &'a RouteTable,
-    by_destination: HashMap<IpNet, &'a Route>,
+    by_destination: FxHashMap<IpNet, &'a Route>,
 }
 
 impl<'a> Index<'a> {
     fn new(obs: &'a Observed) -> Self {
-        let mut tables_by_vpc: HashMap<&'a str, Vec<IndexedTable<'a>>> = HashMap::new();
+        let mut tables_by_vpc: FxHashMap<&'a str, Vec<IndexedTable<'a>>> = FxHashMap::default();
         for t in &obs.route_tables {
-            let mut by_destination = HashMap::with_capacity(t.routes.len());
+            let mut by_destination = FxHashMap::with_capacity_and_hasher(t.routes.len(), Default::default());
             for r in &t.routes {
                 by_destination.entry(r.destination).or_insert(r);
             }
@@ -322,9 +326,9 @@ struct Planner<'a> {
     me: &'a Identity,
     plan: Plan,
     /// Routes planned per table (quota).
-    new_routes: HashMap<String, usize>,
+    new_routes: FxHashMap<String, usize>,
     /// Rules planned per group and direction (quota).
-    new_rules: HashMap<(String, Direction), usize>,
+    new_rules: FxHashMap<(String, Direction), usize>,
     /// Rules each live peering should have, per group: anything else marked
     /// with its marker is stale.
     wanted_rules: BTreeMap<String, BTreeSet<(String, SgRule)>>,
@@ -333,7 +337,7 @@ struct Planner<'a> {
     vpc_attributes: BTreeSet<(String, VpcDnsAttribute)>,
     cleaned: BTreeSet<String>,
     /// The blocks each live peering may be routed to, per local VPC.
-    live_destinations: HashMap<(&'a str, &'a str), Vec<IpNet>>,
+    live_destinations: FxHashMap<(&'a str, &'a str), Vec<IpNet>>,
 }
 
 /// Plans one pass. Deterministic: the same input gives the same plan.
@@ -351,14 +355,14 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
             actions: Vec::new(),
             findings,
         },
-        new_routes: HashMap::new(),
-        new_rules: HashMap::new(),
+        new_routes: FxHashMap::default(),
+        new_rules: FxHashMap::default(),
         wanted_rules: BTreeMap::new(),
         secret_changes: BTreeMap::new(),
         key_changes: BTreeMap::new(),
         vpc_attributes: BTreeSet::new(),
         cleaned: BTreeSet::new(),
-        live_destinations: HashMap::new(),
+        live_destinations: FxHashMap::default(),
     };
     for b in &binds {
         if b.peering.status.is_gone() {
@@ -393,19 +397,15 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
     }
     p.policies();
     let mut plan = p.plan;
-    plan.actions.sort_by(|a, b| {
+    // Keys computed once per action: formatting them in every comparison was
+    // most of the time of a large plan.
+    plan.actions.sort_by_cached_key(|a| {
         (
-            a.peering.as_deref(),
+            a.peering.clone(),
             a.action.kind(),
-            a.action.resource(),
+            a.action.resource().to_string(),
             a.action.to_string(),
         )
-            .cmp(&(
-                b.peering.as_deref(),
-                b.action.kind(),
-                b.action.resource(),
-                b.action.to_string(),
-            ))
     });
     plan.findings.sort_by(|a, b| {
         (a.kind, &a.peering, &a.resource, &a.message).cmp(&(b.kind, &b.peering, &b.resource, &b.message))
