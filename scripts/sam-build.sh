@@ -9,13 +9,13 @@
 # template.yaml there is what `sam deploy --template-file` or `sam package`
 # takes), and infra/.aws-sam/<name>/<Function>.zip.
 #
-# sam build runs `cargo lambda build --release --arm64 --bin <name>` in the
-# workspace root with CARGO_TARGET_DIR set to the workspace's target/ (from
-# `cargo metadata`): the same directory and flags as
+# sam build runs `cargo lambda build --release --arm64 --bin <name>` in each
+# function's package directory (CodeUri functions/<name>), with the workspace's
+# target/ directory. Features are resolved for that package alone, as in
 #   cargo lambda build --release --arm64 -p accepter -p finisher -p drift
-# so when CI has run that first, sam build compiles nothing and only copies
-# target/lambda/<name>/bootstrap. The first release arm64 build of the AWS SDK
-# crates takes a long while (about 20 minutes on 2 cores); it runs at nice 10.
+# (scripts/artifacts.sh), so either build serves the other. The first release
+# arm64 build of the AWS SDK crates takes about 20 minutes on 2 cores, plus a
+# few minutes of LTO per function; it runs at nice 10.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
