@@ -13,12 +13,20 @@ use crate::model::Identity;
 /// accepted peerings on (so the finisher runs at once). Unset: no announcement.
 pub const ENV_EVENT_BUS: &str = "PEERLINK_EVENT_BUS";
 
+/// Environment variable: milliseconds a policy we wrote must stay as we wrote
+/// it before the merge counts as done (default 1000).
+pub const ENV_POLICY_SETTLE_MS: &str = "PEERLINK_POLICY_SETTLE_MS";
+
 #[derive(Debug, Clone)]
 pub struct Context {
     pub me: Identity,
     pub config: Config,
     pub clients: Clients,
     pub event_bus: Option<String>,
+    /// How long a secret or key policy we wrote must keep our statements
+    /// before the merge counts as done: longer than another writer's
+    /// read-to-write window (policies have no conditional write).
+    pub policy_settle: Duration,
 }
 
 impl Context {
@@ -41,6 +49,10 @@ impl Context {
             config,
             clients,
             event_bus: std::env::var(ENV_EVENT_BUS).ok().filter(|v| !v.is_empty()),
+            policy_settle: std::env::var(ENV_POLICY_SETTLE_MS)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(Duration::from_secs(1), Duration::from_millis),
         })
     }
 }

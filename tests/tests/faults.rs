@@ -21,7 +21,6 @@ fn resilience() -> Resilience {
         max_backoff: Duration::from_millis(500),
         attempt_timeout: Duration::from_millis(1500),
         connect_timeout: Duration::from_secs(2),
-        ..Resilience::default()
     }
 }
 

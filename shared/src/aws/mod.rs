@@ -134,9 +134,6 @@ pub struct Resilience {
     pub max_backoff: Duration,
     pub attempt_timeout: Duration,
     pub connect_timeout: Duration,
-    /// How long a policy we wrote must stay as we wrote it before we call the
-    /// merge done: longer than another writer's read-to-write window.
-    pub policy_settle: Duration,
 }
 
 impl Default for Resilience {
@@ -147,14 +144,13 @@ impl Default for Resilience {
             max_backoff: Duration::from_secs(10),
             attempt_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
-            policy_settle: Duration::from_secs(1),
         }
     }
 }
 
 impl Resilience {
-    /// Defaults, overridden by `PEERLINK_MAX_ATTEMPTS`, `PEERLINK_ATTEMPT_TIMEOUT_MS`,
-    /// `PEERLINK_INITIAL_BACKOFF_MS` and `PEERLINK_POLICY_SETTLE_MS` when set.
+    /// Defaults, overridden by `PEERLINK_MAX_ATTEMPTS`, `PEERLINK_ATTEMPT_TIMEOUT_MS`
+    /// and `PEERLINK_INITIAL_BACKOFF_MS` when set.
     pub fn from_env() -> Self {
         let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
         let mut r = Resilience::default();
@@ -166,9 +162,6 @@ impl Resilience {
         }
         if let Some(ms) = num("PEERLINK_INITIAL_BACKOFF_MS") {
             r.initial_backoff = Duration::from_millis(ms);
-        }
-        if let Some(ms) = num("PEERLINK_POLICY_SETTLE_MS") {
-            r.policy_settle = Duration::from_millis(ms);
         }
         r
     }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::plan::{Action, Planned};
 use super::policy::{self, PolicyChange};
-use crate::aws::{Resilience, ec2, secrets};
+use crate::aws::{ec2, secrets};
 use crate::context::{Context, Deadline};
 use crate::error::AwsError;
 
@@ -181,7 +181,7 @@ async fn merge_secret(ctx: &Context, arn: &str, change: &PolicyChange) -> std::r
     merge_loop(
         "PutResourcePolicy",
         change,
-        Resilience::from_env().policy_settle,
+        ctx.policy_settle,
         async || secrets::get_secret_policy(&ctx.clients, arn).await,
         async |doc| secrets::put_secret_policy(&ctx.clients, arn, &doc).await,
     )
@@ -192,7 +192,7 @@ async fn merge_key(ctx: &Context, key: &str, change: &PolicyChange) -> std::resu
     merge_loop(
         "PutKeyPolicy",
         change,
-        Resilience::from_env().policy_settle,
+        ctx.policy_settle,
         async || secrets::get_key_policy(&ctx.clients, key).await,
         async |doc| secrets::put_key_policy(&ctx.clients, key, &doc).await,
     )
