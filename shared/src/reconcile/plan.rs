@@ -4,11 +4,10 @@
 //! may not) change. Unit-tested without AWS.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-use rustc_hash::{FxHashMap, FxHashSet};
 use std::fmt;
 
 use ipnet::IpNet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use serde_json::Value;
 
