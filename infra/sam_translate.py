@@ -15,6 +15,13 @@ Uses:
     AWS::Serverless transform: translate the output of `sam package` and give
     the result to `aws cloudformation create-stack-set` (infra/README.md).
 
+AWS::LanguageExtensions (infra/accepter.yaml): CloudFormation runs it before
+the SAM transform. Its Fn::ForEach blocks in Resources hold plain CloudFormation
+resources only, so they are set aside during the SAM translation and put back
+unchanged, with the AWS::LanguageExtensions transform: CloudFormation expands
+them at deploy time with the real parameter values (and cfn-lint expands them
+too when it lints the output).
+
 Usage: sam_translate.py TEMPLATE [-o OUTPUT.json] [-p Key=Value ...]
 Parameters without a value in the template and on the command line get a
 placeholder, which is enough for the translation (SAM keeps intrinsics).
@@ -84,6 +91,37 @@ def placeholder_code(template, path):
               "(run `sam package` first to translate for a deployment)", file=sys.stderr)
 
 
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+
+
+def set_aside_language_extensions(template):
+    """Removes the AWS::LanguageExtensions transform and the Fn::ForEach blocks
+    of Resources from the template; returns them (None if there are none)."""
+    transforms = template.get("Transform")
+    listed = transforms if isinstance(transforms, list) else [transforms]
+    if LANGUAGE_EXTENSIONS not in listed:
+        return None
+    rest = [t for t in listed if t != LANGUAGE_EXTENSIONS]
+    template["Transform"] = rest[0] if len(rest) == 1 else rest
+    resources = template.get("Resources") or {}
+    loops = {k: v for k, v in resources.items() if k.startswith("Fn::ForEach::")}
+    for key, loop in loops.items():
+        del resources[key]
+        if "AWS::Serverless::" in json.dumps(loop):
+            raise SystemExit(f"{key}: a SAM resource inside Fn::ForEach cannot be translated offline")
+    return loops
+
+
+def put_back_language_extensions(out, loops):
+    if loops is None:
+        return out
+    transforms = out.get("Transform")
+    listed = [] if transforms is None else transforms if isinstance(transforms, list) else [transforms]
+    out["Transform"] = [LANGUAGE_EXTENSIONS, *listed] if listed else LANGUAGE_EXTENSIONS
+    out.setdefault("Resources", {}).update(loops)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("template")
@@ -95,6 +133,7 @@ def main():
         template = yaml_parse(f.read())
 
     placeholder_code(template, args.template)
+    loops = set_aside_language_extensions(template)
     values = dict(PSEUDO)
     for name, param in (template.get("Parameters") or {}).items():
         values[name] = param["Default"] if "Default" in param else placeholder(param)
@@ -114,6 +153,7 @@ def main():
             get_managed_policy_map=OfflinePolicyLoader().load,
         )
         out = undo_mark_unicode_str_in_template(out)
+        out = put_back_language_extensions(out, loops)
     except InvalidDocumentException as e:
         for cause in e.causes:
             print(f"{args.template}: {cause.message}", file=sys.stderr)

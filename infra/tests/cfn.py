@@ -1,6 +1,7 @@
 """Helpers shared by the infra tests: read the SAM templates (YAML with
-CloudFormation's short tags), resolve the few intrinsics that patterns use, and
-find which function each rule and role belongs to."""
+CloudFormation's short tags), expand their Fn::ForEach blocks
+(AWS::LanguageExtensions), resolve the few intrinsics that patterns and policies
+use, and find which function each rule and role belongs to."""
 
 import json
 import pathlib
@@ -12,6 +13,18 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 EVENTS = ROOT / "events"
 TEMPLATES = {"accepter": INFRA / "accepter.yaml", "requester": INFRA / "requester.yaml"}
+
+# The accounts of the samples in events/: requester 111111111111, accepter
+# 222222222222. Parameters without a default (or whose default leaves a
+# feature off) get these values in the tests, unless a test overrides them.
+TEST_PARAMETERS = {
+    "RequesterAccountIds": ["111111111111"],  # accepter.yaml
+    "AccepterAccountIds": ["222222222222"],  # requester.yaml
+    "AccepterEventBusArn": "arn:aws:events:eu-west-1:222222222222:event-bus/default",  # requester.yaml
+}
+
+# Ref AWS::NoValue: dropped from the list or mapping that holds it.
+NO_VALUE = object()
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -37,22 +50,56 @@ def _short_tag(loader, suffix, node):
 CfnLoader.add_multi_constructor("!", _short_tag)
 
 
-def load(path):
+def load(path, **overrides):
+    """The template, with its Fn::ForEach blocks expanded for the test
+    parameter values (TEST_PARAMETERS, then `overrides`)."""
     with open(path, encoding="utf-8") as f:
-        return yaml.load(f, Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+        template = yaml.load(f, Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return expand_foreach(template, parameter_values(template, **overrides))
 
 
 def load_text(text):
     return yaml.load(text, Loader=CfnLoader)  # noqa: S506
 
 
-def resolve(node, values):
-    """Resolves Ref/Sub/Join/Split/Select against `values` (parameters and
-    pseudo parameters). Enough for event patterns and ARNs; anything else is
-    an error, so a pattern we cannot evaluate fails the test instead of being
-    silently skipped."""
+def _substitute(node, ident, value):
+    """Fn::ForEach's replacement of its identifier in the loop body."""
+    if isinstance(node, str):
+        return node.replace("${%s}" % ident, value).replace("&{%s}" % ident, re.sub(r"[^A-Za-z0-9]", "", value))
     if isinstance(node, list):
-        return [resolve(n, values) for n in node]
+        return [_substitute(n, ident, value) for n in node]
+    if isinstance(node, dict):
+        if node == {"Ref": ident}:
+            return value
+        return {_substitute(k, ident, value): _substitute(v, ident, value) for k, v in node.items()}
+    return node
+
+
+def expand_foreach(template, values):
+    """Expands the Fn::ForEach blocks of Resources as AWS::LanguageExtensions
+    does: one copy of the body per element of the collection."""
+    resources = template.get("Resources") or {}
+    if not any(k.startswith("Fn::ForEach::") for k in resources):
+        return template
+    out = {}
+    for key, value in resources.items():
+        if not key.startswith("Fn::ForEach::"):
+            out[key] = value
+            continue
+        ident, collection, body = value
+        for item in resolve(collection, values):
+            for name, res in body.items():
+                out[_substitute(name, ident, item)] = _substitute(res, ident, item)
+    return {**template, "Resources": out}
+
+
+def resolve(node, values):
+    """Resolves Ref/Sub/Join/Split/Select/If against `values` (parameters,
+    pseudo parameters and conditions, see parameter_values). Enough for event
+    patterns, ARNs and policies; anything else is an error, so a pattern we
+    cannot evaluate fails the test instead of being silently skipped."""
+    if isinstance(node, list):
+        return [v for v in (resolve(n, values) for n in node) if v is not NO_VALUE]
     if not isinstance(node, dict):
         return node
     if len(node) == 1:
@@ -61,17 +108,22 @@ def resolve(node, values):
             if arg not in values:
                 raise KeyError(f"no test value for Ref {arg}")
             return values[arg]
+        if key == "Fn::If":
+            name, yes, no = arg
+            return resolve(yes if values["Conditions"][name] else no, values)
         if key == "Fn::Sub":
             text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], resolve(arg[1], values))
             scope = {**values, **extra}
 
             def sub(m):
-                name = m.group(1)
-                if "." in name and name not in scope:
-                    raise KeyError(f"no test value for GetAtt {name}")
+                if m.group(1):  # ${!Literal} stands for ${Literal}
+                    return "${" + m.group(2) + "}"
+                name = m.group(2)
+                if name not in scope:
+                    raise KeyError(f"no test value for {'GetAtt' if '.' in name else 'Ref'} {name}")
                 return str(scope[name])
 
-            return re.sub(r"\$\{([^}!]+)\}", sub, text)
+            return re.sub(r"\$\{(!?)([^}]+)\}", sub, text)
         if key == "Fn::Join":
             sep, items = arg
             return sep.join(resolve(items, values))
@@ -83,17 +135,53 @@ def resolve(node, values):
             return resolve(items, values)[int(resolve(index, values))]
         if key.startswith("Fn::"):
             raise ValueError(f"cannot resolve {key} in a test")
-    return {k: resolve(v, values) for k, v in node.items()}
+    out = {k: resolve(v, values) for k, v in node.items()}
+    return {k: v for k, v in out.items() if v is not NO_VALUE}
+
+
+def _condition(expr, values, conditions, template):
+    if isinstance(expr, dict) and len(expr) == 1:
+        (key, arg), = expr.items()
+        if key == "Condition":
+            return _named_condition(arg, values, conditions, template)
+        if key == "Fn::Equals":
+            return resolve(arg[0], values) == resolve(arg[1], values)
+        if key == "Fn::Not":
+            return not _condition(arg[0], values, conditions, template)
+        if key == "Fn::And":
+            return all(_condition(a, values, conditions, template) for a in arg)
+        if key == "Fn::Or":
+            return any(_condition(a, values, conditions, template) for a in arg)
+    raise ValueError(f"cannot evaluate condition {expr!r} in a test")
+
+
+def _named_condition(name, values, conditions, template):
+    if name not in conditions:
+        conditions[name] = _condition(template["Conditions"][name], values, conditions, template)
+    return conditions[name]
 
 
 def parameter_values(template, **overrides):
-    """Template defaults (lists split like CloudFormation does) plus overrides."""
-    values = {"AWS::Region": "eu-west-1", "AWS::Partition": "aws", "AWS::StackName": "peerlink", "AWS::NoValue": None}
-    for name, p in (template.get("Parameters") or {}).items():
+    """Template defaults (lists split like CloudFormation does), then
+    TEST_PARAMETERS for the template's parameters, then overrides; and under
+    "Conditions" the template's conditions evaluated with them."""
+    values = {"AWS::Region": "eu-west-1", "AWS::Partition": "aws", "AWS::StackName": "peerlink",
+              "AWS::NoValue": NO_VALUE}
+    params = template.get("Parameters") or {}
+    for name, p in params.items():
         if "Default" in p:
             d = str(p["Default"])
             values[name] = d.split(",") if p["Type"] == "CommaDelimitedList" else d
+        if name in TEST_PARAMETERS:
+            values[name] = TEST_PARAMETERS[name]
     values.update(overrides)
+    conditions = {}
+    values["Conditions"] = conditions
+    for name in template.get("Conditions") or {}:
+        try:
+            _named_condition(name, values, conditions, template)
+        except KeyError:
+            pass  # a parameter without a test value: fails only where used
     return values
 
 
@@ -138,6 +226,7 @@ def pattern_rules(template):
                 "owner": owners.pop(),
                 "bus": props.get("EventBusName", "default"),
                 "pattern": props["EventPattern"],
+                "targets": props.get("Targets", []),
             })
     return rules
 

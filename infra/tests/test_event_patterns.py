@@ -7,12 +7,21 @@ match exactly the samples events/handlers.json gives it. (moto's
 TestEventPattern is a stub; its PutEvents really evaluates patterns. Real
 EventBridge would refuse PutEvents with an aws.* source; moto accepts it, which
 is what makes this test possible.)
+
+moto stamps every event with the account that puts it, also when a rule
+delivers it to another account's bus, so rules that filter on `account` are
+also evaluated in-process with moto's own pattern matcher (EventPattern, the
+code its PutEvents runs) against the samples as they are, `account` included.
+Bus policies moto does not enforce at all: they are evaluated here.
 """
 
+import copy
+import fnmatch
 import json
 import re
 
 import pytest
+from moto.events.models import EventPattern
 
 from cfn import ROOT, TEMPLATES, functions, handlers, load, parameter_values, pattern_rules, resolve, sample_events, schedules
 
@@ -22,25 +31,36 @@ ACCOUNTS = {"accepter": "222222222222", "requester": "111111111111"}
 # Samples that reach functions another way than an event pattern.
 NOT_BY_PATTERN = {"scheduled.json"}  # schedule rules, checked separately below
 
+# peerlink's own events: the accepter's decisions (and the same, forwarded).
+# Each names the peering's requester account (detail.requesterAccount): the
+# requester account of the samples, 111111111111.
+DECISIONS = {"peering-accepted.json", "peering-accepted-forwarded.json", "peering-rejected.json"}
+SAMPLE_REQUESTER = "111111111111"
+
 # What a function legitimately does not get in a given template, and why.
 EXCEPTIONS = {
-    # Only the accepter announces "VPC Peering Accepted", on its own account's
-    # bus; a requester account has no accepter, so no rule waits for it there.
-    ("requester", "finisher"): {"peering-accepted.json"},
+    # The requester's finisher takes decisions only from the accepter accounts;
+    # moto stamps them with the requester's own account here, so they are
+    # checked in-process below (test_requester_finisher_takes_decisions_...).
+    ("requester", "finisher"): DECISIONS,
 }
+# Rules that take only other accounts' events, so none put here can match.
+CHECKED_IN_PROCESS = {("requester", "FinisherFunctionPeeringDecided")}
 
 
 def endpoint_clients(session, endpoint):
     return session.client("events", endpoint_url=endpoint), session.client("sqs", endpoint_url=endpoint)
 
 
-def install_rules(template_name, session, endpoint, target_for=None):
+def install_rules(template_name, session, endpoint, target_for=None, params=None):
     """Creates every pattern rule of the template in the session's account.
     Returns [(rule, queue url)]. `target_for(rule)` may give another target
-    ARN (e.g. a real event bus) instead of a queue."""
-    template = load(TEMPLATES[template_name])
+    ARN (e.g. a real event bus) instead of a queue; `params` overrides
+    parameter values."""
+    params = params or {}
+    template = load(TEMPLATES[template_name], **params)
     account_id = session.client("sts", endpoint_url=endpoint).get_caller_identity()["Account"]
-    values = parameter_values(template, **{"AWS::AccountId": account_id})
+    values = parameter_values(template, **{"AWS::AccountId": account_id, **params})
     events, sqs = endpoint_clients(session, endpoint)
     installed = []
     for rule in pattern_rules(template):
@@ -127,12 +147,15 @@ def test_each_function_matches_exactly_its_events(template_name, moto_endpoint, 
     for rule, (owner, names) in seen.items():
         assert "run-instances.json" not in names, f"{template_name}: {rule} matches an unrelated RunInstances"
         assert "scheduled.json" not in names, f"{template_name}: {rule} matches a scheduled event"
-        assert names, f"{template_name}: {rule} matches no sample at all"
+        assert names or (template_name, rule) in CHECKED_IN_PROCESS, f"{template_name}: {rule} matches no sample at all"
 
     if template_name == "requester":
         assert by_owner.get("forward") == {"create-vpc-peering-connection.json", "delete-vpc-peering-connection.json"}
     else:
-        assert "forward" not in by_owner
+        # The decisions, to their requester account (the one rule, for
+        # 111111111111, which the samples name; moto stamps the forwarded sample
+        # with this account too, which makes it the accepter's own event).
+        assert by_owner.get("forward") == DECISIONS
 
 
 def test_every_sample_is_in_the_manifest():
@@ -142,7 +165,10 @@ def test_every_sample_is_in_the_manifest():
 def test_finisher_rules_list_exactly_the_calls_the_code_handles():
     """The finisher's eventName lists are peerlink::events::KNOWN_CALLS (what
     finisher::CALLS is), read from the Rust source."""
-    src = (ROOT / "shared" / "src" / "events.rs").read_text()
+    # The module is shared/src/events.rs or shared/src/events/mod.rs.
+    (path,) = [p for p in (ROOT / "shared" / "src" / "events.rs", ROOT / "shared" / "src" / "events" / "mod.rs")
+               if p.exists()]
+    src = path.read_text()
     body = re.search(r"pub const KNOWN_CALLS: &\[&str\] = &\[(.*?)\];", src, re.S).group(1)
     known = set(re.findall(r'"(\w+)"', body))
     assert len(known) >= 15
@@ -210,3 +236,243 @@ def test_requester_events_reach_the_accepter_account(moto_endpoint, account):
         "create-route.json": [],
         "run-instances.json": [],
     }
+
+
+# ------------------------------------------------ decisions, accepter -> requester
+
+
+def in_process_matches(pattern, event):
+    return EventPattern.load(json.dumps(pattern)).matches_event(copy.deepcopy(event))
+
+
+def rules_of(template_name, owner, account, **params):
+    template = load(TEMPLATES[template_name], **params)
+    values = parameter_values(template, **{"AWS::AccountId": account, **params})
+    return [(rule, resolve(rule["pattern"], values), values) for rule in pattern_rules(template)
+            if rule["owner"] == owner]
+
+
+def with_account(event, account):
+    return {**copy.deepcopy(event), "account": account}
+
+
+def variants():
+    """Events a forwarding or finisher rule must refuse, whatever the account."""
+    samples = sample_events()
+    accepted = samples["peering-accepted.json"]
+    other_type = {**copy.deepcopy(accepted), "detail-type": "VPC Peering Requested"}
+    other_source = {**copy.deepcopy(accepted), "source": "peerlink.test"}
+    return {"other detail-type": other_type, "other source": other_source,
+            **{n: e for n, e in samples.items() if n not in DECISIONS}}
+
+
+def for_requester(event, requester):
+    """The event about a peering of `requester` (detail.requesterAccount);
+    None removes the field."""
+    out = copy.deepcopy(event)
+    if requester is None:
+        out["detail"].pop("requesterAccount", None)
+    else:
+        out["detail"]["requesterAccount"] = requester
+    return out
+
+
+def test_accepter_forwards_its_own_decisions_each_only_to_its_requester():
+    """One rule per requester account, each matching exactly peerlink's
+    accepted/rejected events put by this (the accepter) account about that
+    account's peerings: a decision for requester A reaches A only, not B."""
+    accepter, requesters = "222222222222", ["111111111111", "333333333333"]
+    forward = rules_of("accepter", "forward", accepter, RequesterAccountIds=requesters)
+    assert len(forward) == len(requesters)
+    targets = set()
+    for rule, pattern, values in forward:
+        (target,) = rule["targets"]
+        arn = resolve(target["Arn"], values)
+        targets.add(arn)
+        assert "RoleArn" in target, "a cross-account bus target needs a role"
+        to = arn.split(":")[4]  # the requester account this rule forwards to
+        for name in ["peering-accepted.json", "peering-rejected.json"]:
+            sample = sample_events()[name]
+            assert sample["account"] == accepter
+            assert sample["detail"]["requesterAccount"] == SAMPLE_REQUESTER
+            for requester in requesters:
+                assert in_process_matches(pattern, for_requester(sample, requester)) == (requester == to), (
+                    rule["name"], name, f"a decision about {requester}'s peering")
+            event = for_requester(sample, to)
+            # Not about another account's peering, nor one that names none.
+            for other in ["999999999999", accepter, None]:
+                assert not in_process_matches(pattern, for_requester(sample, other)), (rule["name"], name, other)
+            # Only what this account put: not the same event from a requester or a stranger.
+            assert not in_process_matches(pattern, with_account(event, to)), (rule["name"], name)
+            assert not in_process_matches(pattern, with_account(event, "999999999999")), (rule["name"], name)
+        for name, event in variants().items():
+            for e in [event, for_requester(event, to)] if "detail" in event else [event]:
+                assert not in_process_matches(pattern, with_account(e, accepter)), (rule["name"], name)
+    assert targets == {f"arn:aws:events:eu-west-1:{a}:event-bus/default" for a in requesters}
+
+
+def test_requester_finisher_takes_decisions_only_from_named_accepters():
+    """The requester's finisher rules match the forwarded decisions from the
+    accepter accounts it names, and not the same events from anyone else."""
+    requester, accepters = "111111111111", ["222222222222", "444444444444"]
+    rules = rules_of("requester", "finisher", requester, AccepterAccountIds=accepters)
+    samples = sample_events()
+
+    def matched(event):
+        return [rule["name"] for rule, pattern, _ in rules if in_process_matches(pattern, event)]
+
+    for name in ["peering-accepted-forwarded.json", "peering-rejected.json"]:
+        event = samples[name]
+        for accepter in accepters:
+            assert matched(with_account(event, accepter)), (name, accepter)
+        for stranger in ["999999999999", requester]:
+            assert matched(with_account(event, stranger)) == [], (name, stranger)
+    for name, event in variants().items():
+        if event["source"] == "peerlink" or "peerlink" in event["source"]:
+            assert matched(with_account(event, accepters[0])) == [], name
+
+
+def test_decisions_travel_from_the_accepter_to_their_requester_bus_only(moto_endpoint, account):
+    """End to end in the emulator, two requester accounts: the accepter
+    template's forwarding rules, with their own target ARNs, deliver a decision
+    about requester A's peering to A's default bus and not to B's (and the other
+    way round), and nothing else."""
+    accepter_acct, requester_a, requester_b = "555555555555", "666666666666", "777777777777"
+    acc = account(accepter_acct)
+    params = {"RequesterAccountIds": [requester_a, requester_b]}
+    template = load(TEMPLATES["accepter"], **params)
+    values = parameter_values(template, **{"AWS::AccountId": accepter_acct, **params})
+    installed = install_rules(
+        "accepter", acc, moto_endpoint, params=params,
+        target_for=lambda r: resolve(r["targets"][0]["Arn"], values) if r["owner"] == "forward" else None)
+    assert len([r for r, _ in installed if r["owner"] == "forward"]) == 2
+    # A probe on each requester's default bus: everything peerlink that arrives.
+    probes = {}
+    for requester in (requester_a, requester_b):
+        req_events, req_sqs = endpoint_clients(account(requester), moto_endpoint)
+        url = req_sqs.create_queue(QueueName="decisions-probe")["QueueUrl"]
+        arn = req_sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        req_events.put_rule(Name="probe", EventPattern=json.dumps({"source": ["peerlink"]}), State="ENABLED")
+        req_events.put_targets(Rule="probe", Targets=[{"Id": "q", "Arn": arn}])
+        probes[requester] = (req_sqs, url)
+
+    acc_events, _ = endpoint_clients(acc, moto_endpoint)
+    samples = sample_events()
+    sent = {
+        **{f"{n} for A": for_requester(samples[n], requester_a) for n in ["peering-accepted.json", "peering-rejected.json"]},
+        **{f"{n} for B": for_requester(samples[n], requester_b) for n in ["peering-accepted.json", "peering-rejected.json"]},
+        # The samples' own requester (111111111111) is not listed here: no rule forwards it.
+        "peering-accepted.json for 111111111111": samples["peering-accepted.json"],
+        **{n: samples[n] for n in ["accept-vpc-peering-connection.json", "create-vpc-peering-connection.json",
+                                   "run-instances.json"]},
+    }
+    received = {}
+    for name, event in sent.items():
+        put_sample(acc_events, name, event)
+        received[name] = {r: [(e["detail-type"], e["detail"]) for e in drain(*probes[r])] for r in probes}
+
+    def only(requester, name):
+        event = sent[name]
+        return {r: [(event["detail-type"], event["detail"])] if r == requester else [] for r in probes}
+
+    nothing = {r: [] for r in probes}
+    assert received == {
+        "peering-accepted.json for A": only(requester_a, "peering-accepted.json for A"),
+        "peering-rejected.json for A": only(requester_a, "peering-rejected.json for A"),
+        "peering-accepted.json for B": only(requester_b, "peering-accepted.json for B"),
+        "peering-rejected.json for B": only(requester_b, "peering-rejected.json for B"),
+        "peering-accepted.json for 111111111111": nothing,
+        "accept-vpc-peering-connection.json": nothing,
+        "create-vpc-peering-connection.json": nothing,
+        "run-instances.json": nothing,
+    }
+
+
+# ------------------------------------------------------------------ bus policies
+
+
+def bus_policy_allows(statements, principal_account, bus_arn, event):
+    """Whether an EventBridge bus policy lets `principal_account` put `event`
+    on `bus_arn`: some Allow statement matches and no Deny does. Knows the
+    condition operators the templates use and fails on any other, so a new
+    condition is never silently ignored."""
+    context = {"events:source": event["source"], "events:detail-type": event["detail-type"],
+               "aws:PrincipalAccount": principal_account}
+
+    def principal_matches(principal):
+        if principal == "*":
+            return True
+        accounts = principal.get("AWS", []) if isinstance(principal, dict) else []
+        for p in accounts if isinstance(accounts, list) else [accounts]:
+            if p == "*" or p == principal_account or p == f"arn:aws:iam::{principal_account}:root":
+                return True
+        return False
+
+    def condition_holds(condition):
+        for operator, tests in (condition or {}).items():
+            for key, wanted in tests.items():
+                wanted = wanted if isinstance(wanted, list) else [wanted]
+                if key not in context:
+                    raise AssertionError(f"the evaluator does not know condition key {key}")
+                have = context[key]
+                if operator == "StringEquals":
+                    ok = have in wanted
+                elif operator == "StringLike":
+                    ok = any(fnmatch.fnmatchcase(have, w) for w in wanted)
+                else:
+                    raise AssertionError(f"the evaluator does not know condition operator {operator}")
+                if not ok:
+                    return False
+        return True
+
+    def applies(st):
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        return (principal_matches(st.get("Principal"))
+                and any(a in ("events:PutEvents", "events:*", "*") for a in actions)
+                and any(fnmatch.fnmatchcase(bus_arn, r) for r in resources)
+                and condition_holds(st.get("Condition")))
+
+    if any(applies(st) for st in statements if st["Effect"] == "Deny"):
+        return False
+    return any(applies(st) for st in statements if st["Effect"] == "Allow")
+
+
+def bus_policies(template_name, account, **params):
+    template = load(TEMPLATES[template_name], **params)
+    values = parameter_values(template, **{"AWS::AccountId": account, **params})
+    out = []
+    for res in template["Resources"].values():
+        if res["Type"] == "AWS::Events::EventBusPolicy":
+            props = resolve(res["Properties"], values)
+            st = props["Statement"]
+            out.append((props.get("EventBusName", "default"), st if isinstance(st, list) else [st]))
+    return out
+
+
+def test_requester_bus_admits_decisions_only_from_the_accepter_accounts():
+    requester, accepters = "111111111111", ["222222222222", "444444444444"]
+    (bus, statements), = bus_policies("requester", requester, AccepterAccountIds=accepters)
+    assert bus == "default"
+    bus_arn = f"arn:aws:events:eu-west-1:{requester}:event-bus/default"
+    samples = sample_events()
+    for name in ["peering-accepted-forwarded.json", "peering-rejected.json"]:
+        event = samples[name]
+        for accepter in accepters:
+            assert bus_policy_allows(statements, accepter, bus_arn, event), (name, accepter)
+        # A stranger's peerlink event, however well formed, is refused.
+        assert not bus_policy_allows(statements, "999999999999", bus_arn, with_account(event, "999999999999")), name
+    # From an accepter account, only those two kinds of event.
+    for name, event in variants().items():
+        assert not bus_policy_allows(statements, accepters[0], bus_arn, event), name
+
+
+def test_accepter_bus_admits_only_cloudtrail_events_from_the_requester_accounts():
+    accepter, requesters = "222222222222", ["111111111111"]
+    (bus, statements), = bus_policies("accepter", accepter, RequesterAccountIds=requesters)
+    bus_arn = f"arn:aws:events:eu-west-1:{accepter}:event-bus/default"
+    request = sample_events()["create-vpc-peering-connection.json"]
+    assert bus_policy_allows(statements, "111111111111", bus_arn, request)
+    assert not bus_policy_allows(statements, "999999999999", bus_arn, request)
+    for name in DECISIONS:
+        assert not bus_policy_allows(statements, "111111111111", bus_arn, sample_events()[name]), name

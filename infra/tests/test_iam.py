@@ -5,16 +5,21 @@
    Describe/Get/List) on Resource "*". SAM policy templates would be exempt;
    the templates use none.
 2. Each function's role grants exactly the AWS calls that function's code
-   makes (read from shared/src/aws/*.rs), plus its logs and failure queue:
-   a call added to the code without its permission, or a permission nobody
-   uses, fails here rather than in an account.
+   makes (read from shared/src/aws/, subdirectories included), plus its logs
+   and failure queue: a call added to the code without its permission, or a
+   permission nobody uses, fails here rather than in an account.
+3. The writes that could widen access carry their conditions: accept only from
+   an allowlisted account's VPC, never a public secret policy, never a key
+   policy that skips KMS's lockout check, tags only peerlink's own, deletes and
+   creates only of peerings peerlink may touch.
 """
 
+import fnmatch
 import re
 
 import pytest
 
-from cfn import ROOT, TEMPLATES, functions, load, load_text
+from cfn import ROOT, TEMPLATES, functions, load, load_text, parameter_values, resolve
 
 READ_VERBS = ("Describe", "Get", "List")
 
@@ -187,11 +192,13 @@ def test_no_wildcard_actions_and_no_writes_on_everything(template_name):
 
 # ------------------------------------------------------------------ per function
 
-# The service of each operation in shared/src/aws (ec2.rs, secrets.rs, mod.rs).
+# The service of each operation in shared/src/aws; anything not listed is ec2.
 SERVICE = {
     "DescribeSecret": "secretsmanager",
     "GetResourcePolicy": "secretsmanager",
     "PutResourcePolicy": "secretsmanager",
+    "ListSecrets": "secretsmanager",
+    "TagResource": "secretsmanager",
     "DescribeKey": "kms",
     "GetKeyPolicy": "kms",
     "PutKeyPolicy": "kms",
@@ -207,22 +214,32 @@ NOT_GRANTED = {
 }
 
 READS_FINISH = {"DescribeVpcPeeringConnections", "DescribeVpcs", "DescribeVpcAttribute", "DescribeRouteTables",
-                "DescribeSecurityGroups", "DescribeSecret", "GetResourcePolicy", "DescribeKey", "GetKeyPolicy"}
+                "DescribeSecurityGroups", "DescribeSecret", "GetResourcePolicy", "DescribeKey", "GetKeyPolicy",
+                "ListSecrets"}
 WRITES_FINISH = {"CreateRoute", "ReplaceRoute", "DeleteRoute", "AuthorizeSecurityGroupIngress",
                  "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress",
-                 "ModifyVpcPeeringConnectionOptions", "ModifyVpcAttribute", "PutResourcePolicy", "PutKeyPolicy"}
+                 "ModifyVpcPeeringConnectionOptions", "ModifyVpcAttribute", "PutResourcePolicy", "PutKeyPolicy",
+                 "CreateTags", "UpdateSecurityGroupRuleDescriptionsIngress",
+                 "UpdateSecurityGroupRuleDescriptionsEgress", "TagResource", "CreateVpcPeeringConnection",
+                 "DeleteVpcPeeringConnection"}
 DECIDE = {"AcceptVpcPeeringConnection", "RejectVpcPeeringConnection"}
 
 # Which calls each function's code path makes (accepter.rs; finisher.rs and
-# reconcile/; drift.rs = reconcile + the accepter's sweep). Every function
-# loads its configuration from SSM.
+# reconcile/; drift.rs = reconcile + the accepter's sweep, which announces its
+# decisions). Every function loads its configuration from SSM. The accepter,
+# and drift's sweep (the same logic), delete a peering they accepted
+# concurrently with an overlapping one; finisher and drift also delete their own
+# duplicate requests (DeleteVpcPeeringConnection in WRITES_FINISH). Which
+# peerings each role may delete: test_who_deletes_which_peerings.
 CALLS = {
-    "accepter": {"DescribeVpcPeeringConnections", "DescribeVpcs", "PutEvents", "GetParameter"} | DECIDE,
+    "accepter": {"DescribeVpcPeeringConnections", "DescribeVpcs", "PutEvents", "GetParameter",
+                 "DeleteVpcPeeringConnection"} | DECIDE,
     "finisher": READS_FINISH | WRITES_FINISH | {"GetParameter"},
-    "drift": READS_FINISH | WRITES_FINISH | DECIDE | {"GetParameter"},
+    "drift": READS_FINISH | WRITES_FINISH | DECIDE | {"PutEvents", "GetParameter"},
 }
-# A requester account cannot accept or reject (infra/requester.yaml).
-WITHOUT = {"requester": DECIDE}
+# A requester account cannot accept or reject (infra/requester.yaml), so its
+# drift has no decision to announce either.
+WITHOUT = {"requester": DECIDE | {"PutEvents"}}
 
 # What a role needs besides the code's calls: its logs, its failure
 # destination, and kms:Decrypt when the configuration is a SecureString on a CMK.
@@ -231,7 +248,7 @@ PLUMBING = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms
 
 def code_operations():
     ops = set()
-    for path in (ROOT / "shared" / "src" / "aws").glob("*.rs"):
+    for path in (ROOT / "shared" / "src" / "aws").rglob("*.rs"):
         ops |= set(re.findall(r'aws_error\("(\w+)"', path.read_text()))
     return ops
 
@@ -250,9 +267,8 @@ def test_the_call_table_covers_the_code():
     )
 
 
-def role_actions(template, role):
-    """Every action the role's inline policies and attached managed policies allow."""
-    actions = set()
+def role_statements(template, role):
+    """Every statement of the role's inline policies and attached managed policies."""
     resources = template["Resources"]
     docs = []
     for p in resources[role]["Properties"].get("Policies", []):
@@ -263,10 +279,15 @@ def role_actions(template, role):
                 docs.append(res["Properties"]["PolicyDocument"])
     for arn in resources[role]["Properties"].get("ManagedPolicyArns", []):
         raise AssertionError(f"{role}: attach policies through their Roles property, not {arn}")
-    for doc in docs:
-        for st in statements_of(doc):
-            if st["Effect"] == "Allow":
-                actions |= set(as_list(st["Action"]))
+    return [st for doc in docs for st in statements_of(doc)]
+
+
+def role_actions(template, role):
+    """Every action the role's inline policies and attached managed policies allow."""
+    actions = set()
+    for st in role_statements(template, role):
+        if st["Effect"] == "Allow":
+            actions |= set(as_list(st["Action"]))
     return actions
 
 
@@ -283,3 +304,152 @@ def test_each_role_grants_exactly_what_its_function_calls(template_name):
             f"{template_name} {fn}: missing {sorted(expected - api)}, not used by the code {sorted(api - expected)}"
         )
         assert {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"} <= granted, fn
+
+
+# ------------------------------------------------------------------ conditions
+
+
+def allows(template, action):
+    """[(where, statement)] of every Allow statement granting `action`."""
+    return [(w, st) for w, st in all_statements(template)
+            if st.get("Effect") == "Allow" and action in as_list(st.get("Action", []))]
+
+
+def condition_value(st, operator, key, values):
+    """The statement's condition `operator` on `key`, resolved, as a list (empty if absent)."""
+    cond = resolve(st.get("Condition") or {}, values)
+    return [str(v) for v in as_list(cond.get(operator, {}).get(key, []))]
+
+
+def resources_of(st, values):
+    return [str(r) for r in as_list(resolve(st["Resource"], values))]
+
+
+def vpc_arn(account, vpc="vpc-0123456789abcdef0", partition="aws", region="eu-west-1"):
+    return f"arn:{partition}:ec2:{region}:{account}:vpc/{vpc}"
+
+
+@pytest.mark.parametrize("requesters", [["111111111111", "333333333333"], [""]])
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_accept_only_requests_from_allowlisted_accounts(template_name, requesters):
+    """Accept is authorised on the peering and on the accepter VPC; on the
+    peering, ec2:RequesterVpc must be a VPC of RequesterAccountIds (or of this
+    account: a peering between two of its VPCs)."""
+    me = "222222222222"
+    template = load(TEMPLATES[template_name], RequesterAccountIds=requesters)
+    grants = allows(template, "ec2:AcceptVpcPeeringConnection")
+    if template_name == "requester":
+        assert grants == []
+        return
+    values = parameter_values(template, **{"AWS::AccountId": me, "RequesterAccountIds": requesters,
+                                           "LocalVpcIds": ["vpc-0bbb2222bbbb2222b"]})
+    on_peerings = [st for _, st in grants if any(":vpc-peering-connection/" in r for r in resources_of(st, values))]
+    assert on_peerings, "no statement grants AcceptVpcPeeringConnection on peerings"
+    allowlisted = {me} | {a for a in requesters if a}
+    for st in on_peerings:
+        patterns = condition_value(st, "ArnLike", "ec2:RequesterVpc", values)
+        assert patterns, f"{st.get('Sid')}: accept without an ec2:RequesterVpc condition"
+        assert {p.split(":")[4] for p in patterns} == allowlisted, patterns
+        for p in patterns:
+            assert re.fullmatch(r"arn:(\*|aws[a-z-]*):ec2:\*:\d{12}:vpc/\*", p), p
+        for account in allowlisted:
+            assert any(fnmatch.fnmatchcase(vpc_arn(account), p) for p in patterns), account
+        assert not any(fnmatch.fnmatchcase(vpc_arn("999999999999"), p) for p in patterns), "a stranger's VPC passes"
+        # And only into a local VPC.
+        assert condition_value(st, "ArnLike", "ec2:AccepterVpc", values) == ["arn:*:ec2:*:*:vpc/vpc-0bbb2222bbbb2222b"]
+
+
+def bool_condition(st, key, values):
+    return [v.lower() for v in condition_value(st, "Bool", key, values)]
+
+
+# Writes granted only under a condition: action -> (what, predicate(statement, values)).
+CONDITIONED_WRITES = {
+    "secretsmanager:PutResourcePolicy": (
+        "Bool secretsmanager:BlockPublicPolicy = true",
+        lambda st, v: bool_condition(st, "secretsmanager:BlockPublicPolicy", v) == ["true"],
+    ),
+    "kms:PutKeyPolicy": (
+        "Bool kms:BypassPolicyLockoutSafetyCheck = false",
+        lambda st, v: bool_condition(st, "kms:BypassPolicyLockoutSafetyCheck", v) == ["false"],
+    ),
+    "secretsmanager:TagResource": (
+        'ForAllValues:StringLike aws:TagKeys "peerlink:*"',
+        lambda st, v: condition_value(st, "ForAllValues:StringLike", "aws:TagKeys", v) == ["peerlink:*"],
+    ),
+    # On the local VPCs and groups only peerlink's keys; on a peering only while creating it.
+    "ec2:CreateTags": (
+        'peerlink:* tag keys, or ec2:CreateAction = CreateVpcPeeringConnection on a new peering',
+        lambda st, v: condition_value(st, "ForAllValues:StringLike", "aws:TagKeys", v) == ["peerlink:*"]
+        or (condition_value(st, "StringEquals", "ec2:CreateAction", v) == ["CreateVpcPeeringConnection"]
+            and all(":vpc-peering-connection/" in r for r in resources_of(st, v))),
+    ),
+    # The accepter and drift's sweep undo a peering into a local VPC; finisher
+    # and drift delete their own duplicate requests (a local requester VPC,
+    # tagged peerlink:managed). Which role has which: test_who_deletes_which_peerings.
+    "ec2:DeleteVpcPeeringConnection": (
+        "ec2:AccepterVpc local, or ec2:RequesterVpc local and tagged peerlink:managed",
+        lambda st, v: condition_value(st, "ArnLike", "ec2:AccepterVpc", v) == ["arn:*:ec2:*:*:vpc/vpc-0local"]
+        or (condition_value(st, "ArnLike", "ec2:RequesterVpc", v) == ["arn:*:ec2:*:*:vpc/vpc-0local"]
+            and condition_value(st, "Null", "aws:ResourceTag/peerlink:managed", v) == ["false"]),
+    ),
+    # From a local VPC (the vpc resource), to a configured peer (the peering's ec2:AccepterVpc).
+    "ec2:CreateVpcPeeringConnection": (
+        "the local VPCs as resource, or ec2:AccepterVpc in RequestPeerVpcArns",
+        lambda st, v: resources_of(st, v) == ["arn:*:ec2:*:*:vpc/vpc-0local"]
+        or condition_value(st, "ArnLike", "ec2:AccepterVpc", v) == ["arn:aws:ec2:eu-west-1:333333333333:vpc/vpc-0peer"],
+    ),
+}
+
+
+@pytest.mark.parametrize("action", sorted(CONDITIONED_WRITES))
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_writes_carry_their_conditions(template_name, action):
+    template = load(TEMPLATES[template_name])
+    values = parameter_values(template, **{
+        "AWS::AccountId": "222222222222", "LocalVpcIds": ["vpc-0local"], "SecurityGroupIds": ["sg-0local"],
+        "SecretArns": ["arn:aws:secretsmanager:eu-west-1:222222222222:secret:db-AbCdEf"],
+        "KmsKeyArns": ["arn:aws:kms:eu-west-1:222222222222:key/k"],
+        "RequestPeerVpcArns": ["arn:aws:ec2:eu-west-1:333333333333:vpc/vpc-0peer"],
+    })
+    what, holds = CONDITIONED_WRITES[action]
+    grants = allows(template, action)
+    assert grants, f"{template_name}: nothing grants {action} (a removed statement should fail here too)"
+    for where, st in grants:
+        assert holds(st, values), f"{template_name} {where} {st.get('Sid')}: {action} without {what}"
+
+
+# Which peerings each function's role may delete: "undo" (ec2:AccepterVpc a
+# local VPC: one of two overlapping peerings accepted concurrently, by the
+# accepter or by drift's sweep, which decides like it) and "duplicate"
+# (ec2:RequesterVpc a local VPC and tagged peerlink:managed: a duplicate request
+# of its own). A requester stack decides nothing, so undoes nothing.
+DELETES = {
+    "accepter": {"accepter": {"undo"}, "finisher": {"duplicate"}, "drift": {"undo", "duplicate"}},
+    "requester": {"finisher": {"duplicate"}, "drift": {"duplicate"}},
+}
+
+
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_who_deletes_which_peerings(template_name):
+    template = load(TEMPLATES[template_name])
+    values = parameter_values(template, **{"AWS::AccountId": "222222222222", "LocalVpcIds": ["vpc-0local"]})
+    local = ["arn:*:ec2:*:*:vpc/vpc-0local"]
+    assert set(functions(template).values()) == set(DELETES[template_name])
+    for logical, fn in functions(template).items():
+        role = template["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+        kinds = set()
+        for st in role_statements(template, role):
+            if st["Effect"] != "Allow" or "ec2:DeleteVpcPeeringConnection" not in as_list(st["Action"]):
+                continue
+            assert all(":vpc-peering-connection/" in r for r in resources_of(st, values)), st.get("Sid")
+            assert condition_value(st, "StringEquals", "aws:RequestedRegion", values) == ["eu-west-1"], st.get("Sid")
+            if condition_value(st, "ArnLike", "ec2:AccepterVpc", values) == local:
+                kinds.add("undo")
+            elif (condition_value(st, "ArnLike", "ec2:RequesterVpc", values) == local
+                  and condition_value(st, "Null", "aws:ResourceTag/peerlink:managed", values) == ["false"]):
+                kinds.add("duplicate")
+            else:
+                kinds.add(f"unexpected statement {st.get('Sid')}")
+        assert kinds == DELETES[template_name][fn], (
+            f"{template_name} {fn} may delete {sorted(kinds)}, expected {sorted(DELETES[template_name][fn])}")
