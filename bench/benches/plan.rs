@@ -3,7 +3,7 @@
 //! Goal: under 50 ms per plan. `cargo bench -p peerlink-bench --bench plan`.
 
 use peerlink::reconcile::plan::plan;
-use peerlink::reconcile::synthetic::{Shape, account};
+use peerlink_bench::synthetic::{Shape, account};
 
 fn main() {
     divan::main();

@@ -8,11 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use peerlink::aws::CallSummary;
+use peerlink::aws::{Aws, CallSummary, Select};
 use peerlink::config::DriftMode;
-use peerlink::reconcile::synthetic::{Shape, account};
 use peerlink::reconcile::{Scope, plan::plan};
-use peerlink::{Context, Deadline};
+use peerlink::{Context, Deadline, Mode};
+use peerlink_bench::synthetic::{Shape, account};
 use peerlink_tests::{Emulator, Fleet, Grown};
 use serde_json::{Value, json};
 
@@ -34,12 +34,12 @@ struct Measured<T> {
 }
 
 async fn measure<T>(ctx: &Context, work: impl std::future::Future<Output = T>) -> Measured<T> {
-    ctx.clients.calls.reset();
+    ctx.calls().reset();
     let (t0, c0) = (Instant::now(), cpu_time());
     let value = work.await;
     Measured {
         value,
-        calls: ctx.clients.calls.summary(),
+        calls: ctx.calls().summary(),
         wall: t0.elapsed(),
         cpu: cpu_time() - c0,
     }
@@ -75,10 +75,14 @@ async fn per_reconcile(emu: &Emulator, tables: usize, groups: usize) -> Value {
     let scope = Scope::Peerings(vec![pcx.clone()]);
     let first = measure(
         &ctx,
-        peerlink::reconcile::run(&ctx, scope.clone(), true, Deadline::none()),
+        peerlink::reconcile::run(&ctx, scope.clone(), Mode::Apply, Deadline::none()),
     )
     .await;
-    let steady = measure(&ctx, peerlink::reconcile::run(&ctx, scope, true, Deadline::none())).await;
+    let steady = measure(
+        &ctx,
+        peerlink::reconcile::run(&ctx, scope, Mode::Apply, Deadline::none()),
+    )
+    .await;
     let expected_writes = tables + groups + 1;
     assert_eq!(first.calls.writes as usize, expected_writes, "writes = missing items");
     assert_eq!(steady.calls.writes, 0, "steady state writes nothing");
@@ -176,7 +180,8 @@ async fn batching(emu: &Emulator) -> Value {
     }
     let clients = peerlink::aws::Clients::new(&acct.sdk);
     let t0 = Instant::now();
-    let batched = peerlink::aws::ec2::describe_route_tables(&clients.ec2, std::slice::from_ref(&vpc.id))
+    let batched = clients
+        .describe_route_tables(Select::Vpcs(std::slice::from_ref(&vpc.id)))
         .await
         .expect("batched");
     let batched_wall = t0.elapsed();
@@ -184,7 +189,8 @@ async fn batching(emu: &Emulator) -> Value {
     clients.calls.reset();
     let t0 = Instant::now();
     for id in &ids {
-        peerlink::aws::ec2::describe_route_tables_by_id(&clients.ec2, std::slice::from_ref(id))
+        clients
+            .describe_route_tables(Select::Ids(std::slice::from_ref(id)))
             .await
             .expect("one");
     }

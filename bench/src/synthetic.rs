@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ipnet::IpNet;
 
-use super::plan::Observed;
-use crate::config::{Config, Direction, PortRange, Protocol};
-use crate::model::{
+use peerlink::config::{Config, Direction, PortRange, Protocol};
+use peerlink::model::{
     Identity, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, SgRule,
     Vpc,
 };
+use peerlink::reconcile::Observed;
 
 /// The shape of the synthetic account.
 #[derive(Debug, Clone, Copy)]
@@ -154,7 +154,7 @@ pub fn account(shape: Shape) -> (Config, Observed) {
                     ports: marker_port,
                     cidr: remote,
                 },
-                description: Some(super::plan::rule_marker(&pcx)),
+                description: Some(peerlink::reconcile::plan::rule_marker(&pcx)),
             });
         }
     }
@@ -175,7 +175,7 @@ mod tests {
             finished: false,
         };
         let (config, obs) = account(shape);
-        let plan = super::super::plan::plan(&config, &obs);
+        let plan = peerlink::reconcile::plan::plan(&config, &obs);
         let count = |k: &str| plan.actions.iter().filter(|a| a.action.kind() == k).count();
         assert_eq!(count("create-route"), 40 * 5);
         assert_eq!(count("authorize-rule"), 40);
@@ -184,7 +184,7 @@ mod tests {
             finished: true,
             ..shape
         });
-        let steady = super::super::plan::plan(&config, &obs);
+        let steady = peerlink::reconcile::plan::plan(&config, &obs);
         assert!(
             steady.actions.is_empty(),
             "{:#?}",

@@ -10,8 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use peerlink::aws::{Clients, load_sdk_config};
 use peerlink::config::{Config, ConfigSource};
-use peerlink::reconcile::{self, Finding, Report, Scope, apply};
-use peerlink::{Context, Deadline};
+use peerlink::context::load_config;
+use peerlink::finding::Finding;
+use peerlink::reconcile::{self, ActionResult, Report, Scope};
+use peerlink::settings::Settings;
+use peerlink::{Context, Deadline, Mode};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -72,18 +75,18 @@ async fn main() -> ExitCode {
 
 type AnyError = Box<dyn std::error::Error>;
 
-fn source(cli: &Cli) -> Result<ConfigSource, AnyError> {
+fn source(cli: &Cli, settings: &Settings) -> Result<ConfigSource, AnyError> {
     Ok(match &cli.config {
         Some(path) => ConfigSource::File(path.clone()),
-        None => ConfigSource::from_env()?,
+        None => settings.require_config_source()?.clone(),
     })
 }
 
 async fn context(cli: &Cli) -> Result<Context, AnyError> {
-    let sdk = load_sdk_config().await;
-    let clients = Clients::new(&sdk);
-    let config = clients.load_config(&source(cli)?).await?;
-    Ok(Context::with(sdk, clients, config).await?)
+    let settings = Settings::from_env()?;
+    let sdk = load_sdk_config(&settings.resilience).await;
+    let config = load_config(&source(cli, &settings)?, &Clients::new(&sdk)).await?;
+    Ok(Context::connect(&sdk, config, settings).await?)
 }
 
 fn scope(peering: &Option<String>) -> Result<Scope, AnyError> {
@@ -99,9 +102,9 @@ fn scope(peering: &Option<String>) -> Result<Scope, AnyError> {
 async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
     match &cli.command {
         Command::CheckConfig => {
-            let src = source(&cli)?;
+            let src = source(&cli, &Settings::from_env()?)?;
             let config = match &src {
-                ConfigSource::SsmParameter(_) => context(&cli).await?.config,
+                ConfigSource::SsmParameter(_) => context(&cli).await?.config.as_ref().clone(),
                 local => local.read_local()?,
             };
             check_config(&src, &config);
@@ -109,7 +112,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
         }
         Command::Plan { peering, json } => {
             let ctx = context(&cli).await?;
-            let report = reconcile::run(&ctx, scope(peering)?, false, Deadline::none()).await?;
+            let report = reconcile::run(&ctx, scope(peering)?, Mode::Plan, Deadline::none()).await?;
             print_report(&report, *json, "plan")?;
             Ok(if report.actions.is_empty() {
                 ExitCode::SUCCESS
@@ -119,7 +122,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
         }
         Command::Apply { peering, json } => {
             let ctx = context(&cli).await?;
-            let report = reconcile::run(&ctx, scope(peering)?, true, Deadline::none()).await?;
+            let report = reconcile::run(&ctx, scope(peering)?, Mode::Apply, Deadline::none()).await?;
             print_report(&report, *json, "apply")?;
             Ok(if report.failed().is_empty() {
                 ExitCode::SUCCESS
@@ -192,14 +195,9 @@ struct Summary {
 }
 
 fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyError> {
-    let done = report
-        .actions
-        .iter()
-        .filter(|a| matches!(a.result, apply::Result::Done | apply::Result::AlreadyDone))
-        .count();
     let summary = Summary {
         changes: report.actions.len(),
-        done,
+        done: report.done(),
         failed: report.failed().len(),
         findings: report.findings.len(),
     };
@@ -244,11 +242,11 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
             .iter()
             .map(|a| {
                 let result = match &a.result {
-                    apply::Result::Pending => "pending".to_string(),
-                    apply::Result::Done => "done".to_string(),
-                    apply::Result::AlreadyDone => "already done".to_string(),
-                    apply::Result::NotStarted => "not started".to_string(),
-                    apply::Result::Failed(e) => format!("FAILED: {e}"),
+                    ActionResult::Pending => "pending".to_string(),
+                    ActionResult::Done => "done".to_string(),
+                    ActionResult::AlreadyDone => "already done".to_string(),
+                    ActionResult::NotStarted => "not started".to_string(),
+                    ActionResult::Failed(e) => format!("FAILED: {e}"),
                 };
                 vec![
                     a.planned.peering.clone().unwrap_or_default(),
@@ -283,15 +281,11 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
 fn print_findings(findings: &[Finding]) {
     println!("Findings (not changed by peerlink):");
     for f in findings {
-        let kind = serde_json::to_value(f.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        println!("  [{kind}] {}", f.message);
+        println!("  [{}] {}", f.kind.name(), f.message);
         println!("      fix: {}", f.fix);
     }
 }
 
 fn print_table(headers: &[&str], rows: &[Vec<String>]) {
-    println!("{}", peerlink::text::table(headers, rows));
+    println!("{}", peerlink_cli::text::table(headers, rows));
 }

@@ -1,60 +1,95 @@
-//! Everything one invocation needs: who we are, the configuration, the clients.
+//! Everything one invocation needs: who we are, the configuration, the AWS
+//! calls, the settings from the environment, and its time budget.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 
-use crate::aws::{Clients, load_sdk_config};
-use crate::config::{Config, ConfigSource};
-use crate::error::Result;
+use crate::aws::{ApiCalls, Aws, Clients, load_sdk_config};
+use crate::config::{Config, ConfigError, ConfigSource};
+use crate::error::{AwsError, Result};
 use crate::model::Identity;
+use crate::settings::Settings;
 
-/// Environment variable naming the EventBridge bus the accepter announces
-/// accepted peerings on (so the finisher runs at once). Unset: no announcement.
-pub const ENV_EVENT_BUS: &str = "PEERLINK_EVENT_BUS";
-
-/// Environment variable: milliseconds a policy we wrote must stay as we wrote
-/// it before the merge counts as done (default 1000).
-pub const ENV_POLICY_SETTLE_MS: &str = "PEERLINK_POLICY_SETTLE_MS";
-
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Context {
     pub me: Identity,
-    pub config: Config,
-    pub clients: Clients,
-    pub event_bus: Option<String>,
-    /// How long a secret or key policy we wrote must keep our statements
-    /// before the merge counts as done: longer than another writer's
-    /// read-to-write window (policies have no conditional write).
-    pub policy_settle: Duration,
+    pub config: Arc<Config>,
+    pub aws: Arc<dyn Aws>,
+    pub settings: Settings,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("me", &self.me)
+            .field("config", &self.config)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Context {
-    /// Builds the context from the environment: credentials, region, endpoint
-    /// and configuration source. Fails (and nothing is decided) when the
-    /// configuration is missing or invalid.
-    pub async fn from_env() -> Result<Context> {
-        let sdk = load_sdk_config().await;
-        let clients = Clients::new(&sdk);
-        let source = ConfigSource::from_env()?;
-        let config = clients.load_config(&source).await?;
-        Self::with(sdk, clients, config).await
+    pub fn new(aws: Arc<dyn Aws>, me: Identity, config: Config, settings: Settings) -> Context {
+        Context {
+            me,
+            config: Arc::new(config),
+            aws,
+            settings,
+        }
     }
 
-    /// Builds a context for a given SDK configuration and document.
-    pub async fn with(sdk: SdkConfig, clients: Clients, config: Config) -> Result<Context> {
-        let me = clients.identity(&sdk).await?;
-        Ok(Context {
-            me,
-            config,
-            clients,
-            event_bus: std::env::var(ENV_EVENT_BUS).ok().filter(|v| !v.is_empty()),
-            policy_settle: std::env::var(ENV_POLICY_SETTLE_MS)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .map_or(Duration::from_secs(1), Duration::from_millis),
-        })
+    /// Builds the context from the environment: settings, credentials, region,
+    /// endpoint and configuration. Fails (and nothing is decided) when the
+    /// configuration is missing or invalid.
+    pub async fn from_env() -> Result<Context> {
+        let settings = Settings::from_env()?;
+        let sdk = load_sdk_config(&settings.resilience).await;
+        let clients = Clients::new(&sdk);
+        let config = load_config(settings.require_config_source()?, &clients).await?;
+        Self::connect(&sdk, config, settings).await
     }
+
+    /// A context for the SDK configuration `sdk`: the account from STS, the
+    /// region from `sdk`.
+    pub async fn connect(sdk: &SdkConfig, config: Config, settings: Settings) -> Result<Context> {
+        let aws: Arc<dyn Aws> = Arc::new(Clients::new(sdk));
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| AwsError {
+            operation: "GetCallerIdentity",
+            code: None,
+            message: "no AWS region is configured (set AWS_REGION)".into(),
+        })?;
+        let account = aws.caller_account().await?;
+        Ok(Context::new(aws, Identity { account, region }, config, settings))
+    }
+
+    /// The counter of every AWS call this context made.
+    pub fn calls(&self) -> &ApiCalls {
+        self.aws.calls()
+    }
+}
+
+/// Reads and parses the configuration from `source`; an SSM parameter is
+/// read with decryption (a SecureString works too).
+pub async fn load_config(source: &ConfigSource, aws: &dyn Aws) -> Result<Config> {
+    let ConfigSource::SsmParameter(name) = source else {
+        return Ok(source.read_local()?);
+    };
+    let parameter = aws.get_parameter(name).await.map_err(|e| ConfigError {
+        origin: source.to_string(),
+        message: format!("cannot read it: {e}"),
+    })?;
+    Ok(Config::parse(&parameter.value, &source.to_string())?)
+}
+
+/// Whether a pass writes: `Plan` only reports what it would do (the CLI's
+/// `plan`, drift in `report` mode), `Apply` does it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Plan,
+    Apply,
 }
 
 /// When an invocation must stop starting new work, so it can report what is

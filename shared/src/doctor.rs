@@ -1,21 +1,21 @@
-//! Doctor: checks what peerlink does not own but users trip on (the
-//! troubleshooting table of the walkthrough): network ACLs that block the
+//! Doctor: checks what peerlink does not own but users trip on when a peered
+//! service does not answer: network ACLs that block the
 //! service port or the return traffic, VPC DNS attributes, quotas close to
 //! their limits, security-group references across regions. Read-only; every
 //! finding comes with a plain-language fix.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::aws::ec2;
+use crate::aws::Select;
 use crate::config::{Config, Direction, PeerEntry, PortRange, Protocol};
 use crate::context::Context;
-use crate::decision::{match_entry, overlaps};
 use crate::error::Result;
-use crate::model::{Identity, NetworkAcl, Peering, PeeringStatus, RouteTable, SecurityGroup, Vpc};
-use crate::reconcile::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind};
+use crate::matching::{match_entry, overlaps};
+use crate::model::{Identity, NetworkAcl, Peering, PeeringStatus, RouteTable, SecurityGroup, Side, Vpc};
 
 /// Share of a quota at which the doctor warns.
 pub const QUOTA_WARN_RATIO: f64 = 0.8;
@@ -36,25 +36,18 @@ pub struct DoctorObserved {
 /// Reads everything the checks need for the VPCs in the configuration: one
 /// call per resource kind (plus two per VPC for its DNS attributes).
 pub async fn observe(ctx: &Context) -> Result<DoctorObserved> {
-    let c = &ctx.clients.ec2;
-    let vpc_ids: Vec<String> = ctx
-        .config
-        .peers
-        .iter()
-        .map(|e| e.local_vpc.to_string())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let aws = ctx.aws.as_ref();
+    let vpc_ids = ctx.config.local_vpcs();
     let (peerings, vpcs, tables, groups, acls) = tokio::join!(
-        ec2::describe_peerings(c, None),
-        ec2::describe_vpcs(c, &vpc_ids),
-        ec2::describe_route_tables(c, &vpc_ids),
-        ec2::describe_vpc_security_groups(c, &vpc_ids),
-        ec2::describe_network_acls(c, &vpc_ids),
+        aws.describe_peerings(None),
+        aws.describe_vpcs(&vpc_ids),
+        aws.describe_route_tables(Select::Vpcs(&vpc_ids)),
+        aws.describe_security_groups(Select::Vpcs(&vpc_ids)),
+        aws.describe_network_acls(&vpc_ids),
     );
     let mut vpcs: HashMap<String, Vpc> = vpcs?.into_iter().map(|v| (v.id.clone(), v)).collect();
     for v in vpcs.values_mut() {
-        let (support, hostnames) = ec2::vpc_dns_attributes(c, &v.id).await?;
+        let (support, hostnames) = aws.vpc_dns_attributes(&v.id).await?;
         v.dns_support = Some(support);
         v.dns_hostnames = Some(hostnames);
     }
@@ -177,8 +170,7 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
                     let (Some(ports), Protocol::Tcp | Protocol::Udp) = (rule.ports, rule.protocol) else {
                         continue;
                     };
-                    let serving =
-                        PeerEntry::rule_direction(rule, side == crate::model::Side::Accepter) == Direction::Ingress;
+                    let serving = PeerEntry::rule_direction(rule, side == Side::Accepter) == Direction::Ingress;
                     for cidr in &remote_cidrs {
                         // Serving: requests come in on the port, answers leave on ephemeral ports.
                         // Calling: requests leave on the port, answers come back on ephemeral ports.

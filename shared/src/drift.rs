@@ -4,17 +4,16 @@
 
 use serde::Serialize;
 
-use crate::accepter::{self, AccepterReport};
-use crate::aws::ec2;
+use crate::accepter::{self, AccepterReport, DecisionResult, Snapshot};
 use crate::config::DriftMode;
-use crate::context::{Context, Deadline};
+use crate::context::{Context, Deadline, Mode};
 use crate::decision::Verdict;
 use crate::error::Result;
+use crate::events::{Event, EventError};
+use crate::finding::FindingKind;
+use crate::metrics::InvocationReport;
 use crate::model::PeeringStatus;
-use crate::reconcile::{self, FindingKind, Report, Scope, apply, observe};
-
-/// Overrides `settings.drift_mode` when set (`report` or `remediate`).
-pub const ENV_MODE: &str = "PEERLINK_DRIFT_MODE";
+use crate::reconcile::{self, Report, Scope, observe};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DriftReport {
@@ -36,47 +35,66 @@ pub struct DriftSummary {
     pub decisions: usize,
 }
 
-/// The mode: the environment override, else the configuration.
-pub fn mode(ctx: &Context) -> std::result::Result<DriftMode, String> {
-    match std::env::var(ENV_MODE).ok().as_deref().map(str::trim) {
-        None | Some("") => Ok(ctx.config.settings.drift_mode),
-        Some("report") => Ok(DriftMode::Report),
-        Some("remediate") => Ok(DriftMode::Remediate),
-        Some(other) => Err(format!("{ENV_MODE}={other:?}: expected \"report\" or \"remediate\"")),
+impl InvocationReport for DriftReport {
+    fn failures(&self) -> Vec<String> {
+        let mut f = self.requests.failures();
+        f.extend(self.reconcile.failures());
+        f
+    }
+
+    fn metrics(&self) -> Vec<(&'static str, usize)> {
+        let s = &self.summary;
+        vec![
+            ("DriftFound", s.drift_found),
+            ("Repaired", s.repaired),
+            ("RepairFailed", s.failed),
+            ("Conflicts", s.conflicts),
+            ("Findings", s.findings),
+            ("Decisions", s.decisions),
+        ]
     }
 }
 
+/// The mode: the environment's override, else the configuration's.
+pub fn mode(ctx: &Context) -> DriftMode {
+    ctx.settings.drift_mode.unwrap_or(ctx.config.settings.drift_mode)
+}
+
 /// One drift pass. In `report` mode nothing is written.
-pub async fn run(ctx: &Context, mode: DriftMode, deadline: Deadline) -> Result<DriftReport> {
-    let remediate = mode == DriftMode::Remediate;
-    let peerings = ec2::describe_peerings(&ctx.clients.ec2, None).await?;
+pub async fn run(ctx: &Context, drift_mode: DriftMode, deadline: Deadline) -> Result<DriftReport> {
+    let mode = match drift_mode {
+        DriftMode::Remediate => Mode::Apply,
+        DriftMode::Report => Mode::Plan,
+    };
     // One read of everything; the sweep decides with the configured VPCs it holds.
-    let mut obs = observe::observe_with(ctx, &Scope::All, peerings, true).await?;
-    let requests = accepter::sweep(ctx, obs.peerings.clone(), Some(&obs.vpcs), remediate, deadline).await?;
+    let mut obs = observe::observe(ctx, &Scope::All).await?;
+    let snapshot = Snapshot {
+        peerings: obs.peerings.clone(),
+        vpcs: obs.vpcs.clone(),
+    };
+    let requests = accepter::sweep(ctx, &snapshot, mode, deadline).await?;
     // What the sweep just accepted is active now: finish it in this same pass.
     for o in &requests.outcomes {
-        if o.decision.verdict == Verdict::Accept && (o.result == "done" || o.result == "already-done") {
+        if o.decision.verdict == Verdict::Accept
+            && matches!(o.result, DecisionResult::Done | DecisionResult::AlreadyDone)
+        {
             if let Some(p) = obs.peerings.iter_mut().find(|p| p.id == o.decision.peering_id) {
                 p.status = PeeringStatus::Active;
             }
         }
     }
-    let reconcile = reconcile::run_observed(ctx, Scope::All, &obs, remediate, deadline).await;
+    let reconcile = reconcile::run_observed(ctx, Scope::All, &obs, mode, deadline).await;
     let summary = DriftSummary {
         managed: reconcile.managed.len(),
         drift_found: reconcile.actions.len(),
-        repaired: reconcile
-            .actions
-            .iter()
-            .filter(|a| matches!(a.result, apply::Result::Done | apply::Result::AlreadyDone))
-            .count(),
+        repaired: reconcile.done(),
         failed: reconcile.failed().len(),
         conflicts: reconcile.count(FindingKind::RouteConflict),
         findings: reconcile.findings.len(),
         decisions: requests.outcomes.len(),
     };
     tracing::info!(
-        mode = ?mode,
+        mode = ?drift_mode,
         managed = summary.managed,
         drift_found = summary.drift_found,
         repaired = summary.repaired,
@@ -86,7 +104,7 @@ pub async fn run(ctx: &Context, mode: DriftMode, deadline: Deadline) -> Result<D
         "drift pass"
     );
     Ok(DriftReport {
-        mode,
+        mode: drift_mode,
         requests,
         reconcile,
         summary,
@@ -94,17 +112,13 @@ pub async fn run(ctx: &Context, mode: DriftMode, deadline: Deadline) -> Result<D
 }
 
 /// The drift function's handler: scheduled events only.
-pub async fn handle(ctx: &Context, event: &crate::events::Event, deadline: Deadline) -> Result<DriftReport> {
-    if *event != crate::events::Event::Scheduled {
-        return Err(crate::events::EventError(format!(
+pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<DriftReport> {
+    if *event != Event::Scheduled {
+        return Err(EventError(format!(
             "the drift function runs on a schedule, not on {}",
             event.label()
         ))
         .into());
     }
-    let mode = mode(ctx).map_err(|message| crate::config::ConfigError {
-        origin: "the environment".into(),
-        message,
-    })?;
-    run(ctx, mode, deadline).await
+    run(ctx, mode(ctx), deadline).await
 }

@@ -2,11 +2,11 @@
 //! a secret); this maps it to the managed peerings it affects and reconciles
 //! them from what it reads.
 
-use crate::aws::ec2;
-use crate::context::{Context, Deadline};
-use crate::error::Result;
-use crate::events::{Event, EventError, Subject};
-use crate::reconcile::{self, Report, Scope};
+use crate::aws::Select;
+use crate::context::{Context, Deadline, Mode};
+use crate::error::{Error, Result};
+use crate::events::{Announced, Event, EventError, Subject};
+use crate::reconcile::{self, Rejection, Report, Scope};
 
 /// The CloudTrail calls the finisher reacts to: every call peerlink can map
 /// to what it touches.
@@ -32,7 +32,7 @@ async fn scope_of(ctx: &Context, subject: &Subject) -> Result<Option<Scope>> {
             .any(|e| e.local_vpc == *id)
             .then(|| Scope::Vpcs(vec![id.to_string()])),
         Subject::RouteTable(id) => {
-            let tables = ec2::describe_route_tables_by_id(&ctx.clients.ec2, &[id.to_string()]).await?;
+            let tables = ctx.aws.describe_route_tables(Select::Ids(&[id.to_string()])).await?;
             tables
                 .first()
                 .filter(|t| config.peers.iter().any(|e| e.local_vpc == *t.vpc.as_str()))
@@ -61,19 +61,38 @@ async fn scope_of(ctx: &Context, subject: &Subject) -> Result<Option<Scope>> {
 
 /// Runs the finisher for one parsed event.
 pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<Report> {
-    let scope = match event {
-        Event::Reconcile { peering } => Scope::Peerings(vec![peering.to_string()]),
-        Event::Scheduled => Scope::All,
-        Event::ApiCall { name, subject } if CALLS.contains(&name.as_str()) => match scope_of(ctx, subject).await? {
-            Some(scope) => scope,
-            None => {
-                tracing::info!(event = %name, "the event touches nothing peerlink manages");
-                return Ok(Report::empty(
-                    Scope::All,
-                    format!("{name} touches nothing peerlink manages here"),
+    let mut rejection = None;
+    let (scope, from) = match event {
+        Event::Reconcile { peering } => (Scope::Peerings(vec![peering.to_string()]), None),
+        Event::Decided {
+            peering,
+            account,
+            announced,
+        } => {
+            if let Announced::Rejected { reason, entry } = announced {
+                rejection = Some(received_rejection(
+                    ctx,
+                    peering.as_str(),
+                    account.as_deref(),
+                    reason,
+                    entry,
                 ));
             }
-        },
+            (Scope::Peerings(vec![peering.to_string()]), account.as_deref())
+        }
+        Event::Scheduled => (Scope::All, None),
+        Event::ApiCall { name, subject, account } if CALLS.contains(&name.as_str()) => {
+            match scope_of(ctx, subject).await? {
+                Some(scope) => (scope, account.as_deref()),
+                None => {
+                    tracing::info!(event = %name, "the event touches nothing peerlink manages");
+                    return Ok(Report::empty(
+                        Scope::All,
+                        format!("{name} touches nothing peerlink manages here"),
+                    ));
+                }
+            }
+        }
         Event::FailedApiCall { name, error_code } => {
             return Ok(Report::empty(
                 Scope::All,
@@ -82,14 +101,57 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
         }
         other => {
             return Err(EventError(format!(
-                "the finisher handles CloudTrail {}, scheduled events and {{\"reconcile\": \"pcx-…\"}}, not {}",
+                "the finisher handles CloudTrail {}, scheduled events, peerlink's decisions and {{\"reconcile\": \"pcx-…\"}}, not {}",
                 CALLS.join("/"),
                 other.label()
             ))
             .into());
         }
     };
-    reconcile::run(ctx, scope, true, deadline).await
+    let mut report = match reconcile::run(ctx, scope.clone(), Mode::Apply, deadline).await {
+        // Another account's event (forwarded, or about its peering with a
+        // third account) may name a peering this account cannot see.
+        Err(Error::NotFound { id, .. }) if from.is_some_and(|a| a != ctx.me.account) => {
+            let from = from.unwrap_or_default();
+            tracing::info!(peering_id = %id, event_account = from, "the event names a peering this account cannot see; nothing to do");
+            Report::empty(
+                scope,
+                format!(
+                    "peering {id} (named by an event from account {from}) is not visible to this account: nothing to do"
+                ),
+            )
+        }
+        other => other?,
+    };
+    report.rejection = rejection;
+    Ok(report)
+}
+
+/// Logs the accepter's rejection as one decision record in this account (so
+/// the team that asked sees why), in the accepter's words: a hint, never
+/// acted on.
+fn received_rejection(
+    ctx: &Context,
+    peering: &str,
+    account: Option<&str>,
+    reason: &str,
+    entry: &Option<String>,
+) -> Rejection {
+    let accepter_account = account.unwrap_or(ctx.me.account.as_str()).to_string();
+    tracing::info!(
+        peering_id = peering,
+        decision = "reject",
+        decided_by = %accepter_account,
+        reason = reason,
+        entry = entry.as_deref().unwrap_or(""),
+        "decision"
+    );
+    Rejection {
+        peering: peering.to_string(),
+        accepter_account,
+        reason: reason.to_string(),
+        entry: entry.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -8,81 +8,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use lambda_runtime::{Diagnostic, Error as LambdaError, LambdaEvent, service_fn};
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::context::{Context, Deadline};
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
-
-/// A handler's report: what could not be carried out, if anything, and the
-/// CloudWatch metrics of the invocation.
-pub trait Outcome: Serialize {
-    fn failures(&self) -> Vec<String>;
-    fn metrics(&self) -> Vec<(&'static str, usize)>;
-}
-
-impl Outcome for crate::accepter::AccepterReport {
-    fn failures(&self) -> Vec<String> {
-        self.failed.clone()
-    }
-
-    fn metrics(&self) -> Vec<(&'static str, usize)> {
-        vec![
-            ("Accepted", self.accepted.len()),
-            ("Rejected", self.rejected.len()),
-            ("LeftPending", self.left_pending.len()),
-            ("DecisionsFailed", self.failed.len()),
-        ]
-    }
-}
-
-impl Outcome for crate::reconcile::Report {
-    fn failures(&self) -> Vec<String> {
-        self.failed()
-            .iter()
-            .map(|o| {
-                format!(
-                    "{} {} ({:?})",
-                    o.planned.action.kind(),
-                    o.planned.action.resource(),
-                    o.result
-                )
-            })
-            .collect()
-    }
-
-    fn metrics(&self) -> Vec<(&'static str, usize)> {
-        vec![
-            ("DriftFound", self.actions.len()),
-            ("Repaired", self.actions.len() - self.outstanding()),
-            ("RepairFailed", self.failed().len()),
-            ("Conflicts", self.count(crate::reconcile::FindingKind::RouteConflict)),
-            ("Findings", self.findings.len()),
-        ]
-    }
-}
-
-impl Outcome for crate::drift::DriftReport {
-    fn failures(&self) -> Vec<String> {
-        let mut f = self.requests.failures();
-        f.extend(self.reconcile.failures());
-        f
-    }
-
-    fn metrics(&self) -> Vec<(&'static str, usize)> {
-        let s = &self.summary;
-        vec![
-            ("DriftFound", s.drift_found),
-            ("Repaired", s.repaired),
-            ("RepairFailed", s.failed),
-            ("Conflicts", s.conflicts),
-            ("Findings", s.findings),
-            ("Decisions", s.decisions),
-        ]
-    }
-}
+use crate::metrics::InvocationReport;
 
 /// An error as Lambda reports it, with a type that says which kind it is.
 fn diagnostic(e: &Error) -> Diagnostic {
@@ -109,9 +41,9 @@ pub async fn serve<F, Fut, R>(function: &'static str, handler: F) -> std::result
 where
     F: Fn(Arc<Context>, Event, Deadline) -> Fut,
     Fut: Future<Output = Result<R>>,
-    R: Outcome,
+    R: InvocationReport,
 {
-    crate::logging::init();
+    crate::logging::init(crate::settings::log_filter().as_deref());
     let context: OnceCell<Arc<Context>> = OnceCell::new();
     let (handler, context) = (&handler, &context);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

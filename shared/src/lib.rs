@@ -1,8 +1,32 @@
 //! peerlink: cross-account VPC peering automation.
 //!
-//! The library holds the whole domain; the Lambda functions and the command-line
-//! tool are thin shells over it. One pass is observe → plan → apply:
-//! [`aws`] reads and writes, [`decision`] and the plan are pure functions.
+//! The library holds the whole domain; the Lambda functions and the
+//! command-line tool are thin shells over it.
+//!
+//! # Layout
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`settings`] | every `PEERLINK_*` environment variable, read once |
+//! | [`config`] | the TOML document: entries, values, ARNs, where it comes from |
+//! | [`ids`], [`model`] | validated ids; what we read from AWS, in our own terms |
+//! | [`matching`] | which entry a peering belongs to; CIDR overlap |
+//! | [`events`] | what an invocation asks for (an event is only a hint) |
+//! | [`aws`] | the [`aws::Aws`] trait: every AWS call, with the SDK implementation |
+//! | [`context`] | one invocation's identity, configuration, calls, settings, deadline |
+//! | [`decision`], [`accepter`] | the pure accept/reject decision; its orchestration |
+//! | [`reconcile`] | observe → [`reconcile::plan`] (pure) → apply, shared by finisher, drift and CLI |
+//! | [`finisher`], [`drift`], [`doctor`] | what each function (and `peerlink doctor`) does |
+//! | [`finding`], [`metrics`], [`logging`] | what we report: findings, EMF metrics, JSON logs |
+//! | `lambda` | the shared Lambda entrypoint (feature `lambda`) |
+//!
+//! # One invocation
+//!
+//! event → [`events::parse`] (a hint: which peering, table, group or secret)
+//! → [`Context`] (settings, configuration, identity, AWS calls)
+//! → observe (few filtered reads) → plan (pure: actions with reasons, findings)
+//! → apply (bounded concurrency, idempotent) → report (one JSON record per
+//! decision or action, metrics, and a failed invocation if work is left).
 
 pub mod accepter;
 pub mod aws;
@@ -13,15 +37,19 @@ pub mod doctor;
 pub mod drift;
 pub mod error;
 pub mod events;
+pub mod finding;
 pub mod finisher;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod ids;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod logging;
+pub mod matching;
 pub mod metrics;
 pub mod model;
 pub mod reconcile;
-pub mod text;
+pub mod settings;
 
-pub use context::{Context, Deadline};
+pub use context::{Context, Deadline, Mode};
 pub use error::{Error, Result};

@@ -20,9 +20,8 @@ pub fn filter_directives(requested: Option<&str>) -> String {
 /// Installs the JSON log subscriber. Safe to call twice (the second call is a no-op).
 /// (`Targets` rather than `EnvFilter`: the same `target=level` syntax without
 /// a regex engine in the Lambda binaries.)
-pub fn init() {
-    let requested = std::env::var("PEERLINK_LOG").ok();
-    let filter: Targets = filter_directives(requested.as_deref()).parse().unwrap_or_else(|e| {
+pub fn init(requested: Option<&str>) {
+    let filter: Targets = filter_directives(requested).parse().unwrap_or_else(|e| {
         eprintln!("PEERLINK_LOG={requested:?} is not a valid log filter ({e}); using info");
         filter_directives(None).parse().expect("the default filter parses")
     });

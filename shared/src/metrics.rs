@@ -2,7 +2,16 @@
 //! which CloudWatch Logs turns into metrics without any API call, so users can
 //! alarm on drift and conflicts without extra code.
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+
+/// A handler's report: what could not be carried out, if anything, and the
+/// CloudWatch metrics of the invocation. Each report implements it beside
+/// its own definition.
+pub trait InvocationReport: Serialize {
+    fn failures(&self) -> Vec<String>;
+    fn metrics(&self) -> Vec<(&'static str, usize)>;
+}
 
 /// Namespace of every metric peerlink emits.
 pub const NAMESPACE: &str = "Peerlink";

@@ -207,10 +207,6 @@ impl RouteTable {
     pub fn route_count(&self) -> usize {
         self.routes.len() + self.other_routes
     }
-
-    pub fn route_to(&self, destination: &IpNet) -> Option<&Route> {
-        self.routes.iter().find(|r| &r.destination == destination)
-    }
 }
 
 /// One security-group rule: one protocol, port range and CIDR (EC2 counts
@@ -299,6 +295,24 @@ pub struct KeyState {
     /// `true` for AWS-managed keys (`aws/secretsmanager`), whose policy cannot change.
     pub aws_managed: bool,
     pub policy: Option<serde_json::Value>,
+}
+
+/// The two DNS attributes of a VPC we may turn on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum VpcDnsAttribute {
+    EnableDnsSupport,
+    EnableDnsHostnames,
+}
+
+impl VpcDnsAttribute {
+    /// The flag of `aws ec2 modify-vpc-attribute` that turns it on.
+    pub fn cli_flag(self) -> &'static str {
+        match self {
+            VpcDnsAttribute::EnableDnsSupport => "enable-dns-support",
+            VpcDnsAttribute::EnableDnsHostnames => "enable-dns-hostnames",
+        }
+    }
 }
 
 /// A network ACL entry (doctor only).

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use ipnet::{IpNet, Ipv4Net};
 use peerlink::config::Config;
-use peerlink::decision::{AcceptContext, Verdict, decide, overlaps};
+use peerlink::decision::{AcceptContext, Verdict, decide};
 use peerlink::events::{self, Event, Subject};
+use peerlink::matching::overlaps;
 use peerlink::model::{Identity, Peering, PeeringSide, PeeringStatus, Vpc};
 use proptest::prelude::*;
 use serde_json::Value;

@@ -3,26 +3,16 @@
 use peerlink::accepter::{self, AccepterReport};
 use peerlink::decision::Verdict;
 use peerlink::events::{self, Event};
+use peerlink::fixtures::{self, Entry};
 use peerlink::{Context, Deadline, Error};
 use peerlink_tests::{Account, Emulator, TestVpc, create_event, scheduled_event};
 
-fn config(requester: &Account, requester_vpc: Option<&str>, local_vpc: &str, extra: &str) -> String {
-    let peer_vpc = requester_vpc.map(|v| format!("peer_vpc = \"{v}\"")).unwrap_or_default();
-    format!(
-        r#"
-[settings]
-{extra}
-
-[[peer]]
-name = "orders"
-peer_account = "{}"
-{peer_vpc}
-allowed_cidrs = ["10.0.0.0/15"]
-local_vpc = "{local_vpc}"
-auto_accept = true
-"#,
-        requester.id
-    )
+fn config(requester: &Account, requester_vpc: Option<&str>, local_vpc: &str, settings: &str) -> String {
+    let mut entry = Entry::new("orders", &requester.id, local_vpc, &["10.0.0.0/15"]);
+    if let Some(vpc) = requester_vpc {
+        entry = entry.peer_vpc(vpc);
+    }
+    fixtures::document(settings, &[entry])
 }
 
 async fn on_event(ctx: &Context, event: serde_json::Value) -> Result<AccepterReport, Error> {
@@ -70,7 +60,7 @@ async fn an_allowed_request_ends_active_in_both_accounts() {
     );
     assert_eq!(p.accepter.peering_status(&pcx).await, "active");
     assert_eq!(p.requester.peering_status(&pcx).await, "active");
-    let calls = ctx.clients.calls.summary();
+    let calls = ctx.calls().summary();
     assert_eq!(calls.calls("AcceptVpcPeeringConnection"), 1);
     assert_eq!(calls.writes, 1, "{calls:?}");
 }
@@ -87,11 +77,11 @@ async fn the_same_event_twice_changes_nothing_the_second_time() {
         .request_peering(&p.requester_vpc.id, &p.accepter.id, &p.accepter_vpc.id, None)
         .await;
     on_event(&ctx, create_event(&pcx)).await.unwrap();
-    ctx.clients.calls.reset();
+    ctx.calls().reset();
     let second = on_event(&ctx, create_event(&pcx)).await.unwrap();
     assert_eq!(second.skipped, vec![pcx.clone()]);
     assert!(second.outcomes[0].decision.reason.contains("the peering is active"));
-    assert_eq!(ctx.clients.calls.summary().writes, 0);
+    assert_eq!(ctx.calls().summary().writes, 0);
     assert_eq!(p.accepter.peering_status(&pcx).await, "active");
 }
 
@@ -294,7 +284,7 @@ async fn a_sweep_handles_thirty_mixed_requests_with_one_describe() {
     );
     assert_eq!(accepter.peering_status(&outgoing).await, "pending-acceptance");
 
-    let calls = ctx.clients.calls.summary();
+    let calls = ctx.calls().summary();
     println!("sweep of 32 requests: {calls:?}");
     assert_eq!(
         calls.calls("DescribeVpcPeeringConnections"),
@@ -328,19 +318,22 @@ async fn malformed_events_fail_clearly_and_write_nothing() {
     let mut other_call = create_event(&pcx);
     other_call["detail"]["eventName"] = "CreateRoute".into();
     other_call["detail"]["requestParameters"] = serde_json::json!({"routeTableId": p.accepter_vpc.main_table});
+    // Recorded in this account, naming a peering that does not exist.
+    let mut unknown_here = create_event("pcx-0000000000000000f");
+    unknown_here["account"] = p.accepter.id.clone().into();
     let cases = [
         (missing, "no peering id"),
         (wrong_type, "must be a string"),
         (unknown, "unsupported event"),
         (other_call, "the accepter handles"),
-        (create_event("pcx-0000000000000000f"), "was not found in account"),
+        (unknown_here, "was not found in account"),
         (serde_json::json!("hello"), "JSON object"),
     ];
     for (event, expected) in cases {
         let err = on_event(&ctx, event).await.expect_err(expected).to_string();
         assert!(err.contains(expected), "expected {expected:?} in {err:?}");
     }
-    let calls = ctx.clients.calls.summary();
+    let calls = ctx.calls().summary();
     assert_eq!(calls.writes, 0, "{calls:?}");
     assert_eq!(p.accepter.peering_status(&pcx).await, "pending-acceptance");
 }
@@ -352,15 +345,12 @@ async fn a_failed_create_call_is_a_no_op() {
         .accepter
         .context(&config(&p.requester, None, &p.accepter_vpc.id, ""))
         .await;
-    ctx.clients.calls.reset();
+    ctx.calls().reset();
     let mut event = create_event("pcx-0123456789abcdef0");
     event["detail"]["errorCode"] = "Client.InvalidVpcID.NotFound".into();
     let parsed = events::parse(&event).unwrap();
     assert!(matches!(parsed, Event::FailedApiCall { .. }));
     let report = accepter::handle(&ctx, &parsed, Deadline::none()).await.unwrap();
     assert!(report.note.unwrap().contains("nothing to decide"));
-    assert_eq!(
-        ctx.clients.calls.summary().reads + ctx.clients.calls.summary().writes,
-        0
-    );
+    assert_eq!(ctx.calls().summary().reads + ctx.calls().summary().writes, 0);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use peerlink::config::DriftMode;
-use peerlink::reconcile::apply;
+use peerlink::reconcile::ActionResult;
 use peerlink::{Context, Deadline, accepter, drift, events, finisher};
 use peerlink_tests::{Account, Emulator, Link, create_event, scheduled_event};
 use serde_json::{Value, json};
@@ -98,7 +98,7 @@ async fn ten_invocations_at_once_converge() {
     }
     let accepts: u64 = b
         .iter()
-        .map(|c| c.clients.calls.summary().calls("AcceptVpcPeeringConnection"))
+        .map(|c| c.calls().summary().calls("AcceptVpcPeeringConnection"))
         .sum();
     assert!(accepts >= 1);
     assert_eq!(link.accepter.peering_status(&pcx).await, "active");
@@ -109,9 +109,9 @@ async fn ten_invocations_at_once_converge() {
         assert!(r.reconcile.failed().is_empty());
     }
     for ctx in [&b[0], &a[0]] {
-        ctx.clients.calls.reset();
+        ctx.calls().reset();
         drift::run(ctx, DriftMode::Remediate, Deadline::none()).await.unwrap();
-        assert_eq!(ctx.clients.calls.summary().writes, 0, "converged");
+        assert_eq!(ctx.calls().summary().writes, 0, "converged");
     }
 
     // The same state as a quiet, sequential run on an identical link.
@@ -264,11 +264,11 @@ async fn a_short_time_budget_stops_cleanly_and_the_next_run_finishes() {
     .unwrap();
     assert!(!r.actions.is_empty());
     assert!(
-        r.actions.iter().all(|a| a.result == apply::Result::NotStarted),
+        r.actions.iter().all(|a| a.result == ActionResult::NotStarted),
         "{:#?}",
         r.actions
     );
-    ctx.clients.calls.reset();
+    ctx.calls().reset();
     let next = finisher::handle(
         &ctx,
         &events::Event::Reconcile {
@@ -280,7 +280,7 @@ async fn a_short_time_budget_stops_cleanly_and_the_next_run_finishes() {
     .unwrap();
     assert_eq!(next.actions.len(), r.actions.len());
     assert!(next.failed().is_empty());
-    ctx.clients.calls.reset();
+    ctx.calls().reset();
     finisher::handle(
         &ctx,
         &events::Event::Reconcile {
@@ -290,5 +290,5 @@ async fn a_short_time_budget_stops_cleanly_and_the_next_run_finishes() {
     )
     .await
     .unwrap();
-    assert_eq!(ctx.clients.calls.summary().writes, 0);
+    assert_eq!(ctx.calls().summary().writes, 0);
 }

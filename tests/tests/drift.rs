@@ -5,15 +5,15 @@
 use aws_sdk_ec2::types::{IpPermission, IpRange, PeeringConnectionOptionsRequest};
 use peerlink::config::DriftMode;
 use peerlink::drift::{self, DriftReport};
-use peerlink::reconcile::FindingKind;
+use peerlink::finding::FindingKind;
 use peerlink::{Context, Deadline, accepter, events};
 use peerlink_tests::{Emulator, Link, create_event};
 use serde_json::json;
 
 async fn pass(ctx: &Context, mode: DriftMode) -> (DriftReport, u64) {
-    ctx.clients.calls.reset();
+    ctx.calls().reset();
     let report = drift::run(ctx, mode, Deadline::none()).await.expect("drift pass");
-    (report, ctx.clients.calls.summary().writes)
+    (report, ctx.calls().summary().writes)
 }
 
 /// Runs report → remediate → remediate and checks the pattern every drift kind
@@ -394,9 +394,9 @@ async fn doctor_finds_what_we_do_not_own() {
             .await
             .unwrap();
     }
-    ctx.clients.calls.reset();
+    ctx.calls().reset();
     let findings = peerlink::doctor::run(&ctx).await.unwrap();
-    assert_eq!(ctx.clients.calls.summary().writes, 0);
+    assert_eq!(ctx.calls().summary().writes, 0);
     let nacl = findings
         .iter()
         .find(|f| f.kind == FindingKind::NetworkAclBlocks)
@@ -461,12 +461,12 @@ async fn describe_calls_do_not_grow_with_peerings() {
             writes as usize,
             4 * n,
             "a route, a rule, a DNS option, per peering... {:?}",
-            ctx.clients.calls.summary()
+            ctx.calls().summary()
         );
-        let reads_first = ctx.clients.calls.summary();
+        let reads_first = ctx.calls().summary();
         let (_, writes) = pass(&ctx, DriftMode::Report).await;
         assert_eq!(writes, 0);
-        let steady = ctx.clients.calls.summary();
+        let steady = ctx.calls().summary();
         println!(
             "drift pass over {n:>3} managed peerings: first pass {} reads / {} writes; steady pass {} reads {:?}",
             reads_first.reads,

@@ -53,7 +53,7 @@ async fn cycle(emu: &Emulator, endpoint: &str, a: &str, b: &str) -> Cycle {
         // Even building the context (GetCallerIdentity) can hit a fault.
         invocations += 1;
         let config = peerlink::config::Config::parse(&link.accepter_config(""), "test").unwrap();
-        match Context::with(bx.sdk.clone(), peerlink::aws::Clients::new(&bx.sdk), config).await {
+        match Context::connect(&bx.sdk, config, peerlink::settings::Settings::default()).await {
             Ok(c) => break c,
             Err(e) => eprintln!("accepter start-up: {e}"),
         }
@@ -61,7 +61,7 @@ async fn cycle(emu: &Emulator, endpoint: &str, a: &str, b: &str) -> Cycle {
     let ctx_a: Context = loop {
         invocations += 1;
         let config = peerlink::config::Config::parse(&link.requester_config(""), "test").unwrap();
-        match Context::with(ax.sdk.clone(), peerlink::aws::Clients::new(&ax.sdk), config).await {
+        match Context::connect(&ax.sdk, config, peerlink::settings::Settings::default()).await {
             Ok(c) => break c,
             Err(e) => eprintln!("requester start-up: {e}"),
         }

@@ -2,7 +2,8 @@
 //! finishers → routes in every table, rules, DNS, policies; idempotent.
 
 use peerlink::events;
-use peerlink::reconcile::{FindingKind, Report, apply};
+use peerlink::finding::FindingKind;
+use peerlink::reconcile::{ActionResult, Report};
 use peerlink::{Context, Deadline, finisher};
 use peerlink_tests::{Emulator, Link, cloudtrail_event, create_event};
 use serde_json::{Value, json};
@@ -51,7 +52,7 @@ async fn both_finishers_complete_the_link_in_one_pass() {
         .await
         .unwrap();
 
-    accepter_ctx.clients.calls.reset();
+    accepter_ctx.calls().reset();
     let b = finish(&accepter_ctx, reconcile(&pcx)).await;
     let a = finish(&requester_ctx, reconcile(&pcx)).await;
     assert!(b.failed().is_empty() && a.failed().is_empty(), "{b:#?}\n{a:#?}");
@@ -148,7 +149,7 @@ async fn both_finishers_complete_the_link_in_one_pass() {
             .any(|o| o.planned.action.resource() == link.plain_secret.arn)
     );
 
-    let calls = accepter_ctx.clients.calls.summary();
+    let calls = accepter_ctx.calls().summary();
     println!(
         "accepter-side finish: {} reads, {} writes: {:?}",
         calls.reads, calls.writes, calls.by_operation
@@ -161,8 +162,8 @@ async fn both_finishers_complete_the_link_in_one_pass() {
     assert_eq!(calls.calls("CreateRoute"), 7, "4 tables x 2 blocks, minus the conflict");
 
     // A second pass on each side writes nothing.
-    accepter_ctx.clients.calls.reset();
-    requester_ctx.clients.calls.reset();
+    accepter_ctx.calls().reset();
+    requester_ctx.calls().reset();
     let b2 = finish(&accepter_ctx, reconcile(&pcx)).await;
     let a2 = finish(&requester_ctx, reconcile(&pcx)).await;
     assert!(
@@ -171,8 +172,8 @@ async fn both_finishers_complete_the_link_in_one_pass() {
         b2.actions,
         a2.actions
     );
-    assert_eq!(accepter_ctx.clients.calls.summary().writes, 0);
-    assert_eq!(requester_ctx.clients.calls.summary().writes, 0);
+    assert_eq!(accepter_ctx.calls().summary().writes, 0);
+    assert_eq!(requester_ctx.calls().summary().writes, 0);
 }
 
 /// Events name a route table, a group, a secret or a peering; the finisher maps
@@ -197,7 +198,7 @@ async fn change_events_lead_back_to_the_peering() {
     )
     .await;
     assert_eq!(r.actions.len(), 1, "{:#?}", r.actions);
-    assert_eq!(r.actions[0].result, apply::Result::Done);
+    assert_eq!(r.actions[0].result, ActionResult::Done);
     assert!(
         link.accepter
             .routes(&table)
@@ -255,14 +256,14 @@ async fn change_events_lead_back_to_the_peering() {
 
     // An event about something peerlink does not manage changes nothing.
     let other_vpc = link.accepter.vpc(&["10.50.0.0/16"], 1).await;
-    ctx.clients.calls.reset();
+    ctx.calls().reset();
     let r = finish(
         &ctx,
         cloudtrail_event("aws.ec2", "DeleteRoute", json!({"routeTableId": other_vpc.main_table})),
     )
     .await;
     assert!(r.note.unwrap().contains("nothing peerlink manages"));
-    assert_eq!(ctx.clients.calls.summary().writes, 0);
+    assert_eq!(ctx.calls().summary().writes, 0);
 }
 
 #[tokio::test]
@@ -271,7 +272,7 @@ async fn a_pending_peering_is_left_to_the_accepter() {
     let link = Link::new(emu, "500000000005", "500000000006").await;
     let ctx = link.requester.context(&link.requester_config("")).await;
     let pcx = link.request().await;
-    ctx.clients.calls.reset();
+    ctx.calls().reset();
     let r = finish(&ctx, create_event(&pcx)).await;
     assert!(r.actions.is_empty());
     let waiting = r
@@ -280,5 +281,5 @@ async fn a_pending_peering_is_left_to_the_accepter() {
         .find(|f| f.kind == FindingKind::NotActive)
         .expect("reported");
     assert!(waiting.message.contains("pending-acceptance"));
-    assert_eq!(ctx.clients.calls.summary().writes, 0);
+    assert_eq!(ctx.calls().summary().writes, 0);
 }

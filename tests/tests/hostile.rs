@@ -1,6 +1,7 @@
 //! Hostile and malformed input: every event in `tests/hostile/` (and a few
 //! generated ones: huge, deeply nested, another account's peering, a payload
-//! claiming what EC2 does not confirm) gives a clear error or a logged no-op,
+//! claiming what EC2 does not confirm) gives a clear error or a logged no-op
+//! (a failed call; a peering of other accounts, forwarded with their events),
 //! and zero writes reach AWS — counted by the fault proxy in front of the
 //! emulator, not by our own code.
 
@@ -62,27 +63,29 @@ async fn hostile_events_fail_clearly_and_write_nothing() {
     for _ in 0..200 {
         deep = json!({ "d": deep });
     }
+    // Recorded in this account, naming a peering that does not exist: an error.
     let mut nested = create_event("pcx-0000000000000000f");
+    nested["account"] = link.accepter.id.clone().into();
     nested["detail"]["requestParameters"] = deep;
     cases.push(("deeply nested".into(), nested, "was not found in account".into()));
-    // Another account's peering: well-formed, but not ours to see.
+    // Another account's peering with a third account, forwarded here with the
+    // rest of the requester's events: well-formed, not ours to see, a no-op.
     let stranger = emu.account("930000000003").await;
     let other = emu.account("930000000004").await;
     let sv = stranger.vpc(&["10.60.0.0/16"], 0).await;
     let ov = other.vpc(&["10.61.0.0/16"], 0).await;
     let theirs = stranger.request_peering(&sv.id, &other.id, &ov.id, None).await;
-    cases.push((
-        "another account's peering".into(),
-        create_event(&theirs),
-        "was not found in account".into(),
-    ));
+    let mut forwarded = create_event(&theirs);
+    forwarded["account"] = stranger.id.clone().into();
+    cases.push(("another account's peering".into(), forwarded, "not visible".into()));
 
     proxy.reset();
     for (name, event, why) in &cases {
         for result in both(&accepter_ctx, &finisher_ctx, event).await {
             match (why.as_str(), result) {
                 ("no-op", Ok(note)) => assert!(note.contains("failed with"), "{name}: {note}"),
-                ("no-op", Err(e)) => panic!("{name}: expected a no-op, got {e}"),
+                ("not visible", Ok(note)) => assert!(note.contains("is not visible to this account"), "{name}: {note}"),
+                ("no-op" | "not visible", Err(e)) => panic!("{name}: expected a no-op, got {e}"),
                 (_, Ok(note)) => {
                     // Only the finisher may see a failed call as a no-op: nothing else is Ok.
                     panic!("{name}: expected an error with {why:?}, got {note}")

@@ -4,7 +4,7 @@
 
 use peerlink::config::DriftMode;
 use peerlink::reconcile::Scope;
-use peerlink::{Deadline, drift, reconcile};
+use peerlink::{Deadline, Mode, drift, reconcile};
 use peerlink_tests::{Emulator, Fleet, Grown, differ_only_by_pagination};
 
 #[tokio::test]
@@ -18,19 +18,21 @@ async fn reconcile_reads_are_flat_from_1_to_200_route_tables() {
         let g = Grown::build(emu, a, b, tables, 1).await;
         let ctx = g.accepter.context(&g.config).await;
         let scope = Scope::Peerings(vec![g.peering.clone()]);
-        ctx.clients.calls.reset();
-        reconcile::run(&ctx, scope.clone(), true, Deadline::none())
+        ctx.calls().reset();
+        reconcile::run(&ctx, scope.clone(), Mode::Apply, Deadline::none())
             .await
             .unwrap();
-        let first = ctx.clients.calls.summary();
+        let first = ctx.calls().summary();
         assert_eq!(
             first.writes as usize,
             tables + 1 + 1,
             "a route per table, a rule, the DNS option"
         );
-        ctx.clients.calls.reset();
-        reconcile::run(&ctx, scope, true, Deadline::none()).await.unwrap();
-        let s = ctx.clients.calls.summary();
+        ctx.calls().reset();
+        reconcile::run(&ctx, scope, Mode::Apply, Deadline::none())
+            .await
+            .unwrap();
+        let s = ctx.calls().summary();
         assert_eq!(s.writes, 0);
         println!(
             "{tables:>3} route tables: first pass {} reads, {} writes; steady {} reads",
@@ -54,7 +56,7 @@ async fn drift_reads_are_flat_from_10_to_1000_peerings() {
         let first = drift::run(&ctx, DriftMode::Remediate, Deadline::none()).await.unwrap();
         assert_eq!(first.summary.managed, n);
         assert_eq!(first.summary.failed, 0, "{:?}", first.reconcile.failed().first());
-        ctx.clients.calls.reset();
+        ctx.calls().reset();
         let report = drift::run(&ctx, DriftMode::Report, Deadline::none()).await.unwrap();
         let kinds: std::collections::BTreeMap<&str, usize> =
             report.reconcile.actions.iter().fold(Default::default(), |mut m, a| {
@@ -68,7 +70,7 @@ async fn drift_reads_are_flat_from_10_to_1000_peerings() {
             report.reconcile.actions.first(),
             first.summary
         );
-        let s = ctx.clients.calls.summary();
+        let s = ctx.calls().summary();
         assert_eq!(s.writes, 0);
         println!(
             "{n:>4} peerings: steady drift pass {} reads {:?}",

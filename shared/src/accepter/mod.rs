@@ -1,25 +1,63 @@
-//! The accepter: reads the request(s) from EC2, decides, accepts or rejects.
+//! The accepter: reads the requests from EC2, decides each (a pure function,
+//! [`crate::decision`]), accepts or rejects, and announces what it did.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::aws::ec2;
-use crate::context::{Context, Deadline};
+use crate::context::{Context, Deadline, Mode};
 use crate::decision::{AcceptContext, Decision, Verdict, decide};
 use crate::error::{Error, Result};
-use crate::events::{Event, EventError, Subject};
+use crate::events::{ACCEPTED_DETAIL_TYPE, Event, EventError, Subject};
 use crate::logging::joined;
+use crate::metrics::InvocationReport;
 use crate::model::{Peering, PeeringStatus, Side, Vpc};
 
-/// What happened to one decision.
+/// What became of one decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionResult {
+    /// Accepted or rejected by this invocation.
+    Done,
+    /// Another invocation got there first (a duplicate event, the sweep).
+    AlreadyDone,
+    /// The verdict needs no write (leave pending, skip).
+    NoWrite,
+    /// Report mode: the write was not made.
+    Planned,
+    /// Out of time: the next run decides it.
+    NotStarted,
+    Failed(String),
+}
+
+impl DecisionResult {
+    /// Whether the wanted state was reached (or needed no write).
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Self::Done | Self::AlreadyDone | Self::NoWrite | Self::Planned)
+    }
+}
+
+impl fmt::Display for DecisionResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Done => f.write_str("done"),
+            Self::AlreadyDone => f.write_str("already-done"),
+            Self::NoWrite => f.write_str("no-write"),
+            Self::Planned => f.write_str("planned: report mode writes nothing"),
+            Self::NotStarted => f.write_str("not-started: out of time; the next run decides it"),
+            Self::Failed(e) => write!(f, "failed: {e}"),
+        }
+    }
+}
+
+/// One decision and what it led to.
 #[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
+pub struct DecisionOutcome {
     #[serde(flatten)]
     pub decision: Decision,
-    /// `done`, `already-done`, `no-write`, `not-started` (time ran out) or `failed: …`.
-    pub result: String,
+    pub result: DecisionResult,
 }
 
 /// The handler's return value: every decision and what it led to.
@@ -33,29 +71,84 @@ pub struct AccepterReport {
     pub left_pending: Vec<String>,
     pub skipped: Vec<String>,
     pub failed: Vec<String>,
-    pub outcomes: Vec<Outcome>,
+    pub outcomes: Vec<DecisionOutcome>,
     pub note: Option<String>,
 }
 
-impl AccepterReport {
-    pub fn has_failures(&self) -> bool {
-        !self.failed.is_empty()
+impl InvocationReport for AccepterReport {
+    fn failures(&self) -> Vec<String> {
+        self.failed.clone()
     }
+
+    fn metrics(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("Accepted", self.accepted.len()),
+            ("Rejected", self.rejected.len()),
+            ("LeftPending", self.left_pending.len()),
+            ("DecisionsFailed", self.failed.len()),
+        ]
+    }
+}
+
+/// What a decision is made from: every peering this account can see and the
+/// configured local VPCs, read in one round of calls.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub peerings: Vec<Peering>,
+    pub vpcs: HashMap<String, Vpc>,
+}
+
+impl Snapshot {
+    /// Reads both at once: the configuration names the local VPCs, so the
+    /// second read does not wait for the first.
+    pub async fn read(ctx: &Context) -> Result<Snapshot> {
+        let vpc_ids = ctx.config.local_vpcs();
+        let (peerings, vpcs) = tokio::join!(ctx.aws.describe_peerings(None), async {
+            if vpc_ids.is_empty() {
+                Ok(Vec::new())
+            } else {
+                ctx.aws.describe_vpcs(&vpc_ids).await
+            }
+        });
+        Ok(Snapshot {
+            peerings: peerings?,
+            vpcs: vpcs?.into_iter().map(|v| (v.id.clone(), v)).collect(),
+        })
+    }
+}
+
+/// Which peerings of a snapshot to decide on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which<'a> {
+    /// The pending requests that wait for this account (the sweep).
+    Pending,
+    /// The one an event names, whatever its state (so the report says why
+    /// it was skipped).
+    Peering(&'a str),
 }
 
 /// Runs the accepter for one parsed event.
 pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<AccepterReport> {
-    let mut report = AccepterReport {
-        event: event.label(),
-        ..Default::default()
-    };
-    let peerings = match event {
+    match event {
         Event::ApiCall {
             name,
             subject: Subject::Peering(id),
+            account,
         } if name == "CreateVpcPeeringConnection" => {
-            let found = ec2::describe_peerings(&ctx.clients.ec2, Some(&[id.to_string()])).await?;
-            if found.is_empty() {
+            let snapshot = Snapshot::read(ctx).await?;
+            if !snapshot.peerings.iter().any(|p| p.id == id.as_str()) {
+                // A requester's forwarded events include its requests to
+                // third accounts, which this account cannot see.
+                if let Some(from) = account.as_deref().filter(|a| *a != ctx.me.account) {
+                    tracing::info!(peering_id = %id, event_account = from, "the event names a peering this account cannot see; nothing to decide");
+                    return Ok(AccepterReport {
+                        event: event.label(),
+                        note: Some(format!(
+                            "peering {id} (requested in account {from}) is not visible to this account: it is not addressed here, nothing to decide"
+                        )),
+                        ..Default::default()
+                    });
+                }
                 return Err(Error::NotFound {
                     what: "VPC peering connection",
                     id: id.to_string(),
@@ -63,54 +156,57 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
                     region: ctx.me.region.clone(),
                 });
             }
-            found
+            Ok(run(
+                ctx,
+                &snapshot,
+                Which::Peering(id.as_str()),
+                Mode::Apply,
+                event,
+                deadline,
+            )
+            .await)
         }
-        Event::Scheduled => {
-            let all = ec2::describe_peerings(&ctx.clients.ec2, None).await?;
-            return sweep(ctx, all, None, true, deadline).await;
-        }
+        Event::Scheduled => sweep(ctx, &Snapshot::read(ctx).await?, Mode::Apply, deadline).await,
         Event::FailedApiCall { name, error_code } => {
-            report.note = Some(format!(
-                "{name} failed with {error_code}: it created nothing, so there is nothing to decide"
-            ));
-            tracing::info!(event = %report.event, error_code = %error_code, "ignored a failed API call");
-            return Ok(report);
+            tracing::info!(event = %event.label(), error_code = %error_code, "ignored a failed API call");
+            Ok(AccepterReport {
+                event: event.label(),
+                note: Some(format!(
+                    "{name} failed with {error_code}: it created nothing, so there is nothing to decide"
+                )),
+                ..Default::default()
+            })
         }
-        other => {
-            return Err(EventError(format!(
-                "the accepter handles CloudTrail CreateVpcPeeringConnection and scheduled events, not {}",
-                other.label()
-            ))
-            .into());
-        }
-    };
-    let decisions = decide_all(ctx, peerings, false, None).await?;
-    report.executed = true;
-    apply(ctx, decisions, true, deadline, &mut report).await;
-    Ok(report)
+        other => Err(EventError(format!(
+            "the accepter handles CloudTrail CreateVpcPeeringConnection and scheduled events, not {}",
+            other.label()
+        ))
+        .into()),
+    }
 }
 
-/// Decides on every pending request for this account among `all` (every
-/// peering it can see, read with one paginated Describe). With `execute`
-/// unset the decisions are only reported.
-///
-/// `vpcs`, when given, are the configured local VPCs already read (the drift
-/// pass has them): a request can only be accepted for one of those.
-pub async fn sweep(
+/// Decides on every pending request for this account in `snapshot`; in
+/// [`Mode::Plan`] the decisions are only reported.
+pub async fn sweep(ctx: &Context, snapshot: &Snapshot, mode: Mode, deadline: Deadline) -> Result<AccepterReport> {
+    Ok(run(ctx, snapshot, Which::Pending, mode, &Event::Scheduled, deadline).await)
+}
+
+async fn run(
     ctx: &Context,
-    all: Vec<Peering>,
-    vpcs: Option<&HashMap<String, Vpc>>,
-    execute: bool,
+    snapshot: &Snapshot,
+    which: Which<'_>,
+    mode: Mode,
+    event: &Event,
     deadline: Deadline,
-) -> Result<AccepterReport> {
+) -> AccepterReport {
+    let decisions = decide_all(ctx, snapshot, which);
     let mut report = AccepterReport {
-        event: Event::Scheduled.label(),
-        executed: execute,
+        event: event.label(),
+        executed: mode == Mode::Apply,
         ..Default::default()
     };
-    let decisions = decide_all(ctx, all, true, vpcs).await?;
-    apply(ctx, decisions, execute, deadline, &mut report).await;
-    Ok(report)
+    apply(ctx, decisions, mode, deadline, &mut report).await;
+    report
 }
 
 /// Whether the peering waits for this account (in this region) to decide.
@@ -118,91 +214,65 @@ fn awaits_us(ctx: &Context, p: &Peering) -> bool {
     p.status == PeeringStatus::PendingAcceptance && p.local_sides(&ctx.me).contains(&Side::Accepter)
 }
 
-/// Decides on `peerings`. Pending requests for us need the local VPCs and every
-/// other peering (overlap checks); those are read once for the whole batch.
-async fn decide_all(
-    ctx: &Context,
-    peerings: Vec<Peering>,
-    sweep: bool,
-    known_vpcs: Option<&HashMap<String, Vpc>>,
-) -> Result<Vec<Decision>> {
-    let pending: Vec<&Peering> = peerings.iter().filter(|p| awaits_us(ctx, p)).collect();
-    let (all, vpcs) = if pending.is_empty() {
-        (Vec::new(), HashMap::new())
-    } else if let (true, Some(v)) = (sweep, known_vpcs) {
-        (Vec::new(), v.clone())
-    } else {
-        let all = if sweep {
-            Vec::new()
-        } else {
-            ec2::describe_peerings(&ctx.clients.ec2, None).await?
-        };
-        let mut vpc_ids: Vec<String> = pending.iter().map(|p| p.accepter.vpc.clone()).collect();
-        vpc_ids.sort();
-        vpc_ids.dedup();
-        let vpcs = ec2::describe_vpcs(&ctx.clients.ec2, &vpc_ids)
-            .await?
-            .into_iter()
-            .map(|v| (v.id.clone(), v))
-            .collect();
-        (all, vpcs)
-    };
-    // Requests accepted earlier in this batch count as active peers of the
-    // local VPC, so two requests with the same range are never both accepted.
-    let mut known: Vec<Peering> = if sweep { peerings.clone() } else { all };
+/// Decides in id order. Requests accepted earlier in the batch count as
+/// active peers of the local VPC, so two requests with the same range are
+/// never both accepted.
+fn decide_all(ctx: &Context, snapshot: &Snapshot, which: Which<'_>) -> Vec<Decision> {
+    let mut known: Vec<Peering> = snapshot.peerings.clone();
+    let mut chosen: Vec<&Peering> = snapshot
+        .peerings
+        .iter()
+        .filter(|p| match which {
+            Which::Pending => awaits_us(ctx, p),
+            Which::Peering(id) => p.id == id,
+        })
+        .collect();
+    chosen.sort_by(|a, b| a.id.cmp(&b.id));
     let mut decisions = Vec::new();
-    // A sweep only reports on requests addressed to us; an event reports on its peering.
-    for p in peerings.iter().filter(|p| !sweep || awaits_us(ctx, p)) {
-        let actx = AcceptContext {
-            me: &ctx.me,
-            config: &ctx.config,
-            vpcs: &vpcs,
-            peerings: &known,
-        };
-        let d = decide(&actx, p);
+    for p in chosen {
+        let d = decide(
+            &AcceptContext {
+                me: &ctx.me,
+                config: &ctx.config,
+                vpcs: &snapshot.vpcs,
+                peerings: &known,
+            },
+            p,
+        );
         if d.verdict == Verdict::Accept {
-            known.retain(|k| k.id != p.id);
-            known.push(Peering {
-                status: PeeringStatus::Active,
-                ..p.clone()
-            });
+            if let Some(k) = known.iter_mut().find(|k| k.id == p.id) {
+                k.status = PeeringStatus::Active;
+            }
         }
         decisions.push(d);
     }
-    Ok(decisions)
+    decisions
 }
 
-/// Carries out the decisions with bounded concurrency. A write that fails is
-/// re-checked: if the peering already reached the wanted state (another run
-/// got there first), it counts as done.
-async fn apply(
-    ctx: &Context,
-    decisions: Vec<Decision>,
-    execute: bool,
-    deadline: Deadline,
-    report: &mut AccepterReport,
-) {
+/// Carries out the decisions with bounded concurrency.
+async fn apply(ctx: &Context, decisions: Vec<Decision>, mode: Mode, deadline: Deadline, report: &mut AccepterReport) {
     let limit = ctx.config.settings.write_concurrency;
-    let outcomes: Vec<Outcome> = futures_util::stream::iter(decisions)
+    let mut outcomes: Vec<DecisionOutcome> = futures_util::stream::iter(decisions)
         .map(|d| async move {
             let result = if !matches!(d.verdict, Verdict::Accept | Verdict::Reject) {
-                "no-write".to_string()
-            } else if !execute {
-                "planned: report mode writes nothing".to_string()
+                DecisionResult::NoWrite
+            } else if mode == Mode::Plan {
+                DecisionResult::Planned
             } else if deadline.expired() {
-                "not-started: out of time; the next run decides it".to_string()
+                DecisionResult::NotStarted
             } else {
                 write(ctx, &d).await
             };
-            Outcome { decision: d, result }
+            DecisionOutcome { decision: d, result }
         })
         .buffer_unordered(limit)
         .collect()
         .await;
+    outcomes.sort_by(|a, b| a.decision.peering_id.cmp(&b.decision.peering_id));
     for o in outcomes {
         log_outcome(&o);
         let id = o.decision.peering_id.clone();
-        if o.result.starts_with("failed") || o.result.starts_with("not-started") {
+        if !o.result.succeeded() {
             report.failed.push(id);
         } else {
             match o.decision.verdict {
@@ -214,51 +284,52 @@ async fn apply(
         }
         report.outcomes.push(o);
     }
-    report
-        .outcomes
-        .sort_by(|a, b| a.decision.peering_id.cmp(&b.decision.peering_id));
 }
 
-async fn write(ctx: &Context, d: &Decision) -> String {
-    let ec2c = &ctx.clients.ec2;
+/// Accepts or rejects. A write that fails is re-checked: if the peering
+/// already reached the wanted state (another run got there first), it
+/// counts as done.
+async fn write(ctx: &Context, d: &Decision) -> DecisionResult {
+    let id = d.peering_id.as_str();
     let (res, wanted) = match d.verdict {
         Verdict::Accept => (
-            ec2::accept_peering(ec2c, &d.peering_id).await,
+            ctx.aws.accept_peering(id).await,
             [PeeringStatus::Active, PeeringStatus::Provisioning],
         ),
         Verdict::Reject => (
-            ec2::reject_peering(ec2c, &d.peering_id).await,
+            ctx.aws.reject_peering(id).await,
             [PeeringStatus::Rejected, PeeringStatus::Rejected],
         ),
-        Verdict::LeavePending | Verdict::Skip => return "no-write".into(),
+        Verdict::LeavePending | Verdict::Skip => return DecisionResult::NoWrite,
     };
     match res {
         Ok(()) => {
             if d.verdict == Verdict::Accept {
-                announce(ctx, &d.peering_id).await;
+                announce(ctx, id).await;
             }
-            "done".into()
+            DecisionResult::Done
         }
-        Err(err) => {
-            // Another invocation may have decided first (duplicate delivery, sweep racing an event).
-            let now = ec2::describe_peerings(ec2c, Some(std::slice::from_ref(&d.peering_id))).await;
-            match now {
-                Ok(ps) if ps.first().is_some_and(|p| wanted.contains(&p.status)) => "already-done".into(),
-                _ => format!("failed: {err}"),
-            }
-        }
+        Err(err) => match ctx
+            .aws
+            .describe_peerings(Some(std::slice::from_ref(&d.peering_id)))
+            .await
+        {
+            Ok(ps) if ps.first().is_some_and(|p| wanted.contains(&p.status)) => DecisionResult::AlreadyDone,
+            _ => DecisionResult::Failed(err.to_string()),
+        },
     }
 }
 
 /// Tells the finisher to run now. Failure only delays finishing until its schedule.
 async fn announce(ctx: &Context, peering_id: &str) {
-    let Some(bus) = &ctx.event_bus else { return };
-    if let Err(e) = ctx.clients.publish_accepted(bus, peering_id).await {
+    let Some(bus) = &ctx.settings.event_bus else { return };
+    let detail = serde_json::json!({ "peeringId": peering_id });
+    if let Err(e) = ctx.aws.put_event(bus, ACCEPTED_DETAIL_TYPE, &detail).await {
         tracing::warn!(peering_id, error = %e, "could not announce the acceptance; the finisher's schedule will pick it up");
     }
 }
 
-fn log_outcome(o: &Outcome) {
+fn log_outcome(o: &DecisionOutcome) {
     let d = &o.decision;
     tracing::info!(
         peering_id = %d.peering_id,
@@ -278,3 +349,6 @@ fn log_outcome(o: &Outcome) {
         "decision"
     );
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,15 +1,31 @@
 //! Secrets Manager resource policies and KMS key policies.
 
 use aws_sdk_kms::types::KeyManagerType;
+use serde_json::Value;
 
-use super::{Clients, aws_error};
+use super::aws_error;
 use crate::error::AwsError;
-use crate::model::{KeyState, SecretState};
 
 const SECRET_NOT_FOUND: [&str; 1] = ["ResourceNotFoundException"];
 const KEY_NOT_FOUND: [&str; 1] = ["NotFoundException"];
 
-fn parse_policy(operation: &'static str, text: Option<&str>) -> Result<Option<serde_json::Value>, AwsError> {
+/// A secret as `DescribeSecret` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretDescription {
+    pub arn: String,
+    /// The key id, ARN or alias the secret names; `None` means the AWS-managed key.
+    pub kms_key: Option<String>,
+}
+
+/// A key as `DescribeKey` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDescription {
+    pub arn: String,
+    /// `aws/secretsmanager` and other AWS-managed keys: their policy cannot change.
+    pub aws_managed: bool,
+}
+
+fn parse_policy(operation: &'static str, text: Option<&str>) -> Result<Option<Value>, AwsError> {
     match text.map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(None),
         Some(t) => serde_json::from_str(t).map(Some).map_err(|e| AwsError {
@@ -20,30 +36,30 @@ fn parse_policy(operation: &'static str, text: Option<&str>) -> Result<Option<se
     }
 }
 
-/// The secret's key and resource policy; `None` when the secret does not exist.
-pub async fn read_secret(clients: &Clients, arn: &str) -> Result<Option<SecretState>, AwsError> {
-    let described = match clients.secrets.describe_secret().secret_id(arn).send().await {
-        Ok(d) => d,
+/// The secret's key; `None` when the secret does not exist.
+pub async fn describe_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<Option<SecretDescription>, AwsError> {
+    match sm.describe_secret().secret_id(arn).send().await {
+        Ok(d) => Ok(Some(SecretDescription {
+            arn: d.arn().unwrap_or(arn).to_string(),
+            kms_key: d.kms_key_id().filter(|k| !k.is_empty()).map(str::to_string),
+        })),
         Err(e) => {
             let err = aws_error("DescribeSecret", e);
-            return if err.code_is(&SECRET_NOT_FOUND) {
+            if err.code_is(&SECRET_NOT_FOUND) {
                 Ok(None)
             } else {
                 Err(err)
-            };
+            }
         }
-    };
-    Ok(Some(SecretState {
-        arn: described.arn().unwrap_or(arn).to_string(),
-        kms_key: described.kms_key_id().filter(|k| !k.is_empty()).map(str::to_string),
-        policy: get_secret_policy(clients, arn).await?,
-    }))
+    }
 }
 
-/// The secret's resource policy alone; `None` when it has none.
-pub async fn get_secret_policy(clients: &Clients, arn: &str) -> Result<Option<serde_json::Value>, AwsError> {
-    let out = clients
-        .secrets
+/// The secret's resource policy; `None` when it has none.
+pub async fn get_secret_policy(sm: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<Option<Value>, AwsError> {
+    let out = sm
         .get_resource_policy()
         .secret_id(arn)
         .send()
@@ -54,10 +70,8 @@ pub async fn get_secret_policy(clients: &Clients, arn: &str) -> Result<Option<se
 
 /// Writes a secret's resource policy. `BlockPublicPolicy` makes AWS refuse a
 /// document that would open the secret to everyone.
-pub async fn put_secret_policy(clients: &Clients, arn: &str, policy: &serde_json::Value) -> Result<(), AwsError> {
-    clients
-        .secrets
-        .put_resource_policy()
+pub async fn put_secret_policy(sm: &aws_sdk_secretsmanager::Client, arn: &str, policy: &Value) -> Result<(), AwsError> {
+    sm.put_resource_policy()
         .secret_id(arn)
         .resource_policy(policy.to_string())
         .block_public_policy(true)
@@ -67,10 +81,9 @@ pub async fn put_secret_policy(clients: &Clients, arn: &str, policy: &serde_json
         .map_err(|e| aws_error("PutResourcePolicy", e))
 }
 
-/// The key behind an id, ARN or alias; its policy only for customer-managed
-/// keys (AWS-managed key policies cannot change). `None` when it does not exist.
-pub async fn read_key(clients: &Clients, key: &str) -> Result<Option<KeyState>, AwsError> {
-    let described = match clients.kms.describe_key().key_id(key).send().await {
+/// The key behind an id, ARN or alias; `None` when it does not exist.
+pub async fn describe_key(kms: &aws_sdk_kms::Client, key: &str) -> Result<Option<KeyDescription>, AwsError> {
+    let described = match kms.describe_key().key_id(key).send().await {
         Ok(d) => d,
         Err(e) => {
             let err = aws_error("DescribeKey", e);
@@ -81,27 +94,15 @@ pub async fn read_key(clients: &Clients, key: &str) -> Result<Option<KeyState>, 
             };
         }
     };
-    let Some(meta) = described.key_metadata() else {
-        return Ok(None);
-    };
-    let arn = meta.arn().unwrap_or(key).to_string();
-    let aws_managed = meta.key_manager() == Some(&KeyManagerType::Aws);
-    let policy = if aws_managed {
-        None
-    } else {
-        get_key_policy(clients, &arn).await?
-    };
-    Ok(Some(KeyState {
-        arn,
-        aws_managed,
-        policy,
+    Ok(described.key_metadata().map(|meta| KeyDescription {
+        arn: meta.arn().unwrap_or(key).to_string(),
+        aws_managed: meta.key_manager() == Some(&KeyManagerType::Aws),
     }))
 }
 
-/// The key's `default` policy alone.
-pub async fn get_key_policy(clients: &Clients, key: &str) -> Result<Option<serde_json::Value>, AwsError> {
-    let out = clients
-        .kms
+/// The key's `default` policy.
+pub async fn get_key_policy(kms: &aws_sdk_kms::Client, key: &str) -> Result<Option<Value>, AwsError> {
+    let out = kms
         .get_key_policy()
         .key_id(key)
         .policy_name("default")
@@ -111,10 +112,8 @@ pub async fn get_key_policy(clients: &Clients, key: &str) -> Result<Option<serde
     parse_policy("GetKeyPolicy", out.policy())
 }
 
-pub async fn put_key_policy(clients: &Clients, key_arn: &str, policy: &serde_json::Value) -> Result<(), AwsError> {
-    clients
-        .kms
-        .put_key_policy()
+pub async fn put_key_policy(kms: &aws_sdk_kms::Client, key_arn: &str, policy: &Value) -> Result<(), AwsError> {
+    kms.put_key_policy()
         .key_id(key_arn)
         .policy_name("default")
         .policy(policy.to_string())

@@ -10,14 +10,13 @@ use serde_json::Value;
 
 use super::plan::{Action, Planned};
 use super::policy::{self, PolicyChange};
-use crate::aws::{ec2, secrets};
 use crate::context::{Context, Deadline};
 use crate::error::AwsError;
 
 /// What became of one planned action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Result {
+pub enum ActionResult {
     /// Planned only (report mode, `plan`).
     Pending,
     Done,
@@ -28,11 +27,23 @@ pub enum Result {
     Failed(String),
 }
 
+impl ActionResult {
+    /// The work is in place (done by this pass or by another first).
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Self::Done | Self::AlreadyDone)
+    }
+
+    /// The work should have been done and was not.
+    pub fn failed(&self) -> bool {
+        matches!(self, Self::Failed(_) | Self::NotStarted)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
+pub struct ActionOutcome {
     #[serde(flatten)]
     pub planned: Planned,
-    pub result: Result,
+    pub result: ActionResult,
 }
 
 /// Error codes that mean "already as wanted" for each kind of write.
@@ -47,73 +58,78 @@ fn already_done(action: &Action, err: &AwsError) -> bool {
 }
 
 /// Runs the actions, at most `settings.write_concurrency` at once.
-pub async fn apply(ctx: &Context, actions: Vec<Planned>, deadline: Deadline) -> Vec<Outcome> {
+pub async fn apply(ctx: &Context, actions: Vec<Planned>, deadline: Deadline) -> Vec<ActionOutcome> {
     let limit = ctx.config.settings.write_concurrency;
-    let mut out: Vec<Outcome> = futures_util::stream::iter(actions)
+    let mut out: Vec<ActionOutcome> = futures_util::stream::iter(actions)
         .map(|planned| async move {
             let result = if deadline.expired() {
-                Result::NotStarted
+                ActionResult::NotStarted
             } else {
                 match execute(ctx, &planned.action).await {
                     Ok(r) => r,
-                    Err(e) if already_done(&planned.action, &e) => Result::AlreadyDone,
-                    Err(e) => Result::Failed(e.to_string()),
+                    Err(e) if already_done(&planned.action, &e) => ActionResult::AlreadyDone,
+                    Err(e) => ActionResult::Failed(e.to_string()),
                 }
             };
-            Outcome { planned, result }
+            ActionOutcome { planned, result }
         })
         .buffer_unordered(limit)
         .collect()
         .await;
     // Keep the plan's order in reports, whatever order the writes finished in.
-    out.sort_by(|a, b| {
-        (
-            a.planned.peering.as_deref(),
-            a.planned.action.kind(),
-            a.planned.action.resource(),
-            a.planned.action.to_string(),
-        )
-            .cmp(&(
-                b.planned.peering.as_deref(),
-                b.planned.action.kind(),
-                b.planned.action.resource(),
-                b.planned.action.to_string(),
-            ))
-    });
+    out.sort_by_cached_key(|o| o.planned.sort_key());
     out
 }
 
-async fn execute(ctx: &Context, action: &Action) -> std::result::Result<Result, AwsError> {
-    let c = &ctx.clients.ec2;
+async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsError> {
+    let aws = ctx.aws.as_ref();
     match action {
         Action::CreateRoute {
             route_table,
             destination,
             peering,
-        } => ec2::create_route(c, route_table, destination, peering).await?,
+        } => aws.create_route(route_table, destination, peering).await?,
         Action::ReplaceRoute {
             route_table,
             destination,
             peering,
             ..
-        } => ec2::replace_route(c, route_table, destination, peering).await?,
+        } => aws.replace_route(route_table, destination, peering).await?,
         Action::DeleteRoute {
             route_table,
             destination,
             ..
-        } => ec2::delete_route(c, route_table, destination).await?,
+        } => aws.delete_route(route_table, destination).await?,
         Action::AuthorizeRule {
             group,
             rule,
             description,
-        } => ec2::authorize_rule(c, group, rule, description).await?,
-        Action::RevokeRule { group, rule } => ec2::revoke_rule(c, group, rule).await?,
-        Action::EnablePeeringDns { peering, side } => ec2::enable_peering_dns(c, peering, *side).await?,
-        Action::EnableVpcAttribute { vpc, attribute } => ec2::enable_vpc_attribute(c, vpc, *attribute).await?,
-        Action::MergeSecretPolicy { secret, change } => return merge_secret(ctx, secret, change).await,
-        Action::MergeKeyPolicy { key, change } => return merge_key(ctx, key, change).await,
+        } => aws.authorize_rule(group, rule, description).await?,
+        Action::RevokeRule { group, rule } => aws.revoke_rule(group, rule).await?,
+        Action::EnablePeeringDns { peering, side } => aws.enable_peering_dns(peering, *side).await?,
+        Action::EnableVpcAttribute { vpc, attribute } => aws.enable_vpc_attribute(vpc, *attribute).await?,
+        Action::MergeSecretPolicy { secret, change } => {
+            return merge_loop(
+                "PutResourcePolicy",
+                change,
+                ctx.settings.policy_settle,
+                async || aws.get_secret_policy(secret).await,
+                async |doc| aws.put_secret_policy(secret, &doc).await,
+            )
+            .await;
+        }
+        Action::MergeKeyPolicy { key, change } => {
+            return merge_loop(
+                "PutKeyPolicy",
+                change,
+                ctx.settings.policy_settle,
+                async || aws.get_key_policy(key).await,
+                async |doc| aws.put_key_policy(key, &doc).await,
+            )
+            .await;
+        }
     }
-    Ok(Result::Done)
+    Ok(ActionResult::Done)
 }
 
 /// How many read-merge-write-verify rounds a policy gets before we give up
@@ -133,21 +149,21 @@ async fn merge_loop<R, W>(
     settle: Duration,
     mut read: R,
     mut write: W,
-) -> std::result::Result<Result, AwsError>
+) -> Result<ActionResult, AwsError>
 where
-    R: AsyncFnMut() -> std::result::Result<Option<Value>, AwsError>,
-    W: AsyncFnMut(Value) -> std::result::Result<(), AwsError>,
+    R: AsyncFnMut() -> Result<Option<Value>, AwsError>,
+    W: AsyncFnMut(Value) -> Result<(), AwsError>,
 {
     let mut wrote = false;
     for round in 0..=MERGE_ROUNDS {
         let current = read().await?;
         if policy::satisfies(current.as_ref(), change) {
             if !wrote {
-                return Ok(Result::AlreadyDone);
+                return Ok(ActionResult::AlreadyDone);
             }
             tokio::time::sleep(settle).await;
             if policy::satisfies(read().await?.as_ref(), change) {
-                return Ok(Result::Done);
+                return Ok(ActionResult::Done);
             }
             // Overwritten while settling: merge again at once.
             continue;
@@ -175,26 +191,4 @@ fn jitter() -> u64 {
         .map(|d| d.subsec_nanos())
         .unwrap_or_default();
     u64::from(nanos % 50)
-}
-
-async fn merge_secret(ctx: &Context, arn: &str, change: &PolicyChange) -> std::result::Result<Result, AwsError> {
-    merge_loop(
-        "PutResourcePolicy",
-        change,
-        ctx.policy_settle,
-        async || secrets::get_secret_policy(&ctx.clients, arn).await,
-        async |doc| secrets::put_secret_policy(&ctx.clients, arn, &doc).await,
-    )
-    .await
-}
-
-async fn merge_key(ctx: &Context, key: &str, change: &PolicyChange) -> std::result::Result<Result, AwsError> {
-    merge_loop(
-        "PutKeyPolicy",
-        change,
-        ctx.policy_settle,
-        async || secrets::get_key_policy(&ctx.clients, key).await,
-        async |doc| secrets::put_key_policy(&ctx.clients, key, &doc).await,
-    )
-    .await
 }

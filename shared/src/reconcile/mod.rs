@@ -5,27 +5,17 @@ pub mod apply;
 pub mod observe;
 pub mod plan;
 pub mod policy;
-pub mod synthetic;
 
 use serde::Serialize;
 
+pub use apply::{ActionOutcome, ActionResult};
 pub use observe::Scope;
-pub use plan::{Action, Finding, FindingKind, Observed, Plan, Planned};
+pub use plan::{Action, Managed, Observed, Plan, Planned};
 
-use crate::context::{Context, Deadline};
+use crate::context::{Context, Deadline, Mode};
 use crate::error::Result;
-use crate::model::Side;
-
-/// One managed peering end seen by the pass.
-#[derive(Debug, Clone, Serialize)]
-pub struct Managed {
-    pub peering: String,
-    pub status: String,
-    pub side: Side,
-    pub entry: String,
-    pub peer_account: String,
-    pub peer_vpc: String,
-}
+use crate::finding::{Finding, FindingKind};
+use crate::metrics::InvocationReport;
 
 /// What a pass found and did.
 #[derive(Debug, Clone, Serialize)]
@@ -34,9 +24,21 @@ pub struct Report {
     /// `false` in report mode and for `plan`: nothing was written.
     pub applied: bool,
     pub managed: Vec<Managed>,
-    pub actions: Vec<apply::Outcome>,
+    pub actions: Vec<ActionOutcome>,
     pub findings: Vec<Finding>,
     pub note: Option<String>,
+    /// The accepter's rejection the invocation's event carried, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<Rejection>,
+}
+
+/// A rejection an accepter announced (in its own words, from its account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub peering: String,
+    pub accepter_account: String,
+    pub reason: String,
+    pub entry: Option<String>,
 }
 
 impl Report {
@@ -48,22 +50,22 @@ impl Report {
             actions: Vec::new(),
             findings: Vec::new(),
             note: Some(note.into()),
+            rejection: None,
         }
     }
 
     /// Actions that are still to be done (planned only, failed, or not started).
     pub fn outstanding(&self) -> usize {
-        self.actions
-            .iter()
-            .filter(|a| !matches!(a.result, apply::Result::Done | apply::Result::AlreadyDone))
-            .count()
+        self.actions.iter().filter(|a| !a.result.succeeded()).count()
     }
 
-    pub fn failed(&self) -> Vec<&apply::Outcome> {
-        self.actions
-            .iter()
-            .filter(|a| matches!(a.result, apply::Result::Failed(_) | apply::Result::NotStarted))
-            .collect()
+    /// Actions carried out (by this pass or, already, by another).
+    pub fn done(&self) -> usize {
+        self.actions.iter().filter(|a| a.result.succeeded()).count()
+    }
+
+    pub fn failed(&self) -> Vec<&ActionOutcome> {
+        self.actions.iter().filter(|a| a.result.failed()).collect()
     }
 
     pub fn count(&self, kind: FindingKind) -> usize {
@@ -71,37 +73,52 @@ impl Report {
     }
 }
 
-/// Observes `scope`, plans, and applies when `apply` is set.
-pub async fn run(ctx: &Context, scope: Scope, apply: bool, deadline: Deadline) -> Result<Report> {
+impl InvocationReport for Report {
+    fn failures(&self) -> Vec<String> {
+        self.failed()
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} {} ({:?})",
+                    o.planned.action.kind(),
+                    o.planned.action.resource(),
+                    o.result
+                )
+            })
+            .collect()
+    }
+
+    fn metrics(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("DriftFound", self.actions.len()),
+            ("Repaired", self.actions.len() - self.outstanding()),
+            ("RepairFailed", self.failed().len()),
+            ("Conflicts", self.count(FindingKind::RouteConflict)),
+            ("Findings", self.findings.len()),
+            ("RejectionsReceived", usize::from(self.rejection.is_some())),
+        ]
+    }
+}
+
+/// Observes `scope`, plans, and applies in [`Mode::Apply`].
+pub async fn run(ctx: &Context, scope: Scope, mode: Mode, deadline: Deadline) -> Result<Report> {
     let obs = observe::observe(ctx, &scope).await?;
-    Ok(run_observed(ctx, scope, &obs, apply, deadline).await)
+    Ok(run_observed(ctx, scope, &obs, mode, deadline).await)
 }
 
 /// Plans (and applies) from state already observed.
-pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, apply: bool, deadline: Deadline) -> Report {
+pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, mode: Mode, deadline: Deadline) -> Report {
     let plan = plan::plan(&ctx.config, obs);
-    let (binds, _) = plan::bindings(&ctx.config, obs);
-    let managed = binds
-        .iter()
-        .map(|b| Managed {
-            peering: b.peering.id.clone(),
-            status: b.peering.status.to_string(),
-            side: b.side,
-            entry: b.entry.name.clone(),
-            peer_account: b.peering.side(b.side.other()).account.clone(),
-            peer_vpc: b.peering.side(b.side.other()).vpc.clone(),
-        })
-        .collect();
-    let actions = if apply {
-        apply::apply(ctx, plan.actions, deadline).await
-    } else {
-        plan.actions
+    let actions = match mode {
+        Mode::Apply => apply::apply(ctx, plan.actions, deadline).await,
+        Mode::Plan => plan
+            .actions
             .into_iter()
-            .map(|planned| apply::Outcome {
+            .map(|planned| ActionOutcome {
                 planned,
-                result: apply::Result::Pending,
+                result: ActionResult::Pending,
             })
-            .collect()
+            .collect(),
     };
     for a in &actions {
         let p = &a.planned;
@@ -127,10 +144,14 @@ pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, apply: bo
     }
     Report {
         scope,
-        applied: apply,
-        managed,
+        applied: mode == Mode::Apply,
+        managed: plan.managed,
         actions,
         findings: plan.findings,
         note: None,
+        rejection: None,
     }
 }
+
+#[cfg(test)]
+mod tests;

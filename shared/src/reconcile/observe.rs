@@ -7,11 +7,11 @@ use std::collections::{BTreeSet, HashMap};
 use futures_util::StreamExt;
 
 use super::plan::Observed;
-use crate::aws::{ec2, secrets};
+use crate::aws::{Aws, Select};
 use crate::config::PeerEntry;
 use crate::context::Context;
-use crate::decision::match_entry;
-use crate::error::{Error, Result};
+use crate::error::{AwsError, Error, Result};
+use crate::matching::match_entry;
 use crate::model::{KeyState, Peering, SecretState};
 
 /// Which managed peerings a pass looks at.
@@ -30,9 +30,9 @@ pub enum Scope {
 
 /// Reads the state the plan needs for `scope`.
 pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
-    let (peerings, complete) = match scope {
+    let (peerings, listing) = match scope {
         Scope::Peerings(ids) => {
-            let found = ec2::describe_peerings(&ctx.clients.ec2, Some(ids)).await?;
+            let found = ctx.aws.describe_peerings(Some(ids)).await?;
             if let Some(missing) = ids.iter().find(|id| !found.iter().any(|p| &&p.id == id)) {
                 return Err(Error::NotFound {
                     what: "VPC peering connection",
@@ -41,16 +41,25 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
                     region: ctx.me.region.clone(),
                 });
             }
-            (found, false)
+            (found, Listing::Named)
         }
-        _ => (ec2::describe_peerings(&ctx.clients.ec2, None).await?, true),
+        _ => (ctx.aws.describe_peerings(None).await?, Listing::Complete),
     };
-    observe_with(ctx, scope, peerings, complete).await
+    observe_with(ctx, scope, peerings, listing).await
+}
+
+/// Whether the peerings handed to `observe_with` are every peering this
+/// account can see (then a marker naming none of them is a peering gone for
+/// good) or only those a scope named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    Complete,
+    Named,
 }
 
 /// Like [`observe`], with the peerings already read (the drift pass shares one
 /// Describe between the accepter sweep and the reconcile).
-pub async fn observe_with(ctx: &Context, scope: &Scope, peerings: Vec<Peering>, complete: bool) -> Result<Observed> {
+async fn observe_with(ctx: &Context, scope: &Scope, peerings: Vec<Peering>, listing: Listing) -> Result<Observed> {
     let config = &ctx.config;
     let entries: Vec<&PeerEntry> = match scope {
         Scope::All => config.peers.iter().collect(),
@@ -75,7 +84,7 @@ pub async fn observe_with(ctx: &Context, scope: &Scope, peerings: Vec<Peering>, 
     let mut obs = Observed {
         me: Some(ctx.me.clone()),
         peerings,
-        complete,
+        complete: listing == Listing::Complete,
         scope: entries.iter().map(|e| e.name.clone()).collect(),
         ..Observed::default()
     };
@@ -96,24 +105,24 @@ pub async fn observe_with(ctx: &Context, scope: &Scope, peerings: Vec<Peering>, 
             .flat_map(|e| e.security_group_rules.iter().map(|r| r.group.to_string())),
     );
     let secret_arns = sorted(entries.iter().flat_map(|e| e.secrets.iter().map(|s| s.arn.arn.clone())));
-    let ec2c = &ctx.clients.ec2;
+    let aws = ctx.aws.as_ref();
     let limit = ctx.config.settings.write_concurrency.max(4);
 
-    let vpcs = ec2::describe_vpcs(ec2c, &vpc_ids);
-    let tables = ec2::describe_route_tables(ec2c, &vpc_ids);
+    let vpcs = aws.describe_vpcs(&vpc_ids);
+    let tables = aws.describe_route_tables(Select::Vpcs(&vpc_ids));
     let groups = async {
         if group_ids.is_empty() {
             Ok(Vec::new())
         } else {
-            ec2::describe_security_groups(ec2c, &group_ids).await
+            aws.describe_security_groups(Select::Ids(&group_ids)).await
         }
     };
     let dns = futures_util::stream::iter(dns_vpcs.iter())
-        .map(|v| async move { ec2::vpc_dns_attributes(ec2c, v).await.map(|a| (v.clone(), a)) })
+        .map(|v| async move { aws.vpc_dns_attributes(v).await.map(|a| (v.clone(), a)) })
         .buffer_unordered(limit)
         .collect::<Vec<_>>();
     let secrets_read = futures_util::stream::iter(secret_arns.iter())
-        .map(|arn| async move { secrets::read_secret(&ctx.clients, arn).await.map(|s| (arn.clone(), s)) })
+        .map(|arn| async move { read_secret(aws, arn).await.map(|s| (arn.clone(), s)) })
         .buffer_unordered(limit)
         .collect::<Vec<_>>();
     let (vpcs, tables, groups, dns, secret_states) = tokio::join!(vpcs, tables, groups, dns, secrets_read);
@@ -138,7 +147,7 @@ pub async fn observe_with(ctx: &Context, scope: &Scope, peerings: Vec<Peering>, 
             .filter(|k| !k.ends_with("alias/aws/secretsmanager")),
     );
     let keys: Vec<(String, Option<KeyState>)> = futures_util::stream::iter(key_refs.iter())
-        .map(|k| async move { secrets::read_key(&ctx.clients, k).await.map(|s| (k.clone(), s)) })
+        .map(|k| async move { read_key(aws, k).await.map(|s| (k.clone(), s)) })
         .buffer_unordered(limit)
         .collect::<Vec<_>>()
         .await
@@ -147,6 +156,36 @@ pub async fn observe_with(ctx: &Context, scope: &Scope, peerings: Vec<Peering>, 
     obs.secrets = secret_states.into_iter().collect::<HashMap<_, _>>();
     obs.keys = keys.into_iter().collect();
     Ok(obs)
+}
+
+/// A secret with its resource policy; `None` when it does not exist.
+async fn read_secret(aws: &dyn Aws, arn: &str) -> Result<Option<SecretState>, AwsError> {
+    let Some(d) = aws.describe_secret(arn).await? else {
+        return Ok(None);
+    };
+    Ok(Some(SecretState {
+        arn: d.arn,
+        kms_key: d.kms_key,
+        policy: aws.get_secret_policy(arn).await?,
+    }))
+}
+
+/// A key with its policy (only customer-managed keys have one we may change);
+/// `None` when it does not exist.
+async fn read_key(aws: &dyn Aws, key: &str) -> Result<Option<KeyState>, AwsError> {
+    let Some(d) = aws.describe_key(key).await? else {
+        return Ok(None);
+    };
+    let policy = if d.aws_managed {
+        None
+    } else {
+        aws.get_key_policy(&d.arn).await?
+    };
+    Ok(Some(KeyState {
+        arn: d.arn,
+        aws_managed: d.aws_managed,
+        policy,
+    }))
 }
 
 fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {

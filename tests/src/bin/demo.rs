@@ -26,7 +26,7 @@ fn write(path: &Path, text: &str) -> PathBuf {
 }
 
 fn table(headers: &[&str], rows: &[Vec<String>]) {
-    for line in peerlink::text::table(headers, rows).lines() {
+    for line in peerlink_cli::text::table(headers, rows).lines() {
         println!("  {line}");
     }
 }

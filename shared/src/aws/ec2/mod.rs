@@ -1,21 +1,24 @@
-//! EC2 reads (few, filtered, paginated) and writes (one call per missing item).
+//! EC2 reads (few, filtered, paginated), converted to [`crate::model`] types.
+//! The writes are in [`write`].
+
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{
-    self as t, Filter, IpPermission, IpRange, Ipv6Range, PeeringConnectionOptionsRequest, RouteState, VpcAttributeName,
-};
+use aws_sdk_ec2::types::{self as t, Filter, IpPermission, RouteState, VpcAttributeName};
 use ipnet::IpNet;
 
-use super::{FILTER_VALUES_MAX, aws_error};
+use super::{FILTER_VALUES_MAX, Select, aws_error};
 use crate::config::{Direction, PortRange, Protocol};
 use crate::error::AwsError;
 use crate::model::{
     GroupRef, NaclEntry, NetworkAcl, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget,
-    SecurityGroup, SgRule, Side, Vpc,
+    SecurityGroup, SgRule, Vpc,
 };
+
+pub use write::*;
 
 /// AWS spells it `…ID.NotFound`, the emulator `…Id.NotFound`.
 pub const PEERING_NOT_FOUND: [&str; 2] = [
@@ -257,15 +260,13 @@ fn tags_of(tags: &[t::Tag]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Every route table of the given VPCs: one paginated call per 200 VPCs,
-/// never one call per table.
-pub async fn describe_route_tables(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<RouteTable>, AwsError> {
-    describe_route_tables_by(ec2, "vpc-id", vpc_ids).await
-}
-
-/// The given route tables (used to map an event on one table to its VPC).
-pub async fn describe_route_tables_by_id(ec2: &Client, ids: &[String]) -> Result<Vec<RouteTable>, AwsError> {
-    describe_route_tables_by(ec2, "route-table-id", ids).await
+/// Route tables by VPC (every table of the VPCs), by id, or by tag key: one
+/// paginated call per 200 values, never one call per table.
+pub async fn describe_route_tables(ec2: &Client, by: Select<'_>) -> Result<Vec<RouteTable>, AwsError> {
+    match by {
+        Select::Vpcs(vpcs) => describe_route_tables_by(ec2, "vpc-id", vpcs).await,
+        Select::Ids(ids) => describe_route_tables_by(ec2, "route-table-id", ids).await,
+    }
 }
 
 async fn describe_route_tables_by(ec2: &Client, name: &str, values: &[String]) -> Result<Vec<RouteTable>, AwsError> {
@@ -356,15 +357,13 @@ fn security_group_from(g: &t::SecurityGroup) -> SecurityGroup {
     }
 }
 
-/// The given security groups, by a `group-id` filter (a missing group is absent,
-/// not an error), one paginated call per 200 groups.
-pub async fn describe_security_groups(ec2: &Client, group_ids: &[String]) -> Result<Vec<SecurityGroup>, AwsError> {
-    describe_security_groups_by(ec2, "group-id", group_ids).await
-}
-
-/// Every security group of the given VPCs (doctor).
-pub async fn describe_vpc_security_groups(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<SecurityGroup>, AwsError> {
-    describe_security_groups_by(ec2, "vpc-id", vpc_ids).await
+/// Security groups by id (a missing group is absent, not an error), by VPC
+/// (every group, for the doctor) or by tag key: one paginated call per 200 values.
+pub async fn describe_security_groups(ec2: &Client, by: Select<'_>) -> Result<Vec<SecurityGroup>, AwsError> {
+    match by {
+        Select::Vpcs(vpcs) => describe_security_groups_by(ec2, "vpc-id", vpcs).await,
+        Select::Ids(ids) => describe_security_groups_by(ec2, "group-id", ids).await,
+    }
 }
 
 async fn describe_security_groups_by(
@@ -442,164 +441,4 @@ pub async fn describe_network_acls(ec2: &Client, vpc_ids: &[String]) -> Result<V
         }
     }
     Ok(out)
-}
-
-pub async fn accept_peering(ec2: &Client, id: &str) -> Result<(), AwsError> {
-    ec2.accept_vpc_peering_connection()
-        .vpc_peering_connection_id(id)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_error("AcceptVpcPeeringConnection", e))
-}
-
-pub async fn reject_peering(ec2: &Client, id: &str) -> Result<(), AwsError> {
-    ec2.reject_vpc_peering_connection()
-        .vpc_peering_connection_id(id)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_error("RejectVpcPeeringConnection", e))
-}
-
-pub async fn create_route(ec2: &Client, table: &str, destination: &IpNet, peering: &str) -> Result<(), AwsError> {
-    let req = ec2
-        .create_route()
-        .route_table_id(table)
-        .vpc_peering_connection_id(peering);
-    let req = match destination {
-        IpNet::V4(_) => req.destination_cidr_block(destination.to_string()),
-        IpNet::V6(_) => req.destination_ipv6_cidr_block(destination.to_string()),
-    };
-    req.send().await.map(|_| ()).map_err(|e| aws_error("CreateRoute", e))
-}
-
-pub async fn replace_route(ec2: &Client, table: &str, destination: &IpNet, peering: &str) -> Result<(), AwsError> {
-    let req = ec2
-        .replace_route()
-        .route_table_id(table)
-        .vpc_peering_connection_id(peering);
-    let req = match destination {
-        IpNet::V4(_) => req.destination_cidr_block(destination.to_string()),
-        IpNet::V6(_) => req.destination_ipv6_cidr_block(destination.to_string()),
-    };
-    req.send().await.map(|_| ()).map_err(|e| aws_error("ReplaceRoute", e))
-}
-
-pub async fn delete_route(ec2: &Client, table: &str, destination: &IpNet) -> Result<(), AwsError> {
-    let req = ec2.delete_route().route_table_id(table);
-    let req = match destination {
-        IpNet::V4(_) => req.destination_cidr_block(destination.to_string()),
-        IpNet::V6(_) => req.destination_ipv6_cidr_block(destination.to_string()),
-    };
-    req.send().await.map(|_| ()).map_err(|e| aws_error("DeleteRoute", e))
-}
-
-fn permission(rule: &SgRule, description: Option<&str>) -> IpPermission {
-    let (from, to) = match (rule.protocol, rule.ports) {
-        (_, Some(p)) => (i32::from(p.from), i32::from(p.to)),
-        _ => (-1, -1),
-    };
-    let builder = IpPermission::builder()
-        .ip_protocol(rule.protocol.ec2_name())
-        .from_port(from)
-        .to_port(to);
-    match rule.cidr {
-        IpNet::V4(_) => builder.ip_ranges(
-            IpRange::builder()
-                .cidr_ip(rule.cidr.to_string())
-                .set_description(description.map(str::to_string))
-                .build(),
-        ),
-        IpNet::V6(_) => builder.ipv6_ranges(
-            Ipv6Range::builder()
-                .cidr_ipv6(rule.cidr.to_string())
-                .set_description(description.map(str::to_string))
-                .build(),
-        ),
-    }
-    .build()
-}
-
-pub async fn authorize_rule(ec2: &Client, group: &str, rule: &SgRule, description: &str) -> Result<(), AwsError> {
-    let perm = permission(rule, Some(description));
-    match rule.direction {
-        Direction::Ingress => ec2
-            .authorize_security_group_ingress()
-            .group_id(group)
-            .ip_permissions(perm)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e)),
-        Direction::Egress => ec2
-            .authorize_security_group_egress()
-            .group_id(group)
-            .ip_permissions(perm)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e)),
-    }
-}
-
-pub async fn revoke_rule(ec2: &Client, group: &str, rule: &SgRule) -> Result<(), AwsError> {
-    let perm = permission(rule, None);
-    match rule.direction {
-        Direction::Ingress => ec2
-            .revoke_security_group_ingress()
-            .group_id(group)
-            .ip_permissions(perm)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("RevokeSecurityGroupIngress", e)),
-        Direction::Egress => ec2
-            .revoke_security_group_egress()
-            .group_id(group)
-            .ip_permissions(perm)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("RevokeSecurityGroupEgress", e)),
-    }
-}
-
-/// Turns on `AllowDnsResolutionFromRemoteVpc` on our own side of the peering.
-pub async fn enable_peering_dns(ec2: &Client, peering: &str, side: Side) -> Result<(), AwsError> {
-    let opts = PeeringConnectionOptionsRequest::builder()
-        .allow_dns_resolution_from_remote_vpc(true)
-        .build();
-    let req = ec2
-        .modify_vpc_peering_connection_options()
-        .vpc_peering_connection_id(peering);
-    let req = match side {
-        Side::Requester => req.requester_peering_connection_options(opts),
-        Side::Accepter => req.accepter_peering_connection_options(opts),
-    };
-    req.send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_error("ModifyVpcPeeringConnectionOptions", e))
-}
-
-/// The two DNS attributes of a VPC we may turn on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum VpcDnsAttribute {
-    EnableDnsSupport,
-    EnableDnsHostnames,
-}
-
-pub async fn enable_vpc_attribute(ec2: &Client, vpc: &str, attribute: VpcDnsAttribute) -> Result<(), AwsError> {
-    let on = t::AttributeBooleanValue::builder().value(true).build();
-    let req = ec2.modify_vpc_attribute().vpc_id(vpc);
-    let req = match attribute {
-        VpcDnsAttribute::EnableDnsSupport => req.enable_dns_support(on),
-        VpcDnsAttribute::EnableDnsHostnames => req.enable_dns_hostnames(on),
-    };
-    req.send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_error("ModifyVpcAttribute", e))
 }

@@ -1,0 +1,4 @@
+//! The terminal side of peerlink: what the `peerlink` command prints (and the
+//! demo reuses). The engine itself is the `peerlink` library.
+
+pub mod text;

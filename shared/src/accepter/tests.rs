@@ -1,0 +1,138 @@
+//! The accepter's orchestration against the in-memory account: which requests
+//! are decided in what order, what is written, what a failure or an expired
+//! budget leaves behind. (The emulator tests prove the AWS calls themselves.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::aws::memory::{Memory, accepter_world};
+use crate::fixtures::{self, Entry, LOCAL_VPC, ME, PEER, REGION};
+use crate::model::Identity;
+use crate::settings::Settings;
+
+fn context(memory: &Arc<Memory>, entry: Entry, settings: Settings) -> Context {
+    let me = Identity {
+        account: ME.into(),
+        region: REGION.into(),
+    };
+    Context::new(memory.clone(), me, fixtures::config("", &[entry]), settings)
+}
+
+fn entry() -> Entry {
+    Entry::new("orders", PEER, LOCAL_VPC, &["10.0.0.0/8"])
+}
+
+fn status(memory: &Memory, id: &str) -> PeeringStatus {
+    let w = memory.world();
+    w.peerings.iter().find(|p| p.id == id).expect("peering").status.clone()
+}
+
+#[tokio::test]
+async fn a_sweep_decides_in_id_order_and_never_accepts_two_overlapping_requests() {
+    // Three requests: two with the same block, one elsewhere.
+    let memory = Arc::new(Memory::new(accepter_world(&[
+        "10.1.0.0/16",
+        "10.1.0.0/16",
+        "10.2.0.0/16",
+    ])));
+    let ctx = context(&memory, entry(), Settings::default());
+    let report = handle(&ctx, &Event::Scheduled, Deadline::none()).await.unwrap();
+    assert_eq!(report.accepted, vec!["pcx-00000000000000001", "pcx-00000000000000003"]);
+    assert_eq!(report.rejected, vec!["pcx-00000000000000002"]);
+    let second = &report.outcomes[1].decision;
+    assert!(second.reason.contains("pcx-00000000000000001"), "{}", second.reason);
+    assert_eq!(status(&memory, "pcx-00000000000000002"), PeeringStatus::Rejected);
+    // One round of reads (peerings and the configured VPC), then one write per decision.
+    let calls = ctx.calls().summary();
+    assert_eq!((calls.reads, calls.writes), (2, 3), "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_second_sweep_writes_nothing() {
+    let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16"])));
+    let ctx = context(&memory, entry(), Settings::default());
+    handle(&ctx, &Event::Scheduled, Deadline::none()).await.unwrap();
+    ctx.calls().reset();
+    let again = handle(&ctx, &Event::Scheduled, Deadline::none()).await.unwrap();
+    assert!(again.outcomes.is_empty(), "{again:?}");
+    assert_eq!(ctx.calls().summary().writes, 0);
+}
+
+#[tokio::test]
+async fn report_mode_decides_and_writes_nothing() {
+    let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16"])));
+    let ctx = context(&memory, entry(), Settings::default());
+    let snapshot = Snapshot::read(&ctx).await.unwrap();
+    let report = sweep(&ctx, &snapshot, Mode::Plan, Deadline::none()).await.unwrap();
+    assert!(!report.executed);
+    assert_eq!(report.outcomes[0].result, DecisionResult::Planned);
+    assert_eq!(report.accepted, vec!["pcx-00000000000000001"]);
+    assert_eq!(ctx.calls().summary().writes, 0);
+    assert_eq!(
+        status(&memory, "pcx-00000000000000001"),
+        PeeringStatus::PendingAcceptance
+    );
+}
+
+#[tokio::test]
+async fn an_expired_budget_starts_no_write_and_reports_the_request_as_failed() {
+    let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16"])));
+    let ctx = context(&memory, entry(), Settings::default());
+    let report = handle(&ctx, &Event::Scheduled, Deadline::within(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(report.outcomes[0].result, DecisionResult::NotStarted);
+    assert_eq!(report.failed, vec!["pcx-00000000000000001"]);
+    assert_eq!(report.failures(), vec!["pcx-00000000000000001"]);
+    assert_eq!(ctx.calls().summary().writes, 0);
+}
+
+#[tokio::test]
+async fn a_failed_accept_is_a_failure_unless_another_run_got_there_first() {
+    let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16", "10.2.0.0/16"])));
+    memory.fail("AcceptVpcPeeringConnection", "InternalError");
+    // The other run: request 2 is already active when our accept fails.
+    let ctx = context(&memory, entry(), Settings::default());
+    let snapshot = Snapshot::read(&ctx).await.unwrap();
+    memory.world().peerings[1].status = PeeringStatus::Active;
+    let report = sweep(&ctx, &snapshot, Mode::Apply, Deadline::none()).await.unwrap();
+    let results: Vec<&DecisionResult> = report.outcomes.iter().map(|o| &o.result).collect();
+    assert!(
+        matches!(results[0], DecisionResult::Failed(e) if e.contains("InternalError")),
+        "{results:?}"
+    );
+    assert_eq!(results[1], &DecisionResult::AlreadyDone);
+    assert_eq!(report.failed, vec!["pcx-00000000000000001"]);
+    assert_eq!(report.accepted, vec!["pcx-00000000000000002"]);
+}
+
+#[tokio::test]
+async fn an_acceptance_is_announced_on_the_configured_bus_and_a_rejection_is_not() {
+    let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16", "192.168.0.0/16"])));
+    let settings = Settings {
+        event_bus: Some("peerlink-bus".into()),
+        ..Settings::default()
+    };
+    let ctx = context(&memory, entry(), settings);
+    handle(&ctx, &Event::Scheduled, Deadline::none()).await.unwrap();
+    let events = memory.world().events.clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "peerlink-bus");
+    assert_eq!(events[0].1, ACCEPTED_DETAIL_TYPE);
+    assert_eq!(events[0].2["peeringId"], "pcx-00000000000000001");
+}
+
+#[tokio::test]
+async fn an_event_for_a_peering_ec2_does_not_know_is_an_error_and_writes_nothing() {
+    let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16"])));
+    let ctx = context(&memory, entry(), Settings::default());
+    let event = Event::ApiCall {
+        name: "CreateVpcPeeringConnection".into(),
+        subject: Subject::Peering("pcx-0fffffffffffffff0".parse().unwrap()),
+        account: Some(ME.into()),
+    };
+    let err = handle(&ctx, &event, Deadline::none()).await.unwrap_err();
+    assert!(err.to_string().contains("was not found"), "{err}");
+    assert_eq!(ctx.calls().summary().writes, 0);
+}

@@ -1,0 +1,417 @@
+//! An in-memory account implementing [`Aws`], for fast unit tests of the
+//! orchestration (accepter, apply, reconcile). It follows EC2's answers where
+//! the orchestration depends on them ("already exists", "not found", state
+//! transitions) and can be told to fail an operation. It is never the only
+//! test of an AWS interaction: the emulator tests are.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use futures_util::FutureExt;
+use ipnet::IpNet;
+use serde_json::Value;
+
+use super::{ApiCalls, Aws, KeyDescription, Parameter, Pending, SecretDescription, Select};
+use crate::error::AwsError;
+use crate::model::{
+    NetworkAcl, ObservedRule, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, SgRule, Side, Vpc,
+    VpcDnsAttribute,
+};
+
+/// Everything the in-memory account holds.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    pub account: String,
+    pub peerings: Vec<Peering>,
+    pub vpcs: Vec<Vpc>,
+    pub route_tables: Vec<RouteTable>,
+    pub groups: Vec<SecurityGroup>,
+    pub secrets: BTreeMap<String, (SecretDescription, Option<Value>)>,
+    pub keys: BTreeMap<String, (KeyDescription, Option<Value>)>,
+    pub parameters: BTreeMap<String, Parameter>,
+    /// Published events: (bus, detail-type, detail).
+    pub events: Vec<(String, String, Value)>,
+}
+
+#[derive(Default)]
+pub struct Memory {
+    world: Mutex<World>,
+    calls: ApiCalls,
+    /// Operations that fail, with the error code they fail with.
+    failing: Mutex<BTreeMap<&'static str, String>>,
+}
+
+fn err(operation: &'static str, code: &str, message: &str) -> AwsError {
+    AwsError {
+        operation,
+        code: Some(code.to_string()),
+        message: message.to_string(),
+    }
+}
+
+impl Memory {
+    pub fn new(world: World) -> Memory {
+        Memory {
+            world: Mutex::new(world),
+            ..Memory::default()
+        }
+    }
+
+    /// The account as it is now.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().expect("world lock")
+    }
+
+    /// Makes every later call of `operation` fail with `code`.
+    pub fn fail(&self, operation: &'static str, code: &str) {
+        self.failing.lock().expect("lock").insert(operation, code.to_string());
+    }
+
+    /// Counts the call, fails it if asked to, else runs `f` on the world.
+    fn call<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&mut World) -> Result<T, AwsError>,
+    ) -> Pending<'_, T> {
+        self.calls.bump(operation, false);
+        self.calls.bump(operation, true);
+        let result = match self.failing.lock().expect("lock").get(operation) {
+            Some(code) => Err(err(operation, code, "injected failure")),
+            None => f(&mut self.world()),
+        };
+        async move { result }.boxed()
+    }
+}
+
+fn table<'w>(w: &'w mut World, id: &str, op: &'static str) -> Result<&'w mut RouteTable, AwsError> {
+    w.route_tables
+        .iter_mut()
+        .find(|t| t.id == id)
+        .ok_or_else(|| err(op, "InvalidRouteTableID.NotFound", id))
+}
+
+fn group<'w>(w: &'w mut World, id: &str, op: &'static str) -> Result<&'w mut SecurityGroup, AwsError> {
+    w.groups
+        .iter_mut()
+        .find(|g| g.id == id)
+        .ok_or_else(|| err(op, "InvalidGroup.NotFound", id))
+}
+
+fn peering<'w>(w: &'w mut World, id: &str, op: &'static str) -> Result<&'w mut Peering, AwsError> {
+    w.peerings
+        .iter_mut()
+        .find(|p| p.id == id)
+        .ok_or_else(|| err(op, "InvalidVpcPeeringConnectionID.NotFound", id))
+}
+
+/// Moves a pending request to `to`, as EC2 does for the accepter's account.
+fn decide(w: &mut World, id: &str, to: PeeringStatus, op: &'static str) -> Result<(), AwsError> {
+    let p = peering(w, id, op)?;
+    if p.status != PeeringStatus::PendingAcceptance {
+        return Err(err(op, "InvalidStateTransition", &format!("{id} is {}", p.status)));
+    }
+    p.status = to;
+    Ok(())
+}
+
+impl Aws for Memory {
+    fn calls(&self) -> &ApiCalls {
+        &self.calls
+    }
+    fn caller_account(&self) -> Pending<'_, String> {
+        self.call("GetCallerIdentity", |w| Ok(w.account.clone()))
+    }
+    fn get_parameter<'a>(&'a self, name: &'a str) -> Pending<'a, Parameter> {
+        self.call("GetParameter", |w| {
+            w.parameters
+                .get(name)
+                .cloned()
+                .ok_or_else(|| err("GetParameter", "ParameterNotFound", name))
+        })
+    }
+    fn put_event<'a>(&'a self, bus: &'a str, detail_type: &'a str, detail: &'a Value) -> Pending<'a, ()> {
+        self.call("PutEvents", |w| {
+            w.events.push((bus.into(), detail_type.into(), detail.clone()));
+            Ok(())
+        })
+    }
+
+    fn describe_peerings<'a>(&'a self, ids: Option<&'a [String]>) -> Pending<'a, Vec<Peering>> {
+        self.call("DescribeVpcPeeringConnections", |w| {
+            Ok(w.peerings
+                .iter()
+                .filter(|p| ids.is_none_or(|ids| ids.contains(&p.id)))
+                .cloned()
+                .collect())
+        })
+    }
+    fn describe_vpcs<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<Vpc>> {
+        self.call("DescribeVpcs", |w| {
+            Ok(w.vpcs
+                .iter()
+                .filter(|v| ids.contains(&v.id))
+                .map(|v| Vpc {
+                    dns_support: None,
+                    dns_hostnames: None,
+                    ..v.clone()
+                })
+                .collect())
+        })
+    }
+    fn vpc_dns_attributes<'a>(&'a self, vpc: &'a str) -> Pending<'a, (bool, bool)> {
+        self.call("DescribeVpcAttribute", |w| {
+            let v = w.vpcs.iter().find(|v| v.id == vpc);
+            let v = v.ok_or_else(|| err("DescribeVpcAttribute", "InvalidVpcID.NotFound", vpc))?;
+            Ok((v.dns_support.unwrap_or(true), v.dns_hostnames.unwrap_or(true)))
+        })
+    }
+    fn describe_route_tables<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<RouteTable>> {
+        self.call("DescribeRouteTables", |w| {
+            Ok(w.route_tables
+                .iter()
+                .filter(|t| match by {
+                    Select::Vpcs(v) => v.contains(&t.vpc),
+                    Select::Ids(ids) => ids.contains(&t.id),
+                })
+                .cloned()
+                .collect())
+        })
+    }
+    fn describe_security_groups<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<SecurityGroup>> {
+        self.call("DescribeSecurityGroups", |w| {
+            Ok(w.groups
+                .iter()
+                .filter(|g| match by {
+                    Select::Vpcs(v) => v.contains(&g.vpc),
+                    Select::Ids(ids) => ids.contains(&g.id),
+                })
+                .cloned()
+                .collect())
+        })
+    }
+    fn describe_network_acls<'a>(&'a self, _vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
+        self.call("DescribeNetworkAcls", |_| Ok(Vec::new()))
+    }
+
+    fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
+        self.call("AcceptVpcPeeringConnection", |w| {
+            decide(w, id, PeeringStatus::Active, "AcceptVpcPeeringConnection")
+        })
+    }
+    fn reject_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
+        self.call("RejectVpcPeeringConnection", |w| {
+            decide(w, id, PeeringStatus::Rejected, "RejectVpcPeeringConnection")
+        })
+    }
+    fn create_route<'a>(&'a self, table_id: &'a str, destination: &'a IpNet, pcx: &'a str) -> Pending<'a, ()> {
+        self.call("CreateRoute", |w| {
+            let t = table(w, table_id, "CreateRoute")?;
+            if t.routes.iter().any(|r| r.destination == *destination) {
+                return Err(err("CreateRoute", "RouteAlreadyExists", &destination.to_string()));
+            }
+            t.routes.push(Route {
+                destination: *destination,
+                target: RouteTarget::Peering(pcx.into()),
+                blackhole: false,
+            });
+            Ok(())
+        })
+    }
+    fn replace_route<'a>(&'a self, table_id: &'a str, destination: &'a IpNet, pcx: &'a str) -> Pending<'a, ()> {
+        self.call("ReplaceRoute", |w| {
+            let t = table(w, table_id, "ReplaceRoute")?;
+            let r = t.routes.iter_mut().find(|r| r.destination == *destination);
+            let r = r.ok_or_else(|| err("ReplaceRoute", "InvalidRoute.NotFound", &destination.to_string()))?;
+            r.target = RouteTarget::Peering(pcx.into());
+            r.blackhole = false;
+            Ok(())
+        })
+    }
+    fn delete_route<'a>(&'a self, table_id: &'a str, destination: &'a IpNet) -> Pending<'a, ()> {
+        self.call("DeleteRoute", |w| {
+            let t = table(w, table_id, "DeleteRoute")?;
+            let before = t.routes.len();
+            t.routes.retain(|r| r.destination != *destination);
+            if t.routes.len() == before {
+                return Err(err("DeleteRoute", "InvalidRoute.NotFound", &destination.to_string()));
+            }
+            Ok(())
+        })
+    }
+    fn authorize_rule<'a>(&'a self, group_id: &'a str, rule: &'a SgRule, description: &'a str) -> Pending<'a, ()> {
+        self.call("AuthorizeSecurityGroupIngress", |w| {
+            let g = group(w, group_id, "AuthorizeSecurityGroupIngress")?;
+            if g.rules.iter().any(|r| r.rule == *rule) {
+                return Err(err(
+                    "AuthorizeSecurityGroupIngress",
+                    "InvalidPermission.Duplicate",
+                    &rule.to_string(),
+                ));
+            }
+            g.rules.push(ObservedRule {
+                rule: rule.clone(),
+                description: Some(description.into()),
+            });
+            Ok(())
+        })
+    }
+    fn revoke_rule<'a>(&'a self, group_id: &'a str, rule: &'a SgRule) -> Pending<'a, ()> {
+        self.call("RevokeSecurityGroupIngress", |w| {
+            let g = group(w, group_id, "RevokeSecurityGroupIngress")?;
+            let before = g.rules.len();
+            g.rules.retain(|r| r.rule != *rule);
+            if g.rules.len() == before {
+                return Err(err(
+                    "RevokeSecurityGroupIngress",
+                    "InvalidPermission.NotFound",
+                    &rule.to_string(),
+                ));
+            }
+            Ok(())
+        })
+    }
+    fn enable_peering_dns<'a>(&'a self, id: &'a str, side: Side) -> Pending<'a, ()> {
+        self.call("ModifyVpcPeeringConnectionOptions", |w| {
+            let p = peering(w, id, "ModifyVpcPeeringConnectionOptions")?;
+            match side {
+                Side::Requester => p.requester.allow_remote_dns = true,
+                Side::Accepter => p.accepter.allow_remote_dns = true,
+            }
+            Ok(())
+        })
+    }
+    fn enable_vpc_attribute<'a>(&'a self, vpc: &'a str, attribute: VpcDnsAttribute) -> Pending<'a, ()> {
+        self.call("ModifyVpcAttribute", |w| {
+            let v = w.vpcs.iter_mut().find(|v| v.id == vpc);
+            let v = v.ok_or_else(|| err("ModifyVpcAttribute", "InvalidVpcID.NotFound", vpc))?;
+            match attribute {
+                VpcDnsAttribute::EnableDnsSupport => v.dns_support = Some(true),
+                VpcDnsAttribute::EnableDnsHostnames => v.dns_hostnames = Some(true),
+            }
+            Ok(())
+        })
+    }
+
+    fn describe_secret<'a>(&'a self, arn: &'a str) -> Pending<'a, Option<SecretDescription>> {
+        self.call("DescribeSecret", |w| Ok(w.secrets.get(arn).map(|(d, _)| d.clone())))
+    }
+    fn get_secret_policy<'a>(&'a self, arn: &'a str) -> Pending<'a, Option<Value>> {
+        self.call("GetResourcePolicy", |w| {
+            let s = w.secrets.get(arn);
+            s.map(|(_, p)| p.clone())
+                .ok_or_else(|| err("GetResourcePolicy", "ResourceNotFoundException", arn))
+        })
+    }
+    fn put_secret_policy<'a>(&'a self, arn: &'a str, policy: &'a Value) -> Pending<'a, ()> {
+        self.call("PutResourcePolicy", |w| {
+            let s = w.secrets.get_mut(arn);
+            let s = s.ok_or_else(|| err("PutResourcePolicy", "ResourceNotFoundException", arn))?;
+            s.1 = Some(policy.clone());
+            Ok(())
+        })
+    }
+    fn describe_key<'a>(&'a self, key: &'a str) -> Pending<'a, Option<KeyDescription>> {
+        self.call("DescribeKey", |w| Ok(w.keys.get(key).map(|(d, _)| d.clone())))
+    }
+    fn get_key_policy<'a>(&'a self, key: &'a str) -> Pending<'a, Option<Value>> {
+        self.call("GetKeyPolicy", |w| {
+            let k = w.keys.get(key);
+            k.map(|(_, p)| p.clone())
+                .ok_or_else(|| err("GetKeyPolicy", "NotFoundException", key))
+        })
+    }
+    fn put_key_policy<'a>(&'a self, key: &'a str, policy: &'a Value) -> Pending<'a, ()> {
+        self.call("PutKeyPolicy", |w| {
+            let k = w.keys.get_mut(key);
+            let k = k.ok_or_else(|| err("PutKeyPolicy", "NotFoundException", key))?;
+            k.1 = Some(policy.clone());
+            Ok(())
+        })
+    }
+}
+
+/// The ECS-to-RDS example's accepter account, in memory: the local VPC
+/// (10.8.0.0/16) with a main table and a subnet table, the database group, a
+/// secret on a customer-managed key, and `requests` pending requests from the
+/// peer's VPCs (one per CIDR block, ids `pcx-…01`, `pcx-…02`, …).
+pub fn accepter_world(requests: &[&str]) -> World {
+    use crate::fixtures::{KEY, LOCAL_VPC, ME, PEER, REGION, SECRET, SG};
+    use crate::model::PeeringSide;
+    let side = |account: &str, vpc: String, cidrs: Vec<IpNet>| PeeringSide {
+        account: account.into(),
+        vpc,
+        region: REGION.into(),
+        cidrs,
+        allow_remote_dns: false,
+    };
+    let local: IpNet = "10.8.0.0/16".parse().expect("cidr");
+    let peerings = requests
+        .iter()
+        .enumerate()
+        .map(|(i, cidr)| Peering {
+            id: format!("pcx-{:017x}", i + 1),
+            status: PeeringStatus::PendingAcceptance,
+            status_message: String::new(),
+            requester: side(PEER, format!("vpc-{:017x}", i + 1), vec![cidr.parse().expect("cidr")]),
+            accepter: side(ME, LOCAL_VPC.into(), vec![local]),
+        })
+        .collect();
+    let table = |id: &str, main: bool| RouteTable {
+        id: id.into(),
+        vpc: LOCAL_VPC.into(),
+        main,
+        subnets: if main { vec![] } else { vec!["subnet-0123".into()] },
+        tags: BTreeMap::new(),
+        routes: vec![Route {
+            destination: local,
+            target: RouteTarget::Local,
+            blackhole: false,
+        }],
+        other_routes: 0,
+    };
+    let key_policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ME}:root")}, "Action": "kms:*", "Resource": "*"}]});
+    World {
+        account: ME.into(),
+        peerings,
+        vpcs: vec![Vpc {
+            id: LOCAL_VPC.into(),
+            cidrs: vec![local],
+            dns_support: Some(true),
+            dns_hostnames: Some(true),
+        }],
+        route_tables: vec![
+            table("rtb-00000000000000001", true),
+            table("rtb-00000000000000002", false),
+        ],
+        groups: vec![SecurityGroup {
+            id: SG.into(),
+            vpc: LOCAL_VPC.into(),
+            rules: Vec::new(),
+            other_rules_ingress: 0,
+            other_rules_egress: 1,
+            group_refs: Vec::new(),
+        }],
+        secrets: BTreeMap::from([(
+            SECRET.to_string(),
+            (
+                SecretDescription {
+                    arn: SECRET.into(),
+                    kms_key: Some(KEY.into()),
+                },
+                None,
+            ),
+        )]),
+        keys: BTreeMap::from([(
+            KEY.to_string(),
+            (
+                KeyDescription {
+                    arn: KEY.into(),
+                    aws_managed: false,
+                },
+                Some(key_policy),
+            ),
+        )]),
+        ..World::default()
+    }
+}

@@ -1,0 +1,308 @@
+//! Unit tests of the accepter's decision.
+use super::*;
+use crate::config::Config;
+use crate::fixtures::{self, Entry, LOCAL_VPC, ME, PEER, PEER_VPC};
+
+fn config(settings: &str) -> Config {
+    let orders = Entry::new("orders", PEER, LOCAL_VPC, &["10.0.0.0/14", "2600:1f18::/32"]).peer_vpc(PEER_VPC);
+    fixtures::config(settings, &[orders])
+}
+
+fn side(account: &str, vpc: &str, region: &str, cidrs: &[&str]) -> PeeringSide {
+    PeeringSide {
+        account: account.into(),
+        vpc: vpc.into(),
+        region: region.into(),
+        cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
+        allow_remote_dns: false,
+    }
+}
+
+fn request(requester_cidrs: &[&str]) -> Peering {
+    Peering {
+        id: "pcx-0123456789abcdef0".into(),
+        status: PeeringStatus::PendingAcceptance,
+        status_message: String::new(),
+        requester: side(PEER, PEER_VPC, "eu-west-1", requester_cidrs),
+        accepter: side(ME, LOCAL_VPC, "eu-west-1", &["10.8.0.0/16"]),
+    }
+}
+
+struct World {
+    me: Identity,
+    vpcs: HashMap<String, Vpc>,
+    peerings: Vec<Peering>,
+}
+
+fn world(local_cidrs: &[&str]) -> World {
+    let vpc = Vpc {
+        id: LOCAL_VPC.into(),
+        cidrs: local_cidrs.iter().map(|c| c.parse().unwrap()).collect(),
+        dns_support: None,
+        dns_hostnames: None,
+    };
+    World {
+        me: Identity {
+            account: ME.into(),
+            region: "eu-west-1".into(),
+        },
+        vpcs: HashMap::from([(LOCAL_VPC.to_string(), vpc)]),
+        peerings: Vec::new(),
+    }
+}
+
+fn run(cfg: &Config, w: &World, p: &Peering) -> Decision {
+    let ctx = AcceptContext {
+        me: &w.me,
+        config: cfg,
+        vpcs: &w.vpcs,
+        peerings: &w.peerings,
+    };
+    decide(&ctx, p)
+}
+
+fn expect(d: &Decision, verdict: Verdict, reason_part: &str) {
+    assert_eq!(d.verdict, verdict, "{}", d.reason);
+    assert!(
+        d.reason.contains(reason_part),
+        "expected {reason_part:?} in {:?}",
+        d.reason
+    );
+}
+
+#[test]
+fn accepts_a_listed_safe_request() {
+    let d = run(
+        &config(""),
+        &world(&["10.8.0.0/16"]),
+        &request(&["10.0.0.0/16", "10.1.0.0/16"]),
+    );
+    expect(&d, Verdict::Accept, "matches entry \"orders\"");
+    assert_eq!(d.entry.as_deref(), Some("orders"));
+}
+
+#[test]
+fn rejects_an_unlisted_account() {
+    let mut p = request(&["10.0.0.0/16"]);
+    p.requester.account = "333333333333".into();
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16"]), &p),
+        Verdict::Reject,
+        "333333333333 is not in the allowlist",
+    );
+}
+
+#[test]
+fn rejects_a_listed_account_with_another_vpc() {
+    let mut p = request(&["10.0.0.0/16"]);
+    p.requester.vpc = "vpc-0ccc3333cccc3333c".into();
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16"]), &p),
+        Verdict::Reject,
+        "peer VPC vpc-0ccc3333cccc3333c",
+    );
+}
+
+#[test]
+fn rejects_a_request_for_another_local_vpc() {
+    let mut p = request(&["10.0.0.0/16"]);
+    p.accepter.vpc = "vpc-0ddd4444dddd4444d".into();
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16"]), &p),
+        Verdict::Reject,
+        "not for local VPC vpc-0ddd4444dddd4444d",
+    );
+}
+
+#[test]
+fn rejects_another_region() {
+    let mut p = request(&["10.0.0.0/16"]);
+    p.requester.region = "us-east-1".into();
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16"]), &p),
+        Verdict::Reject,
+        "peer region us-east-1 is not allowed",
+    );
+}
+
+#[test]
+fn rejects_a_cidr_outside_the_allowed_ranges() {
+    let p = request(&["10.0.0.0/16", "192.168.0.0/24"]);
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16"]), &p),
+        Verdict::Reject,
+        "192.168.0.0/24 lie outside",
+    );
+}
+
+#[test]
+fn rejects_overlap_with_the_local_vpc() {
+    let p = request(&["10.0.0.0/16"]);
+    expect(
+        &run(&config(""), &world(&["10.0.128.0/17"]), &p),
+        Verdict::Reject,
+        "overlaps 10.0.128.0/17 of the local VPC",
+    );
+}
+
+#[test]
+fn rejects_overlap_through_a_secondary_cidr() {
+    // The requester's secondary block overlaps the local VPC's secondary block.
+    let p = request(&["10.0.0.0/16", "10.2.0.0/16"]);
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16", "10.2.4.0/22"]), &p),
+        Verdict::Reject,
+        "10.2.0.0/16 overlaps 10.2.4.0/22",
+    );
+}
+
+#[test]
+fn rejects_overlap_with_an_existing_peer() {
+    let mut w = world(&["10.8.0.0/16"]);
+    let mut existing = request(&["10.1.0.0/16"]);
+    existing.id = "pcx-0fffffffffffffff0".into();
+    existing.status = PeeringStatus::Active;
+    existing.requester.account = "444444444444".into();
+    w.peerings.push(existing);
+    let d = run(&config(""), &w, &request(&["10.1.0.0/16"]));
+    expect(&d, Verdict::Reject, "already reachable");
+    assert!(d.reason.contains("pcx-0fffffffffffffff0"));
+    // A deleted peering with the same range does not count.
+    w.peerings[0].status = PeeringStatus::Deleted;
+    expect(
+        &run(&config(""), &w, &request(&["10.1.0.0/16"])),
+        Verdict::Accept,
+        "its 0 active peer",
+    );
+}
+
+#[test]
+fn checks_ipv6_blocks_too() {
+    let ok = request(&["10.0.0.0/16", "2600:1f18:aaaa:bb00::/56"]);
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16"]), &ok),
+        Verdict::Accept,
+        "2600:1f18:aaaa:bb00::/56",
+    );
+    let bad = request(&["10.0.0.0/16", "2a05:d018:1:2300::/56"]);
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16"]), &bad),
+        Verdict::Reject,
+        "2a05:d018:1:2300::/56 lie outside",
+    );
+    let overlap = request(&["10.0.0.0/16", "2600:1f18:aaaa:bb00::/56"]);
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16", "2600:1f18:aaaa::/48"]), &overlap),
+        Verdict::Reject,
+        "overlaps 2600:1f18:aaaa::/48",
+    );
+}
+
+#[test]
+fn leaves_other_states_alone() {
+    for status in [
+        PeeringStatus::Active,
+        PeeringStatus::Deleted,
+        PeeringStatus::Expired,
+        PeeringStatus::Rejected,
+        PeeringStatus::Failed,
+    ] {
+        let mut p = request(&["10.0.0.0/16"]);
+        p.status = status.clone();
+        expect(
+            &run(&config(""), &world(&["10.8.0.0/16"]), &p),
+            Verdict::Skip,
+            &format!("the peering is {status}"),
+        );
+    }
+}
+
+#[test]
+fn leaves_requests_we_made_alone() {
+    let mut p = request(&["10.0.0.0/16"]);
+    std::mem::swap(&mut p.requester, &mut p.accepter);
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16"]), &p),
+        Verdict::Skip,
+        "this account is the requester",
+    );
+}
+
+#[test]
+fn leaves_requests_decided_in_another_region_alone() {
+    let mut p = request(&["10.0.0.0/16"]);
+    p.accepter.region = "us-east-1".into();
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16"]), &p),
+        Verdict::Skip,
+        "decided there",
+    );
+}
+
+#[test]
+fn two_matching_entries_are_refused() {
+    let mut cfg = config("");
+    let mut twin = cfg.peers[0].clone();
+    twin.name = "orders-twin".into();
+    twin.peer_vpc = None;
+    cfg.peers.push(twin);
+    let d = run(&cfg, &world(&["10.8.0.0/16"]), &request(&["10.0.0.0/16"]));
+    expect(
+        &d,
+        Verdict::Reject,
+        "matches several entries (\"orders\", \"orders-twin\")",
+    );
+}
+
+#[test]
+fn ignore_mode_leaves_refused_requests_pending() {
+    let cfg = config("unmatched_requests = \"ignore\"");
+    let mut p = request(&["10.0.0.0/16"]);
+    p.requester.account = "333333333333".into();
+    expect(
+        &run(&cfg, &world(&["10.8.0.0/16"]), &p),
+        Verdict::LeavePending,
+        "not in the allowlist",
+    );
+    let bad = request(&["192.168.0.0/16"]);
+    expect(
+        &run(&cfg, &world(&["10.8.0.0/16"]), &bad),
+        Verdict::LeavePending,
+        "outside",
+    );
+}
+
+#[test]
+fn entries_without_auto_accept_wait_for_a_human() {
+    let mut cfg = config("");
+    cfg.peers[0].auto_accept = false;
+    let d = run(&cfg, &world(&["10.8.0.0/16"]), &request(&["10.0.0.0/16"]));
+    expect(&d, Verdict::LeavePending, "does not allow auto-accept");
+    // Unsafe requests are still refused.
+    expect(
+        &run(&cfg, &world(&["10.0.0.0/16"]), &request(&["10.0.0.0/16"])),
+        Verdict::Reject,
+        "overlaps",
+    );
+}
+
+#[test]
+fn unreadable_local_vpc_fails_closed() {
+    let mut w = world(&["10.8.0.0/16"]);
+    w.vpcs.clear();
+    expect(
+        &run(&config(""), &w, &request(&["10.0.0.0/16"])),
+        Verdict::Reject,
+        "could not be read",
+    );
+}
+
+#[test]
+fn empty_config_accepts_nothing() {
+    let cfg = Config::default();
+    expect(
+        &run(&cfg, &world(&["10.8.0.0/16"]), &request(&["10.0.0.0/16"])),
+        Verdict::Reject,
+        "not in the allowlist",
+    );
+}

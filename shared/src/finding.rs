@@ -1,0 +1,53 @@
+//! What peerlink reports and does not change: the plan's findings (a
+//! conflict it leaves alone, a quota, a missing resource) and the doctor's
+//! (network ACLs, DNS attributes), each with a fix in plain words.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// A route to a peer CIDR points elsewhere; left alone.
+    RouteConflict,
+    RouteQuota,
+    RuleQuota,
+    /// The peer VPC has a block outside the allowed ranges (or overlapping ours).
+    CidrNotAllowed,
+    /// A route to a disallowed block goes through the peering anyway.
+    UnexpectedRoute,
+    DnsAttributeOff,
+    /// The secret uses the AWS-managed key: no cross-account access possible.
+    AwsManagedKey,
+    KeyMismatch,
+    MissingResource,
+    /// The peering waits for something (acceptance) before it can be finished.
+    NotActive,
+    /// A peering matches no entry, or several.
+    Unmanaged,
+    /// A policy grants to everyone.
+    PublicPolicy,
+    /// A network ACL stops the service port or the return traffic.
+    NetworkAclBlocks,
+    /// A security group references a group across an inter-region peering.
+    CrossRegionGroupReference,
+}
+
+impl FindingKind {
+    /// The kebab-case name used in reports.
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub peering: Option<String>,
+    pub resource: Option<String>,
+    pub message: String,
+    /// What to do about it, in plain words.
+    pub fix: String,
+}

@@ -1,0 +1,144 @@
+//! The writes a plan can hold, and how each is shown.
+
+use std::fmt;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::model::{SgRule, Side, VpcDnsAttribute};
+use crate::reconcile::policy::{self, PolicyChange};
+
+/// One write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    CreateRoute {
+        route_table: String,
+        destination: IpNet,
+        peering: String,
+    },
+    ReplaceRoute {
+        route_table: String,
+        destination: IpNet,
+        peering: String,
+        was: String,
+    },
+    DeleteRoute {
+        route_table: String,
+        destination: IpNet,
+        peering: String,
+    },
+    AuthorizeRule {
+        group: String,
+        rule: SgRule,
+        description: String,
+    },
+    RevokeRule {
+        group: String,
+        rule: SgRule,
+    },
+    EnablePeeringDns {
+        peering: String,
+        side: Side,
+    },
+    EnableVpcAttribute {
+        vpc: String,
+        attribute: VpcDnsAttribute,
+    },
+    MergeSecretPolicy {
+        secret: String,
+        change: PolicyChange,
+    },
+    MergeKeyPolicy {
+        key: String,
+        change: PolicyChange,
+    },
+}
+
+impl Action {
+    /// The AWS resource written.
+    pub fn resource(&self) -> &str {
+        match self {
+            Action::CreateRoute { route_table, .. }
+            | Action::ReplaceRoute { route_table, .. }
+            | Action::DeleteRoute { route_table, .. } => route_table,
+            Action::AuthorizeRule { group, .. } | Action::RevokeRule { group, .. } => group,
+            Action::EnablePeeringDns { peering, .. } => peering,
+            Action::EnableVpcAttribute { vpc, .. } => vpc,
+            Action::MergeSecretPolicy { secret, .. } => secret,
+            Action::MergeKeyPolicy { key, .. } => key,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::CreateRoute { .. } => "create-route",
+            Action::ReplaceRoute { .. } => "replace-route",
+            Action::DeleteRoute { .. } => "delete-route",
+            Action::AuthorizeRule { .. } => "authorize-rule",
+            Action::RevokeRule { .. } => "revoke-rule",
+            Action::EnablePeeringDns { .. } => "enable-peering-dns",
+            Action::EnableVpcAttribute { .. } => "enable-vpc-attribute",
+            Action::MergeSecretPolicy { .. } => "merge-secret-policy",
+            Action::MergeKeyPolicy { .. } => "merge-key-policy",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sids = |c: &PolicyChange| {
+            let up: Vec<&str> = c.upsert.iter().filter_map(policy::sid_of).collect();
+            let mut parts = Vec::new();
+            if !up.is_empty() {
+                parts.push(format!("put {}", up.join(",")));
+            }
+            if !c.remove.is_empty() {
+                parts.push(format!("remove {}", c.remove.join(",")));
+            }
+            parts.join("; ")
+        };
+        match self {
+            Action::CreateRoute {
+                destination, peering, ..
+            } => write!(f, "{destination} -> {peering}"),
+            Action::ReplaceRoute {
+                destination,
+                peering,
+                was,
+                ..
+            } => write!(f, "{destination} -> {peering} (was {was})"),
+            Action::DeleteRoute {
+                destination, peering, ..
+            } => write!(f, "{destination} -> {peering}"),
+            Action::AuthorizeRule { rule, .. } | Action::RevokeRule { rule, .. } => write!(f, "{rule}"),
+            Action::EnablePeeringDns { side, .. } => write!(f, "{side} AllowDnsResolutionFromRemoteVpc"),
+            Action::EnableVpcAttribute { attribute, .. } => write!(f, "{attribute:?}"),
+            Action::MergeSecretPolicy { change, .. } | Action::MergeKeyPolicy { change, .. } => {
+                f.write_str(&sids(change))
+            }
+        }
+    }
+}
+
+/// An action with why it is needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Planned {
+    pub peering: Option<String>,
+    #[serde(flatten)]
+    pub action: Action,
+    pub reason: String,
+}
+
+impl Planned {
+    /// The order of actions in plans and reports: by peering, kind, resource
+    /// and change.
+    pub fn sort_key(&self) -> (Option<String>, &'static str, String, String) {
+        (
+            self.peering.clone(),
+            self.action.kind(),
+            self.action.resource().to_string(),
+            self.action.to_string(),
+        )
+    }
+}

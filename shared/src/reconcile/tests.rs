@@ -1,0 +1,126 @@
+//! A whole pass (observe → plan → apply) against the in-memory account:
+//! idempotent apply, partial failures, the time budget. (The emulator tests
+//! prove the AWS calls themselves.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::aws::memory::{Memory, accepter_world};
+use crate::fixtures::{self, Entry, LOCAL_VPC, ME, PEER, REGION, ROLE, SECRET, SG};
+use crate::model::{Identity, PeeringStatus};
+use crate::settings::Settings;
+
+const PCX: &str = "pcx-00000000000000001";
+
+/// An active peering to 10.1.0.0/16 and the context that finishes it.
+fn active() -> (Arc<Memory>, Context) {
+    let mut world = accepter_world(&["10.1.0.0/16"]);
+    world.peerings[0].status = PeeringStatus::Active;
+    let memory = Arc::new(Memory::new(world));
+    let entry = Entry::new("orders", PEER, LOCAL_VPC, &["10.0.0.0/8"])
+        .rule(SG, 5432)
+        .secret(SECRET, &[ROLE]);
+    let settings = Settings {
+        policy_settle: Duration::ZERO,
+        ..Settings::default()
+    };
+    let me = Identity {
+        account: ME.into(),
+        region: REGION.into(),
+    };
+    let ctx = Context::new(memory.clone(), me, fixtures::config("", &[entry]), settings);
+    (memory, ctx)
+}
+
+fn kinds(report: &Report) -> Vec<&'static str> {
+    report.actions.iter().map(|a| a.planned.action.kind()).collect()
+}
+
+#[tokio::test]
+async fn a_pass_finishes_the_peering_and_a_second_pass_writes_nothing() {
+    let (memory, ctx) = active();
+    let scope = Scope::Peerings(vec![PCX.into()]);
+    let first = run(&ctx, scope.clone(), Mode::Apply, Deadline::none()).await.unwrap();
+    assert_eq!(
+        kinds(&first),
+        vec![
+            "authorize-rule",
+            "create-route",
+            "create-route",
+            "enable-peering-dns",
+            "merge-key-policy",
+            "merge-secret-policy"
+        ]
+    );
+    assert!(
+        first.actions.iter().all(|a| a.result == ActionResult::Done),
+        "{first:#?}"
+    );
+    {
+        let w = memory.world();
+        assert!(w.route_tables.iter().all(|t| t.routes.len() == 2));
+        assert_eq!(
+            w.groups[0].rules[0].description.as_deref(),
+            Some("peerlink:pcx-00000000000000001")
+        );
+        assert!(w.peerings[0].accepter.allow_remote_dns);
+    }
+    ctx.calls().reset();
+    let second = run(&ctx, scope, Mode::Apply, Deadline::none()).await.unwrap();
+    assert!(second.actions.is_empty(), "{:#?}", second.actions);
+    assert_eq!(ctx.calls().summary().writes, 0);
+}
+
+#[tokio::test]
+async fn applying_the_same_actions_twice_counts_the_second_time_as_already_done() {
+    let (_, ctx) = active();
+    let obs = observe::observe(&ctx, &Scope::All).await.unwrap();
+    let planned = plan::plan(&ctx.config, &obs).actions;
+    let routes_and_rules: Vec<Planned> = planned
+        .into_iter()
+        .filter(|p| matches!(p.action, Action::CreateRoute { .. } | Action::AuthorizeRule { .. }))
+        .collect();
+    assert_eq!(routes_and_rules.len(), 3);
+    let first = apply::apply(&ctx, routes_and_rules.clone(), Deadline::none()).await;
+    assert!(first.iter().all(|o| o.result == ActionResult::Done));
+    let second = apply::apply(&ctx, routes_and_rules, Deadline::none()).await;
+    assert!(
+        second.iter().all(|o| o.result == ActionResult::AlreadyDone),
+        "{second:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_write_fails_its_action_and_the_others_are_done() {
+    let (memory, ctx) = active();
+    memory.fail("CreateRoute", "RouteLimitExceeded");
+    let report = run(&ctx, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
+    let failed: Vec<&str> = report.failed().iter().map(|o| o.planned.action.kind()).collect();
+    assert_eq!(failed, vec!["create-route", "create-route"]);
+    assert_eq!(report.done(), report.actions.len() - 2);
+    let failures = report.failures();
+    assert!(failures[0].contains("RouteLimitExceeded"), "{failures:?}");
+    assert_eq!(report.metrics()[2], ("RepairFailed", 2));
+}
+
+#[tokio::test]
+async fn out_of_time_nothing_starts_and_everything_is_left_for_the_next_run() {
+    let (_, ctx) = active();
+    let report = run(&ctx, Scope::All, Mode::Apply, Deadline::within(Duration::ZERO))
+        .await
+        .unwrap();
+    assert!(!report.actions.is_empty());
+    assert!(report.actions.iter().all(|a| a.result == ActionResult::NotStarted));
+    assert_eq!(ctx.calls().summary().writes, 0);
+}
+
+#[tokio::test]
+async fn plan_mode_writes_nothing_and_reports_every_action_pending() {
+    let (_, ctx) = active();
+    let report = run(&ctx, Scope::All, Mode::Plan, Deadline::none()).await.unwrap();
+    assert!(!report.applied);
+    assert_eq!(report.outstanding(), report.actions.len());
+    assert!(report.actions.iter().all(|a| a.result == ActionResult::Pending));
+    assert_eq!(ctx.calls().summary().writes, 0);
+}

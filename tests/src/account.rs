@@ -1,0 +1,391 @@
+//! One account on the emulator, and builders for what tests need in it:
+//! VPCs with secondary CIDRs, subnets with their own route tables, security
+//! groups, peering requests, secrets on customer-managed or AWS-managed keys.
+
+use aws_config::SdkConfig;
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_sdk_sts::config::Credentials;
+use peerlink::config::Config;
+use peerlink::settings::Settings;
+
+/// One account on the emulator, with raw SDK clients for building fixtures.
+pub struct Account {
+    pub id: String,
+    pub credentials: Credentials,
+    pub sdk: SdkConfig,
+    pub ec2: aws_sdk_ec2::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub kms: aws_sdk_kms::Client,
+}
+
+/// A VPC built for a test.
+#[derive(Debug, Clone)]
+pub struct TestVpc {
+    pub id: String,
+    pub cidrs: Vec<String>,
+    pub main_table: String,
+    /// One table per subnet, each associated with its subnet.
+    pub subnet_tables: Vec<String>,
+    pub subnets: Vec<String>,
+    /// A security group to put rules in.
+    pub security_group: String,
+}
+
+impl TestVpc {
+    pub fn all_tables(&self) -> Vec<String> {
+        let mut t = vec![self.main_table.clone()];
+        t.extend(self.subnet_tables.iter().cloned());
+        t
+    }
+}
+
+impl Account {
+    /// A peerlink context acting as this account with the given configuration.
+    pub async fn context(&self, config_toml: &str) -> peerlink::Context {
+        let config = Config::parse(config_toml, "test config").expect("valid test config");
+        peerlink::Context::connect(&self.sdk, config, Settings::default())
+            .await
+            .expect("context")
+    }
+
+    /// A VPC with `cidrs` (the first is primary; `"ipv6"` asks for an
+    /// Amazon-provided IPv6 block), `subnets` subnets each with its own route
+    /// table, and a security group.
+    pub async fn vpc(&self, cidrs: &[&str], subnets: usize) -> TestVpc {
+        let vpc = self
+            .ec2
+            .create_vpc()
+            .cidr_block(cidrs[0])
+            .send()
+            .await
+            .expect("CreateVpc")
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .expect("vpc id")
+            .to_string();
+        for c in &cidrs[1..] {
+            let req = self.ec2.associate_vpc_cidr_block().vpc_id(&vpc);
+            let req = if *c == "ipv6" {
+                req.amazon_provided_ipv6_cidr_block(true)
+            } else {
+                req.cidr_block(*c)
+            };
+            req.send().await.expect("AssociateVpcCidrBlock");
+        }
+        let main_table = self
+            .ec2
+            .describe_route_tables()
+            .filters(Filter::builder().name("vpc-id").values(&vpc).build())
+            .send()
+            .await
+            .expect("DescribeRouteTables")
+            .route_tables()
+            .first()
+            .and_then(|t| t.route_table_id())
+            .expect("main table")
+            .to_string();
+        let base: ipnet::Ipv4Net = cidrs[0].parse().expect("primary CIDR is IPv4");
+        let mut subnet_ids = Vec::new();
+        let mut tables = Vec::new();
+        for (i, net) in base.subnets(24).expect("/24s").take(subnets).enumerate() {
+            let subnet = self
+                .ec2
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(net.to_string())
+                .send()
+                .await
+                .expect("CreateSubnet")
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .expect("subnet id")
+                .to_string();
+            let table = self.route_table(&vpc, &[("Name", &format!("subnet-{i}"))]).await;
+            self.ec2
+                .associate_route_table()
+                .route_table_id(&table)
+                .subnet_id(&subnet)
+                .send()
+                .await
+                .expect("AssociateRouteTable");
+            subnet_ids.push(subnet);
+            tables.push(table);
+        }
+        let security_group = self.security_group(&vpc, "app").await;
+        TestVpc {
+            id: vpc,
+            cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
+            main_table,
+            subnet_tables: tables,
+            subnets: subnet_ids,
+            security_group,
+        }
+    }
+
+    /// A new route table in `vpc` with the given tags (not associated).
+    pub async fn route_table(&self, vpc: &str, tags: &[(&str, &str)]) -> String {
+        let mut spec = TagSpecification::builder().resource_type(ResourceType::RouteTable);
+        for (k, v) in tags {
+            spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        self.ec2
+            .create_route_table()
+            .vpc_id(vpc)
+            .tag_specifications(spec.build())
+            .send()
+            .await
+            .expect("CreateRouteTable")
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .expect("route table id")
+            .to_string()
+    }
+
+    pub async fn security_group(&self, vpc: &str, name: &str) -> String {
+        self.ec2
+            .create_security_group()
+            .vpc_id(vpc)
+            .group_name(name)
+            .description(format!("{name} (peerlink test)"))
+            .send()
+            .await
+            .expect("CreateSecurityGroup")
+            .group_id()
+            .expect("group id")
+            .to_string()
+    }
+
+    /// Requests a peering from `vpc` (ours) to `peer_vpc` of `peer`.
+    pub async fn request_peering(&self, vpc: &str, peer: &str, peer_vpc: &str, peer_region: Option<&str>) -> String {
+        self.ec2
+            .create_vpc_peering_connection()
+            .vpc_id(vpc)
+            .peer_owner_id(peer)
+            .peer_vpc_id(peer_vpc)
+            .set_peer_region(peer_region.map(str::to_string))
+            .send()
+            .await
+            .expect("CreateVpcPeeringConnection")
+            .vpc_peering_connection()
+            .and_then(|p| p.vpc_peering_connection_id())
+            .expect("peering id")
+            .to_string()
+    }
+
+    /// Accepts a peering as this account (setting up fixtures, not the accepter).
+    pub async fn accept(&self, id: &str) {
+        self.ec2
+            .accept_vpc_peering_connection()
+            .vpc_peering_connection_id(id)
+            .send()
+            .await
+            .expect("AcceptVpcPeeringConnection");
+    }
+
+    /// The peering's status code as this account sees it.
+    pub async fn peering_status(&self, id: &str) -> String {
+        self.ec2
+            .describe_vpc_peering_connections()
+            .vpc_peering_connection_ids(id)
+            .send()
+            .await
+            .expect("DescribeVpcPeeringConnections")
+            .vpc_peering_connections()
+            .first()
+            .and_then(|p| p.status())
+            .and_then(|s| s.code())
+            .map(|c| c.as_str().to_string())
+            .expect("status")
+    }
+
+    /// A secret encrypted with a new customer-managed key (`cmk`) or with the
+    /// AWS-managed default key, with a user statement in its resource policy
+    /// and (for a CMK) an extra user statement in the key policy.
+    pub async fn secret(&self, name: &str, cmk: bool) -> TestSecret {
+        let key_arn = if cmk {
+            let key = self
+                .kms
+                .create_key()
+                .description("peerlink test")
+                .send()
+                .await
+                .expect("CreateKey");
+            let arn = key
+                .key_metadata()
+                .map(|m| m.arn().unwrap_or_default().to_string())
+                .expect("key arn");
+            let policy = serde_json::json!({
+                "Version": "2012-10-17",
+                "Id": "key-default-1",
+                "Statement": [
+                    {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:root", self.id)}, "Action": "kms:*", "Resource": "*"},
+                    {"Sid": "UserKeyAdmins", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:role/key-admin", self.id)}, "Action": ["kms:Describe*", "kms:Get*"], "Resource": "*"}
+                ]
+            });
+            self.kms
+                .put_key_policy()
+                .key_id(&arn)
+                .policy_name("default")
+                .policy(policy.to_string())
+                .send()
+                .await
+                .expect("PutKeyPolicy");
+            Some(arn)
+        } else {
+            None
+        };
+        let out = self
+            .secrets
+            .create_secret()
+            .name(name)
+            .secret_string("{\"password\":\"not-a-real-password\"}")
+            .set_kms_key_id(key_arn.clone())
+            .send()
+            .await
+            .expect("CreateSecret");
+        let arn = out.arn().expect("secret arn").to_string();
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Sid": "UserRotation", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:role/rotation", self.id)}, "Action": "secretsmanager:*", "Resource": "*"}]
+        });
+        self.secrets
+            .put_resource_policy()
+            .secret_id(&arn)
+            .resource_policy(policy.to_string())
+            .send()
+            .await
+            .expect("PutResourcePolicy");
+        TestSecret { arn, key_arn }
+    }
+
+    /// The secret's resource policy (parsed), if any.
+    pub async fn secret_policy(&self, arn: &str) -> Option<serde_json::Value> {
+        let out = self
+            .secrets
+            .get_resource_policy()
+            .secret_id(arn)
+            .send()
+            .await
+            .expect("GetResourcePolicy");
+        out.resource_policy()
+            .map(|p| serde_json::from_str(p).expect("policy JSON"))
+    }
+
+    pub async fn key_policy(&self, arn: &str) -> serde_json::Value {
+        let out = self
+            .kms
+            .get_key_policy()
+            .key_id(arn)
+            .policy_name("default")
+            .send()
+            .await
+            .expect("GetKeyPolicy");
+        serde_json::from_str(out.policy().expect("policy")).expect("policy JSON")
+    }
+
+    /// Routes of a table as (destination, target) pairs.
+    pub async fn routes(&self, table: &str) -> Vec<(String, String)> {
+        let out = self
+            .ec2
+            .describe_route_tables()
+            .route_table_ids(table)
+            .send()
+            .await
+            .expect("DescribeRouteTables");
+        out.route_tables()[0]
+            .routes()
+            .iter()
+            .map(|r| {
+                let dest = r
+                    .destination_cidr_block()
+                    .or(r.destination_ipv6_cidr_block())
+                    .unwrap_or_default()
+                    .to_string();
+                let target = r
+                    .vpc_peering_connection_id()
+                    .or(r.gateway_id())
+                    .or(r.nat_gateway_id())
+                    .unwrap_or("?")
+                    .to_string();
+                (dest, target)
+            })
+            .collect()
+    }
+
+    /// Ingress or egress rules of a group as (protocol, from, to, cidr, description).
+    pub async fn rules(&self, group: &str, egress: bool) -> Vec<(String, i32, i32, String, Option<String>)> {
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .group_ids(group)
+            .send()
+            .await
+            .expect("DescribeSecurityGroups");
+        let g = &out.security_groups()[0];
+        let perms = if egress {
+            g.ip_permissions_egress()
+        } else {
+            g.ip_permissions()
+        };
+        let mut rules = Vec::new();
+        for p in perms {
+            for r in p.ip_ranges() {
+                rules.push((
+                    p.ip_protocol().unwrap_or_default().to_string(),
+                    p.from_port().unwrap_or(-1),
+                    p.to_port().unwrap_or(-1),
+                    r.cidr_ip().unwrap_or_default().to_string(),
+                    r.description().map(str::to_string),
+                ));
+            }
+        }
+        rules
+    }
+
+    /// `AllowDnsResolutionFromRemoteVpc` on (requester, accepter) as this account sees them.
+    pub async fn peering_dns(&self, id: &str) -> (bool, bool) {
+        let out = self
+            .ec2
+            .describe_vpc_peering_connections()
+            .vpc_peering_connection_ids(id)
+            .send()
+            .await
+            .expect("DescribeVpcPeeringConnections");
+        let p = &out.vpc_peering_connections()[0];
+        let flag = |info: Option<&aws_sdk_ec2::types::VpcPeeringConnectionVpcInfo>| {
+            info.and_then(|i| i.peering_options())
+                .and_then(|o| o.allow_dns_resolution_from_remote_vpc())
+                .unwrap_or(false)
+        };
+        (flag(p.requester_vpc_info()), flag(p.accepter_vpc_info()))
+    }
+
+    /// An internet gateway attached to `vpc` (a route target that is not ours).
+    pub async fn internet_gateway(&self, vpc: &str) -> String {
+        let igw = self
+            .ec2
+            .create_internet_gateway()
+            .send()
+            .await
+            .expect("CreateInternetGateway")
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .expect("igw id")
+            .to_string();
+        self.ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(&igw)
+            .vpc_id(vpc)
+            .send()
+            .await
+            .expect("AttachInternetGateway");
+        igw
+    }
+}
+
+/// A secret on a customer-managed key, both with a statement of the user's own
+/// already in their policies (which peerlink must keep).
+pub struct TestSecret {
+    pub arn: String,
+    pub key_arn: Option<String>,
+}

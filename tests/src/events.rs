@@ -1,0 +1,31 @@
+//! Sample events as EventBridge delivers them, with the ids a test needs.
+
+use crate::workspace_root;
+
+/// The sample event for `CreateVpcPeeringConnection`, with its peering id
+/// replaced by `peering_id` (as the requester's CloudTrail would record it).
+pub fn create_event(peering_id: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(workspace_root().join("events/create-vpc-peering-connection.json"))
+        .expect("events/create-vpc-peering-connection.json");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("sample event is JSON");
+    v["detail"]["responseElements"]["vpcPeeringConnection"]["vpcPeeringConnectionId"] = peering_id.into();
+    v
+}
+
+/// The sample scheduled event.
+pub fn scheduled_event() -> serde_json::Value {
+    let text = std::fs::read_to_string(workspace_root().join("events/scheduled.json")).expect("events/scheduled.json");
+    serde_json::from_str(&text).expect("sample event is JSON")
+}
+
+/// A CloudTrail event as EventBridge delivers it, for calls other than the
+/// sample's (route, group, policy changes), built on the sample envelope.
+pub fn cloudtrail_event(source: &str, name: &str, request_parameters: serde_json::Value) -> serde_json::Value {
+    let mut v = create_event("pcx-0000000000000000a");
+    v["source"] = source.into();
+    v["detail"]["eventSource"] = format!("{}.amazonaws.com", source.trim_start_matches("aws.")).into();
+    v["detail"]["eventName"] = name.into();
+    v["detail"]["requestParameters"] = request_parameters;
+    v["detail"]["responseElements"] = serde_json::Value::Null;
+    v
+}

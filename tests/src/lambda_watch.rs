@@ -1,0 +1,103 @@
+//! `cargo lambda watch` serving the workspace's functions against the emulator.
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+
+use crate::{Account, Emulator, ensure_tools, workspace_root};
+
+/// `cargo lambda watch` serving the workspace's functions on a free loopback
+/// port, acting as `account` against the emulator. Stopped on drop.
+pub struct LambdaWatch {
+    pub port: u16,
+    /// Where the watch server and the functions log.
+    pub log_path: PathBuf,
+    child: Child,
+    env: Vec<(String, String)>,
+}
+
+impl LambdaWatch {
+    /// Starts the dev server with the functions' environment plus `extra`.
+    pub fn start(emu: &Emulator, account: &Account, extra: &[(&str, &str)]) -> LambdaWatch {
+        use std::os::unix::process::CommandExt;
+        let bin = ensure_tools();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut env = emu.env_for(account);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env.push((
+            "PATH".into(),
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()),
+        ));
+        // The functions' JSON logs go to a file, for a look when a test fails.
+        let log_path = workspace_root().join(format!("target/cargo-lambda-watch-{port}.log"));
+        let log = std::fs::File::create(&log_path).expect("watch log file");
+        let child = Command::new(bin.join("cargo-lambda"))
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+            ])
+            .current_dir(workspace_root())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start cargo lambda watch");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "cargo lambda watch did not start");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        LambdaWatch {
+            port,
+            log_path,
+            child,
+            env,
+        }
+    }
+
+    /// `cargo lambda invoke <function> --data-file <file>`: the response on
+    /// success, the error text otherwise.
+    pub fn invoke(&self, function: &str, data_file: &std::path::Path) -> Result<serde_json::Value, String> {
+        let bin = ensure_tools();
+        let out = Command::new(bin.join("cargo-lambda"))
+            .args([
+                "lambda",
+                "invoke",
+                function,
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+                "--data-file",
+            ])
+            .arg(data_file)
+            .current_dir(workspace_root())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run cargo lambda invoke");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.success() {
+            serde_json::from_str(stdout.trim()).map_err(|e| format!("response is not JSON ({e}): {stdout}"))
+        } else {
+            Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+        }
+    }
+}
+
+impl Drop for LambdaWatch {
+    fn drop(&mut self) {
+        // The watch server runs the functions as children: end the whole group.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
