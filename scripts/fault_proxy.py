@@ -13,11 +13,22 @@ configured per API action, the proxy answers instead:
   drop              closes the connection without an answer. Not forwarded.
   fail_after_write  forwards a write (it happens), then answers 500.
 
+Besides faults, two ways to shape time (both in the configuration):
+
+  latency_ms        every request is held this long before it is forwarded,
+                    as a real AWS endpoint's latency would hold it: calls made
+                    at once overlap, calls that wait on each other add up.
+  barrier           {"<Action>": n}: the first n requests of that action wait
+                    until all n have arrived (at most 10 s), then go on
+                    together: it forces two invocations to read before either
+                    writes. Counted in stats as "barrier_released".
+
 Usage: fault_proxy.py --upstream http://127.0.0.1:PORT [--port 0] [--seed N]
 Prints "PROXY_PORT=<n>" first on stdout; exits when its stdin closes.
 
 Control API (never forwarded):
-  PUT  /__proxy/config  {"seed": 1, "slow_seconds": 2.0,
+  PUT  /__proxy/config  {"seed": 1, "slow_seconds": 2.0, "latency_ms": 30,
+                         "barrier": {"DescribeVpcPeeringConnections": 2},
                          "rates": {"*": {"throttle": 0.3, "error500": 0.05},
                                    "writes": {"fail_after_write": 0.1},
                                    "DescribeVpcs": {"slow": 0.1}}}
@@ -54,6 +65,8 @@ class State:
         self.rng = random.Random(seed)
         self.rates = {}
         self.slow_seconds = 3.0
+        self.latency = 0.0
+        self.barriers = {}
         self.reset()
 
     def reset(self):
@@ -67,6 +80,27 @@ class State:
                 self.rng = random.Random(config["seed"])
             self.rates = config.get("rates", {})
             self.slow_seconds = float(config.get("slow_seconds", 3.0))
+            self.latency = float(config.get("latency_ms", 0)) / 1000.0
+            self.barriers = {
+                action: {"size": int(n), "arrived": 0, "event": threading.Event()}
+                for action, n in config.get("barrier", {}).items()
+            }
+
+    def wait_at_barrier(self, action):
+        """Holds one of the first `size` requests of `action` until all arrived."""
+        with self.lock:
+            b = self.barriers.get(action)
+            if b is None or b["arrived"] >= b["size"]:
+                return
+            b["arrived"] += 1
+            if b["arrived"] == b["size"]:
+                b["event"].set()
+        b["event"].wait(timeout=10)
+        with self.lock:
+            a = self.actions.setdefault(
+                action, {"requests": 0, "forwarded": 0, "forwarded_writes": 0, "faults": {}}
+            )
+            a["barrier_released"] = a.get("barrier_released", 0) + 1
 
     def draw(self, action):
         """The fault to inject for this request, or None."""
@@ -225,6 +259,9 @@ def make_handler(state, upstream, log):
                 return None
             if fault == "slow":
                 time.sleep(state.slow_seconds)
+            state.wait_at_barrier(action)
+            if state.latency:
+                time.sleep(state.latency)
             try:
                 status, headers, data = self.forward(body)
             except OSError as e:

@@ -8,6 +8,10 @@ We patch the model to return them, so the secondary-CIDR cases are really
 tested. We also make routes whose peering is gone report state "blackhole", as
 EC2 does.
 
+A VPC tagged `peerlink-test:hide-cidr-block-set` is described without its
+block sets, as an EC2 answer that lacks them would be: the tests of the
+"peer blocks unknown" case use it.
+
 Usage: moto_server.py [--port N]   (0, the default, picks a free port)
 Prints "MOTO_PORT=<n>" on stdout once the server accepts connections, and exits
 when its stdin closes (so it never outlives the test process that started it).
@@ -38,9 +42,11 @@ def patch_moto():
             "Region": vpc.region,
             "VpcId": vpc.id,
             "CidrBlock": vpc.cidr_block,
-            "CidrBlockSet": [{"CidrBlock": c} for c in _associated(vpc, False)],
             "PeeringOptions": options,
         }
+        if any(t.get("key") == "peerlink-test:hide-cidr-block-set" for t in vpc.get_tags()):
+            return info
+        info["CidrBlockSet"] = [{"CidrBlock": c} for c in _associated(vpc, False)]
         ipv6 = _associated(vpc, True)
         if ipv6:
             info["Ipv6CidrBlockSet"] = [{"Ipv6CidrBlock": c} for c in ipv6]

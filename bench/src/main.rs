@@ -83,7 +83,8 @@ async fn per_reconcile(emu: &Emulator, tables: usize, groups: usize) -> Value {
         peerlink::reconcile::run(&ctx, scope, Mode::Apply, Deadline::none()),
     )
     .await;
-    let expected_writes = tables + groups + 1;
+    // A route per table, a rule per group, the DNS option, our tag on each group.
+    let expected_writes = tables + 2 * groups + 1;
     assert_eq!(first.calls.writes as usize, expected_writes, "writes = missing items");
     assert_eq!(steady.calls.writes, 0, "steady state writes nothing");
     assert!(first.value.expect("reconcile").failed().is_empty());

@@ -53,6 +53,7 @@ pub fn account(shape: Shape) -> (Config, Observed) {
         }),
         complete: true,
         scope: config.peers.iter().map(|e| e.name.clone()).collect::<BTreeSet<_>>(),
+        whole_account: true,
         ..Observed::default()
     };
     let local_cidr = |v: usize| -> IpNet { format!("172.{}.0.0/16", 16 + v % 16).parse().expect("cidr") };
@@ -65,6 +66,7 @@ pub fn account(shape: Shape) -> (Config, Observed) {
                 cidrs: vec![local_cidr(v)],
                 dns_support: Some(true),
                 dns_hostnames: Some(true),
+                tags: BTreeMap::new(),
             },
         );
         let mut user_rules = Vec::new();
@@ -88,6 +90,7 @@ pub fn account(shape: Shape) -> (Config, Observed) {
                 other_rules_ingress: 0,
                 other_rules_egress: 1,
                 group_refs: Vec::new(),
+                tagged: true,
             },
         );
         for t in 0..shape.tables_per_vpc {
@@ -128,6 +131,7 @@ pub fn account(shape: Shape) -> (Config, Observed) {
                 region: "eu-west-1".into(),
                 cidrs: vec![remote],
                 allow_remote_dns: false,
+                blocks_known: true,
             },
             accepter: PeeringSide {
                 account: ME.into(),
@@ -135,7 +139,9 @@ pub fn account(shape: Shape) -> (Config, Observed) {
                 region: "eu-west-1".into(),
                 cidrs: vec![local_cidr(v)],
                 allow_remote_dns: shape.finished,
+                blocks_known: true,
             },
+            tags: BTreeMap::new(),
         });
         if shape.finished {
             for t in 0..shape.tables_per_vpc {
@@ -154,7 +160,7 @@ pub fn account(shape: Shape) -> (Config, Observed) {
                     ports: marker_port,
                     cidr: remote,
                 },
-                description: Some(peerlink::reconcile::plan::rule_marker(&pcx)),
+                description: Some(peerlink::ownership::rule_marker(&pcx)),
             });
         }
     }

@@ -171,11 +171,6 @@ fn check_config(src: &ConfigSource, config: &Config) {
             if e.auto_accept { "auto-accept" } else { "manual accept" }
         );
     }
-    for (a, b) in config.ambiguous_pairs() {
-        println!(
-            "  warning: entries {a:?} and {b:?} can match the same peering; such a peering is never accepted or finished"
-        );
-    }
 }
 
 #[derive(Serialize)]

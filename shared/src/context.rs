@@ -1,7 +1,7 @@
 //! Everything one invocation needs: who we are, the configuration, the AWS
 //! calls, the settings from the environment, and its time budget.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
@@ -38,6 +38,11 @@ impl Context {
             aws,
             settings,
         }
+    }
+
+    /// The same context with another configuration (a warm process's next invocation).
+    pub fn with_config(&self, config: Arc<Config>) -> Context {
+        Context { config, ..self.clone() }
     }
 
     /// Builds the context from the environment: settings, credentials, region,
@@ -83,6 +88,77 @@ pub async fn load_config(source: &ConfigSource, aws: &dyn Aws) -> Result<Config>
     Ok(Config::parse(&parameter.value, &source.to_string())?)
 }
 
+/// The configuration of a process that lives for many invocations (a warm
+/// Lambda execution environment is reused for hours). The configuration is
+/// the allowlist, so a change must govern the very next decision: each
+/// invocation asks for it again (one `GetParameter`, or one file read) and
+/// parses it again only when it changed. A document that has become invalid
+/// fails that invocation; the last valid one is never used in its place.
+pub struct ConfigCache {
+    source: ConfigSource,
+    last: Mutex<Option<(String, Arc<Config>)>>,
+}
+
+impl ConfigCache {
+    pub fn new(source: ConfigSource) -> ConfigCache {
+        ConfigCache {
+            source,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The configuration as it is now.
+    pub async fn current(&self, aws: &dyn Aws) -> Result<Arc<Config>> {
+        let origin = self.source.to_string();
+        // What identifies a version, and its text.
+        let (version, text) = match &self.source {
+            ConfigSource::Inline(text) => ("inline".to_string(), text.clone()),
+            ConfigSource::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    origin: origin.clone(),
+                    message: format!("cannot read it: {e}"),
+                })?;
+                (text.clone(), text)
+            }
+            ConfigSource::SsmParameter(name) => {
+                let p = aws.get_parameter(name).await.map_err(|e| ConfigError {
+                    origin: origin.clone(),
+                    message: format!("cannot read it: {e}"),
+                })?;
+                (format!("version {}", p.version), p.value)
+            }
+        };
+        if let Some((seen, config)) = self.last.lock().expect("config cache").as_ref() {
+            if *seen == version {
+                return Ok(config.clone());
+            }
+        }
+        let config = Arc::new(Config::parse(&text, &origin)?);
+        let shown = if matches!(self.source, ConfigSource::SsmParameter(_)) {
+            version.as_str()
+        } else {
+            ""
+        };
+        tracing::info!(source = %origin, version = shown, entries = config.peers.len(), "configuration loaded");
+        *self.last.lock().expect("config cache") = Some((version, config.clone()));
+        Ok(config)
+    }
+}
+
+/// The account of a Lambda function, from its ARN
+/// (`arn:aws:lambda:REGION:ACCOUNT:function:NAME`): no STS call needed.
+pub fn account_of_function_arn(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "lambda", _, account, "function", ..]
+            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some((*account).to_string())
+        }
+        _ => None,
+    }
+}
+
 /// Whether a pass writes: `Plan` only reports what it would do (the CLI's
 /// `plan`, drift in `report` mode), `Apply` does it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -124,6 +200,52 @@ impl Deadline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_account_comes_from_the_function_arn() {
+        let arn = "arn:aws:lambda:eu-west-1:222222222222:function:peerlink-accepter";
+        assert_eq!(account_of_function_arn(arn).as_deref(), Some("222222222222"));
+        for bad in [
+            "",
+            "arn:aws:lambda:eu-west-1:2222:function:x",
+            "arn:aws:sqs:eu-west-1:222222222222:q",
+        ] {
+            assert_eq!(account_of_function_arn(bad), None, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_changed_parameter_is_parsed_once_and_an_invalid_one_is_never_replaced_by_the_last() {
+        use crate::aws::Parameter;
+        use crate::aws::memory::{Memory, World};
+        use crate::fixtures::{Entry, LOCAL_VPC, PEER, document};
+        let set = |m: &Memory, version: i64, value: String| {
+            m.world()
+                .parameters
+                .insert("/peerlink".into(), Parameter { value, version });
+        };
+        let memory = Memory::new(World::default());
+        let cache = ConfigCache::new(ConfigSource::SsmParameter("/peerlink".into()));
+        let entry = |auto: bool| Entry::new("orders", PEER, LOCAL_VPC, &["10.0.0.0/8"]).auto_accept(auto);
+        set(&memory, 1, document("", &[entry(true)]));
+        let first = cache.current(&memory).await.unwrap();
+        assert!(first.peers[0].auto_accept);
+        let again = cache.current(&memory).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "same version: not parsed again");
+        set(&memory, 2, document("", &[entry(false)]));
+        assert!(!cache.current(&memory).await.unwrap().peers[0].auto_accept);
+        set(&memory, 3, "[[peer]]\nname = 1\n".into());
+        assert!(cache.current(&memory).await.is_err());
+        assert!(
+            cache.current(&memory).await.is_err(),
+            "still invalid: never the last valid one"
+        );
+        assert_eq!(
+            memory.calls().summary().calls("GetParameter"),
+            5,
+            "one read per invocation"
+        );
+    }
 
     #[test]
     fn the_margin_fits_the_budget() {

@@ -79,6 +79,42 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
         fix,
     };
 
+    // Configured VPCs that do not exist.
+    for vpc in config.local_vpcs() {
+        if !obs.vpcs.contains_key(&vpc) {
+            let entries: Vec<&str> = config
+                .peers
+                .iter()
+                .filter(|e| e.local_vpc == *vpc.as_str())
+                .map(|e| e.name.as_str())
+                .collect();
+            out.push(finding(
+                FindingKind::MissingResource,
+                None,
+                &vpc,
+                format!(
+                    "local VPC {vpc} of entr{} {} does not exist in account {}, region {}",
+                    if entries.len() == 1 { "y" } else { "ies" },
+                    entries.join(", "),
+                    me.account,
+                    me.region
+                ),
+                "fix local_vpc of those entries".into(),
+            ));
+        }
+    }
+
+    // The routing invariant: blocks no route may go to (overlaps between
+    // peers of a VPC, blocks EC2 does not list).
+    let routed = crate::routing::routing(config, me, &obs.peerings, &obs.vpcs);
+    out.extend(
+        routed
+            .refused
+            .iter()
+            .filter(|r| !matches!(r.refusal, crate::routing::Refusal::NotAllowed { .. }))
+            .map(|r| r.finding()),
+    );
+
     // DNS attributes of every configured VPC.
     let mut vpc_ids: Vec<&String> = obs.vpcs.keys().collect();
     vpc_ids.sort();

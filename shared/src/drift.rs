@@ -51,6 +51,8 @@ impl InvocationReport for DriftReport {
             ("Conflicts", s.conflicts),
             ("Findings", s.findings),
             ("Decisions", s.decisions),
+            ("ConcurrentAcceptsUndone", self.requests.undone.len()),
+            ("OverlapConflicts", self.reconcile.count(FindingKind::OverlapConflict)),
         ]
     }
 }

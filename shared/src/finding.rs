@@ -13,6 +13,10 @@ pub enum FindingKind {
     RuleQuota,
     /// The peer VPC has a block outside the allowed ranges (or overlapping ours).
     CidrNotAllowed,
+    /// A peer block overlaps a block of another peering of the same local VPC:
+    /// neither is routed (longest-prefix match would send one peer's
+    /// traffic to the other).
+    OverlapConflict,
     /// A route to a disallowed block goes through the peering anyway.
     UnexpectedRoute,
     DnsAttributeOff,
@@ -26,6 +30,8 @@ pub enum FindingKind {
     Unmanaged,
     /// A policy grants to everyone.
     PublicPolicy,
+    /// With our statement the policy would pass AWS's size limit: not written.
+    PolicyTooLarge,
     /// A network ACL stops the service port or the return traffic.
     NetworkAclBlocks,
     /// A security group references a group across an inter-region peering.

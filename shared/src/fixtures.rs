@@ -101,6 +101,15 @@ impl Entry {
         self
     }
 
+    /// A secret expected to be on `key` (`kms_key`).
+    pub fn secret_on_key(mut self, arn: &str, key: &str, principals: &[&str]) -> Entry {
+        self = self.secret(arn, principals);
+        if let Some(last) = self.secrets.last_mut() {
+            last.push_str(&format!("\nkms_key = \"{key}\""));
+        }
+        self
+    }
+
     pub fn toml(&self) -> String {
         let mut t = String::new();
         let _ = writeln!(

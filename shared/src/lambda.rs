@@ -11,10 +11,14 @@ use lambda_runtime::{Diagnostic, Error as LambdaError, LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::context::{Context, Deadline};
+use crate::aws::{Aws, Clients, load_sdk_config};
+use crate::config::{Config, ConfigError};
+use crate::context::{ConfigCache, Context, Deadline, account_of_function_arn};
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
 use crate::metrics::InvocationReport;
+use crate::model::Identity;
+use crate::settings::Settings;
 
 /// An error as Lambda reports it, with a type that says which kind it is.
 fn diagnostic(e: &Error) -> Diagnostic {
@@ -30,13 +34,67 @@ fn diagnostic(e: &Error) -> Diagnostic {
     }
 }
 
+/// What a process keeps between invocations: settings, clients, the
+/// configuration cache. Never the configuration itself: that is asked for
+/// again on every invocation.
+struct Process {
+    settings: Settings,
+    aws: Arc<dyn Aws>,
+    region: Option<String>,
+    config: ConfigCache,
+    account: OnceCell<String>,
+}
+
+impl Process {
+    async fn start() -> Result<Process> {
+        let settings = Settings::from_env()?;
+        let sdk = load_sdk_config(&settings.resilience).await;
+        let config = ConfigCache::new(settings.require_config_source()?.clone());
+        Ok(Process {
+            aws: Arc::new(Clients::new(&sdk)),
+            region: sdk.region().map(|r| r.to_string()),
+            settings,
+            config,
+            account: OnceCell::new(),
+        })
+    }
+
+    /// This invocation's context: who we are (from the function's ARN; STS
+    /// only where it is absent) and the configuration as it is now.
+    async fn context(&self, function_arn: &str) -> Result<Context> {
+        let account = self
+            .account
+            .get_or_try_init(|| async {
+                match account_of_function_arn(function_arn) {
+                    Some(a) => Ok(a),
+                    None => self.aws.caller_account().await,
+                }
+            })
+            .await?
+            .clone();
+        let region = self.region.clone().ok_or_else(|| ConfigError {
+            origin: "the environment".into(),
+            message: "no AWS region is configured (set AWS_REGION)".into(),
+        })?;
+        let config = self.config.current(self.aws.as_ref()).await?;
+        let ctx = Context::new(
+            self.aws.clone(),
+            Identity { account, region },
+            Config::default(),
+            self.settings.clone(),
+        );
+        Ok(ctx.with_config(config))
+    }
+}
+
 /// Runs `handler` for every invocation until Lambda shuts the process down.
 ///
-/// The context (configuration, clients, identity) is built on the first
-/// invocation and kept. If it cannot be built — a broken configuration, STS
-/// unreachable — that invocation fails with the reason and nothing is decided;
-/// the next invocation tries again. (Failing the whole process instead would
-/// hide the reason behind a generic init crash loop.)
+/// Settings and clients are made on the first invocation and kept; the
+/// configuration is asked for on every invocation (see [`ConfigCache`]). If
+/// something cannot be made — a broken configuration, an invalid setting —
+/// that invocation fails with the reason and nothing is decided; the next
+/// invocation tries again. (Failing the whole process instead would hide the
+/// reason behind a generic init crash loop.)
 pub async fn serve<F, Fut, R>(function: &'static str, handler: F) -> std::result::Result<(), LambdaError>
 where
     F: Fn(Arc<Context>, Event, Deadline) -> Fut,
@@ -44,18 +102,19 @@ where
     R: InvocationReport,
 {
     crate::logging::init(crate::settings::log_filter().as_deref());
-    let context: OnceCell<Arc<Context>> = OnceCell::new();
-    let (handler, context) = (&handler, &context);
+    tracing::info!(function, pid = std::process::id(), "function starting");
+    let process: OnceCell<Process> = OnceCell::new();
+    let (handler, process) = (&handler, &process);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         async move {
-            let ctx = context
-                .get_or_try_init(|| async { Context::from_env().await.map(Arc::new) })
-                .await
-                .map_err(|e| {
-                    tracing::error!(function, error = %e, "cannot start: nothing is decided");
-                    diagnostic(&e)
-                })?
-                .clone();
+            let started = async {
+                let p = process.get_or_try_init(Process::start).await?;
+                p.context(&event.context.invoked_function_arn).await
+            };
+            let ctx = Arc::new(started.await.map_err(|e| {
+                tracing::error!(function, error = %e, "cannot start: nothing is decided");
+                diagnostic(&e)
+            })?);
             // A deadline already past at the start is not a real budget (local
             // emulators send one): run without a limit rather than do nothing.
             let deadline = match event.context.deadline().duration_since(SystemTime::now()) {

@@ -48,7 +48,9 @@ pub mod logging;
 pub mod matching;
 pub mod metrics;
 pub mod model;
+pub mod ownership;
 pub mod reconcile;
+pub mod routing;
 pub mod settings;
 
 pub use context::{Context, Deadline, Mode};

@@ -105,6 +105,12 @@ pub fn match_entry<'c>(
         .copied()
         .filter(|e| e.expected_peer_region(&local.region) == remote.region)
         .collect();
+    // The most specific entry wins: naming the peer VPC beats not naming it,
+    // an explicit region beats the default. Equally specific entries that can
+    // match the same request are refused when the configuration loads.
+    let specificity = |e: &PeerEntry| 2 * usize::from(e.peer_vpc.is_some()) + usize::from(e.peer_region.is_some());
+    let best = by_region.iter().map(|e| specificity(e)).max().unwrap_or(0);
+    let by_region: Vec<&PeerEntry> = by_region.into_iter().filter(|e| specificity(e) == best).collect();
     match by_region.as_slice() {
         [] => Err(NoMatch::WrongRegion {
             region: remote.region.clone(),

@@ -121,6 +121,10 @@ pub struct PeeringSide {
     pub cidrs: Vec<IpNet>,
     /// `AllowDnsResolutionFromRemoteVpc` on this side's options.
     pub allow_remote_dns: bool,
+    /// Whether EC2 listed the VPC's block set (`CidrBlockSet`). Without it
+    /// only the primary block is known, and a peer's other blocks could be
+    /// anything: nothing is accepted or routed on the primary block alone.
+    pub blocks_known: bool,
 }
 
 /// A VPC peering connection as EC2 describes it.
@@ -131,6 +135,8 @@ pub struct Peering {
     pub status_message: String,
     pub requester: PeeringSide,
     pub accepter: PeeringSide,
+    /// The peering's tags as this account sees them (ours mark a request we made).
+    pub tags: BTreeMap<String, String>,
 }
 
 impl Peering {
@@ -162,6 +168,7 @@ pub struct Vpc {
     /// `enableDnsSupport`/`enableDnsHostnames`; `None` when not read.
     pub dns_support: Option<bool>,
     pub dns_hostnames: Option<bool>,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Where a route sends traffic, as far as we care.
@@ -257,6 +264,8 @@ pub struct SecurityGroup {
     /// Rules that reference other security groups (doctor: such references do
     /// not work across regions).
     pub group_refs: Vec<GroupRef>,
+    /// Whether it carries our tag (we wrote to it).
+    pub tagged: bool,
 }
 
 /// A rule's reference to another security group.
@@ -284,6 +293,8 @@ pub struct SecretState {
     pub arn: String,
     /// The key id or ARN the secret names; `None` means the AWS-managed key.
     pub kms_key: Option<String>,
+    /// Whether it carries our tag (we wrote to its policy).
+    pub tagged: bool,
     /// The resource policy document, parsed; `None` when there is none.
     pub policy: Option<serde_json::Value>,
 }

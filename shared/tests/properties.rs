@@ -191,7 +191,7 @@ proptest! {
         );
         let config = Config::parse(&cfg, "proptest").unwrap();
         let side = |account: &str, vpc: &str, cidrs: &[IpNet]| PeeringSide {
-            account: account.into(), vpc: vpc.into(), region: "eu-west-1".into(), cidrs: cidrs.to_vec(), allow_remote_dns: false,
+            account: account.into(), vpc: vpc.into(), region: "eu-west-1".into(), cidrs: cidrs.to_vec(), allow_remote_dns: false, blocks_known: true,
         };
         let request = Peering {
             id: "pcx-0123456789abcdef0".into(),
@@ -199,6 +199,7 @@ proptest! {
             status_message: String::new(),
             requester: side("111111111111", "vpc-0aaa1111aaaa1111a", &requester),
             accepter: side("222222222222", "vpc-0bbb2222bbbb2222b", &local),
+            tags: Default::default(),
         };
         let existing = Peering {
             id: "pcx-0fffffffffffffff0".into(),
@@ -206,9 +207,10 @@ proptest! {
             status_message: String::new(),
             requester: side("333333333333", "vpc-0ccc3333cccc3333c", &peer),
             accepter: side("222222222222", "vpc-0bbb2222bbbb2222b", &local),
+            tags: Default::default(),
         };
         let me = Identity { account: "222222222222".into(), region: "eu-west-1".into() };
-        let vpcs = HashMap::from([("vpc-0bbb2222bbbb2222b".to_string(), Vpc { id: "vpc-0bbb2222bbbb2222b".into(), cidrs: local.clone(), dns_support: None, dns_hostnames: None })]);
+        let vpcs = HashMap::from([("vpc-0bbb2222bbbb2222b".to_string(), Vpc { id: "vpc-0bbb2222bbbb2222b".into(), cidrs: local.clone(), dns_support: None, dns_hostnames: None, tags: Default::default() })]);
         let peerings = vec![existing];
         let ctx = AcceptContext { me: &me, config: &config, vpcs: &vpcs, peerings: &peerings };
         let d = decide(&ctx, &request);

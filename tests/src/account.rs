@@ -16,6 +16,7 @@ pub struct Account {
     pub ec2: aws_sdk_ec2::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub kms: aws_sdk_kms::Client,
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 /// A VPC built for a test.
@@ -358,6 +359,73 @@ impl Account {
                 .unwrap_or(false)
         };
         (flag(p.requester_vpc_info()), flag(p.accepter_vpc_info()))
+    }
+
+    /// Associates another CIDR block with `vpc` (a peer growing).
+    pub async fn associate_cidr(&self, vpc: &str, cidr: &str) {
+        self.ec2
+            .associate_vpc_cidr_block()
+            .vpc_id(vpc)
+            .cidr_block(cidr)
+            .send()
+            .await
+            .expect("AssociateVpcCidrBlock");
+    }
+
+    /// Tags an EC2 resource.
+    pub async fn tag(&self, resource: &str, key: &str, value: &str) {
+        self.ec2
+            .create_tags()
+            .resources(resource)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .expect("CreateTags");
+    }
+
+    /// Deletes a peering as this account.
+    pub async fn delete_peering(&self, id: &str) {
+        self.ec2
+            .delete_vpc_peering_connection()
+            .vpc_peering_connection_id(id)
+            .send()
+            .await
+            .expect("DeleteVpcPeeringConnection");
+    }
+
+    /// Writes an SSM parameter (a new version each time).
+    pub async fn put_parameter(&self, name: &str, value: &str) -> i64 {
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("PutParameter")
+            .version()
+    }
+
+    /// A security-group rule written by the user (not peerlink), with a description.
+    pub async fn user_rule(&self, group: &str, port: i32, cidr: &str, description: &str) {
+        let range = aws_sdk_ec2::types::IpRange::builder()
+            .cidr_ip(cidr)
+            .description(description)
+            .build();
+        let perm = aws_sdk_ec2::types::IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(port)
+            .to_port(port)
+            .ip_ranges(range)
+            .build();
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(group)
+            .ip_permissions(perm)
+            .send()
+            .await
+            .expect("AuthorizeSecurityGroupIngress");
     }
 
     /// An internet gateway attached to `vpc` (a route target that is not ours).

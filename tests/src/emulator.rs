@@ -103,6 +103,7 @@ impl Emulator {
             ec2: aws_sdk_ec2::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             kms: aws_sdk_kms::Client::new(&sdk),
+            ssm: aws_sdk_ssm::Client::new(&sdk),
             sdk,
         }
     }

@@ -229,16 +229,22 @@ async fn concurrent_policy_merges_lose_nothing() {
         let r = r.unwrap();
         assert!(r.failed().is_empty(), "{:#?}", r.failed());
     }
+    // One statement of ours per policy, holding all five principals.
     let policy = accepter.secret_policy(&secret.arn).await.unwrap();
-    let mut expected: Vec<String> = peerings
-        .iter()
-        .map(|p| format!("PeerlinkReadPcx{}", p.trim_start_matches("pcx-")))
-        .collect();
-    expected.push("UserRotation".into());
-    expected.sort();
-    assert_eq!(sids(&policy), expected);
+    assert_eq!(sids(&policy), vec!["PeerlinkRead".to_string(), "UserRotation".into()]);
+    let principals = |doc: &serde_json::Value, sid: &str| -> usize {
+        let st = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap();
+        st["Principal"]["AWS"].as_array().map_or(1, Vec::len)
+    };
+    assert_eq!(principals(&policy, "PeerlinkRead"), 5, "{policy}");
     let key = accepter.key_policy(secret.key_arn.as_ref().unwrap()).await;
-    assert_eq!(sids(&key).len(), 2 + 5, "{key}");
+    assert_eq!(sids(&key).len(), 2 + 1, "{key}");
+    assert_eq!(principals(&key, "PeerlinkDecrypt"), 5, "{key}");
 }
 
 /// When the time budget runs out, the rest is reported as not started and the

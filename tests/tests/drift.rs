@@ -459,8 +459,8 @@ async fn describe_calls_do_not_grow_with_peerings() {
         assert_eq!(first.summary.failed, 0);
         assert_eq!(
             writes as usize,
-            4 * n,
-            "a route, a rule, a DNS option, per peering... {:?}",
+            4 * n + locals.len(),
+            "a route, a rule, a DNS option, per peering..., and our tag on each group {:?}",
             ctx.calls().summary()
         );
         let reads_first = ctx.calls().summary();

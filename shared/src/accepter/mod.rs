@@ -71,6 +71,9 @@ pub struct AccepterReport {
     pub left_pending: Vec<String>,
     pub skipped: Vec<String>,
     pub failed: Vec<String>,
+    /// Accepted peerings deleted again: accepted at the same time as an
+    /// overlapping one that takes precedence.
+    pub undone: Vec<String>,
     pub outcomes: Vec<DecisionOutcome>,
     pub note: Option<String>,
 }
@@ -86,6 +89,7 @@ impl InvocationReport for AccepterReport {
             ("Rejected", self.rejected.len()),
             ("LeftPending", self.left_pending.len()),
             ("DecisionsFailed", self.failed.len()),
+            ("ConcurrentAcceptsUndone", self.undone.len()),
         ]
     }
 }
@@ -206,6 +210,7 @@ async fn run(
         ..Default::default()
     };
     apply(ctx, decisions, mode, deadline, &mut report).await;
+    races::undo_races(ctx, snapshot, &mut report).await;
     report
 }
 
@@ -350,5 +355,6 @@ fn log_outcome(o: &DecisionOutcome) {
     );
 }
 
+mod races;
 #[cfg(test)]
 mod tests;

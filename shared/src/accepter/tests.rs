@@ -43,9 +43,11 @@ async fn a_sweep_decides_in_id_order_and_never_accepts_two_overlapping_requests(
     let second = &report.outcomes[1].decision;
     assert!(second.reason.contains("pcx-00000000000000001"), "{}", second.reason);
     assert_eq!(status(&memory, "pcx-00000000000000002"), PeeringStatus::Rejected);
-    // One round of reads (peerings and the configured VPC), then one write per decision.
+    // One round of reads (peerings and the configured VPC), one write per
+    // decision, and one re-read of the peerings after accepting (to undo a
+    // concurrent overlapping acceptance).
     let calls = ctx.calls().summary();
-    assert_eq!((calls.reads, calls.writes), (2, 3), "{calls:?}");
+    assert_eq!((calls.reads, calls.writes), (3, 3), "{calls:?}");
 }
 
 #[tokio::test]
@@ -135,4 +137,62 @@ async fn an_event_for_a_peering_ec2_does_not_know_is_an_error_and_writes_nothing
     let err = handle(&ctx, &event, Deadline::none()).await.unwrap_err();
     assert!(err.to_string().contains("was not found"), "{err}");
     assert_eq!(ctx.calls().summary().writes, 0);
+}
+
+/// Two invocations decide two overlapping requests at once: each read both
+/// pending. Whichever order their writes land in, the lower id stays.
+#[tokio::test]
+async fn concurrent_overlapping_acceptances_keep_the_lowest_id() {
+    let (x, y) = ("pcx-00000000000000001", "pcx-00000000000000002");
+    for (ours, theirs) in [(x, y), (y, x)] {
+        let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16", "10.1.0.0/16"])));
+        let ctx = context(&memory, entry(), Settings::default());
+        let snapshot = Snapshot::read(&ctx).await.unwrap();
+        // The other invocation accepts its request after we read, before we re-read.
+        memory
+            .world()
+            .peerings
+            .iter_mut()
+            .find(|p| p.id == theirs)
+            .unwrap()
+            .status = PeeringStatus::Active;
+        let event = Event::ApiCall {
+            name: "CreateVpcPeeringConnection".into(),
+            subject: Subject::Peering(ours.parse().unwrap()),
+            account: Some(PEER.into()),
+        };
+        let report = run(
+            &ctx,
+            &snapshot,
+            Which::Peering(ours),
+            Mode::Apply,
+            &event,
+            Deadline::none(),
+        )
+        .await;
+        assert_eq!(report.accepted, vec![ours], "{report:#?}");
+        assert_eq!(report.undone, vec![y], "{report:#?}");
+        assert_eq!(status(&memory, x), PeeringStatus::Active);
+        assert_eq!(status(&memory, y), PeeringStatus::Deleted);
+        assert!(report.metrics().contains(&("ConcurrentAcceptsUndone", 1)));
+    }
+}
+
+/// A peering that was already established when the request was decided is
+/// never deleted (the check refused to overlap it); only concurrent ones are.
+#[tokio::test]
+async fn an_established_peering_is_never_undone() {
+    let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16", "10.2.0.0/16"])));
+    let ctx = context(&memory, entry(), Settings::default());
+    // Request 1 is active already; request 2 grew into its range after the check.
+    memory.world().peerings[0].status = PeeringStatus::Active;
+    let snapshot = Snapshot::read(&ctx).await.unwrap();
+    memory.world().peerings[1]
+        .requester
+        .cidrs
+        .push("10.1.0.0/24".parse().unwrap());
+    let report = sweep(&ctx, &snapshot, Mode::Apply, Deadline::none()).await.unwrap();
+    assert_eq!(report.accepted, vec!["pcx-00000000000000002"]);
+    assert!(report.undone.is_empty(), "{report:#?}");
+    assert_eq!(status(&memory, "pcx-00000000000000001"), PeeringStatus::Active);
 }

@@ -11,12 +11,13 @@ use futures_util::FutureExt;
 use ipnet::IpNet;
 use serde_json::Value;
 
-use super::{ApiCalls, Aws, KeyDescription, Parameter, Pending, SecretDescription, Select};
+use super::{ApiCalls, Aws, KeyDescription, Parameter, PeeringRequest, Pending, SecretDescription, Select};
 use crate::error::AwsError;
 use crate::model::{
     NetworkAcl, ObservedRule, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, SgRule, Side, Vpc,
     VpcDnsAttribute,
 };
+use crate::ownership::MANAGED_TAG;
 
 /// Everything the in-memory account holds.
 #[derive(Debug, Clone, Default)]
@@ -172,6 +173,7 @@ impl Aws for Memory {
                 .filter(|t| match by {
                     Select::Vpcs(v) => v.contains(&t.vpc),
                     Select::Ids(ids) => ids.contains(&t.id),
+                    Select::Tagged(key) => t.tags.contains_key(key),
                 })
                 .cloned()
                 .collect())
@@ -184,6 +186,7 @@ impl Aws for Memory {
                 .filter(|g| match by {
                     Select::Vpcs(v) => v.contains(&g.vpc),
                     Select::Ids(ids) => ids.contains(&g.id),
+                    Select::Tagged(key) => key == MANAGED_TAG && g.tagged,
                 })
                 .cloned()
                 .collect())
@@ -201,6 +204,56 @@ impl Aws for Memory {
     fn reject_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
         self.call("RejectVpcPeeringConnection", |w| {
             decide(w, id, PeeringStatus::Rejected, "RejectVpcPeeringConnection")
+        })
+    }
+    fn delete_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
+        self.call("DeleteVpcPeeringConnection", |w| {
+            let p = peering(w, id, "DeleteVpcPeeringConnection")?;
+            p.status = PeeringStatus::Deleted;
+            Ok(())
+        })
+    }
+    fn create_peering<'a>(&'a self, r: &'a PeeringRequest) -> Pending<'a, String> {
+        self.call("CreateVpcPeeringConnection", |w| {
+            let local = w.vpcs.iter().find(|v| v.id == r.vpc);
+            let local = local.ok_or_else(|| err("CreateVpcPeeringConnection", "InvalidVpcID.NotFound", &r.vpc))?;
+            let id = format!("pcx-{:017x}", 0x100 + w.peerings.len());
+            let region = crate::fixtures::REGION.to_string();
+            w.peerings.push(Peering {
+                id: id.clone(),
+                status: PeeringStatus::PendingAcceptance,
+                status_message: String::new(),
+                requester: crate::model::PeeringSide {
+                    account: w.account.clone(),
+                    vpc: r.vpc.clone(),
+                    region: region.clone(),
+                    cidrs: local.cidrs.clone(),
+                    allow_remote_dns: false,
+                    blocks_known: true,
+                },
+                accepter: crate::model::PeeringSide {
+                    account: r.peer_account.clone(),
+                    vpc: r.peer_vpc.clone(),
+                    region: r.peer_region.clone().unwrap_or(region),
+                    cidrs: Vec::new(),
+                    allow_remote_dns: false,
+                    blocks_known: false,
+                },
+                tags: r.tags.iter().cloned().collect(),
+            });
+            Ok(id)
+        })
+    }
+    fn create_tags<'a>(&'a self, resource: &'a str, tags: &'a [(String, String)]) -> Pending<'a, ()> {
+        self.call("CreateTags", |w| {
+            if let Some(v) = w.vpcs.iter_mut().find(|v| v.id == resource) {
+                v.tags.extend(tags.iter().cloned());
+            } else if let Some(g) = w.groups.iter_mut().find(|g| g.id == resource) {
+                g.tagged |= tags.iter().any(|(k, _)| k == MANAGED_TAG);
+            } else {
+                return Err(err("CreateTags", "InvalidID", resource));
+            }
+            Ok(())
         })
     }
     fn create_route<'a>(&'a self, table_id: &'a str, destination: &'a IpNet, pcx: &'a str) -> Pending<'a, ()> {
@@ -270,6 +323,26 @@ impl Aws for Memory {
             Ok(())
         })
     }
+    fn update_rule_description<'a>(
+        &'a self,
+        group_id: &'a str,
+        rule: &'a SgRule,
+        description: &'a str,
+    ) -> Pending<'a, ()> {
+        self.call("UpdateSecurityGroupRuleDescriptionsIngress", |w| {
+            let g = group(w, group_id, "UpdateSecurityGroupRuleDescriptionsIngress")?;
+            let r = g.rules.iter_mut().find(|r| r.rule == *rule);
+            let r = r.ok_or_else(|| {
+                err(
+                    "UpdateSecurityGroupRuleDescriptionsIngress",
+                    "InvalidPermission.NotFound",
+                    &rule.to_string(),
+                )
+            })?;
+            r.description = Some(description.into());
+            Ok(())
+        })
+    }
     fn enable_peering_dns<'a>(&'a self, id: &'a str, side: Side) -> Pending<'a, ()> {
         self.call("ModifyVpcPeeringConnectionOptions", |w| {
             let p = peering(w, id, "ModifyVpcPeeringConnectionOptions")?;
@@ -310,6 +383,23 @@ impl Aws for Memory {
             Ok(())
         })
     }
+    fn list_tagged_secrets<'a>(&'a self, tag_key: &'a str) -> Pending<'a, Vec<SecretDescription>> {
+        self.call("ListSecrets", |w| {
+            Ok(w.secrets
+                .values()
+                .filter(|(d, _)| tag_key == MANAGED_TAG && d.tagged)
+                .map(|(d, _)| d.clone())
+                .collect())
+        })
+    }
+    fn tag_secret<'a>(&'a self, arn: &'a str, key: &'a str, _value: &'a str) -> Pending<'a, ()> {
+        self.call("TagResource", |w| {
+            let s = w.secrets.get_mut(arn);
+            let s = s.ok_or_else(|| err("TagResource", "ResourceNotFoundException", arn))?;
+            s.0.tagged |= key == MANAGED_TAG;
+            Ok(())
+        })
+    }
     fn describe_key<'a>(&'a self, key: &'a str) -> Pending<'a, Option<KeyDescription>> {
         self.call("DescribeKey", |w| Ok(w.keys.get(key).map(|(d, _)| d.clone())))
     }
@@ -343,6 +433,7 @@ pub fn accepter_world(requests: &[&str]) -> World {
         region: REGION.into(),
         cidrs,
         allow_remote_dns: false,
+        blocks_known: true,
     };
     let local: IpNet = "10.8.0.0/16".parse().expect("cidr");
     let peerings = requests
@@ -354,6 +445,7 @@ pub fn accepter_world(requests: &[&str]) -> World {
             status_message: String::new(),
             requester: side(PEER, format!("vpc-{:017x}", i + 1), vec![cidr.parse().expect("cidr")]),
             accepter: side(ME, LOCAL_VPC.into(), vec![local]),
+            tags: BTreeMap::new(),
         })
         .collect();
     let table = |id: &str, main: bool| RouteTable {
@@ -379,6 +471,7 @@ pub fn accepter_world(requests: &[&str]) -> World {
             cidrs: vec![local],
             dns_support: Some(true),
             dns_hostnames: Some(true),
+            tags: BTreeMap::new(),
         }],
         route_tables: vec![
             table("rtb-00000000000000001", true),
@@ -391,6 +484,7 @@ pub fn accepter_world(requests: &[&str]) -> World {
             other_rules_ingress: 0,
             other_rules_egress: 1,
             group_refs: Vec::new(),
+            tagged: false,
         }],
         secrets: BTreeMap::from([(
             SECRET.to_string(),
@@ -398,6 +492,7 @@ pub fn accepter_world(requests: &[&str]) -> World {
                 SecretDescription {
                     arn: SECRET.into(),
                     kms_key: Some(KEY.into()),
+                    tagged: false,
                 },
                 None,
             ),

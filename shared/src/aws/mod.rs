@@ -44,6 +44,20 @@ pub enum Select<'a> {
     Vpcs(&'a [String]),
     /// These ids (a missing one is absent from the answer, not an error).
     Ids(&'a [String]),
+    /// Everything carrying this tag key.
+    Tagged(&'a str),
+}
+
+/// A peering request to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeeringRequest {
+    pub vpc: String,
+    pub peer_account: String,
+    pub peer_vpc: String,
+    /// `None`: the same region.
+    pub peer_region: Option<String>,
+    /// Tags set on the request as it is created.
+    pub tags: Vec<(String, String)>,
 }
 
 /// Every AWS call peerlink makes. Reads return [`crate::model`] types; writes
@@ -69,11 +83,19 @@ pub trait Aws: Send + Sync {
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()>;
     fn reject_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()>;
+    fn delete_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()>;
+    /// Creates a request; returns its id.
+    fn create_peering<'a>(&'a self, request: &'a PeeringRequest) -> Pending<'a, String>;
+    /// Sets tags on an EC2 resource (a security group, a VPC).
+    fn create_tags<'a>(&'a self, resource: &'a str, tags: &'a [(String, String)]) -> Pending<'a, ()>;
     fn create_route<'a>(&'a self, table: &'a str, destination: &'a IpNet, peering: &'a str) -> Pending<'a, ()>;
     fn replace_route<'a>(&'a self, table: &'a str, destination: &'a IpNet, peering: &'a str) -> Pending<'a, ()>;
     fn delete_route<'a>(&'a self, table: &'a str, destination: &'a IpNet) -> Pending<'a, ()>;
     fn authorize_rule<'a>(&'a self, group: &'a str, rule: &'a SgRule, description: &'a str) -> Pending<'a, ()>;
     fn revoke_rule<'a>(&'a self, group: &'a str, rule: &'a SgRule) -> Pending<'a, ()>;
+    /// Changes the description of an existing rule (its marker).
+    fn update_rule_description<'a>(&'a self, group: &'a str, rule: &'a SgRule, description: &'a str)
+    -> Pending<'a, ()>;
     fn enable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()>;
     fn enable_vpc_attribute<'a>(&'a self, vpc: &'a str, attribute: VpcDnsAttribute) -> Pending<'a, ()>;
 
@@ -81,6 +103,9 @@ pub trait Aws: Send + Sync {
     fn describe_secret<'a>(&'a self, arn: &'a str) -> Pending<'a, Option<SecretDescription>>;
     fn get_secret_policy<'a>(&'a self, arn: &'a str) -> Pending<'a, Option<Value>>;
     fn put_secret_policy<'a>(&'a self, arn: &'a str, policy: &'a Value) -> Pending<'a, ()>;
+    /// Secrets carrying this tag key.
+    fn list_tagged_secrets<'a>(&'a self, tag_key: &'a str) -> Pending<'a, Vec<SecretDescription>>;
+    fn tag_secret<'a>(&'a self, arn: &'a str, key: &'a str, value: &'a str) -> Pending<'a, ()>;
     /// `None` when the key does not exist.
     fn describe_key<'a>(&'a self, key: &'a str) -> Pending<'a, Option<KeyDescription>>;
     fn get_key_policy<'a>(&'a self, key: &'a str) -> Pending<'a, Option<Value>>;

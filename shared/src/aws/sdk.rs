@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use super::secrets::{KeyDescription, SecretDescription};
-use super::{ApiCalls, Aws, Parameter, Pending, Select, aws_error, ec2, secrets};
+use super::{ApiCalls, Aws, Parameter, PeeringRequest, Pending, Select, aws_error, ec2, secrets};
 use crate::error::AwsError;
 use crate::model::{NetworkAcl, Peering, RouteTable, SecurityGroup, SgRule, Side, Vpc, VpcDnsAttribute};
 
@@ -198,6 +198,15 @@ impl Aws for Clients {
     fn reject_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
         Box::pin(ec2::reject_peering(&self.ec2, id))
     }
+    fn delete_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
+        Box::pin(ec2::delete_peering(&self.ec2, id))
+    }
+    fn create_peering<'a>(&'a self, request: &'a PeeringRequest) -> Pending<'a, String> {
+        Box::pin(ec2::create_peering(&self.ec2, request))
+    }
+    fn create_tags<'a>(&'a self, resource: &'a str, tags: &'a [(String, String)]) -> Pending<'a, ()> {
+        Box::pin(ec2::create_tags(&self.ec2, resource, tags))
+    }
     fn create_route<'a>(&'a self, table: &'a str, destination: &'a IpNet, peering: &'a str) -> Pending<'a, ()> {
         Box::pin(ec2::create_route(&self.ec2, table, destination, peering))
     }
@@ -212,6 +221,14 @@ impl Aws for Clients {
     }
     fn revoke_rule<'a>(&'a self, group: &'a str, rule: &'a SgRule) -> Pending<'a, ()> {
         Box::pin(ec2::revoke_rule(&self.ec2, group, rule))
+    }
+    fn update_rule_description<'a>(
+        &'a self,
+        group: &'a str,
+        rule: &'a SgRule,
+        description: &'a str,
+    ) -> Pending<'a, ()> {
+        Box::pin(ec2::update_rule_description(&self.ec2, group, rule, description))
     }
     fn enable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()> {
         Box::pin(ec2::enable_peering_dns(&self.ec2, peering, side))
@@ -228,6 +245,12 @@ impl Aws for Clients {
     }
     fn put_secret_policy<'a>(&'a self, arn: &'a str, policy: &'a Value) -> Pending<'a, ()> {
         Box::pin(secrets::put_secret_policy(&self.secrets, arn, policy))
+    }
+    fn list_tagged_secrets<'a>(&'a self, tag_key: &'a str) -> Pending<'a, Vec<SecretDescription>> {
+        Box::pin(secrets::list_tagged_secrets(&self.secrets, tag_key))
+    }
+    fn tag_secret<'a>(&'a self, arn: &'a str, key: &'a str, value: &'a str) -> Pending<'a, ()> {
+        Box::pin(secrets::tag_secret(&self.secrets, arn, key, value))
     }
     fn describe_key<'a>(&'a self, key: &'a str) -> Pending<'a, Option<KeyDescription>> {
         Box::pin(secrets::describe_key(&self.kms, key))

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::aws_error;
 use crate::error::AwsError;
+use crate::ownership::MANAGED_TAG;
 
 const SECRET_NOT_FOUND: [&str; 1] = ["ResourceNotFoundException"];
 const KEY_NOT_FOUND: [&str; 1] = ["NotFoundException"];
@@ -15,6 +16,8 @@ pub struct SecretDescription {
     pub arn: String,
     /// The key id, ARN or alias the secret names; `None` means the AWS-managed key.
     pub kms_key: Option<String>,
+    /// Whether it carries peerlink's tag.
+    pub tagged: bool,
 }
 
 /// A key as `DescribeKey` gives it.
@@ -45,6 +48,7 @@ pub async fn describe_secret(
         Ok(d) => Ok(Some(SecretDescription {
             arn: d.arn().unwrap_or(arn).to_string(),
             kms_key: d.kms_key_id().filter(|k| !k.is_empty()).map(str::to_string),
+            tagged: d.tags().iter().any(|t| t.key() == Some(MANAGED_TAG)),
         })),
         Err(e) => {
             let err = aws_error("DescribeSecret", e);
@@ -81,6 +85,57 @@ pub async fn put_secret_policy(sm: &aws_sdk_secretsmanager::Client, arn: &str, p
         .map_err(|e| aws_error("PutResourcePolicy", e))
 }
 
+/// Every secret carrying the tag key `tag_key`: one paginated, filtered call.
+pub async fn list_tagged_secrets(
+    sm: &aws_sdk_secretsmanager::Client,
+    tag_key: &str,
+) -> Result<Vec<SecretDescription>, AwsError> {
+    let filter = aws_sdk_secretsmanager::types::Filter::builder()
+        .key(aws_sdk_secretsmanager::types::FilterNameStringType::TagKey)
+        .values(tag_key)
+        .build();
+    let mut pages = sm
+        .list_secrets()
+        .filters(filter)
+        .max_results(100)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("ListSecrets", e))?;
+        for s in page.secret_list() {
+            // The filter matches key prefixes: keep exact matches only.
+            if s.tags().iter().any(|t| t.key() == Some(tag_key)) {
+                out.push(SecretDescription {
+                    arn: s.arn().unwrap_or_default().to_string(),
+                    kms_key: s.kms_key_id().filter(|k| !k.is_empty()).map(str::to_string),
+                    tagged: true,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn tag_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), AwsError> {
+    let tag = aws_sdk_secretsmanager::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build();
+    sm.tag_resource()
+        .secret_id(arn)
+        .tags(tag)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("TagResource", e))
+}
+
 /// The key behind an id, ARN or alias; `None` when it does not exist.
 pub async fn describe_key(kms: &aws_sdk_kms::Client, key: &str) -> Result<Option<KeyDescription>, AwsError> {
     let described = match kms.describe_key().key_id(key).send().await {
@@ -112,11 +167,14 @@ pub async fn get_key_policy(kms: &aws_sdk_kms::Client, key: &str) -> Result<Opti
     parse_policy("GetKeyPolicy", out.policy())
 }
 
+/// Writes a key policy. The lockout safety check stays on (sent explicitly:
+/// the role may only write key policies with it on).
 pub async fn put_key_policy(kms: &aws_sdk_kms::Client, key_arn: &str, policy: &Value) -> Result<(), AwsError> {
     kms.put_key_policy()
         .key_id(key_arn)
         .policy_name("default")
         .policy(policy.to_string())
+        .bypass_policy_lockout_safety_check(false)
         .send()
         .await
         .map(|_| ())

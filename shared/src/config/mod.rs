@@ -238,15 +238,16 @@ impl Config {
             origin: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        config.validate().map_err(|message| ConfigError {
+        config.validate(&entry_lines(text)).map_err(|message| ConfigError {
             origin: origin.to_string(),
             message,
         })?;
         Ok(config)
     }
 
-    /// Checks that need more than one field at a time.
-    fn validate(&self) -> Result<(), String> {
+    /// Checks that need more than one field at a time. `lines` are the
+    /// lines of the `[[peer]]` tables, for errors that name two entries.
+    fn validate(&self, lines: &[usize]) -> Result<(), String> {
         let s = &self.settings;
         if !(1..=64).contains(&s.write_concurrency) {
             return Err(format!(
@@ -271,6 +272,17 @@ impl Config {
                 return Err(format!("{at}: name is used by another entry; names must be unique"));
             }
         }
+        let line = |i: usize| lines.get(i).map(|l| format!(" (line {l})")).unwrap_or_default();
+        if let Some((i, j)) = self.equally_specific_pairs().into_iter().next() {
+            let (a, b) = (&self.peers[i], &self.peers[j]);
+            return Err(format!(
+                "entries {:?}{} and {:?}{} can match the same request and neither is more specific (same peer_account, local_vpc, peer_vpc and peer_region); merge them, or name a peer_vpc or peer_region in one",
+                a.name,
+                line(i),
+                b.name,
+                line(j)
+            ));
+        }
         Ok(())
     }
 
@@ -284,28 +296,39 @@ impl Config {
         self.peers.iter().find(|p| p.name == name)
     }
 
-    /// Pairs of entries that can match the same peering (same peer account and
-    /// local VPC, overlapping VPC and region). Such a peering is never accepted
-    /// or finished: the ambiguity is reported instead. `check-config` warns.
-    pub fn ambiguous_pairs(&self) -> Vec<(&str, &str)> {
+    /// Pairs of entries that can match the same request with the same
+    /// specificity: then neither is more specific, and which applies would
+    /// be a guess. (An entry naming `peer_vpc` beats one that does not; an
+    /// explicit `peer_region` beats the default.)
+    pub fn equally_specific_pairs(&self) -> Vec<(usize, usize)> {
         let mut pairs = Vec::new();
         for (i, a) in self.peers.iter().enumerate() {
-            for b in &self.peers[i + 1..] {
-                let vpc_overlap = match (&a.peer_vpc, &b.peer_vpc) {
-                    (Some(x), Some(y)) => x == y,
-                    _ => true,
-                };
-                let region_overlap = match (&a.peer_region, &b.peer_region) {
-                    (Some(x), Some(y)) => x == y,
-                    _ => true,
-                };
-                if a.peer_account == b.peer_account && a.local_vpc == b.local_vpc && vpc_overlap && region_overlap {
-                    pairs.push((a.name.as_str(), b.name.as_str()));
+            for (j, b) in self.peers.iter().enumerate().skip(i + 1) {
+                let same = a.peer_account == b.peer_account
+                    && a.local_vpc == b.local_vpc
+                    && a.peer_vpc == b.peer_vpc
+                    && a.peer_region == b.peer_region;
+                if same {
+                    pairs.push((i, j));
                 }
             }
         }
         pairs
     }
+}
+
+/// The line of each `[[peer]]` table (1-based), in order; empty when the
+/// text does not parse (its error says where).
+fn entry_lines(text: &str) -> Vec<usize> {
+    #[derive(Deserialize)]
+    struct Lines {
+        #[serde(default)]
+        peer: Vec<toml::Spanned<toml::Table>>,
+    }
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    toml::from_str::<Lines>(text)
+        .map(|l| l.peer.iter().map(|p| line_of(p.span().start)).collect())
+        .unwrap_or_default()
 }
 
 impl PeerEntry {

@@ -134,8 +134,21 @@ fn duplicate_names_and_ambiguous_entries() {
         "name = \"orders\"\npeer_account = \"111111111111\"\nallowed",
         "name = \"other\"\npeer_account = \"111111111111\"\nallowed",
     );
+    // "orders" names a peer VPC and a region: more specific than "other", both valid.
     let c = Config::parse(&doc, "t").unwrap();
-    assert_eq!(c.ambiguous_pairs(), vec![("orders", "other")]);
+    assert!(c.equally_specific_pairs().is_empty());
+    // Two entries naming the same peer VPC (and region) are equally specific:
+    // an error naming both, with their lines.
+    let twin = doc.replace(
+        "name = \"other\"\npeer_account = \"111111111111\"\n",
+        "name = \"other\"\npeer_account = \"111111111111\"\npeer_vpc = \"vpc-0aaa1111aaaa1111a\"\npeer_region = \"eu-west-1\"\n",
+    );
+    let err = err_of(&twin);
+    assert!(
+        err.contains("\"orders\" (line 5)") && err.contains("\"other\" (line 33)"),
+        "{err}"
+    );
+    assert!(err.contains("neither is more specific"), "{err}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::config::{Config, PeerEntry, UnmatchedRequests};
 use crate::matching::{match_entry, overlaps};
 use crate::model::{Identity, Peering, PeeringSide, PeeringStatus, Side, Vpc};
+use crate::routing::is_established;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -61,18 +62,20 @@ fn list(nets: &[IpNet]) -> String {
     nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
-/// CIDR blocks already reachable from the local VPC through its other active
-/// peerings, with the peering that brings each.
+/// CIDR blocks the local VPC reaches, or is about to, through its other
+/// peerings: the active and provisioning ones, and the requests it made
+/// itself that wait for their peer. With the peering that brings each.
 fn peered_cidrs<'p>(ctx: &'p AcceptContext<'_>, local_vpc: &str, except: &str) -> Vec<(IpNet, &'p Peering)> {
     let mut out = Vec::new();
-    for p in ctx
-        .peerings
-        .iter()
-        .filter(|p| p.id != except && p.status == PeeringStatus::Active)
-    {
+    for p in ctx.peerings.iter().filter(|p| p.id != except) {
         for side in [Side::Requester, Side::Accepter] {
             let end = p.side(side);
-            if end.vpc == local_vpc && end.account == ctx.me.account {
+            let ours_outgoing = side == Side::Requester
+                && matches!(
+                    p.status,
+                    PeeringStatus::PendingAcceptance | PeeringStatus::InitiatingRequest
+                );
+            if end.vpc == local_vpc && end.account == ctx.me.account && (is_established(p) || ours_outgoing) {
                 out.extend(p.side(side.other()).cidrs.iter().map(|c| (*c, p)));
             }
         }
@@ -116,8 +119,8 @@ fn check(ctx: &AcceptContext<'_>, peering: &Peering, entry: &PeerEntry) -> Resul
     for r in &requester.cidrs {
         if let Some((c, p)) = peered.iter().find(|(c, _)| overlaps(r, c)) {
             return Err(format!(
-                "requester CIDR {r} overlaps {c}, already reachable from {} through active peering {}",
-                local_vpc.id, p.id
+                "requester CIDR {r} overlaps {c}, already reachable (or about to be) from {} through peering {} ({})",
+                local_vpc.id, p.id, p.status
             ));
         }
     }
@@ -178,6 +181,18 @@ pub fn decide(ctx: &AcceptContext<'_>, peering: &Peering) -> Decision {
             None,
         );
     }
+    // A VPC no entry names is not ours to decide for, whatever the setting
+    // for unmatched requests (the shipped role may not even reject there).
+    if !ctx.config.peers.iter().any(|e| e.local_vpc == *accepter.vpc.as_str()) {
+        return decision(
+            Verdict::Skip,
+            format!(
+                "{} is not a managed VPC: no entry names it as local_vpc; left for whoever manages it",
+                accepter.vpc
+            ),
+            None,
+        );
+    }
     let refuse = |reason: String, entry: Option<&str>| {
         let verdict = match ctx.config.settings.unmatched_requests {
             UnmatchedRequests::Reject => Verdict::Reject,
@@ -189,6 +204,16 @@ pub fn decide(ctx: &AcceptContext<'_>, peering: &Peering) -> Decision {
         Ok(entry) => entry,
         Err(reason) => return refuse(reason.to_string(), None),
     };
+    if !peering.requester.blocks_known {
+        return decision(
+            Verdict::LeavePending,
+            format!(
+                "EC2's description of requester VPC {} lacks its CidrBlockSet: only its primary block is known, and a request is never accepted on the primary block alone; left pending",
+                peering.requester.vpc
+            ),
+            Some(&entry.name),
+        );
+    }
     match check(ctx, peering, entry) {
         Err(reason) => refuse(reason, Some(&entry.name)),
         Ok(reason) if !entry.auto_accept => decision(

@@ -15,6 +15,7 @@ fn side(account: &str, vpc: &str, region: &str, cidrs: &[&str]) -> PeeringSide {
         region: region.into(),
         cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
         allow_remote_dns: false,
+        blocks_known: true,
     }
 }
 
@@ -25,6 +26,7 @@ fn request(requester_cidrs: &[&str]) -> Peering {
         status_message: String::new(),
         requester: side(PEER, PEER_VPC, "eu-west-1", requester_cidrs),
         accepter: side(ME, LOCAL_VPC, "eu-west-1", &["10.8.0.0/16"]),
+        tags: Default::default(),
     }
 }
 
@@ -40,6 +42,7 @@ fn world(local_cidrs: &[&str]) -> World {
         cidrs: local_cidrs.iter().map(|c| c.parse().unwrap()).collect(),
         dns_support: None,
         dns_hostnames: None,
+        tags: Default::default(),
     };
     World {
         me: Identity {
@@ -104,11 +107,28 @@ fn rejects_a_listed_account_with_another_vpc() {
 }
 
 #[test]
-fn rejects_a_request_for_another_local_vpc() {
+fn leaves_requests_to_vpcs_no_entry_names_alone() {
     let mut p = request(&["10.0.0.0/16"]);
     p.accepter.vpc = "vpc-0ddd4444dddd4444d".into();
     expect(
         &run(&config(""), &world(&["10.8.0.0/16"]), &p),
+        Verdict::Skip,
+        "vpc-0ddd4444dddd4444d is not a managed VPC",
+    );
+}
+
+#[test]
+fn rejects_a_listed_account_for_another_managed_vpc() {
+    let mut cfg = config("");
+    let mut other = cfg.peers[0].clone();
+    other.name = "other-vpc".into();
+    other.local_vpc = "vpc-0ddd4444dddd4444d".parse().unwrap();
+    other.peer_account = "999999999999".parse().unwrap();
+    cfg.peers.push(other);
+    let mut p = request(&["10.0.0.0/16"]);
+    p.accepter.vpc = "vpc-0ddd4444dddd4444d".into();
+    expect(
+        &run(&cfg, &world(&["10.8.0.0/16"]), &p),
         Verdict::Reject,
         "not for local VPC vpc-0ddd4444dddd4444d",
     );
@@ -240,17 +260,90 @@ fn leaves_requests_decided_in_another_region_alone() {
 }
 
 #[test]
-fn two_matching_entries_are_refused() {
+fn the_most_specific_entry_wins() {
+    let mut cfg = config("");
+    let mut any_vpc = cfg.peers[0].clone();
+    any_vpc.name = "any-vpc".into();
+    any_vpc.peer_vpc = None;
+    any_vpc.auto_accept = false;
+    cfg.peers.insert(0, any_vpc.clone());
+    let d = run(&cfg, &world(&["10.8.0.0/16"]), &request(&["10.0.0.0/16"]));
+    expect(&d, Verdict::Accept, "matches entry \"orders\"");
+    // A request from another VPC of the account falls to the wider entry.
+    let mut other = request(&["10.0.0.0/16"]);
+    other.requester.vpc = "vpc-0ccc3333cccc3333c".into();
+    expect(
+        &run(&cfg, &world(&["10.8.0.0/16"]), &other),
+        Verdict::LeavePending,
+        "matches entry \"any-vpc\"",
+    );
+    // An explicit region beats the default.
+    let mut regional = any_vpc.clone();
+    regional.name = "regional".into();
+    regional.peer_region = Some("eu-west-1".parse().unwrap());
+    regional.auto_accept = true;
+    cfg.peers.push(regional);
+    expect(
+        &run(&cfg, &world(&["10.8.0.0/16"]), &other),
+        Verdict::Accept,
+        "matches entry \"regional\"",
+    );
+}
+
+#[test]
+fn equally_specific_entries_are_refused() {
+    // The configuration refuses them when it loads; the decision refuses too.
     let mut cfg = config("");
     let mut twin = cfg.peers[0].clone();
     twin.name = "orders-twin".into();
-    twin.peer_vpc = None;
     cfg.peers.push(twin);
     let d = run(&cfg, &world(&["10.8.0.0/16"]), &request(&["10.0.0.0/16"]));
     expect(
         &d,
         Verdict::Reject,
         "matches several entries (\"orders\", \"orders-twin\")",
+    );
+}
+
+#[test]
+fn requests_whose_blocks_ec2_does_not_list_wait() {
+    let mut p = request(&["10.0.0.0/16"]);
+    p.requester.blocks_known = false;
+    expect(
+        &run(&config(""), &world(&["10.8.0.0/16"]), &p),
+        Verdict::LeavePending,
+        "CidrBlockSet",
+    );
+}
+
+#[test]
+fn provisioning_peerings_and_own_outgoing_requests_count_for_overlap() {
+    for (status, local_is_requester) in [
+        (PeeringStatus::Provisioning, false),
+        (PeeringStatus::PendingAcceptance, true),
+        (PeeringStatus::InitiatingRequest, true),
+    ] {
+        let mut w = world(&["10.8.0.0/16"]);
+        let mut other = request(&["10.1.0.0/16"]);
+        other.id = "pcx-0fffffffffffffff0".into();
+        other.status = status.clone();
+        other.requester.account = "444444444444".into();
+        if local_is_requester {
+            std::mem::swap(&mut other.requester, &mut other.accepter);
+        }
+        w.peerings.push(other);
+        let d = run(&config(""), &w, &request(&["10.1.0.0/16"]));
+        expect(&d, Verdict::Reject, "pcx-0fffffffffffffff0");
+    }
+    // Someone else's pending request to us does not: it is decided on its own.
+    let mut w = world(&["10.8.0.0/16"]);
+    let mut incoming = request(&["10.1.0.0/16"]);
+    incoming.id = "pcx-0fffffffffffffff0".into();
+    w.peerings.push(incoming);
+    expect(
+        &run(&config(""), &w, &request(&["10.1.0.0/16"])),
+        Verdict::Accept,
+        "matches",
     );
 }
 
@@ -302,7 +395,7 @@ fn empty_config_accepts_nothing() {
     let cfg = Config::default();
     expect(
         &run(&cfg, &world(&["10.8.0.0/16"]), &request(&["10.0.0.0/16"])),
-        Verdict::Reject,
-        "not in the allowlist",
+        Verdict::Skip,
+        "not a managed VPC",
     );
 }

@@ -12,6 +12,11 @@ use super::plan::{Action, Planned};
 use super::policy::{self, PolicyChange};
 use crate::context::{Context, Deadline};
 use crate::error::AwsError;
+use crate::ownership::MANAGED_TAG;
+
+fn managed_tag() -> [(String, String); 1] {
+    [(MANAGED_TAG.to_string(), "true".to_string())]
+}
 
 /// What became of one planned action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,6 +111,13 @@ async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsErro
             description,
         } => aws.authorize_rule(group, rule, description).await?,
         Action::RevokeRule { group, rule } => aws.revoke_rule(group, rule).await?,
+        Action::RemarkRule {
+            group,
+            rule,
+            description,
+        } => aws.update_rule_description(group, rule, description).await?,
+        Action::TagGroup { group } => aws.create_tags(group, &managed_tag()).await?,
+        Action::TagSecret { secret } => aws.tag_secret(secret, MANAGED_TAG, "true").await?,
         Action::EnablePeeringDns { peering, side } => aws.enable_peering_dns(peering, *side).await?,
         Action::EnableVpcAttribute { vpc, attribute } => aws.enable_vpc_attribute(vpc, *attribute).await?,
         Action::MergeSecretPolicy { secret, change } => {

@@ -94,6 +94,7 @@ impl InvocationReport for Report {
             ("Repaired", self.actions.len() - self.outstanding()),
             ("RepairFailed", self.failed().len()),
             ("Conflicts", self.count(FindingKind::RouteConflict)),
+            ("OverlapConflicts", self.count(FindingKind::OverlapConflict)),
             ("Findings", self.findings.len()),
             ("RejectionsReceived", usize::from(self.rejection.is_some())),
         ]

@@ -1,24 +1,32 @@
-//! Observe: read what the plan needs with few filtered, paginated calls whose
-//! number depends on the configuration (VPCs, groups, secrets), not on how
-//! many peerings or route tables there are.
+//! Observe: read what the plan needs in one round of parallel calls whose
+//! number depends on the configuration (VPCs, groups, secrets, keys), not on
+//! how many peerings or route tables there are. The configuration names
+//! everything a pass can need, so nothing waits for anything else; only a
+//! secret whose key the configuration does not name (`kms_key`), or a
+//! resource found by our tag, needs a second round.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use futures_util::StreamExt;
 
 use super::plan::Observed;
 use crate::aws::{Aws, Select};
-use crate::config::PeerEntry;
 use crate::context::Context;
 use crate::error::{AwsError, Error, Result};
 use crate::matching::match_entry;
-use crate::model::{KeyState, Peering, SecretState};
+use crate::model::{KeyState, SecretState};
+use crate::ownership::MANAGED_TAG;
+
+/// How many reads run at once: enough for one round in any sane
+/// configuration, bounded so a huge one does not open hundreds of connections.
+const READ_CONCURRENCY: usize = 64;
 
 /// Which managed peerings a pass looks at.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "scope", content = "ids", rename_all = "kebab-case")]
 pub enum Scope {
-    /// Every managed peering of this account (the drift schedule).
+    /// Every managed peering of this account (the drift schedule), and what
+    /// peerlink marked that the configuration no longer names.
     All,
     /// These peerings (an event naming them, a direct invocation).
     Peerings(Vec<String>),
@@ -30,157 +38,229 @@ pub enum Scope {
 
 /// Reads the state the plan needs for `scope`.
 pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
-    let (peerings, listing) = match scope {
-        Scope::Peerings(ids) => {
-            let found = ctx.aws.describe_peerings(Some(ids)).await?;
-            if let Some(missing) = ids.iter().find(|id| !found.iter().any(|p| &&p.id == id)) {
-                return Err(Error::NotFound {
-                    what: "VPC peering connection",
-                    id: missing.clone(),
-                    account: ctx.me.account.clone(),
-                    region: ctx.me.region.clone(),
-                });
-            }
-            (found, Listing::Named)
-        }
-        _ => (ctx.aws.describe_peerings(None).await?, Listing::Complete),
-    };
-    observe_with(ctx, scope, peerings, listing).await
-}
-
-/// Whether the peerings handed to `observe_with` are every peering this
-/// account can see (then a marker naming none of them is a peering gone for
-/// good) or only those a scope named.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listing {
-    Complete,
-    Named,
-}
-
-/// Like [`observe`], with the peerings already read (the drift pass shares one
-/// Describe between the accepter sweep and the reconcile).
-async fn observe_with(ctx: &Context, scope: &Scope, peerings: Vec<Peering>, listing: Listing) -> Result<Observed> {
     let config = &ctx.config;
-    let entries: Vec<&PeerEntry> = match scope {
-        Scope::All => config.peers.iter().collect(),
-        Scope::Entries(names) => config.peers.iter().filter(|e| names.contains(&e.name)).collect(),
+    let aws = ctx.aws.as_ref();
+    let whole_account = *scope == Scope::All;
+    let vpc_ids = config.local_vpcs();
+    let group_ids = sorted(
+        config
+            .peers
+            .iter()
+            .flat_map(|e| e.security_group_rules.iter().map(|r| r.group.to_string())),
+    );
+    let secret_arns = sorted(
+        config
+            .peers
+            .iter()
+            .flat_map(|e| e.secrets.iter().map(|s| s.arn.arn.clone())),
+    );
+    let key_arns = sorted(
+        config
+            .peers
+            .iter()
+            .flat_map(|e| e.secrets.iter().filter_map(|s| s.kms_key.as_ref().map(|k| k.0.clone()))),
+    );
+    // DNS attributes only where an entry may turn them on (the doctor reports them).
+    let dns_vpcs = sorted(
+        config
+            .peers
+            .iter()
+            .filter(|e| e.dns.set_vpc_attributes)
+            .map(|e| e.local_vpc.to_string()),
+    );
+
+    let peerings = aws.describe_peerings(None);
+    let vpcs = when(!vpc_ids.is_empty(), aws.describe_vpcs(&vpc_ids));
+    let tables = when(!vpc_ids.is_empty(), aws.describe_route_tables(Select::Vpcs(&vpc_ids)));
+    let groups = when(
+        !group_ids.is_empty(),
+        aws.describe_security_groups(Select::Ids(&group_ids)),
+    );
+    let tagged_groups = when(whole_account, aws.describe_security_groups(Select::Tagged(MANAGED_TAG)));
+    let tagged_secrets = when(whole_account, aws.list_tagged_secrets(MANAGED_TAG));
+    let dns = all(&dns_vpcs, |v| async move {
+        match aws.vpc_dns_attributes(v).await {
+            Ok(a) => Ok(Some(a)),
+            // A configured VPC that does not exist is a finding, not a failure.
+            Err(e) if e.code_is(&["InvalidVpcID.NotFound"]) => Ok(None),
+            Err(e) => Err(e),
+        }
+    });
+    let secrets = all(&secret_arns, |arn| read_secret(aws, arn));
+    let keys = all(&key_arns, |k| read_key(aws, k));
+    let (peerings, vpcs, tables, groups, tagged_groups, tagged_secrets, dns, secrets, keys) = tokio::join!(
+        peerings,
+        vpcs,
+        tables,
+        groups,
+        tagged_groups,
+        tagged_secrets,
+        dns,
+        secrets,
+        keys
+    );
+
+    let mut obs = Observed {
+        me: Some(ctx.me.clone()),
+        peerings: peerings?,
+        complete: true,
+        whole_account,
+        configured_groups: group_ids.iter().cloned().collect(),
+        ..Observed::default()
+    };
+    obs.scope = scope_entries(ctx, scope, &obs)?;
+    obs.vpcs = vpcs?.into_iter().map(|v| (v.id.clone(), v)).collect();
+    for (id, attributes) in dns? {
+        if let (Some(v), Some((support, hostnames))) = (obs.vpcs.get_mut(&id), attributes) {
+            v.dns_support = Some(support);
+            v.dns_hostnames = Some(hostnames);
+        }
+    }
+    obs.route_tables = tables?;
+    for g in groups?.into_iter().chain(tagged_groups?) {
+        obs.security_groups.insert(g.id.clone(), g);
+    }
+    obs.secrets = secrets?.into_iter().collect();
+    obs.keys = keys?.into_iter().collect();
+
+    // Second round, only when needed: secrets peerlink tagged that the
+    // configuration no longer names, and keys no entry names.
+    let orphans: Vec<String> = tagged_secrets?
+        .into_iter()
+        .map(|s| s.arn)
+        .filter(|arn| !obs.secrets.contains_key(arn))
+        .collect();
+    let orphan_secrets = all(&orphans, |arn| read_secret(aws, arn)).await?;
+    obs.secrets.extend(orphan_secrets);
+    let unresolved = sorted(
+        obs.secrets
+            .values()
+            .flatten()
+            .filter_map(|s| s.kms_key.clone())
+            .filter(|k| !is_aws_managed_alias(k) && obs.key(k).is_none()),
+    );
+    obs.keys.extend(all(&unresolved, |k| read_key(aws, k)).await?);
+    Ok(obs)
+}
+
+/// The entries `scope` names. An event naming a peering EC2 does not list is
+/// an error (the finisher turns it into a no-op for other accounts' events).
+fn scope_entries(ctx: &Context, scope: &Scope, obs: &Observed) -> Result<BTreeSet<String>> {
+    let config = &ctx.config;
+    Ok(match scope {
+        Scope::All => config.peers.iter().map(|e| e.name.clone()).collect(),
+        Scope::Entries(names) => config
+            .peers
+            .iter()
+            .filter(|e| names.contains(&e.name))
+            .map(|e| e.name.clone())
+            .collect(),
         Scope::Vpcs(vpcs) => config
             .peers
             .iter()
             .filter(|e| vpcs.iter().any(|v| e.local_vpc == *v.as_str()))
+            .map(|e| e.name.clone())
             .collect(),
-        Scope::Peerings(_) => {
+        Scope::Peerings(ids) => {
             let mut names = BTreeSet::new();
-            for p in &peerings {
+            for id in ids {
+                let Some(p) = obs.peerings.iter().find(|p| &p.id == id) else {
+                    return Err(Error::NotFound {
+                        what: "VPC peering connection",
+                        id: id.clone(),
+                        account: ctx.me.account.clone(),
+                        region: ctx.me.region.clone(),
+                    });
+                };
                 for side in p.local_sides(&ctx.me) {
                     if let Ok(e) = match_entry(config, p.side(side), p.side(side.other())) {
                         names.insert(e.name.clone());
                     }
                 }
             }
-            config.peers.iter().filter(|e| names.contains(&e.name)).collect()
+            // The whole local VPC: its route tables are shared, and the
+            // routing invariant weighs each peering against the others
+            // (a peer that grew changes what a sibling may be routed to).
+            let vpcs: BTreeSet<&str> = config
+                .peers
+                .iter()
+                .filter(|e| names.contains(&e.name))
+                .map(|e| e.local_vpc.as_str())
+                .collect();
+            config
+                .peers
+                .iter()
+                .filter(|e| vpcs.contains(e.local_vpc.as_str()))
+                .map(|e| e.name.clone())
+                .collect()
         }
-    };
-    let mut obs = Observed {
-        me: Some(ctx.me.clone()),
-        peerings,
-        complete: listing == Listing::Complete,
-        scope: entries.iter().map(|e| e.name.clone()).collect(),
-        ..Observed::default()
-    };
-    if entries.is_empty() {
-        return Ok(obs);
-    }
+    })
+}
 
-    let vpc_ids = sorted(entries.iter().map(|e| e.local_vpc.to_string()));
-    let dns_vpcs = sorted(
-        entries
-            .iter()
-            .filter(|e| e.dns.remote_resolution)
-            .map(|e| e.local_vpc.to_string()),
-    );
-    let group_ids = sorted(
-        entries
-            .iter()
-            .flat_map(|e| e.security_group_rules.iter().map(|r| r.group.to_string())),
-    );
-    let secret_arns = sorted(entries.iter().flat_map(|e| e.secrets.iter().map(|s| s.arn.arn.clone())));
-    let aws = ctx.aws.as_ref();
-    let limit = ctx.config.settings.write_concurrency.max(4);
+/// A key reference that names the AWS-managed Secrets Manager key.
+pub fn is_aws_managed_alias(key: &str) -> bool {
+    key == "alias/aws/secretsmanager" || key.ends_with(":alias/aws/secretsmanager")
+}
 
-    let vpcs = aws.describe_vpcs(&vpc_ids);
-    let tables = aws.describe_route_tables(Select::Vpcs(&vpc_ids));
-    let groups = async {
-        if group_ids.is_empty() {
-            Ok(Vec::new())
-        } else {
-            aws.describe_security_groups(Select::Ids(&group_ids)).await
-        }
-    };
-    let dns = futures_util::stream::iter(dns_vpcs.iter())
-        .map(|v| async move { aws.vpc_dns_attributes(v).await.map(|a| (v.clone(), a)) })
-        .buffer_unordered(limit)
-        .collect::<Vec<_>>();
-    let secrets_read = futures_util::stream::iter(secret_arns.iter())
-        .map(|arn| async move { read_secret(aws, arn).await.map(|s| (arn.clone(), s)) })
-        .buffer_unordered(limit)
-        .collect::<Vec<_>>();
-    let (vpcs, tables, groups, dns, secret_states) = tokio::join!(vpcs, tables, groups, dns, secrets_read);
+/// `call` when `needed`, an empty answer otherwise (no call is made).
+async fn when<T: Default>(needed: bool, call: impl Future<Output = Result<T, AwsError>>) -> Result<T, AwsError> {
+    if needed { call.await } else { Ok(T::default()) }
+}
 
-    obs.vpcs = vpcs?.into_iter().map(|v| (v.id.clone(), v)).collect();
-    for r in dns {
-        let (id, (support, hostnames)) = r?;
-        if let Some(v) = obs.vpcs.get_mut(&id) {
-            v.dns_support = Some(support);
-            v.dns_hostnames = Some(hostnames);
-        }
-    }
-    obs.route_tables = tables?;
-    obs.security_groups = groups?.into_iter().map(|g| (g.id.clone(), g)).collect();
-    let secret_states: Vec<(String, Option<SecretState>)> = secret_states.into_iter().collect::<Result<_, _>>()?;
-
-    // Keys: the ones the secrets name (aliases of the AWS-managed key need no call).
-    let key_refs = sorted(
-        secret_states
-            .iter()
-            .filter_map(|(_, s)| s.as_ref()?.kms_key.clone())
-            .filter(|k| !k.ends_with("alias/aws/secretsmanager")),
-    );
-    let keys: Vec<(String, Option<KeyState>)> = futures_util::stream::iter(key_refs.iter())
-        .map(|k| async move { read_key(aws, k).await.map(|s| (k.clone(), s)) })
-        .buffer_unordered(limit)
+/// `read` for every item at once (bounded), keyed by the item.
+async fn all<'a, T, F, Fut>(items: &'a [String], read: F) -> Result<Vec<(String, T)>, AwsError>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: Future<Output = Result<T, AwsError>> + 'a,
+{
+    futures_util::stream::iter(items.iter())
+        .map(|item| {
+            let fut = read(item);
+            async move { fut.await.map(|v| (item.clone(), v)) }
+        })
+        .buffer_unordered(READ_CONCURRENCY)
         .collect::<Vec<_>>()
         .await
         .into_iter()
-        .collect::<Result<_, _>>()?;
-    obs.secrets = secret_states.into_iter().collect::<HashMap<_, _>>();
-    obs.keys = keys.into_iter().collect();
-    Ok(obs)
+        .collect()
 }
 
-/// A secret with its resource policy; `None` when it does not exist.
+/// A secret with its resource policy, both read at once; `None` when it
+/// does not exist.
 async fn read_secret(aws: &dyn Aws, arn: &str) -> Result<Option<SecretState>, AwsError> {
-    let Some(d) = aws.describe_secret(arn).await? else {
+    let (described, policy) = tokio::join!(aws.describe_secret(arn), aws.get_secret_policy(arn));
+    let Some(d) = described? else {
         return Ok(None);
     };
     Ok(Some(SecretState {
         arn: d.arn,
         kms_key: d.kms_key,
-        policy: aws.get_secret_policy(arn).await?,
+        tagged: d.tagged,
+        policy: policy?,
     }))
 }
 
-/// A key with its policy (only customer-managed keys have one we may change);
-/// `None` when it does not exist.
+/// A key with its policy, both read at once (only customer-managed keys
+/// have one we may change); `None` when it does not exist.
 async fn read_key(aws: &dyn Aws, key: &str) -> Result<Option<KeyState>, AwsError> {
-    let Some(d) = aws.describe_key(key).await? else {
+    // GetKeyPolicy takes no alias: an alias is described first.
+    let (described, policy) = if key.starts_with("alias/") || key.contains(":alias/") {
+        match aws.describe_key(key).await? {
+            Some(d) if !d.aws_managed => {
+                let policy = aws.get_key_policy(&d.arn).await;
+                (Ok(Some(d)), policy)
+            }
+            other => (Ok(other), Ok(None)),
+        }
+    } else {
+        tokio::join!(aws.describe_key(key), aws.get_key_policy(key))
+    };
+    let Some(d) = described? else {
         return Ok(None);
     };
-    let policy = if d.aws_managed {
-        None
-    } else {
-        aws.get_key_policy(&d.arn).await?
-    };
+    // An AWS-managed key's policy is not ours to change; a failed read of it
+    // is no error.
+    let policy = if d.aws_managed { None } else { policy? };
     Ok(Some(KeyState {
         arn: d.arn,
         aws_managed: d.aws_managed,

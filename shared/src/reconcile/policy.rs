@@ -1,54 +1,36 @@
 //! Resource- and key-policy statements we own, and the merge that keeps every
 //! statement we do not own exactly as it is.
 //!
-//! Our statements are identified by their `Sid`: `PeerlinkRead<peering>` in a
-//! secret's resource policy, `PeerlinkDecrypt<peering>` in a key policy, where
-//! `<peering>` is the peering id without its dash (`Pcx0abc…`). Nothing else
-//! is ever changed or removed.
+//! One statement per policy, rebuilt from the configuration on every pass:
+//! `PeerlinkRead` in a secret's resource policy holds every principal the
+//! configuration lets read that secret; `PeerlinkDecrypt` in a key policy
+//! holds every such principal and every secret on that key. A policy stays
+//! small however many peerings a hub has (one principal ARN each), and what
+//! the configuration no longer grants drops out. Ours are recognised by their
+//! exact Sid ([`crate::ownership`]); nothing else is ever changed or removed.
+
+use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
 use crate::config::PrincipalArn;
+use crate::ownership::{DECRYPT_SID, READ_SID, is_our_sid};
 
-pub const READ_SID_PREFIX: &str = "PeerlinkRead";
-pub const DECRYPT_SID_PREFIX: &str = "PeerlinkDecrypt";
+/// Secrets Manager refuses a resource policy above this many characters.
+pub const SECRET_POLICY_MAX: usize = 20_480;
+/// KMS refuses a key policy above this many bytes.
+pub const KEY_POLICY_MAX: usize = 32_768;
 
-fn sid_suffix(peering: &str) -> String {
-    // Sids allow only letters and digits.
-    let hex = peering.strip_prefix("pcx-").unwrap_or(peering);
-    format!("Pcx{hex}")
-}
-
-pub fn read_sid(peering: &str) -> String {
-    format!("{READ_SID_PREFIX}{}", sid_suffix(peering))
-}
-
-pub fn decrypt_sid(peering: &str) -> String {
-    format!("{DECRYPT_SID_PREFIX}{}", sid_suffix(peering))
-}
-
-/// The peering an owned Sid belongs to, if `sid` is one of ours.
-pub fn peering_of_sid(sid: &str) -> Option<String> {
-    let rest = sid
-        .strip_prefix(READ_SID_PREFIX)
-        .or_else(|| sid.strip_prefix(DECRYPT_SID_PREFIX))?;
-    let hex = rest.strip_prefix("Pcx")?;
-    let ok = !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    ok.then(|| format!("pcx-{hex}"))
-}
-
-fn principals(list: &[PrincipalArn]) -> Value {
-    let mut arns: Vec<&str> = list.iter().map(|p| p.arn.as_str()).collect();
-    arns.sort();
-    arns.dedup();
+fn principals(list: &BTreeSet<&PrincipalArn>) -> Value {
+    let arns: Vec<&str> = list.iter().map(|p| p.arn.as_str()).collect();
     json!({ "AWS": arns })
 }
 
-/// Lets the peer's principals read the secret (in a secret's resource policy,
+/// Lets the principals read the secret (in a secret's resource policy,
 /// `Resource: *` means the secret itself).
-pub fn read_statement(peering: &str, who: &[PrincipalArn]) -> Value {
+pub fn read_statement(who: &BTreeSet<&PrincipalArn>) -> Value {
     json!({
-        "Sid": read_sid(peering),
+        "Sid": READ_SID,
         "Effect": "Allow",
         "Principal": principals(who),
         "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
@@ -56,14 +38,13 @@ pub fn read_statement(peering: &str, who: &[PrincipalArn]) -> Value {
     })
 }
 
-/// Lets the peer's principals decrypt with the key, only through Secrets
-/// Manager in `region` and only for the listed secrets.
-pub fn decrypt_statement(peering: &str, who: &[PrincipalArn], region: &str, secret_arns: &[&str]) -> Value {
-    let mut secrets: Vec<&str> = secret_arns.to_vec();
-    secrets.sort();
-    secrets.dedup();
+/// Lets the principals decrypt with the key, only through Secrets Manager in
+/// `region` and only for the listed secrets. (A principal can decrypt a
+/// secret only once that secret's own resource policy lets it read it.)
+pub fn decrypt_statement(who: &BTreeSet<&PrincipalArn>, region: &str, secret_arns: &BTreeSet<&str>) -> Value {
+    let secrets: Vec<&str> = secret_arns.iter().copied().collect();
     json!({
-        "Sid": decrypt_sid(peering),
+        "Sid": DECRYPT_SID,
         "Effect": "Allow",
         "Principal": principals(who),
         "Action": "kms:Decrypt",
@@ -75,6 +56,27 @@ pub fn decrypt_statement(peering: &str, who: &[PrincipalArn], region: &str, secr
             }
         },
     })
+}
+
+/// The size AWS counts: the document as we send it (compact JSON).
+pub fn size(doc: &Value) -> usize {
+    doc.to_string().len()
+}
+
+/// The change that makes `current` hold exactly `wanted` of ours (`None`:
+/// none of ours at all), or `None` when it already does. Our earlier Sids
+/// (one statement per peering) are taken out.
+pub fn change_to(current: Option<&Value>, wanted: Option<Value>) -> Option<PolicyChange> {
+    let keep = wanted.as_ref().and_then(sid_of).map(str::to_string);
+    let mut remove: Vec<String> = owned_sids(current)
+        .into_iter()
+        .filter(|s| Some(s) != keep.as_ref())
+        .collect();
+    remove.sort();
+    remove.dedup();
+    let upsert: Vec<Value> = wanted.into_iter().collect();
+    let change = PolicyChange { upsert, remove };
+    (!satisfies(current, &change)).then_some(change)
 }
 
 /// AWS may hand a policy back with single-element lists collapsed to strings
@@ -164,7 +166,7 @@ pub fn owned_sids(doc: Option<&Value>) -> Vec<String> {
     doc.map(statements)
         .unwrap_or_default()
         .iter()
-        .filter_map(|s| sid_of(s).filter(|s| peering_of_sid(s).is_some()).map(str::to_string))
+        .filter_map(|s| sid_of(s).filter(|s| is_our_sid(s)).map(str::to_string))
         .collect()
 }
 
@@ -184,111 +186,4 @@ pub fn grants_to_everyone(statement: &Value) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn principal() -> Vec<PrincipalArn> {
-        vec![PrincipalArn::try_from("arn:aws:iam::111111111111:role/app".to_string()).unwrap()]
-    }
-
-    #[test]
-    fn sids_round_trip() {
-        assert_eq!(read_sid("pcx-0abc"), "PeerlinkReadPcx0abc");
-        assert_eq!(peering_of_sid("PeerlinkReadPcx0abc").as_deref(), Some("pcx-0abc"));
-        assert_eq!(peering_of_sid("PeerlinkDecryptPcx0abc").as_deref(), Some("pcx-0abc"));
-        assert_eq!(peering_of_sid("PeerlinkReadSomething"), None);
-        assert_eq!(peering_of_sid("UserStatement"), None);
-    }
-
-    #[test]
-    fn merge_keeps_everything_it_does_not_own() {
-        let user = json!({"Sid": "UserRead", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::333333333333:root"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"});
-        let anonymous = json!({"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:DeleteSecret", "Resource": "*"});
-        let current = json!({"Version": "2012-10-17", "Statement": [user, anonymous]});
-        let ours = read_statement("pcx-0abc", &principal());
-        let change = PolicyChange {
-            upsert: vec![ours.clone()],
-            remove: vec![],
-        };
-        let merged = merge(Some(&current), &change);
-        let st = statements(&merged);
-        assert_eq!(st.len(), 3);
-        assert_eq!(st[0], user);
-        assert_eq!(st[1], anonymous);
-        assert_eq!(st[2], ours);
-        assert!(satisfies(Some(&merged), &change));
-        assert!(!satisfies(Some(&current), &change));
-        // Removing ours gives back the original statements.
-        let removed = merge(
-            Some(&merged),
-            &PolicyChange {
-                upsert: vec![],
-                remove: vec![read_sid("pcx-0abc")],
-            },
-        );
-        assert_eq!(statements(&removed), statements(&current));
-    }
-
-    #[test]
-    fn altered_statements_are_replaced_in_place() {
-        let mut altered = read_statement("pcx-0abc", &principal());
-        altered["Action"] = json!("secretsmanager:*");
-        let current = json!({"Statement": [altered, {"Sid": "Other"}]});
-        let change = PolicyChange {
-            upsert: vec![read_statement("pcx-0abc", &principal())],
-            remove: vec![],
-        };
-        assert!(!satisfies(Some(&current), &change));
-        let merged = merge(Some(&current), &change);
-        assert_eq!(sid_of(&statements(&merged)[0]), Some("PeerlinkReadPcx0abc"));
-        assert_eq!(
-            statements(&merged)[0]["Action"],
-            json!(["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"])
-        );
-        assert_eq!(statements(&merged)[1], json!({"Sid": "Other"}));
-    }
-
-    #[test]
-    fn representation_differences_are_not_drift() {
-        let ours = read_statement("pcx-0abc", &principal());
-        let mut as_aws_returns_it = ours.clone();
-        as_aws_returns_it["Principal"] = json!({"AWS": "arn:aws:iam::111111111111:role/app"});
-        as_aws_returns_it["Action"] = json!(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]);
-        let current = json!({"Statement": as_aws_returns_it});
-        assert!(satisfies(
-            Some(&current),
-            &PolicyChange {
-                upsert: vec![ours],
-                remove: vec![]
-            }
-        ));
-    }
-
-    #[test]
-    fn no_policy_yet() {
-        let change = PolicyChange {
-            upsert: vec![read_statement("pcx-1", &principal())],
-            remove: vec![],
-        };
-        let merged = merge(None, &change);
-        assert_eq!(merged["Version"], "2012-10-17");
-        assert_eq!(statements(&merged).len(), 1);
-        assert!(satisfies(None, &PolicyChange::default()));
-    }
-
-    #[test]
-    fn decrypt_is_limited_to_secrets_manager_and_the_secrets() {
-        let st = decrypt_statement("pcx-0abc", &principal(), "eu-west-1", &["arn:b", "arn:a"]);
-        assert_eq!(
-            st["Condition"]["StringEquals"]["kms:ViaService"],
-            "secretsmanager.eu-west-1.amazonaws.com"
-        );
-        assert_eq!(
-            st["Condition"]["StringEquals"]["kms:EncryptionContext:SecretARN"],
-            json!(["arn:a", "arn:b"])
-        );
-        assert!(!grants_to_everyone(&st));
-        assert!(grants_to_everyone(&json!({"Principal": "*"})));
-        assert!(grants_to_everyone(&json!({"Principal": {"AWS": ["arn:x", "*"]}})));
-    }
-}
+mod tests;

@@ -45,12 +45,14 @@ async fn a_pass_finishes_the_peering_and_a_second_pass_writes_nothing() {
     assert_eq!(
         kinds(&first),
         vec![
+            "merge-key-policy",
+            "merge-secret-policy",
+            "tag-group",
+            "tag-secret",
             "authorize-rule",
             "create-route",
             "create-route",
             "enable-peering-dns",
-            "merge-key-policy",
-            "merge-secret-policy"
         ]
     );
     assert!(

@@ -17,6 +17,7 @@ use crate::model::{
     GroupRef, NaclEntry, NetworkAcl, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget,
     SecurityGroup, SgRule, Vpc,
 };
+use crate::ownership::MANAGED_TAG;
 
 pub use write::*;
 
@@ -44,6 +45,7 @@ fn side_from(info: Option<&t::VpcPeeringConnectionVpcInfo>) -> PeeringSide {
             region: String::new(),
             cidrs: Vec::new(),
             allow_remote_dns: false,
+            blocks_known: false,
         };
     };
     let mut cidrs: Vec<IpNet> = Vec::new();
@@ -64,6 +66,7 @@ fn side_from(info: Option<&t::VpcPeeringConnectionVpcInfo>) -> PeeringSide {
             .peering_options()
             .and_then(|o| o.allow_dns_resolution_from_remote_vpc())
             .unwrap_or(false),
+        blocks_known: !info.cidr_block_set().is_empty(),
     }
 }
 
@@ -75,6 +78,7 @@ pub fn peering_from(p: &t::VpcPeeringConnection) -> Peering {
         status_message: status.and_then(|s| s.message()).unwrap_or_default().to_string(),
         requester: side_from(p.requester_vpc_info()),
         accepter: side_from(p.accepter_vpc_info()),
+        tags: tags_of(p.tags()),
     }
 }
 
@@ -167,6 +171,7 @@ pub async fn describe_vpcs(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<Vpc>,
                     cidrs,
                     dns_support: None,
                     dns_hostnames: None,
+                    tags: tags_of(v.tags()),
                 });
             }
         }
@@ -266,6 +271,7 @@ pub async fn describe_route_tables(ec2: &Client, by: Select<'_>) -> Result<Vec<R
     match by {
         Select::Vpcs(vpcs) => describe_route_tables_by(ec2, "vpc-id", vpcs).await,
         Select::Ids(ids) => describe_route_tables_by(ec2, "route-table-id", ids).await,
+        Select::Tagged(key) => describe_route_tables_by(ec2, "tag-key", &[key.to_string()]).await,
     }
 }
 
@@ -354,6 +360,7 @@ fn security_group_from(g: &t::SecurityGroup) -> SecurityGroup {
         other_rules_ingress: other_in,
         other_rules_egress: other_out,
         group_refs: refs,
+        tagged: g.tags().iter().any(|t| t.key() == Some(MANAGED_TAG)),
     }
 }
 
@@ -363,6 +370,7 @@ pub async fn describe_security_groups(ec2: &Client, by: Select<'_>) -> Result<Ve
     match by {
         Select::Vpcs(vpcs) => describe_security_groups_by(ec2, "vpc-id", vpcs).await,
         Select::Ids(ids) => describe_security_groups_by(ec2, "group-id", ids).await,
+        Select::Tagged(key) => describe_security_groups_by(ec2, "tag-key", &[key.to_string()]).await,
     }
 }
 

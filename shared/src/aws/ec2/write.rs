@@ -5,7 +5,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{self as t, IpPermission, IpRange, Ipv6Range, PeeringConnectionOptionsRequest};
 use ipnet::IpNet;
 
-use super::super::aws_error;
+use super::super::{PeeringRequest, aws_error};
 use crate::config::Direction;
 use crate::error::AwsError;
 use crate::model::{SgRule, Side, VpcDnsAttribute};
@@ -26,6 +26,58 @@ pub async fn reject_peering(ec2: &Client, id: &str) -> Result<(), AwsError> {
         .await
         .map(|_| ())
         .map_err(|e| aws_error("RejectVpcPeeringConnection", e))
+}
+
+pub async fn delete_peering(ec2: &Client, id: &str) -> Result<(), AwsError> {
+    ec2.delete_vpc_peering_connection()
+        .vpc_peering_connection_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("DeleteVpcPeeringConnection", e))
+}
+
+fn tags(tags: &[(String, String)]) -> Vec<t::Tag> {
+    tags.iter()
+        .map(|(k, v)| t::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Requests a peering, tagged as it is created (one call: a request that
+/// exists always carries our tags).
+pub async fn create_peering(ec2: &Client, r: &PeeringRequest) -> Result<String, AwsError> {
+    let spec = t::TagSpecification::builder()
+        .resource_type(t::ResourceType::VpcPeeringConnection)
+        .set_tags(Some(tags(&r.tags)))
+        .build();
+    let out = ec2
+        .create_vpc_peering_connection()
+        .vpc_id(&r.vpc)
+        .peer_owner_id(&r.peer_account)
+        .peer_vpc_id(&r.peer_vpc)
+        .set_peer_region(r.peer_region.clone())
+        .tag_specifications(spec)
+        .send()
+        .await
+        .map_err(|e| aws_error("CreateVpcPeeringConnection", e))?;
+    out.vpc_peering_connection()
+        .and_then(|p| p.vpc_peering_connection_id())
+        .map(str::to_string)
+        .ok_or_else(|| AwsError {
+            operation: "CreateVpcPeeringConnection",
+            code: None,
+            message: "the answer names no peering".into(),
+        })
+}
+
+pub async fn create_tags(ec2: &Client, resource: &str, list: &[(String, String)]) -> Result<(), AwsError> {
+    ec2.create_tags()
+        .resources(resource)
+        .set_tags(Some(tags(list)))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("CreateTags", e))
 }
 
 pub async fn create_route(ec2: &Client, table: &str, destination: &IpNet, peering: &str) -> Result<(), AwsError> {
@@ -128,6 +180,35 @@ pub async fn revoke_rule(ec2: &Client, group: &str, rule: &SgRule) -> Result<(),
             .await
             .map(|_| ())
             .map_err(|e| aws_error("RevokeSecurityGroupEgress", e)),
+    }
+}
+
+/// Re-marks a rule (EC2 rules are identified by protocol, ports and range;
+/// the description is not part of that, so it can change in place).
+pub async fn update_rule_description(
+    ec2: &Client,
+    group: &str,
+    rule: &SgRule,
+    description: &str,
+) -> Result<(), AwsError> {
+    let perm = permission(rule, Some(description));
+    match rule.direction {
+        Direction::Ingress => ec2
+            .update_security_group_rule_descriptions_ingress()
+            .group_id(group)
+            .ip_permissions(perm)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("UpdateSecurityGroupRuleDescriptionsIngress", e)),
+        Direction::Egress => ec2
+            .update_security_group_rule_descriptions_egress()
+            .group_id(group)
+            .ip_permissions(perm)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("UpdateSecurityGroupRuleDescriptionsEgress", e)),
     }
 }
 

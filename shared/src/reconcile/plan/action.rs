@@ -37,6 +37,16 @@ pub enum Action {
         group: String,
         rule: SgRule,
     },
+    /// Gives an existing rule our marker for another peering.
+    RemarkRule {
+        group: String,
+        rule: SgRule,
+        description: String,
+    },
+    /// Tags a security group we write rules to.
+    TagGroup {
+        group: String,
+    },
     EnablePeeringDns {
         peering: String,
         side: Side,
@@ -53,6 +63,10 @@ pub enum Action {
         key: String,
         change: PolicyChange,
     },
+    /// Tags a secret whose policy we write to.
+    TagSecret {
+        secret: String,
+    },
 }
 
 impl Action {
@@ -62,10 +76,13 @@ impl Action {
             Action::CreateRoute { route_table, .. }
             | Action::ReplaceRoute { route_table, .. }
             | Action::DeleteRoute { route_table, .. } => route_table,
-            Action::AuthorizeRule { group, .. } | Action::RevokeRule { group, .. } => group,
+            Action::AuthorizeRule { group, .. }
+            | Action::RevokeRule { group, .. }
+            | Action::RemarkRule { group, .. }
+            | Action::TagGroup { group } => group,
             Action::EnablePeeringDns { peering, .. } => peering,
             Action::EnableVpcAttribute { vpc, .. } => vpc,
-            Action::MergeSecretPolicy { secret, .. } => secret,
+            Action::MergeSecretPolicy { secret, .. } | Action::TagSecret { secret } => secret,
             Action::MergeKeyPolicy { key, .. } => key,
         }
     }
@@ -77,6 +94,9 @@ impl Action {
             Action::DeleteRoute { .. } => "delete-route",
             Action::AuthorizeRule { .. } => "authorize-rule",
             Action::RevokeRule { .. } => "revoke-rule",
+            Action::RemarkRule { .. } => "remark-rule",
+            Action::TagGroup { .. } => "tag-group",
+            Action::TagSecret { .. } => "tag-secret",
             Action::EnablePeeringDns { .. } => "enable-peering-dns",
             Action::EnableVpcAttribute { .. } => "enable-vpc-attribute",
             Action::MergeSecretPolicy { .. } => "merge-secret-policy",
@@ -112,6 +132,8 @@ impl fmt::Display for Action {
                 destination, peering, ..
             } => write!(f, "{destination} -> {peering}"),
             Action::AuthorizeRule { rule, .. } | Action::RevokeRule { rule, .. } => write!(f, "{rule}"),
+            Action::RemarkRule { rule, description, .. } => write!(f, "{rule} now {description}"),
+            Action::TagGroup { .. } | Action::TagSecret { .. } => write!(f, "{}=true", crate::ownership::MANAGED_TAG),
             Action::EnablePeeringDns { side, .. } => write!(f, "{side} AllowDnsResolutionFromRemoteVpc"),
             Action::EnableVpcAttribute { attribute, .. } => write!(f, "{attribute:?}"),
             Action::MergeSecretPolicy { change, .. } | Action::MergeKeyPolicy { change, .. } => {

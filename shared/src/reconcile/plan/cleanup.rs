@@ -1,26 +1,18 @@
-//! What a gone peering leaves behind: its routes, the rules carrying its
-//! marker and the statements with its Sids. Nothing else is ever removed.
+//! What a gone peering leaves behind: its routes (dead once the peering is
+//! gone) and the rules carrying its marker. What a live peering claims (a
+//! replacement between the same VPCs) is never removed, whatever order the
+//! events come in. Policy statements are rebuilt from the configuration
+//! ([`super::secrets`]), so a gone peering's grants go with it.
 
 use std::collections::BTreeSet;
 
 use super::{Action, Planner};
 use crate::model::{RouteTable, RouteTarget, SecurityGroup};
-use crate::reconcile::policy;
-
-/// The description that marks a security-group rule as ours, for one peering.
-pub fn rule_marker(peering: &str) -> String {
-    format!("peerlink:{peering}")
-}
-
-/// The peering a rule description marks, if it is one of ours.
-pub fn marked_peering(description: Option<&str>) -> Option<&str> {
-    description?.strip_prefix("peerlink:").filter(|p| p.starts_with("pcx-"))
-}
+use crate::ownership::{marked_peering, rule_marker};
 
 impl Planner<'_> {
-    /// Removes what we built for a peering that is gone: routes to it in the
-    /// local VPC's tables, rules carrying its marker, statements with its Sids.
-    /// Routes are only removed from tables of `vpcs` (the VPCs this pass looks after).
+    /// Removes what we built for a gone peering: routes to it in the tables
+    /// of `vpcs` (the VPCs this pass looks after) and rules carrying its marker.
     pub(super) fn cleanup(&mut self, pcx: &str, why: &str, vpcs: &[&str]) {
         if !self.cleaned.insert(pcx.to_string()) {
             return;
@@ -36,6 +28,9 @@ impl Planner<'_> {
                 .iter()
                 .filter(|r| matches!(&r.target, RouteTarget::Peering(p) if p == pcx))
             {
+                if self.claimed_routes.contains(&(table.id.clone(), r.destination)) {
+                    continue;
+                }
                 self.act(
                     pcx,
                     Action::DeleteRoute {
@@ -56,6 +51,9 @@ impl Planner<'_> {
                 .iter()
                 .filter(|r| r.description.as_deref() == Some(marker.as_str()))
             {
+                if self.claimed_rules.contains(&(group.id.clone(), r.rule.clone())) {
+                    continue;
+                }
                 self.act(
                     pcx,
                     Action::RevokeRule {
@@ -66,63 +64,32 @@ impl Planner<'_> {
                 );
             }
         }
-        let (read, decrypt) = (policy::read_sid(pcx), policy::decrypt_sid(pcx));
-        for (arn, state) in &obs.secrets {
-            if let Some(s) = state {
-                if policy::owned_sids(s.policy.as_ref()).contains(&read) {
-                    self.secret_changes
-                        .entry(arn.clone())
-                        .or_default()
-                        .remove
-                        .push(read.clone());
-                }
-            }
-        }
-        for key in obs.keys.values().flatten() {
-            if policy::owned_sids(key.policy.as_ref()).contains(&decrypt) {
-                self.key_changes
-                    .entry(key.arn.clone())
-                    .or_default()
-                    .remove
-                    .push(decrypt.clone());
-            }
-        }
     }
 
-    /// Markers for peerings EC2 no longer lists at all: they are long gone.
+    /// Rules marked for peerings that are gone but that no entry of this
+    /// pass binds (EC2 no longer lists them, or the configuration dropped
+    /// them): cleaned up all the same.
     pub(super) fn vanished(&mut self) {
-        let known: BTreeSet<&str> = self.obs.peerings.iter().map(|p| p.id.as_str()).collect();
-        let mut marked: BTreeSet<String> = BTreeSet::new();
-        for g in self.obs.security_groups.values() {
-            marked.extend(
-                g.rules
-                    .iter()
-                    .filter_map(|r| marked_peering(r.description.as_deref()).map(str::to_string)),
-            );
-        }
-        for s in self.obs.secrets.values().flatten() {
-            marked.extend(
-                policy::owned_sids(s.policy.as_ref())
-                    .iter()
-                    .filter_map(|sid| policy::peering_of_sid(sid)),
-            );
-        }
-        for k in self.obs.keys.values().flatten() {
-            marked.extend(
-                policy::owned_sids(k.policy.as_ref())
-                    .iter()
-                    .filter_map(|sid| policy::peering_of_sid(sid)),
-            );
-        }
         let obs = self.obs;
+        let marked: BTreeSet<String> = obs
+            .security_groups
+            .values()
+            .flat_map(|g| g.rules.iter())
+            .filter_map(|r| marked_peering(r.description.as_deref()).map(str::to_string))
+            .filter(|p| obs.is_gone(p))
+            .collect();
         let scope_vpcs: Vec<&str> = obs
             .scope
             .iter()
             .filter_map(|n| self.config.entry(n))
             .map(|e| e.local_vpc.as_str())
             .collect();
-        for pcx in marked.into_iter().filter(|p| !known.contains(p.as_str())) {
-            self.cleanup(&pcx, "gone (EC2 no longer lists it)", &scope_vpcs);
+        for pcx in marked {
+            let why = match obs.peerings.iter().find(|p| p.id == pcx) {
+                Some(p) => p.status.to_string(),
+                None => "gone (EC2 no longer lists it)".to_string(),
+            };
+            self.cleanup(&pcx, &why, &scope_vpcs);
         }
     }
 }

@@ -1,10 +1,10 @@
 //! Lookups built once per pass.
 
 use ipnet::IpNet;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::Observed;
-use crate::model::{Route, RouteTable, SgRule};
+use crate::model::{ObservedRule, Route, RouteTable, SgRule};
 
 /// Lookups the plan makes many times, built once per pass so planning stays
 /// linear in the size of the account (1,000 peerings x 200 tables is routine).
@@ -12,7 +12,7 @@ use crate::model::{Route, RouteTable, SgRule};
 /// attacker-chosen, and SipHash was most of the plan's time.
 pub(super) struct Index<'a> {
     tables_by_vpc: FxHashMap<&'a str, Vec<IndexedTable<'a>>>,
-    rules: FxHashMap<&'a str, FxHashSet<&'a SgRule>>,
+    rules: FxHashMap<&'a str, FxHashMap<&'a SgRule, &'a ObservedRule>>,
 }
 
 pub(super) struct IndexedTable<'a> {
@@ -36,7 +36,7 @@ impl<'a> Index<'a> {
         let rules = obs
             .security_groups
             .values()
-            .map(|g| (g.id.as_str(), g.rules.iter().map(|r| &r.rule).collect()))
+            .map(|g| (g.id.as_str(), g.rules.iter().map(|r| (&r.rule, r)).collect()))
             .collect();
         Index { tables_by_vpc, rules }
     }
@@ -45,7 +45,8 @@ impl<'a> Index<'a> {
         self.tables_by_vpc.get(vpc).map_or(&[], Vec::as_slice)
     }
 
-    pub(super) fn has_rule(&self, group: &str, rule: &SgRule) -> bool {
-        self.rules.get(group).is_some_and(|r| r.contains(rule))
+    /// The rule of `group` equal to `rule` (EC2 holds at most one), with its description.
+    pub(super) fn held(&self, group: &str, rule: &SgRule) -> Option<&'a ObservedRule> {
+        self.rules.get(group).and_then(|r| r.get(rule)).copied()
     }
 }

@@ -13,6 +13,7 @@ mod action;
 mod bindings;
 mod cleanup;
 mod dns;
+mod entries;
 mod index;
 mod routes;
 mod rules;
@@ -20,7 +21,7 @@ mod secrets;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
@@ -28,15 +29,14 @@ use serde::Serialize;
 
 pub use action::{Action, Planned};
 pub use bindings::{Binding, Managed, bindings};
-pub use cleanup::{marked_peering, rule_marker};
 
-use super::policy::PolicyChange;
 use crate::config::{Config, Direction};
 use crate::finding::{Finding, FindingKind};
 use crate::model::{
     Identity, KeyState, Peering, PeeringStatus, RouteTable, SecretState, SecurityGroup, SgRule, Side, Vpc,
     VpcDnsAttribute,
 };
+use crate::routing::{Routing, routing};
 use index::Index;
 
 /// Everything the plan needs, as read from AWS.
@@ -49,6 +49,12 @@ pub struct Observed {
     pub complete: bool,
     /// Names of the configuration entries this pass looks after.
     pub scope: BTreeSet<String>,
+    /// The pass looks after the whole account: what carries our mark and
+    /// the configuration no longer wants is taken back (a pass scoped to a
+    /// few peerings leaves the rest alone).
+    pub whole_account: bool,
+    /// The groups the configuration names (the others were found by our tag).
+    pub configured_groups: BTreeSet<String>,
     pub vpcs: HashMap<String, Vpc>,
     pub route_tables: Vec<RouteTable>,
     pub security_groups: HashMap<String, SecurityGroup>,
@@ -56,6 +62,29 @@ pub struct Observed {
     pub secrets: HashMap<String, Option<SecretState>>,
     /// By the key reference a secret names (id, ARN or alias); `None` when missing.
     pub keys: HashMap<String, Option<KeyState>>,
+}
+
+impl Observed {
+    /// The key a secret names (by id, ARN or alias as observed), if it was read.
+    pub fn key(&self, reference: &str) -> Option<&KeyState> {
+        if let Some(found) = self.keys.get(reference) {
+            return found.as_ref();
+        }
+        let suffix = format!("/{reference}");
+        self.keys
+            .values()
+            .flatten()
+            .find(|k| k.arn == reference || k.arn.ends_with(&suffix))
+    }
+
+    /// Whether a peering is gone for good: EC2 says so, or (with the full
+    /// list) no longer lists it.
+    pub fn is_gone(&self, peering: &str) -> bool {
+        match self.peerings.iter().find(|p| p.id == peering) {
+            Some(p) => p.status.is_gone(),
+            None => self.complete,
+        }
+    }
 }
 
 /// The writes of one pass, the findings, and the managed peerings they are for.
@@ -71,18 +100,19 @@ struct Planner<'a> {
     obs: &'a Observed,
     idx: &'a Index<'a>,
     me: &'a Identity,
+    routing: Routing,
     plan: Plan,
     /// Items planned per quota (route table, or group and direction).
     reserved: FxHashMap<(String, Option<Direction>), usize>,
-    /// Rules each live peering should have, per group: anything else marked
-    /// with its marker is stale.
-    wanted_rules: BTreeMap<String, BTreeSet<(String, SgRule)>>,
-    secret_changes: BTreeMap<String, PolicyChange>,
-    key_changes: BTreeMap<String, PolicyChange>,
+    /// Routes (table, destination) a live peering wants: a gone peering's
+    /// cleanup never removes them, whatever order events come in.
+    claimed_routes: BTreeSet<(String, IpNet)>,
+    /// Rules (group, rule) a live peering wants, whatever marker they carry now.
+    claimed_rules: BTreeSet<(String, SgRule)>,
+    /// Groups we write to that do not carry our tag yet.
+    untagged_groups: BTreeSet<String>,
     vpc_attributes: BTreeSet<(String, VpcDnsAttribute)>,
     cleaned: BTreeSet<String>,
-    /// The blocks each live peering may be routed to, per local VPC.
-    live_destinations: FxHashMap<(&'a str, &'a str), Vec<IpNet>>,
 }
 
 /// Plans one pass. Deterministic: the same input gives the same plan.
@@ -97,35 +127,41 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
         obs,
         idx: &idx,
         me,
+        routing: routing(config, me, &obs.peerings, &obs.vpcs),
         plan: Plan {
             managed: binds.iter().map(Managed::from).collect(),
             actions: Vec::new(),
             findings,
         },
         reserved: FxHashMap::default(),
-        wanted_rules: BTreeMap::new(),
-        secret_changes: BTreeMap::new(),
-        key_changes: BTreeMap::new(),
+        claimed_routes: BTreeSet::new(),
+        claimed_rules: BTreeSet::new(),
+        untagged_groups: BTreeSet::new(),
         vpc_attributes: BTreeSet::new(),
         cleaned: BTreeSet::new(),
-        live_destinations: FxHashMap::default(),
     };
+    p.entries();
+    // Live peerings first: what they claim, a gone peering's cleanup keeps.
     for b in &binds {
-        if b.peering.status.is_gone() {
-            let vpc = b.peering.side(b.side).vpc.as_str();
-            p.cleanup(&b.peering.id, &b.peering.status.to_string(), &[vpc]);
-        } else if b.peering.status == PeeringStatus::Active {
-            p.finish(b);
-        } else {
-            p.not_active(b);
+        match b.peering.status {
+            PeeringStatus::Active => p.finish(b),
+            ref s if s.is_gone() => {}
+            _ => p.not_active(b),
         }
     }
+    for b in binds.iter().filter(|b| b.peering.status.is_gone()) {
+        let vpc = b.peering.side(b.side).vpc.as_str();
+        p.cleanup(&b.peering.id, &b.peering.status.to_string(), &[vpc]);
+    }
     p.stale_rules(&binds);
-    p.unexpected_routes();
+    p.tag_groups();
+    p.unroutable_routes(&binds);
+    // Absence proves something only with every peering listed: cleanup of
+    // vanished peerings, and grants rebuilt from the live ones, need it.
     if obs.complete {
         p.vanished();
+        p.policies(&binds);
     }
-    p.policies();
     let mut plan = p.plan;
     // Keys computed once per action: formatting them in every comparison was
     // most of the time of a large plan.
@@ -184,26 +220,15 @@ impl<'a> Planner<'a> {
 
     fn finish(&mut self, b: &Binding<'a>) {
         let local = b.peering.side(b.side);
+        // A local VPC that does not exist is reported once per entry (entries.rs).
         let Some(vpc) = self.obs.vpcs.get(&local.vpc) else {
-            self.finding(
-                FindingKind::MissingResource,
-                Some(&b.peering.id),
-                Some(&local.vpc),
-                format!("local VPC {} could not be read", local.vpc),
-                format!(
-                    "check that entry {:?} names a VPC of this account and region",
-                    b.entry.name
-                ),
-            );
             return;
         };
         let dests = self.destinations(b, vpc);
-        self.live_destinations
-            .insert((b.peering.id.as_str(), local.vpc.as_str()), dests.clone());
         self.routes(b, vpc, &dests);
         self.rules(b, &dests);
         self.dns(b, vpc);
-        self.secrets(b);
+        self.secret_checks(b);
     }
 
     /// A peering on its way to `active`: nothing to build yet.

@@ -1,5 +1,6 @@
-//! Routes to the peer's blocks in every selected route table, and the
-//! routes through a live peering that its blocks no longer justify.
+//! Routes to the peer's routable blocks in every selected route table, the
+//! routes of a replaced peering taken over, and our routes to blocks that
+//! may no longer be routed taken back.
 
 use ipnet::IpNet;
 
@@ -7,8 +8,7 @@ use super::index::IndexedTable;
 use super::{Action, Binding, Planner};
 use crate::config::{PeerEntry, TableSelect};
 use crate::finding::FindingKind;
-use crate::matching::overlaps;
-use crate::model::{RouteTable, RouteTarget, Vpc};
+use crate::model::{PeeringStatus, RouteTable, RouteTarget, Vpc};
 
 fn selected(entry: &PeerEntry, table: &RouteTable) -> bool {
     match entry.routes.select {
@@ -20,39 +20,19 @@ fn selected(entry: &PeerEntry, table: &RouteTable) -> bool {
 }
 
 impl<'a> Planner<'a> {
-    /// The peer blocks we may route to: inside the allowed ranges and clear of
-    /// our own VPC. Others are reported and never routed.
+    /// The peer blocks this end may be routed to (the routing invariant,
+    /// [`crate::routing`]); the refused ones are reported. IPv6 blocks only
+    /// where the local VPC has IPv6 too.
     pub(super) fn destinations(&mut self, b: &Binding<'_>, vpc: &Vpc) -> Vec<IpNet> {
-        let remote = b.peering.side(b.side.other());
+        let refused: Vec<_> = self.routing.refused_for(&b.peering.id).map(|r| r.finding()).collect();
+        self.plan.findings.extend(refused);
         let local_has_v6 = vpc.cidrs.iter().any(|c| matches!(c, IpNet::V6(_)));
-        let mut out = Vec::new();
-        for c in &remote.cidrs {
-            if !b.entry.allows(c) {
-                self.finding(FindingKind::CidrNotAllowed,
-                    Some(&b.peering.id),
-                    Some(&remote.vpc),
-                    format!(
-                        "peer VPC {} has CIDR block {c}, outside the allowed ranges of entry {:?}; nothing is routed to it",
-                        remote.vpc, b.entry.name
-                    ),
-                    "if the block is expected, add it to allowed_cidrs; otherwise ask the peer to remove it".into(),
-                );
-            } else if let Some(l) = vpc.cidrs.iter().find(|l| overlaps(c, l)) {
-                self.finding(
-                    FindingKind::CidrNotAllowed,
-                    Some(&b.peering.id),
-                    Some(&remote.vpc),
-                    format!(
-                        "peer CIDR block {c} overlaps {l} of the local VPC {}; nothing is routed to it",
-                        vpc.id
-                    ),
-                    "re-address one of the VPCs; overlapping ranges cannot be routed".into(),
-                );
-            } else if matches!(c, IpNet::V4(_)) || local_has_v6 {
-                out.push(*c);
-            }
-        }
-        out
+        self.routing
+            .blocks(&b.peering.id, &vpc.id)
+            .iter()
+            .copied()
+            .filter(|c| matches!(c, IpNet::V4(_)) || local_has_v6)
+            .collect()
     }
 
     pub(super) fn routes(&mut self, b: &Binding<'a>, vpc: &Vpc, dests: &[IpNet]) {
@@ -63,48 +43,43 @@ impl<'a> Planner<'a> {
             .iter()
             .filter(|t| selected(b.entry, t.table))
             .collect();
-        if b.entry.routes.select == TableSelect::Ids {
-            for id in &b.entry.routes.ids {
-                if !tables.iter().any(|t| *id == *t.table.id.as_str()) {
-                    self.finding(
-                        FindingKind::MissingResource,
-                        Some(pcx),
-                        Some(id.as_str()),
-                        format!("route table {id} is not a table of VPC {}", vpc.id),
-                        format!("fix routes.ids of entry {:?}", b.entry.name),
-                    );
-                }
-            }
-        }
         let limit = self.config.settings.routes_per_route_table;
         for it in tables {
             let table = it.table;
             let mut creates = Vec::new();
             for dest in dests {
+                self.claimed_routes.insert((table.id.clone(), *dest));
+                let replace = |was: String| Action::ReplaceRoute {
+                    route_table: table.id.clone(),
+                    destination: *dest,
+                    peering: pcx.clone(),
+                    was,
+                };
                 match it.by_destination.get(dest) {
                     None => creates.push(*dest),
                     Some(r) if matches!(&r.target, RouteTarget::Peering(p) if p == pcx) => {
                         if r.blackhole {
                             self.act(
                                 pcx,
-                                Action::ReplaceRoute {
-                                    route_table: table.id.clone(),
-                                    destination: *dest,
-                                    peering: pcx.clone(),
-                                    was: format!("{pcx} (blackhole)"),
-                                },
+                                replace(format!("{pcx} (blackhole)")),
                                 "the route to the peer is a blackhole; re-pointing it at the active peering",
                             );
                         }
                     }
+                    // A peering replaced by this one (deleted, then requested
+                    // again between the same VPCs): its dead route is ours to
+                    // take over, whatever order the events came in.
+                    Some(r) if matches!(&r.target, RouteTarget::Peering(old) if self.obs.is_gone(old)) => self.act(
+                        pcx,
+                        replace(format!("{} (gone)", r.target)),
+                        format!(
+                            "{dest} pointed at {}, a peering that is gone; {pcx} replaces it",
+                            r.target
+                        ),
+                    ),
                     Some(r) if b.entry.routes.replace_conflicts && r.target != RouteTarget::Local => self.act(
                         pcx,
-                        Action::ReplaceRoute {
-                            route_table: table.id.clone(),
-                            destination: *dest,
-                            peering: pcx.clone(),
-                            was: r.target.to_string(),
-                        },
+                        replace(r.target.to_string()),
                         format!(
                             "{dest} pointed at {} and entry {:?} allows replacing conflicts",
                             r.target, b.entry.name
@@ -167,24 +142,51 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Routes through a live peering to blocks it may not be routed to (the
-    /// peer's block is no longer allowed, say). Reported, not removed: nothing
-    /// proves we made them.
-    pub(super) fn unexpected_routes(&mut self) {
-        let obs = self.obs;
-        for table in &obs.route_tables {
-            for r in &table.routes {
-                let RouteTarget::Peering(pcx) = &r.target else { continue };
-                let Some(allowed) = self.live_destinations.get(&(pcx.as_str(), table.vpc.as_str())) else {
-                    continue;
-                };
-                if !allowed.contains(&r.destination) && !r.blackhole {
-                    self.finding(FindingKind::UnexpectedRoute,
-                        Some(pcx),
-                        Some(&table.id),
-                        format!("route to {} in {} goes through {pcx} but that block is not an allowed peer block", r.destination, table.id),
-                        "delete the route unless you added it on purpose (peerlink never removes routes it cannot prove are its own)".into(),
-                    );
+    /// Routes through a live managed peering to blocks it may not be routed
+    /// to. A route to exactly one of the peer's blocks is what peerlink
+    /// makes: it is taken back. Any other (a summary, say) is the user's:
+    /// reported, never removed.
+    pub(super) fn unroutable_routes(&mut self, binds: &[Binding<'_>]) {
+        for b in binds.iter().filter(|b| b.peering.status == PeeringStatus::Active) {
+            let pcx = &b.peering.id;
+            let (local, remote) = (b.peering.side(b.side), b.peering.side(b.side.other()));
+            let allowed = self.routing.blocks(pcx, &local.vpc).to_vec();
+            let idx = self.idx;
+            for it in idx.tables(&local.vpc) {
+                let table = it.table;
+                for r in &table.routes {
+                    let through_us = matches!(&r.target, RouteTarget::Peering(p) if p == pcx);
+                    if !through_us || r.blackhole || allowed.contains(&r.destination) {
+                        continue;
+                    }
+                    if self.claimed_routes.contains(&(table.id.clone(), r.destination)) {
+                        continue;
+                    }
+                    if remote.cidrs.contains(&r.destination) {
+                        self.act(
+                            pcx,
+                            Action::DeleteRoute {
+                                route_table: table.id.clone(),
+                                destination: r.destination,
+                                peering: pcx.clone(),
+                            },
+                            format!(
+                                "peer block {} may no longer be routed through {pcx} (see the findings); taking back peerlink's route",
+                                r.destination
+                            ),
+                        );
+                    } else {
+                        self.finding(
+                            FindingKind::UnexpectedRoute,
+                            Some(pcx),
+                            Some(&table.id),
+                            format!(
+                                "route to {} in {} goes through {pcx} but that block is not an allowed peer block",
+                                r.destination, table.id
+                            ),
+                            "delete the route unless you added it on purpose (peerlink never removes routes it cannot prove are its own)".into(),
+                        );
+                    }
                 }
             }
         }

@@ -1,15 +1,20 @@
 //! Security-group rules for the peer's blocks, and our rules the
 //! configuration no longer wants.
-
-use std::collections::BTreeSet;
+//!
+//! A rule satisfies a peering only if it carries that peering's marker, or
+//! is the user's own (unmarked) rule. A rule another peering's marker holds
+//! (one that is gone, or no longer wants it: a replaced peering) is re-marked
+//! in place: EC2 identifies a rule by protocol, ports and range, so it cannot
+//! exist twice with two markers, and revoking then authorizing would leave a
+//! gap.
 
 use ipnet::IpNet;
 
-use super::cleanup::{marked_peering, rule_marker};
 use super::{Action, Binding, Planner};
 use crate::config::PeerEntry;
 use crate::finding::FindingKind;
 use crate::model::{PeeringStatus, SecurityGroup, SgRule, Side};
+use crate::ownership::{marked_peering, rule_marker};
 
 impl Planner<'_> {
     pub(super) fn rules(&mut self, b: &Binding<'_>, dests: &[IpNet]) {
@@ -18,17 +23,8 @@ impl Planner<'_> {
         let limit = self.config.settings.rules_per_security_group;
         let obs = self.obs;
         for spec in &b.entry.security_group_rules {
+            // A group that does not exist is reported once per entry (entries.rs).
             let Some(group) = obs.security_groups.get(spec.group.as_str()) else {
-                self.finding(
-                    FindingKind::MissingResource,
-                    Some(pcx),
-                    Some(spec.group.as_str()),
-                    format!(
-                        "security group {} does not exist in this account and region",
-                        spec.group
-                    ),
-                    format!("fix security_group_rules of entry {:?}", b.entry.name),
-                );
                 continue;
             };
             let direction = PeerEntry::rule_direction(spec, b.side == Side::Accepter);
@@ -40,12 +36,25 @@ impl Planner<'_> {
                     ports: spec.ports,
                     cidr: *cidr,
                 };
-                self.wanted_rules
-                    .entry(pcx.clone())
-                    .or_default()
-                    .insert((group.id.clone(), rule.clone()));
-                if !self.idx.has_rule(&group.id, &rule) {
-                    missing.push(rule);
+                self.claimed_rules.insert((group.id.clone(), rule.clone()));
+                let held = self.idx.held(&group.id, &rule);
+                match held.map(|r| marked_peering(r.description.as_deref())) {
+                    None => missing.push(rule),
+                    // Ours for this peering, or the user's own rule: satisfied.
+                    Some(Some(p)) if p == pcx => {}
+                    Some(None) => {}
+                    Some(Some(other)) => {
+                        let other = other.to_string();
+                        self.act(
+                            pcx,
+                            Action::RemarkRule {
+                                group: group.id.clone(),
+                                rule,
+                                description: marker.clone(),
+                            },
+                            format!("the rule was made for {other}, which {pcx} replaces; re-marking it in place"),
+                        );
+                    }
                 }
             }
             if missing.is_empty() {
@@ -66,6 +75,9 @@ impl Planner<'_> {
                 );
                 continue;
             }
+            if !group.tagged {
+                self.untagged_groups.insert(group.id.clone());
+            }
             for rule in missing {
                 let reason = format!("entry {:?} wants {rule} for the peer", b.entry.name);
                 self.act(
@@ -81,14 +93,16 @@ impl Planner<'_> {
         }
     }
 
-    /// Rules marked for a live peering that its entry no longer wants.
+    /// Our rules that no live peering wants any more: the entry dropped the
+    /// rule or the peer block, or (in a pass over the whole account) no entry
+    /// manages the peering now. Rules of gone peerings are the cleanup's.
     pub(super) fn stale_rules(&mut self, binds: &[Binding<'_>]) {
-        let live: BTreeSet<&str> = binds
-            .iter()
-            .filter(|b| b.peering.status == PeeringStatus::Active)
-            .map(|b| b.peering.id.as_str())
-            .collect();
         let obs = self.obs;
+        let live_bound = |pcx: &str| {
+            binds
+                .iter()
+                .any(|b| b.peering.id == pcx && b.peering.status == PeeringStatus::Active)
+        };
         let mut groups: Vec<&SecurityGroup> = obs.security_groups.values().collect();
         groups.sort_by(|a, b| a.id.cmp(&b.id));
         for group in groups {
@@ -96,25 +110,40 @@ impl Planner<'_> {
                 let Some(pcx) = marked_peering(r.description.as_deref()) else {
                     continue;
                 };
-                if !live.contains(pcx) {
+                if obs.is_gone(pcx) || self.claimed_rules.contains(&(group.id.clone(), r.rule.clone())) {
                     continue;
                 }
-                let wanted = self
-                    .wanted_rules
-                    .get(pcx)
-                    .is_some_and(|w| w.contains(&(group.id.clone(), r.rule.clone())));
-                if !wanted {
-                    let pcx = pcx.to_string();
-                    self.act(
-                        &pcx,
-                        Action::RevokeRule {
-                            group: group.id.clone(),
-                            rule: r.rule.clone(),
-                        },
-                        "our rule is no longer wanted by the configuration (or its peer block is no longer allowed)",
-                    );
-                }
+                let why = if live_bound(pcx) {
+                    "our rule is no longer wanted by the configuration (or its peer block may no longer be routed)"
+                } else if obs.whole_account && obs.complete {
+                    "no entry of the configuration manages this peering any more; taking back our rule"
+                } else {
+                    continue;
+                };
+                let pcx = pcx.to_string();
+                self.act(
+                    &pcx,
+                    Action::RevokeRule {
+                        group: group.id.clone(),
+                        rule: r.rule.clone(),
+                    },
+                    why,
+                );
             }
+        }
+    }
+
+    /// Tags the groups we are about to write to, so a later pass finds our
+    /// rules there even when the configuration no longer names the group.
+    pub(super) fn tag_groups(&mut self) {
+        for group in std::mem::take(&mut self.untagged_groups) {
+            self.plan.actions.push(super::Planned {
+                peering: None,
+                action: Action::TagGroup { group },
+                reason:
+                    "peerlink writes rules here: tagged so they are found again if the configuration drops the group"
+                        .into(),
+            });
         }
     }
 }

@@ -1,5 +1,9 @@
-//! Cross-account read access to secrets: statements in the secret's
-//! resource policy and in its key's policy, merged with every other statement.
+//! Cross-account read access to secrets: one statement in each secret's
+//! resource policy and one in each key's policy, rebuilt from the whole
+//! configuration (every entry with an active peering), merged with every
+//! statement that is not ours. What the configuration no longer grants drops
+//! out; a secret or key that would grow past its size limit is a finding,
+//! never a failed or truncated write.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,157 +12,223 @@ use serde_json::Value;
 use super::{Action, Binding, Planned, Planner};
 use crate::config::PrincipalArn;
 use crate::finding::FindingKind;
-use crate::reconcile::policy::{self, PolicyChange};
+use crate::matching::match_entry;
+use crate::model::{KeyState, PeeringStatus};
+use crate::reconcile::observe::is_aws_managed_alias;
+use crate::reconcile::policy::{self, KEY_POLICY_MAX, PolicyChange, SECRET_POLICY_MAX};
 
-/// A key reference that names the AWS-managed Secrets Manager key.
-fn is_aws_managed_alias(key: &str) -> bool {
-    key == "alias/aws/secretsmanager" || key.ends_with(":alias/aws/secretsmanager")
+/// What the configuration grants, per secret and per key.
+#[derive(Default)]
+struct Grants<'c> {
+    secrets: BTreeMap<&'c str, BTreeSet<&'c PrincipalArn>>,
+    /// Per key ARN: the principals, and the secrets they may decrypt.
+    keys: BTreeMap<String, (BTreeSet<&'c PrincipalArn>, BTreeSet<&'c str>)>,
 }
 
-impl Planner<'_> {
-    pub(super) fn secrets(&mut self, b: &Binding<'_>) {
-        let pcx = &b.peering.id;
+impl<'a> Planner<'a> {
+    /// The key a secret uses, when it can carry a cross-account grant; `Err`
+    /// says why not (as a finding kind, message and fix).
+    fn usable_key(&self, arn: &str, expected: Option<&str>) -> Result<&'a KeyState, (FindingKind, String, String)> {
         let obs = self.obs;
-        // Per key: the principals and secrets it must decrypt for.
-        let mut per_key: BTreeMap<String, (Vec<PrincipalArn>, Vec<&str>)> = BTreeMap::new();
+        let Some(Some(state)) = obs.secrets.get(arn) else {
+            return Err((
+                FindingKind::MissingResource,
+                format!("secret {arn} does not exist"),
+                String::new(),
+            ));
+        };
+        let aws_managed = |key: &str| {
+            (
+                FindingKind::AwsManagedKey,
+                format!("secret {arn} is encrypted with the AWS-managed key ({key}); its key policy cannot grant another account, so cross-account access is impossible. Nothing was written."),
+                "re-encrypt the secret with a customer-managed KMS key (aws secretsmanager update-secret --kms-key-id <cmk>)".to_string(),
+            )
+        };
+        let key_ref = match state.kms_key.as_deref() {
+            None => return Err(aws_managed("aws/secretsmanager")),
+            Some(k) if is_aws_managed_alias(k) => return Err(aws_managed(k)),
+            Some(k) => k,
+        };
+        let Some(key) = obs.key(key_ref) else {
+            return Err((
+                FindingKind::MissingResource,
+                format!("KMS key {key_ref} of secret {arn} could not be found"),
+                "check the secret's key".into(),
+            ));
+        };
+        if key.aws_managed {
+            return Err(aws_managed(&key.arn));
+        }
+        if let Some(expected) = expected.filter(|e| *e != key.arn) {
+            return Err((
+                FindingKind::KeyMismatch,
+                format!(
+                    "secret {arn} uses key {}, not the configured {expected}; nothing was written",
+                    key.arn
+                ),
+                "fix kms_key in the entry, or re-encrypt the secret with the expected key".into(),
+            ));
+        }
+        Ok(key)
+    }
+
+    /// Reports, per active peering, the secrets it cannot be given.
+    pub(super) fn secret_checks(&mut self, b: &Binding<'_>) {
         for spec in &b.entry.secrets {
             let arn = spec.arn.arn.as_str();
-            if spec.arn.account != self.me.account || spec.arn.region != self.me.region {
-                self.finding(
-                    FindingKind::MissingResource,
-                    Some(pcx),
-                    Some(arn),
-                    format!(
-                        "secret {arn} is not in this account and region ({}, {})",
-                        self.me.account, self.me.region
-                    ),
-                    "list a secret where its own account's finisher manages it".into(),
-                );
+            let here = spec.arn.account == self.me.account && spec.arn.region == self.me.region;
+            // A secret that is elsewhere or missing is reported per entry (entries.rs).
+            if !here || !matches!(self.obs.secrets.get(arn), Some(Some(_))) {
                 continue;
             }
-            let Some(Some(state)) = obs.secrets.get(arn) else {
-                self.finding(
-                    FindingKind::MissingResource,
-                    Some(pcx),
-                    Some(arn),
-                    format!("secret {arn} does not exist"),
-                    format!("create it, or fix secrets of entry {:?}", b.entry.name),
-                );
-                continue;
-            };
-            let aws_managed_msg = |key: &str| {
-                (
-                    format!("secret {arn} is encrypted with the AWS-managed key ({key}); its key policy cannot grant another account, so cross-account access is impossible. Nothing was written."),
-                    "re-encrypt the secret with a customer-managed KMS key (aws secretsmanager update-secret --kms-key-id <cmk>)".to_string(),
-                )
-            };
-            let key_ref = match state.kms_key.as_deref() {
-                None => {
-                    let (m, f) = aws_managed_msg("aws/secretsmanager");
-                    self.finding(FindingKind::AwsManagedKey, Some(pcx), Some(arn), m, f);
-                    continue;
-                }
-                Some(k) if is_aws_managed_alias(k) => {
-                    let (m, f) = aws_managed_msg(k);
-                    self.finding(FindingKind::AwsManagedKey, Some(pcx), Some(arn), m, f);
-                    continue;
-                }
-                Some(k) => k,
-            };
-            let key = match obs.keys.get(key_ref) {
-                Some(Some(k)) => k,
-                _ => {
-                    self.finding(
-                        FindingKind::MissingResource,
-                        Some(pcx),
-                        Some(key_ref),
-                        format!("KMS key {key_ref} of secret {arn} could not be found"),
-                        "check the secret's key".into(),
-                    );
-                    continue;
-                }
-            };
-            if key.aws_managed {
-                let (m, f) = aws_managed_msg(&key.arn);
-                self.finding(FindingKind::AwsManagedKey, Some(pcx), Some(arn), m, f);
-                continue;
+            let expected = spec.kms_key.as_ref().map(|k| k.0.as_str());
+            if let Err((kind, message, fix)) = self.usable_key(arn, expected) {
+                self.finding(kind, Some(&b.peering.id), Some(arn), message, fix);
             }
-            if let Some(expected) = &spec.kms_key {
-                if expected.0 != key.arn {
-                    self.finding(
-                        FindingKind::KeyMismatch,
-                        Some(pcx),
-                        Some(arn),
-                        format!(
-                            "secret {arn} uses key {}, not the configured {}; nothing was written",
-                            key.arn, expected.0
-                        ),
-                        "fix kms_key in the entry, or re-encrypt the secret with the expected key".into(),
-                    );
-                    continue;
-                }
-            }
-            self.secret_changes
-                .entry(arn.to_string())
-                .or_default()
-                .upsert
-                .push(policy::read_statement(pcx, &spec.principals));
-            let slot = per_key.entry(key.arn.clone()).or_default();
-            slot.0.extend(spec.principals.iter().cloned());
-            slot.1.push(arn);
-        }
-        for (key, (who, secrets)) in per_key {
-            let st = policy::decrypt_statement(pcx, &who, &self.me.region, &secrets);
-            self.key_changes.entry(key).or_default().upsert.push(st);
         }
     }
 
-    /// One merge per secret and per key, only where the policy differs.
-    pub(super) fn policies(&mut self) {
+    /// Every principal of every entry with an active peering (anywhere in
+    /// the configuration, not only this pass's scope: a statement is one
+    /// unit), per usable secret and key.
+    fn grants(&self) -> Grants<'a> {
+        let (config, obs) = (self.config, self.obs);
+        let mut live = BTreeSet::new();
+        for p in obs.peerings.iter().filter(|p| p.status == PeeringStatus::Active) {
+            for side in p.local_sides(self.me) {
+                if let Ok(e) = match_entry(config, p.side(side), p.side(side.other())) {
+                    live.insert(e.name.as_str());
+                }
+            }
+        }
+        let mut g = Grants::default();
+        for entry in config.peers.iter().filter(|e| live.contains(e.name.as_str())) {
+            for spec in &entry.secrets {
+                let arn = spec.arn.arn.as_str();
+                let Ok(key) = self.usable_key(arn, spec.kms_key.as_ref().map(|k| k.0.as_str())) else {
+                    continue;
+                };
+                g.secrets.entry(arn).or_default().extend(spec.principals.iter());
+                let slot = g.keys.entry(key.arn.clone()).or_default();
+                slot.0.extend(spec.principals.iter());
+                slot.1.insert(arn);
+            }
+        }
+        g
+    }
+
+    /// One merge per secret and per key, only where the policy differs. A
+    /// pass over the whole account also looks at the secrets found by our
+    /// tag that the configuration no longer names.
+    pub(super) fn policies(&mut self, binds: &[Binding<'_>]) {
         let obs = self.obs;
-        let secret_changes = std::mem::take(&mut self.secret_changes);
-        for (arn, change) in secret_changes {
-            let current = obs
-                .secrets
-                .get(&arn)
-                .and_then(|s| s.as_ref())
-                .and_then(|s| s.policy.as_ref());
-            self.public(current, &arn);
-            if let Some(needed) = needed(current, change) {
-                let peering = peering_of_change(&needed);
-                self.plan.actions.push(Planned {
-                    peering,
-                    reason: describe_change("secret's resource policy", &needed),
-                    action: Action::MergeSecretPolicy {
-                        secret: arn,
-                        change: needed,
-                    },
-                });
+        let grants = self.grants();
+        let mut secrets: BTreeSet<&str> = BTreeSet::new();
+        if obs.whole_account {
+            secrets.extend(obs.secrets.keys().map(String::as_str));
+        } else {
+            let scope = obs.scope.iter().filter_map(|n| self.config.entry(n));
+            secrets.extend(scope.flat_map(|e| e.secrets.iter().map(|s| s.arn.arn.as_str())));
+            secrets.extend(
+                binds
+                    .iter()
+                    .flat_map(|b| b.entry.secrets.iter().map(|s| s.arn.arn.as_str())),
+            );
+        }
+        let mut keys: BTreeMap<String, &KeyState> = BTreeMap::new();
+        for arn in secrets {
+            let Some(Some(state)) = obs.secrets.get(arn) else {
+                continue;
+            };
+            self.public(state.policy.as_ref(), arn);
+            let who = grants.secrets.get(arn);
+            let wanted = who.map(policy::read_statement);
+            if let Some(change) = policy::change_to(state.policy.as_ref(), wanted) {
+                let reason = match who {
+                    Some(w) => format!("grants read access to {} principal(s) of the configuration", w.len()),
+                    None => "the configuration no longer grants access to this secret".into(),
+                };
+                let upserts = !change.upsert.is_empty();
+                if self.fits(
+                    arn,
+                    "secret's resource policy",
+                    state.policy.as_ref(),
+                    &change,
+                    SECRET_POLICY_MAX,
+                ) {
+                    self.merge(
+                        Action::MergeSecretPolicy {
+                            secret: arn.to_string(),
+                            change,
+                        },
+                        format!("secret's resource policy: {reason}; every other statement is kept"),
+                    );
+                    if upserts && !state.tagged {
+                        self.merge(
+                            Action::TagSecret {
+                                secret: arn.to_string(),
+                            },
+                            "peerlink writes to its policy: tagged so the grant is found again if the configuration drops the secret".into(),
+                        );
+                    }
+                }
+            }
+            if let Some(key) = state.kms_key.as_deref().and_then(|k| obs.key(k)) {
+                if !key.aws_managed {
+                    keys.insert(key.arn.clone(), key);
+                }
             }
         }
-        let key_changes = std::mem::take(&mut self.key_changes);
-        for (arn, change) in key_changes {
-            let current = obs
+        for (arn, key) in keys {
+            let wanted = grants
                 .keys
-                .values()
-                .flatten()
-                .find(|k| k.arn == arn)
-                .and_then(|k| k.policy.as_ref());
-            if let Some(needed) = needed(current, change) {
-                let peering = peering_of_change(&needed);
-                self.plan.actions.push(Planned {
-                    peering,
-                    reason: describe_change("key policy", &needed),
-                    action: Action::MergeKeyPolicy {
-                        key: arn,
-                        change: needed,
-                    },
-                });
+                .get(&arn)
+                .map(|(who, secrets)| policy::decrypt_statement(who, &self.me.region, secrets));
+            let Some(change) = policy::change_to(key.policy.as_ref(), wanted) else {
+                continue;
+            };
+            if self.fits(&arn, "key policy", key.policy.as_ref(), &change, KEY_POLICY_MAX) {
+                let reason = match grants.keys.get(&arn) {
+                    Some((who, secrets)) => format!(
+                        "key policy: lets {} principal(s) decrypt {} secret(s) through Secrets Manager; every other statement is kept",
+                        who.len(),
+                        secrets.len()
+                    ),
+                    None => "key policy: the configuration no longer grants decryption with this key; every other statement is kept".into(),
+                };
+                self.merge(Action::MergeKeyPolicy { key: arn, change }, reason);
             }
         }
     }
 
-    pub(super) fn public(&mut self, policy: Option<&Value>, arn: &str) {
+    fn merge(&mut self, action: Action, reason: String) {
+        self.plan.actions.push(Planned {
+            peering: None,
+            action,
+            reason,
+        });
+    }
+
+    /// Whether the policy after `change` stays within AWS's limit; a finding
+    /// naming the policy and its size when not.
+    fn fits(&mut self, arn: &str, what: &str, current: Option<&Value>, change: &PolicyChange, limit: usize) -> bool {
+        let size = policy::size(&policy::merge(current, change));
+        if size <= limit {
+            return true;
+        }
+        self.finding(
+            FindingKind::PolicyTooLarge,
+            None,
+            Some(arn),
+            format!(
+                "the {what} of {arn} would be {size} bytes with peerlink's statement, over AWS's limit of {limit}; nothing was written"
+            ),
+            "shorten the other statements of the policy, or grant fewer principals on this resource (a role per account rather than per service)".into(),
+        );
+        false
+    }
+
+    fn public(&mut self, policy: Option<&Value>, arn: &str) {
         let Some(Value::Array(statements)) = policy.and_then(|p| p.get("Statement")) else {
             return;
         };
@@ -166,7 +236,8 @@ impl Planner<'_> {
             .iter()
             .any(|s| policy::grants_to_everyone(s) && s.get("Effect").and_then(Value::as_str) == Some("Allow"))
         {
-            self.finding(FindingKind::PublicPolicy,
+            self.finding(
+                FindingKind::PublicPolicy,
                 None,
                 Some(arn),
                 format!(
@@ -176,51 +247,4 @@ impl Planner<'_> {
             );
         }
     }
-}
-
-/// The part of `change` the current policy does not yet reflect; `None` if none.
-fn needed(current: Option<&Value>, change: PolicyChange) -> Option<PolicyChange> {
-    let upsert: Vec<Value> = change
-        .upsert
-        .into_iter()
-        .filter(|u| {
-            !policy::satisfies(
-                current,
-                &PolicyChange {
-                    upsert: vec![u.clone()],
-                    remove: vec![],
-                },
-            )
-        })
-        .collect();
-    let present = policy::owned_sids(current);
-    let mut remove: Vec<String> = change.remove.into_iter().filter(|r| present.contains(r)).collect();
-    remove.sort();
-    remove.dedup();
-    let out = PolicyChange { upsert, remove };
-    (!out.is_empty()).then_some(out)
-}
-
-fn peering_of_change(change: &PolicyChange) -> Option<String> {
-    let mut ids: BTreeSet<String> = change
-        .upsert
-        .iter()
-        .filter_map(|u| policy::sid_of(u).and_then(policy::peering_of_sid))
-        .collect();
-    ids.extend(change.remove.iter().filter_map(|r| policy::peering_of_sid(r)));
-    (ids.len() == 1).then(|| ids.into_iter().next().expect("one id"))
-}
-
-fn describe_change(what: &str, change: &PolicyChange) -> String {
-    let mut parts = Vec::new();
-    if !change.upsert.is_empty() {
-        parts.push(format!("{} statement(s) missing or altered", change.upsert.len()));
-    }
-    if !change.remove.is_empty() {
-        parts.push(format!(
-            "{} statement(s) of a gone peering to remove",
-            change.remove.len()
-        ));
-    }
-    format!("{what}: {}; every other statement is kept", parts.join(", "))
 }

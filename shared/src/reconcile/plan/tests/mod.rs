@@ -3,6 +3,7 @@
 
 mod cleanup;
 mod finish;
+mod properties;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -35,6 +36,7 @@ pub(super) fn side(account: &str, vpc: &str, cidrs: &[&str], dns: bool) -> Peeri
         region: "eu-west-1".into(),
         cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
         allow_remote_dns: dns,
+        blocks_known: true,
     }
 }
 
@@ -93,6 +95,7 @@ pub(super) fn world(status: PeeringStatus) -> Observed {
         status_message: String::new(),
         requester: side(PEER, PEER_VPC, &["10.0.0.0/16", "10.1.0.0/16"], false),
         accepter: side(ME, VPC, &["10.8.0.0/16"], false),
+        tags: BTreeMap::new(),
     };
     Observed {
         me: Some(Identity {
@@ -102,6 +105,8 @@ pub(super) fn world(status: PeeringStatus) -> Observed {
         peerings: vec![peering],
         complete: true,
         scope: BTreeSet::from(["orders".to_string()]),
+        whole_account: true,
+        configured_groups: BTreeSet::from([SG.to_string()]),
         vpcs: HashMap::from([(
             VPC.to_string(),
             Vpc {
@@ -109,6 +114,7 @@ pub(super) fn world(status: PeeringStatus) -> Observed {
                 cidrs: vec!["10.8.0.0/16".parse().unwrap()],
                 dns_support: Some(true),
                 dns_hostnames: Some(true),
+                tags: BTreeMap::new(),
             },
         )]),
         route_tables: vec![
@@ -125,6 +131,7 @@ pub(super) fn world(status: PeeringStatus) -> Observed {
                 other_rules_ingress: 0,
                 other_rules_egress: 1,
                 group_refs: Vec::new(),
+                tagged: true,
             },
         )]),
         secrets: HashMap::from([(
@@ -132,6 +139,7 @@ pub(super) fn world(status: PeeringStatus) -> Observed {
             Some(SecretState {
                 arn: SECRET.into(),
                 kms_key: Some(KEY.into()),
+                tagged: true,
                 policy: Some(
                     json!({"Version": "2012-10-17", "Statement": [{"Sid": "UserStatement", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:role/admin"}, "Action": "secretsmanager:*", "Resource": "*"}]}),
                 ),
@@ -203,6 +211,17 @@ pub(super) fn applied(mut obs: Observed, plan: &Plan) -> Observed {
                 .rules
                 .retain(|r| &r.rule != rule),
             Action::EnablePeeringDns { .. } => obs.peerings[0].accepter.allow_remote_dns = true,
+            Action::RemarkRule {
+                group,
+                rule,
+                description,
+            } => {
+                let g = obs.security_groups.get_mut(group).unwrap();
+                let r = g.rules.iter_mut().find(|r| &r.rule == rule).unwrap();
+                r.description = Some(description.clone());
+            }
+            Action::TagGroup { group } => obs.security_groups.get_mut(group).unwrap().tagged = true,
+            Action::TagSecret { secret } => obs.secrets.get_mut(secret).unwrap().as_mut().unwrap().tagged = true,
             Action::EnableVpcAttribute { .. } => {}
             Action::MergeSecretPolicy { secret, change } => {
                 let s = obs.secrets.get_mut(secret).unwrap().as_mut().unwrap();

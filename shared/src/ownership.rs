@@ -1,0 +1,84 @@
+//! What carries peerlink's mark. We remove or change only what carries it, and
+//! we do remove what carries it and is no longer wanted. Marks are matched
+//! exactly: a description or Sid that merely contains ours (a user's copy,
+//! `peerlink:pcx-… (copy)`, `PeerlinkReadPcx1`) is the user's.
+//!
+//! - a security-group rule: its description is `peerlink:<pcx-id>`;
+//! - a policy statement: its Sid is [`READ_SID`] or [`DECRYPT_SID`] (or the
+//!   per-peering Sids of earlier versions, `PeerlinkReadPcx<hex>`, which are
+//!   ours to remove);
+//! - a security group or secret we wrote to: the tag [`MANAGED_TAG`], so we
+//!   find it again when the configuration no longer names it;
+//! - a peering request we made: the tags [`MANAGED_TAG`] and [`ENTRY_TAG`];
+//! - the last request an entry made: a tag `peerlink:request:<entry>` on the
+//!   local VPC ([`request_tag`]).
+
+use crate::ids::PeeringId;
+
+/// Tag on every resource peerlink writes to (value `true`).
+pub const MANAGED_TAG: &str = "peerlink:managed";
+/// Tag on a peering request peerlink made: the entry that asked for it.
+pub const ENTRY_TAG: &str = "peerlink:entry";
+/// The statement in a secret's resource policy that lets the peers read it.
+pub const READ_SID: &str = "PeerlinkRead";
+/// The statement in a key policy that lets the peers decrypt those secrets.
+pub const DECRYPT_SID: &str = "PeerlinkDecrypt";
+
+/// The description that marks a security-group rule as ours, for one peering.
+pub fn rule_marker(peering: &str) -> String {
+    format!("peerlink:{peering}")
+}
+
+/// The peering a rule description marks, if it is exactly one of our markers.
+pub fn marked_peering(description: Option<&str>) -> Option<&str> {
+    let id = description?.strip_prefix("peerlink:")?;
+    PeeringId::try_from(id.to_string()).is_ok().then_some(id)
+}
+
+/// Whether a statement's Sid is ours: exactly one of our Sids, or a
+/// per-peering Sid of an earlier version (`PeerlinkReadPcx` + a peering id's hex).
+pub fn is_our_sid(sid: &str) -> bool {
+    if sid == READ_SID || sid == DECRYPT_SID {
+        return true;
+    }
+    let hex = sid
+        .strip_prefix("PeerlinkReadPcx")
+        .or_else(|| sid.strip_prefix("PeerlinkDecryptPcx"));
+    hex.is_some_and(|h| PeeringId::try_from(format!("pcx-{h}")).is_ok())
+}
+
+/// The VPC tag recording an entry's last request: `<pcx-id> <unix seconds>`.
+pub fn request_tag(entry: &str) -> String {
+    format!("peerlink:request:{entry}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_matched_exactly() {
+        let pcx = "pcx-0123456789abcdef0";
+        assert_eq!(marked_peering(Some(&rule_marker(pcx))), Some(pcx));
+        for users in [
+            format!("peerlink:{pcx} (copy)"),
+            format!("copy of peerlink:{pcx}"),
+            "peerlink:pcx-1".to_string(),
+            "peerlink:".to_string(),
+            format!("Peerlink:{pcx}"),
+        ] {
+            assert_eq!(marked_peering(Some(&users)), None, "{users}");
+        }
+        assert!(is_our_sid("PeerlinkRead") && is_our_sid("PeerlinkDecrypt"));
+        assert!(is_our_sid("PeerlinkReadPcx0123456789abcdef0") && is_our_sid("PeerlinkDecryptPcx0123abcd"));
+        for users in [
+            "PeerlinkReadPcx1",
+            "PeerlinkReadAll",
+            "PeerlinkRead2",
+            "peerlinkread",
+            "UserRead",
+        ] {
+            assert!(!is_our_sid(users), "{users}");
+        }
+    }
+}
