@@ -43,7 +43,10 @@ pub struct GlobalSettings {
     /// `report` writes nothing on the drift schedule; `remediate` repairs.
     #[serde(default)]
     pub drift_mode: DriftMode,
-    /// How many AWS writes run at once.
+    /// How many AWS writes run at once. The writes of one peering (a route
+    /// per table, a rule per group, DNS, two policies) fit in one round at
+    /// the default; a first pass over hundreds of peerings is paced by EC2's
+    /// throttling, which the SDK backs off from.
     #[serde(default = "default_write_concurrency")]
     pub write_concurrency: usize,
     /// Route-table quota (AWS default 50; raise it if your account's quota is higher).
@@ -55,10 +58,17 @@ pub struct GlobalSettings {
     /// Active peerings per VPC (AWS default 50, maximum 125).
     #[serde(default = "default_peerings_per_vpc")]
     pub active_peerings_per_vpc: usize,
+    /// After a request of ours was rejected, expired or failed, how long
+    /// before an entry with `request = true` asks again (no request storm).
+    #[serde(default = "default_request_retry_hours")]
+    pub request_retry_hours: u64,
 }
 
 fn default_write_concurrency() -> usize {
-    4
+    16
+}
+fn default_request_retry_hours() -> u64 {
+    24
 }
 fn default_routes_per_table() -> usize {
     50
@@ -79,6 +89,7 @@ impl Default for GlobalSettings {
             routes_per_route_table: default_routes_per_table(),
             rules_per_security_group: default_rules_per_group(),
             active_peerings_per_vpc: default_peerings_per_vpc(),
+            request_retry_hours: default_request_retry_hours(),
         }
     }
 }
@@ -120,6 +131,11 @@ pub struct PeerEntry {
     /// Whether a request matching this entry may be accepted without a human.
     #[serde(default)]
     pub auto_accept: bool,
+    /// This side asks: peerlink creates the request to `peer_vpc` (which,
+    /// with `peer_region`, is then required) whenever no live peering
+    /// between the two VPCs exists. The other side's allowlist decides.
+    #[serde(default)]
+    pub request: bool,
     #[serde(default)]
     pub routes: RouteSpec,
     #[serde(default)]
@@ -249,6 +265,12 @@ impl Config {
     /// lines of the `[[peer]]` tables, for errors that name two entries.
     fn validate(&self, lines: &[usize]) -> Result<(), String> {
         let s = &self.settings;
+        if !(1..=720).contains(&s.request_retry_hours) {
+            return Err(format!(
+                "settings.request_retry_hours = {} is out of range (1 to 720)",
+                s.request_retry_hours
+            ));
+        }
         if !(1..=64).contains(&s.write_concurrency) {
             return Err(format!(
                 "settings.write_concurrency = {} is out of range (1 to 64)",
@@ -344,6 +366,14 @@ impl PeerEntry {
         }
         if self.allowed_cidrs.is_empty() {
             return Err("allowed_cidrs is empty: list the ranges the peer VPC's CIDR blocks must lie in".into());
+        }
+        if self.request {
+            if self.peer_vpc.is_none() || self.peer_region.is_none() {
+                return Err("request = true needs peer_vpc and peer_region: the request names both".into());
+            }
+            if self.auto_accept {
+                return Err("auto_accept has no meaning with request = true: this side asks, the peer's allowlist accepts".into());
+            }
         }
         match self.routes.select {
             TableSelect::Tagged if self.routes.tags.is_empty() => {
