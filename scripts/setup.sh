@@ -5,6 +5,8 @@
 #   scripts/setup.sh           moto (emulator), boto3, cargo-lambda
 #   scripts/setup.sh infra     + cfn-lint, AWS SAM CLI, checkov (template checks)
 #   scripts/setup.sh arm64     + the Rust standard library for aarch64 (optional)
+#   scripts/setup.sh chromium  + Debian's chromium, with apt-get, when missing
+#                                (optional: the report test's screenshot)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
@@ -24,7 +26,9 @@ venv() {
   echo "$want" > "$dir/.stamp"
 }
 
-venv "$tools/venv" 'moto[server]==5.2.5' 'boto3==1.44.5' 'cargo-lambda==1.9.2' 'pytest==9.2.0'
+# jsonschema: infra/tests/test_config_schema.py validates documents against
+# schema/peerlink.schema.json with it (moto pulls in the same version).
+venv "$tools/venv" 'moto[server]==5.2.5' 'boto3==1.44.5' 'cargo-lambda==1.9.2' 'pytest==9.2.0' 'jsonschema==4.26.0'
 
 for extra in "$@"; do
   case "$extra" in
@@ -40,6 +44,27 @@ for extra in "$@"; do
           || echo "setup: could not add the aarch64 target; arm64 builds will fall back to x86_64" >&2
       fi
       ;;
-    *) echo "setup: unknown extra '$extra' (known: infra, arm64)" >&2; exit 2 ;;
+    chromium)
+      # A system package, not a pin: whatever Debian ships. Optional: the
+      # report test checks its HTML without it and skips the screenshot.
+      if ! command -v chromium >/dev/null 2>&1; then
+        apt=()
+        if [ "$(id -u)" = 0 ]; then
+          apt=(apt-get)
+        elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+          apt=(sudo -n apt-get)
+        fi
+        if [ ${#apt[@]} -eq 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+          echo "setup: chromium is missing and apt-get cannot be run here (needs root or sudo)" >&2
+        else
+          echo "setup: installing Debian's chromium with apt-get" >&2
+          export DEBIAN_FRONTEND=noninteractive
+          "${apt[@]}" install -y --no-install-recommends chromium >&2 \
+            || { "${apt[@]}" update >&2 && "${apt[@]}" install -y --no-install-recommends chromium >&2; } \
+            || echo "setup: could not install chromium" >&2
+        fi
+      fi
+      ;;
+    *) echo "setup: unknown extra '$extra' (known: infra, arm64, chromium)" >&2; exit 2 ;;
   esac
 done

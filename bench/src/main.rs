@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use peerlink::aws::{Aws, CallSummary, Select};
 use peerlink::config::DriftMode;
+use peerlink::events::Event;
 use peerlink::reconcile::{Scope, plan::plan};
 use peerlink::{Context, Deadline, Mode};
 use peerlink_bench::synthetic::{Shape, account};
-use peerlink_tests::{Emulator, Fleet, Grown};
+use peerlink_tests::{Emulator, EventCapture, FaultProxy, Fleet, Grown, Link, connect_by_events};
 use serde_json::{Value, json};
 
 /// CPU time of this process (user + system): our work, not the emulator's,
@@ -206,12 +207,169 @@ async fn batching(emu: &Emulator) -> Value {
     })
 }
 
+/// Dependent rounds and wall time of each function, against the emulator
+/// behind a proxy that holds every call `latency_ms` (0: the bare emulator).
+async fn rounds(emu: &Emulator, latency_ms: u64) -> Value {
+    let link = Link::new(emu, &account_id(), &account_id()).await;
+    let proxy = FaultProxy::start(emu, 11);
+    proxy.configure(&json!({ "latency_ms": latency_ms }));
+    let accepter = emu.account_via(&proxy.endpoint, &link.accepter.id).await;
+    let requester = emu.account_via(&proxy.endpoint, &link.requester.id).await;
+    let actx = accepter.context(&link.accepter_config("")).await;
+    let rctx = requester.context(&link.requester_config("")).await;
+    let pcx = link.request().await;
+    let mut rows = Vec::new();
+    let mut row = |function: &str, case: &str, m: Measured<()>| {
+        rows.push(json!({
+            "function": function, "case": case, "rounds": m.calls.rounds,
+            "reads": m.calls.reads, "writes": m.calls.writes, "wall_ms": ms(m.wall),
+        }));
+    };
+    let created = peerlink::events::parse(&peerlink_tests::create_event(&pcx)).expect("event");
+    let m = measure(&actx, async {
+        peerlink::accepter::handle(&actx, &created, Deadline::none())
+            .await
+            .expect("accepter");
+    })
+    .await;
+    row("accepter", "a new request", m);
+    let reconcile = Event::Reconcile {
+        peering: pcx.parse().expect("id"),
+    };
+    for (ctx, side) in [(&actx, "accepter side"), (&rctx, "requester side")] {
+        let m = measure(ctx, async {
+            peerlink::finisher::handle(ctx, &reconcile, Deadline::none())
+                .await
+                .expect("finisher");
+        })
+        .await;
+        row("finisher", &format!("a new peering, {side}"), m);
+    }
+    let m = measure(&actx, async {
+        peerlink::accepter::handle(&actx, &Event::Scheduled, Deadline::none())
+            .await
+            .expect("sweep");
+    })
+    .await;
+    row("accepter", "steady (scheduled sweep)", m);
+    let m = measure(&actx, async {
+        peerlink::finisher::handle(&actx, &Event::Scheduled, Deadline::none())
+            .await
+            .expect("finisher");
+    })
+    .await;
+    row("finisher", "steady (scheduled)", m);
+    let m = measure(&actx, async {
+        peerlink::drift::run(&actx, DriftMode::Remediate, Deadline::none())
+            .await
+            .expect("drift");
+    })
+    .await;
+    row("drift", "steady", m);
+    json!({ "latency_ms": latency_ms, "rows": rows })
+}
+
+/// The link from "both configurations say so" to "both sides finished", by
+/// events alone (no schedule): invocations and wall time.
+async fn connect(emu: &Emulator, latency_ms: u64) -> Value {
+    let link = Link::new(emu, &account_id(), &account_id()).await;
+    let proxy = FaultProxy::start(emu, 13);
+    proxy.configure(&json!({ "latency_ms": latency_ms }));
+    let accepter = emu.account_via(&proxy.endpoint, &link.accepter.id).await;
+    let requester = emu.account_via(&proxy.endpoint, &link.requester.id).await;
+    let asking =
+        peerlink::fixtures::Entry::new("orders-db", &link.accepter.id, &link.requester_vpc.id, &["10.1.0.0/16"])
+            .peer_vpc(&link.accepter_vpc.id)
+            .peer_region(peerlink_tests::REGION)
+            .auto_accept(false)
+            .line("request = true")
+            .rule(&link.requester_vpc.security_group, 5432);
+    let rctx = requester.context(&peerlink::fixtures::document("", &[asking])).await;
+    let mut actx = accepter.context(&link.accepter_config("")).await;
+    actx.settings.event_bus = Some("default".into());
+    let capture = EventCapture::start(&link.accepter).await;
+    let chain = connect_by_events(&link.requester, &rctx, &actx, &capture).await;
+    assert_eq!(chain.scheduled(), 0);
+    json!({
+        "latency_ms": latency_ms, "invocations": chain.invocations.len(), "scheduled": chain.scheduled(),
+        "wall_ms": ms(chain.wall), "chain": chain.invocations,
+    })
+}
+
+/// Bytes of a secret's resource policy and of its key's policy when `n`
+/// peerings' principals read one shared secret on one shared key (beside
+/// the user statements of the fixture), against AWS's limits.
+fn policy_bytes(n: usize) -> Value {
+    use peerlink::config::PrincipalArn;
+    use peerlink::reconcile::policy::{self, KEY_POLICY_MAX, SECRET_POLICY_MAX};
+    let principals: Vec<PrincipalArn> = (0..n)
+        .map(|i| {
+            PrincipalArn::try_from(format!("arn:aws:iam::{:012}:role/orders-task", 100_000_000_000 + i)).expect("arn")
+        })
+        .collect();
+    let who = principals.iter().collect();
+    let secret = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:orders-db-AbCdEf";
+    let user = json!({"Version": "2012-10-17", "Statement": [{"Sid": "UserRotation", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:role/rotation"}, "Action": "secretsmanager:*", "Resource": "*"}]});
+    let key_user = json!({"Version": "2012-10-17", "Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "kms:*", "Resource": "*"}]});
+    let grant = |current: &Value, wanted: Value| {
+        let change = policy::change_to(Some(current), Some(wanted)).expect("a change");
+        policy::size(&policy::merge(Some(current), &change))
+    };
+    let secret_bytes = grant(&user, policy::read_statement(&who));
+    let key_bytes = grant(
+        &key_user,
+        policy::decrypt_statement(&who, "eu-west-1", &std::collections::BTreeSet::from([secret])),
+    );
+    json!({
+        "peerings": n, "secret_policy_bytes": secret_bytes, "secret_limit": SECRET_POLICY_MAX,
+        "key_policy_bytes": key_bytes, "key_limit": KEY_POLICY_MAX,
+    })
+}
+
 /// A JSON value as table text (numbers without quotes, strings as they are).
 fn cell(v: &Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
 fn print_results(r: &Value) {
+    println!("\nDependent rounds of AWS calls per function (wall time bare | with every call held 30 ms)");
+    let bare = r["rounds"][0]["rows"].as_array().cloned().unwrap_or_default();
+    let slow = r["rounds"][1]["rows"].as_array().cloned().unwrap_or_default();
+    println!(
+        "  {:<10} {:<32} {:>6} {:>6} {:>6} | {:>9} {:>9}",
+        "function", "case", "rounds", "reads", "writes", "bare ms", "30 ms"
+    );
+    for (b, s) in bare.iter().zip(&slow) {
+        println!(
+            "  {:<10} {:<32} {:>6} {:>6} {:>6} | {:>9} {:>9}",
+            cell(&b["function"]),
+            cell(&b["case"]),
+            cell(&s["rounds"]),
+            cell(&s["reads"]),
+            cell(&s["writes"]),
+            cell(&b["wall_ms"]),
+            cell(&s["wall_ms"])
+        );
+    }
+    println!("\nBoth sides connected by events alone (requester asks, accepter accepts, both finish)");
+    for c in r["connect"].as_array().into_iter().flatten() {
+        println!(
+            "  latency {:>2} ms: {} invocations ({} scheduled), {} ms from the configuration applied to both sides finished",
+            cell(&c["latency_ms"]),
+            cell(&c["invocations"]),
+            cell(&c["scheduled"]),
+            cell(&c["wall_ms"])
+        );
+    }
+    println!("\nPolicy bytes, one shared secret and key for N peerings' principals (limits 20,480 / 32,768)");
+    for p in r["policies"].as_array().into_iter().flatten() {
+        println!(
+            "  {:>4} peerings: secret policy {:>6} bytes, key policy {:>6} bytes",
+            cell(&p["peerings"]),
+            cell(&p["secret_policy_bytes"]),
+            cell(&p["key_policy_bytes"])
+        );
+    }
     println!("\nAPI calls per reconcile of one peering (finisher, first pass then steady state)");
     println!(
         "  {:>6} {:>6} | {:>6} {:>6} {:>9} | {:>6} {:>6}",
@@ -317,7 +475,15 @@ async fn main() {
         eprintln!("  concurrency {limit}");
         conc.push(concurrency(&emu, limit).await);
     }
+    eprintln!("  rounds (bare, then every call held 30 ms)");
+    let round_rows = vec![rounds(&emu, 0).await, rounds(&emu, 30).await];
+    eprintln!("  connecting by events");
+    let connect_rows = vec![connect(&emu, 0).await, connect(&emu, 30).await];
+    let policies: Vec<Value> = [10, 50, 120].into_iter().map(policy_bytes).collect();
     let results = json!({
+        "rounds": round_rows,
+        "connect": connect_rows,
+        "policies": policies,
         "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "profile": if cfg!(debug_assertions) { "debug" } else { "release" }},
         "short": short,
         "per_reconcile": per,

@@ -1,4 +1,7 @@
 //! The terminal side of peerlink: what the `peerlink` command prints (and the
 //! demo reuses). The engine itself is the `peerlink` library.
 
+pub mod check;
+pub mod report;
+pub mod stack;
 pub mod text;

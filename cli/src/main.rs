@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use peerlink::aws::{Clients, load_sdk_config};
+use peerlink::aws::{Aws, Clients, load_sdk_config};
 use peerlink::config::{Config, ConfigSource};
 use peerlink::context::load_config;
 use peerlink::finding::Finding;
@@ -21,7 +21,7 @@ use serde::Serialize;
 #[command(
     name = "peerlink",
     version,
-    about = "Cross-account VPC peering: plan, apply, doctor, check-config"
+    about = "Cross-account VPC peering: plan, apply, doctor, check-config, report"
 )]
 struct Cli {
     /// Configuration file. Default: PEERLINK_CONFIG_FILE, PEERLINK_CONFIG or
@@ -56,9 +56,51 @@ enum Command {
     Doctor {
         #[arg(long)]
         json: bool,
+        /// The deployed stack's parameters, as JSON (`aws cloudformation
+        /// describe-stacks` output, or `deploy-params --json`): also report
+        /// what the configuration names and the stack does not cover.
+        #[arg(long, value_name = "FILE")]
+        stack_parameters: Option<PathBuf>,
+        /// Only the checks that need no AWS access (the stack parameters').
+        #[arg(long, requires = "stack_parameters")]
+        offline: bool,
     },
-    /// Validate the configuration without touching AWS. Exit 0: valid; 1: invalid.
+    /// Validate the configuration without touching AWS: every error and
+    /// warning, each with its line. Exit 0: valid (warnings allowed); 1: invalid.
     CheckConfig,
+    /// Print the SAM template parameters the configuration needs, as
+    /// `sam deploy --parameter-overrides` takes them; notes on what cannot
+    /// be derived go to stderr.
+    DeployParams {
+        /// The template to deploy.
+        #[arg(long, value_enum)]
+        template: peerlink_cli::stack::Template,
+        /// The stack's region (for AccepterEventBusArn). Default: AWS_REGION, AWS_DEFAULT_REGION.
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// A JSON object of names and values instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the configuration's JSON Schema (schema/peerlink.schema.json).
+    Schema,
+    /// Read every account of an accounts file (assuming a role in each;
+    /// writes nothing) and show every peering once, both ends merged: its
+    /// state, what is missing on each side, findings and fixes.
+    /// Exit 0: all finished; 2: something pending, drifted, conflicting or
+    /// an account unreadable; 1: error (a bad accounts file).
+    Report {
+        /// TOML: `[[account]]` tables with `id`, `role`, `regions`, optional
+        /// `config` and `name`.
+        #[arg(long, value_name = "FILE")]
+        accounts: PathBuf,
+        /// Also write a self-contained HTML page with a picture of the topology.
+        #[arg(long, value_name = "PATH")]
+        html: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
@@ -89,6 +131,25 @@ async fn context(cli: &Cli) -> Result<Context, AnyError> {
     Ok(Context::connect(&sdk, config, settings).await?)
 }
 
+/// The configuration's text, and its name in messages (the path as given,
+/// or the variable or SSM parameter it comes from).
+async fn config_text(cli: &Cli) -> Result<(String, String), AnyError> {
+    let settings = Settings::from_env()?;
+    let src = source(cli, &settings)?;
+    Ok(match &src {
+        ConfigSource::File(path) => (
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        ),
+        ConfigSource::Inline(text) => (src.to_string(), text.clone()),
+        ConfigSource::SsmParameter(name) => {
+            let sdk = load_sdk_config(&settings.resilience).await;
+            let parameter = Clients::new(&sdk).get_parameter(name).await?;
+            (src.to_string(), parameter.value)
+        }
+    })
+}
+
 fn scope(peering: &Option<String>) -> Result<Scope, AnyError> {
     Ok(match peering {
         Some(id) => {
@@ -102,12 +163,32 @@ fn scope(peering: &Option<String>) -> Result<Scope, AnyError> {
 async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
     match &cli.command {
         Command::CheckConfig => {
-            let src = source(&cli, &Settings::from_env()?)?;
-            let config = match &src {
-                ConfigSource::SsmParameter(_) => context(&cli).await?.config.as_ref().clone(),
-                local => local.read_local()?,
-            };
-            check_config(&src, &config);
+            let (origin, text) = config_text(&cli).await?;
+            let (output, valid) = peerlink_cli::check::check_config(&origin, &text);
+            print!("{output}");
+            Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::DeployParams { template, region, json } => {
+            let (origin, text) = config_text(&cli).await?;
+            let config = Config::parse(&text, &origin)?;
+            let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+            let region = region
+                .clone()
+                .or_else(|| env("AWS_REGION"))
+                .or_else(|| env("AWS_DEFAULT_REGION"));
+            let params = peerlink_cli::stack::derive(&config, *template, region.as_deref());
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&params.json())?);
+            } else {
+                println!("{}", params.sam_overrides());
+            }
+            for note in &params.notes {
+                eprintln!("note: {note}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            print!("{}", peerlink::config::json_schema_text());
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { peering, json } => {
@@ -130,46 +211,62 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
                 ExitCode::from(1)
             })
         }
-        Command::Doctor { json } => {
-            let ctx = context(&cli).await?;
-            let findings = peerlink::doctor::run(&ctx).await?;
+        Command::Report { accounts, html, json } => {
+            let opts = peerlink_cli::report::Options {
+                accounts: accounts.clone(),
+                html: html.clone(),
+                json: *json,
+            };
+            let code = peerlink_cli::report::run(&opts)
+                .await
+                .map_err(|e| e as Box<dyn std::error::Error>)?;
+            Ok(ExitCode::from(code))
+        }
+        Command::Doctor {
+            json,
+            stack_parameters,
+            offline,
+        } => {
+            let mut stack = Vec::new();
+            if let Some(path) = stack_parameters {
+                let (origin, text) = config_text(&cli).await?;
+                let config = Config::parse(&text, &origin)?;
+                let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
+                let params = read
+                    .and_then(|t| peerlink_cli::stack::read_stack_parameters(&t))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                stack = peerlink_cli::stack::coverage(&config, &params);
+            }
+            let findings = if *offline {
+                Vec::new()
+            } else {
+                peerlink::doctor::run(&context(&cli).await?).await?
+            };
             if *json {
+                let all: Vec<serde_json::Value> = findings
+                    .iter()
+                    .map(serde_json::to_value)
+                    .chain(stack.iter().map(serde_json::to_value))
+                    .collect::<Result<_, _>>()?;
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))?
+                    serde_json::to_string_pretty(&serde_json::json!({ "findings": all }))?
                 );
-            } else if findings.is_empty() {
+            } else if findings.is_empty() && stack.is_empty() {
                 println!("doctor: no problems found");
             } else {
                 print_findings(&findings);
+                for f in &stack {
+                    println!("  [{}] {}", f.kind, f.message);
+                    println!("      fix: {}", f.fix);
+                }
             }
-            Ok(if findings.is_empty() {
+            Ok(if findings.is_empty() && stack.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(2)
             })
         }
-    }
-}
-
-fn check_config(src: &ConfigSource, config: &Config) {
-    println!(
-        "{src}: valid, {} peer entr{}",
-        config.peers.len(),
-        if config.peers.len() == 1 { "y" } else { "ies" }
-    );
-    for e in &config.peers {
-        let vpc = e.peer_vpc.as_ref().map_or("any VPC".to_string(), |v| v.to_string());
-        let cidrs: Vec<String> = e.allowed_cidrs.iter().map(ToString::to_string).collect();
-        println!(
-            "  {:<20} account {} {} -> local {}  allowed {}  {}",
-            e.name,
-            e.peer_account,
-            vpc,
-            e.local_vpc,
-            cidrs.join(","),
-            if e.auto_accept { "auto-accept" } else { "manual accept" }
-        );
     }
 }
 
@@ -284,3 +381,6 @@ fn print_findings(findings: &[Finding]) {
 fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     println!("{}", peerlink_cli::text::table(headers, rows));
 }
+
+#[cfg(test)]
+mod docs_check;

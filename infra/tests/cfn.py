@@ -246,12 +246,14 @@ def schedules(template):
 
 def sample_events():
     """{file name: event} of every EventBridge sample (not handlers.json, not
-    the direct invocation reconcile.json)."""
+    the direct invocations: payloads without an EventBridge `source`)."""
     out = {}
     for path in sorted(EVENTS.glob("*.json")):
-        if path.name in ("handlers.json", "reconcile.json"):
+        if path.name == "handlers.json":
             continue
-        out[path.name] = json.loads(path.read_text())
+        event = json.loads(path.read_text())
+        if "source" in event:
+            out[path.name] = event
     return out
 
 

@@ -2,7 +2,7 @@
 //! calls, the settings from the environment, and its time budget.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
 
@@ -18,6 +18,27 @@ pub struct Context {
     pub config: Arc<Config>,
     pub aws: Arc<dyn Aws>,
     pub settings: Settings,
+    pub clock: Clock,
+}
+
+/// The time decisions are made at: the system's, or a fixed one in tests
+/// (a retry interval is tested by setting the clock, not by sleeping).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock(Option<SystemTime>);
+
+impl Clock {
+    pub fn fixed(at: SystemTime) -> Clock {
+        Clock(Some(at))
+    }
+
+    pub fn now(&self) -> SystemTime {
+        self.0.unwrap_or_else(SystemTime::now)
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn unix(&self) -> u64 {
+        self.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    }
 }
 
 impl std::fmt::Debug for Context {
@@ -37,6 +58,7 @@ impl Context {
             config: Arc::new(config),
             aws,
             settings,
+            clock: Clock::default(),
         }
     }
 

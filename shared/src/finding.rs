@@ -32,6 +32,12 @@ pub enum FindingKind {
     PublicPolicy,
     /// With our statement the policy would pass AWS's size limit: not written.
     PolicyTooLarge,
+    /// An entry asks for a peering, but its last request did not succeed and
+    /// the retry interval has not passed.
+    RequestWaiting,
+    /// A peering peerlink requested for an entry that no longer asks for it:
+    /// left as it is.
+    NoLongerRequested,
     /// A network ACL stops the service port or the return traffic.
     NetworkAclBlocks,
     /// A security group references a group across an inter-region peering.

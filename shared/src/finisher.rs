@@ -80,7 +80,7 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
             }
             (Scope::Peerings(vec![peering.to_string()]), account.as_deref())
         }
-        Event::Scheduled => (Scope::All, None),
+        Event::Scheduled | Event::ReconcileAll => (Scope::All, None),
         Event::ApiCall { name, subject, account } if CALLS.contains(&name.as_str()) => {
             match scope_of(ctx, subject).await? {
                 Some(scope) => (scope, account.as_deref()),

@@ -2,8 +2,10 @@
 //! event passes through one of these types, so a malformed id is rejected with a
 //! message naming what is wrong before any AWS call is made.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 /// Why an identifier was refused.
@@ -77,6 +79,19 @@ macro_rules! ec2_id {
                 self.0 == other
             }
         }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({
+                    "type": "string",
+                    "pattern": concat!("^", $prefix, "-([0-9a-f]{8}|[0-9a-f]{17})$"),
+                    "description": concat!("A ", $kind, ": \"", $prefix, "-\" followed by 8 or 17 lowercase hex digits."),
+                })
+            }
+        }
     };
 }
 
@@ -148,6 +163,19 @@ impl PartialEq<str> for AccountId {
     }
 }
 
+impl JsonSchema for AccountId {
+    fn schema_name() -> Cow<'static, str> {
+        "AccountId".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]{12}$",
+            "description": "An AWS account id: exactly 12 digits, as a string.",
+        })
+    }
+}
+
 /// An AWS region name such as `eu-west-1` (lowercase words and a number, joined by dashes).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -156,6 +184,18 @@ pub struct Region(String);
 impl Region {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The partition of a region, as ARNs are written in it (`aws`, `aws-cn`,
+/// `aws-us-gov`).
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
     }
 }
 
@@ -202,6 +242,20 @@ impl fmt::Display for Region {
 impl PartialEq<str> for Region {
     fn eq(&self, other: &str) -> bool {
         self.0 == other
+    }
+}
+
+impl JsonSchema for Region {
+    fn schema_name() -> Cow<'static, str> {
+        "Region".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            // Three or more lowercase words joined by dashes, the last a number.
+            "pattern": "^[a-z0-9]+(-[a-z0-9]+)+-[0-9]+$",
+            "description": "An AWS region name such as \"eu-west-1\".",
+        })
     }
 }
 

@@ -8,14 +8,16 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`settings`] | every `PEERLINK_*` environment variable, read once |
-//! | [`config`] | the TOML document: entries, values, ARNs, where it comes from |
+//! | [`config`] | the TOML document: entries, values, ARNs, where it comes from; every problem with its line; its JSON Schema |
 //! | [`ids`], [`model`] | validated ids; what we read from AWS, in our own terms |
-//! | [`matching`] | which entry a peering belongs to; CIDR overlap |
+//! | [`matching`] | which entry a peering belongs to (the most specific); CIDR overlap |
+//! | [`routing`] | the routing invariant: which peer blocks may get a route or rule |
+//! | [`ownership`] | what carries our mark (rule markers, Sids, tags) |
 //! | [`events`] | what an invocation asks for (an event is only a hint) |
 //! | [`aws`] | the [`aws::Aws`] trait: every AWS call, with the SDK implementation |
 //! | [`context`] | one invocation's identity, configuration, calls, settings, deadline |
-//! | [`decision`], [`accepter`] | the pure accept/reject decision; its orchestration |
-//! | [`reconcile`] | observe → [`reconcile::plan`] (pure) → apply, shared by finisher, drift and CLI |
+//! | [`decision`], [`accepter`] | the pure accept/reject decision; its orchestration (and concurrent acceptances undone) |
+//! | [`reconcile`] | observe (one round) → [`reconcile::plan`] (pure) → apply, shared by finisher, drift and CLI |
 //! | [`finisher`], [`drift`], [`doctor`] | what each function (and `peerlink doctor`) does |
 //! | [`finding`], [`metrics`], [`logging`] | what we report: findings, EMF metrics, JSON logs |
 //! | `lambda` | the shared Lambda entrypoint (feature `lambda`) |
@@ -23,7 +25,7 @@
 //! # One invocation
 //!
 //! event → [`events::parse`] (a hint: which peering, table, group or secret)
-//! → [`Context`] (settings, configuration, identity, AWS calls)
+//! → [`Context`] (settings, the configuration as it is now, identity, AWS calls)
 //! → observe (few filtered reads) → plan (pure: actions with reasons, findings)
 //! → apply (bounded concurrency, idempotent) → report (one JSON record per
 //! decision or action, metrics, and a failed invocation if work is left).

@@ -53,17 +53,7 @@ impl Account {
     /// Amazon-provided IPv6 block), `subnets` subnets each with its own route
     /// table, and a security group.
     pub async fn vpc(&self, cidrs: &[&str], subnets: usize) -> TestVpc {
-        let vpc = self
-            .ec2
-            .create_vpc()
-            .cidr_block(cidrs[0])
-            .send()
-            .await
-            .expect("CreateVpc")
-            .vpc()
-            .and_then(|v| v.vpc_id())
-            .expect("vpc id")
-            .to_string();
+        let vpc = self.bare_vpc(cidrs[0]).await;
         for c in &cidrs[1..] {
             let req = self.ec2.associate_vpc_cidr_block().vpc_id(&vpc);
             let req = if *c == "ipv6" {
@@ -121,6 +111,20 @@ impl Account {
             subnets: subnet_ids,
             security_group,
         }
+    }
+
+    /// A VPC with one block and nothing else (its id).
+    pub async fn bare_vpc(&self, cidr: &str) -> String {
+        self.ec2
+            .create_vpc()
+            .cidr_block(cidr)
+            .send()
+            .await
+            .expect("CreateVpc")
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .expect("vpc id")
+            .to_string()
     }
 
     /// A new route table in `vpc` with the given tags (not associated).

@@ -39,17 +39,7 @@ impl Fleet {
         let ids: Vec<String> = futures_util::stream::iter(0..peerings)
             .map(|i| async move {
                 let cidr = format!("10.{}.{}.0/24", i / 256, i % 256);
-                let vpc = r
-                    .ec2
-                    .create_vpc()
-                    .cidr_block(cidr)
-                    .send()
-                    .await
-                    .expect("CreateVpc")
-                    .vpc()
-                    .and_then(|v| v.vpc_id())
-                    .expect("vpc id")
-                    .to_string();
+                let vpc = r.bare_vpc(&cidr).await;
                 let pcx = r.request_peering(&vpc, &a.id, &l[i % l.len()].id, None).await;
                 a.accept(&pcx).await;
                 pcx

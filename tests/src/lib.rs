@@ -10,6 +10,7 @@
 //! `AWS_ENDPOINT_URL` does for the functions.
 
 mod account;
+mod chain;
 mod emulator;
 mod events;
 mod fault_proxy;
@@ -23,6 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 pub use account::{Account, TestSecret, TestVpc};
+pub use chain::{Chain, EventCapture, connect_by_events};
 pub use emulator::Emulator;
 pub use events::{cloudtrail_event, create_event, scheduled_event};
 pub use fault_proxy::FaultProxy;

@@ -62,7 +62,11 @@ impl Link {
         )
         .peer_vpc(&self.requester_vpc.id)
         .rule(&self.accepter_vpc.security_group, 5432)
-        .secret(&self.secret.arn, &[role])
+        .secret_on_key(
+            &self.secret.arn,
+            self.secret.key_arn.as_deref().expect("a CMK"),
+            &[role],
+        )
         .secret(&self.plain_secret.arn, &[role]);
         fixtures::document(settings, &[entry])
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::context::{Context, Deadline, Mode};
 use crate::decision::{AcceptContext, Decision, Verdict, decide};
 use crate::error::{Error, Result};
-use crate::events::{ACCEPTED_DETAIL_TYPE, Event, EventError, Subject};
+use crate::events::{ACCEPTED_DETAIL_TYPE, Event, EventError, REJECTED_DETAIL_TYPE, Subject};
 use crate::logging::joined;
 use crate::metrics::InvocationReport;
 use crate::model::{Peering, PeeringStatus, Side, Vpc};
@@ -210,7 +210,22 @@ async fn run(
         ..Default::default()
     };
     apply(ctx, decisions, mode, deadline, &mut report).await;
-    races::undo_races(ctx, snapshot, &mut report).await;
+    // Announcing and looking for concurrent acceptances wait on nothing of
+    // each other: one round.
+    let done: Vec<Decision> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.result == DecisionResult::Done)
+        .map(|o| o.decision.clone())
+        .collect();
+    let announcements = futures_util::future::join_all(done.iter().map(|d| announce(ctx, d)));
+    let ((), races) = tokio::join!(
+        async {
+            announcements.await;
+        },
+        races::concurrent_losers(ctx, snapshot, &report)
+    );
+    races::undo(ctx, races, &mut report).await;
     report
 }
 
@@ -308,12 +323,7 @@ async fn write(ctx: &Context, d: &Decision) -> DecisionResult {
         Verdict::LeavePending | Verdict::Skip => return DecisionResult::NoWrite,
     };
     match res {
-        Ok(()) => {
-            if d.verdict == Verdict::Accept {
-                announce(ctx, id).await;
-            }
-            DecisionResult::Done
-        }
+        Ok(()) => DecisionResult::Done,
         Err(err) => match ctx
             .aws
             .describe_peerings(Some(std::slice::from_ref(&d.peering_id)))
@@ -326,11 +336,33 @@ async fn write(ctx: &Context, d: &Decision) -> DecisionResult {
 }
 
 /// Tells the finisher to run now. Failure only delays finishing until its schedule.
-async fn announce(ctx: &Context, peering_id: &str) {
+/// Announces a decision on the configured bus: this account's finisher
+/// runs at once, and the stack forwards it to the requester's account (only
+/// its own decisions, by `requesterAccount`), so its finisher runs at once
+/// too, or its team reads why it was rejected. Failure only delays that
+/// until the schedules.
+async fn announce(ctx: &Context, d: &Decision) {
     let Some(bus) = &ctx.settings.event_bus else { return };
-    let detail = serde_json::json!({ "peeringId": peering_id });
-    if let Err(e) = ctx.aws.put_event(bus, ACCEPTED_DETAIL_TYPE, &detail).await {
-        tracing::warn!(peering_id, error = %e, "could not announce the acceptance; the finisher's schedule will pick it up");
+    let (detail_type, detail) = match d.verdict {
+        Verdict::Accept => (
+            ACCEPTED_DETAIL_TYPE,
+            serde_json::json!({ "peeringId": d.peering_id, "requesterAccount": d.requester.account }),
+        ),
+        _ => {
+            let mut detail = serde_json::json!({
+                "peeringId": d.peering_id,
+                "requesterAccount": d.requester.account,
+                "decision": "reject",
+                "reason": d.reason,
+            });
+            if let Some(entry) = &d.entry {
+                detail["entry"] = entry.as_str().into();
+            }
+            (REJECTED_DETAIL_TYPE, detail)
+        }
+    };
+    if let Err(e) = ctx.aws.put_event(bus, detail_type, &detail).await {
+        tracing::warn!(peering_id = %d.peering_id, error = %e, "could not announce the decision; the finishers' schedules will pick it up");
     }
 }
 

@@ -18,10 +18,15 @@ use crate::matching::overlaps;
 use crate::model::{Peering, PeeringStatus};
 use crate::routing::is_established;
 
-/// Deletes what this invocation accepted concurrently with an overlapping
-/// peering that takes precedence (or what such a peering's acceptance
-/// made redundant), recording each in `report.undone`.
-pub(super) async fn undo_races(ctx: &Context, snapshot: &Snapshot, report: &mut AccepterReport) {
+/// What to delete, with the peering that stays: what this invocation
+/// accepted concurrently with an overlapping peering that takes precedence,
+/// or such a peering when ours takes precedence. `Err` lists the accepted
+/// peerings that could not be checked (the re-read failed).
+pub(super) async fn concurrent_losers(
+    ctx: &Context,
+    snapshot: &Snapshot,
+    report: &AccepterReport,
+) -> Result<BTreeSet<(String, String)>, Vec<String>> {
     let accepted: Vec<&str> = report
         .outcomes
         .iter()
@@ -29,14 +34,13 @@ pub(super) async fn undo_races(ctx: &Context, snapshot: &Snapshot, report: &mut 
         .map(|o| o.decision.peering_id.as_str())
         .collect();
     if accepted.is_empty() {
-        return;
+        return Ok(BTreeSet::new());
     }
     let now = match ctx.aws.describe_peerings(None).await {
         Ok(now) => now,
         Err(e) => {
             tracing::warn!(error = %e, "could not re-read the peerings after accepting; a concurrent overlapping acceptance would go unnoticed");
-            report.failed.extend(accepted.iter().map(|s| s.to_string()));
-            return;
+            return Err(accepted.iter().map(|s| s.to_string()).collect());
         }
     };
     let was_pending = |id: &str| {
@@ -69,6 +73,22 @@ pub(super) async fn undo_races(ctx: &Context, snapshot: &Snapshot, report: &mut 
             losers.insert((p.id.clone(), winner.to_string()));
         }
     }
+    Ok(losers)
+}
+
+/// Deletes the losers, recording each in `report.undone` (or `failed`).
+pub(super) async fn undo(
+    ctx: &Context,
+    losers: Result<BTreeSet<(String, String)>, Vec<String>>,
+    report: &mut AccepterReport,
+) {
+    let losers = match losers {
+        Ok(l) => l,
+        Err(unchecked) => {
+            report.failed.extend(unchecked);
+            return;
+        }
+    };
     for (loser, winner) in losers {
         let reason = format!(
             "accepted at the same time as overlapping {winner}; the lowest id stays, so {loser} is deleted (every invocation applies this rule the same way)"

@@ -110,7 +110,7 @@ async fn a_failed_accept_is_a_failure_unless_another_run_got_there_first() {
 }
 
 #[tokio::test]
-async fn an_acceptance_is_announced_on_the_configured_bus_and_a_rejection_is_not() {
+async fn every_decision_is_announced_for_its_requester_with_the_reason_of_a_rejection() {
     let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16", "192.168.0.0/16"])));
     let settings = Settings {
         event_bus: Some("peerlink-bus".into()),
@@ -118,11 +118,33 @@ async fn an_acceptance_is_announced_on_the_configured_bus_and_a_rejection_is_not
     };
     let ctx = context(&memory, entry(), settings);
     handle(&ctx, &Event::Scheduled, Deadline::none()).await.unwrap();
-    let events = memory.world().events.clone();
-    assert_eq!(events.len(), 1, "{events:?}");
+    let mut events = memory.world().events.clone();
+    events.sort_by(|a, b| a.2["peeringId"].as_str().cmp(&b.2["peeringId"].as_str()));
+    assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[0].0, "peerlink-bus");
     assert_eq!(events[0].1, ACCEPTED_DETAIL_TYPE);
     assert_eq!(events[0].2["peeringId"], "pcx-00000000000000001");
+    assert_eq!(events[0].2["requesterAccount"], PEER);
+    assert_eq!(events[1].1, REJECTED_DETAIL_TYPE);
+    assert_eq!(events[1].2["decision"], "reject");
+    assert_eq!(events[1].2["entry"], "orders");
+    assert!(
+        events[1].2["reason"].as_str().unwrap().contains("192.168.0.0/16"),
+        "{events:?}"
+    );
+    // The event a peer's finisher will parse.
+    let envelope = serde_json::json!({
+        "version": "0", "id": "x", "detail-type": events[1].1, "source": "peerlink",
+        "account": ME, "time": "2026-11-25T10:00:00Z", "region": REGION, "resources": [],
+        "detail": events[1].2,
+    });
+    assert!(matches!(
+        crate::events::parse(&envelope).unwrap(),
+        Event::Decided {
+            announced: crate::events::Announced::Rejected { .. },
+            ..
+        }
+    ));
 }
 
 #[tokio::test]

@@ -1,6 +1,23 @@
 //! ARNs the configuration names: secrets, KMS keys and IAM principals.
 
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
+
+/// What `Arn::parse` accepts, as patterns: a partition, a 12-digit account,
+/// printable ASCII only; a region without `:`.
+const PARTITION: &str = "arn:aws(-cn|-us-gov)?";
+const REGION: &str = "[!-9;-~]*";
+
+fn arn_schema(pattern: String, description: &str, example: &str) -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": pattern,
+        "description": description,
+        "examples": [example],
+    })
+}
 
 /// `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -29,6 +46,19 @@ impl TryFrom<String> for SecretArn {
     }
 }
 
+impl JsonSchema for SecretArn {
+    fn schema_name() -> Cow<'static, str> {
+        "SecretArn".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        arn_schema(
+            format!("^{PARTITION}:secretsmanager:{REGION}:[0-9]{{12}}:secret:[!-~]+$"),
+            "A Secrets Manager secret's full ARN (with its 6-character suffix): arn:aws:secretsmanager:<region>:<account>:secret:<name>.",
+            "arn:aws:secretsmanager:eu-west-1:222222222222:secret:orders-db-AbCdEf",
+        )
+    }
+}
+
 impl From<SecretArn> for String {
     fn from(a: SecretArn) -> String {
         a.arn
@@ -47,6 +77,19 @@ impl TryFrom<String> for KmsKeyArn {
             .filter(|a| a.service == "kms" && a.resource.starts_with("key/") && a.resource.len() > 4)
             .map(|_| KmsKeyArn(value.clone()))
             .ok_or_else(|| format!("invalid KMS key ARN {value:?}: expected arn:aws:kms:<region>:<account>:key/<key-id> (aliases cannot carry a key policy)"))
+    }
+}
+
+impl JsonSchema for KmsKeyArn {
+    fn schema_name() -> Cow<'static, str> {
+        "KmsKeyArn".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        arn_schema(
+            format!("^{PARTITION}:kms:{REGION}:[0-9]{{12}}:key/[!-~]+$"),
+            "A KMS key's ARN: arn:aws:kms:<region>:<account>:key/<key-id> (not an alias: aliases cannot carry a key policy).",
+            "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        )
     }
 }
 
@@ -86,6 +129,21 @@ impl TryFrom<String> for PrincipalArn {
             account: arn.account.to_string(),
             arn: value,
         })
+    }
+}
+
+impl JsonSchema for PrincipalArn {
+    fn schema_name() -> Cow<'static, str> {
+        "PrincipalArn".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // Printable ASCII without `*` and `?`: no wildcards.
+        let name = "[!-)+->@-~]+";
+        arn_schema(
+            format!("^{PARTITION}:iam::[0-9]{{12}}:(root|role/{name}|user/{name})$"),
+            "An IAM principal of the peer account: arn:aws:iam::<account>:root, :role/<name> or :user/<name>. Wildcards are never allowed.",
+            "arn:aws:iam::111111111111:role/orders-task",
+        )
     }
 }
 

@@ -2,29 +2,41 @@
 //! auto-accepted, and what a finished peering looks like on this account's side.
 //!
 //! Everything is validated while parsing: unknown keys, malformed ids, bad CIDRs
-//! and inconsistent entries are errors naming the field (and, from TOML, the
-//! line). A configuration that fails to load stops the function before any
-//! decision is taken, so a broken config can never lead to an accept.
+//! and inconsistent entries are errors naming the field and the line. A
+//! configuration that fails to load stops the function before any decision
+//! is taken, so a broken config can never lead to an accept.
+//!
+//! [`Config::check`] finds every problem of a document at once (what
+//! `peerlink check-config` prints), warnings included; [`Config::parse`] is
+//! the same check, failing on any error. [`json_schema`] describes the
+//! document for editors (`peerlink schema`, `schema/peerlink.schema.json`).
 
 mod arn;
+mod check;
+mod schema;
 mod source;
+mod validate;
 mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, Region, RouteTableId, SecurityGroupId, VpcId};
 
 pub use arn::{KmsKeyArn, PrincipalArn, SecretArn};
+pub use check::{Problem, Severity};
+pub use schema::{json_schema, json_schema_text};
 pub use source::{ConfigError, ConfigSource};
 pub use values::{Cidr, Direction, PortRange, Protocol};
 
 /// The whole document.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// What applies to every entry.
     #[serde(default)]
     pub settings: GlobalSettings,
     /// One `[[peer]]` table per peer VPC (or peer account) this account works with.
@@ -33,7 +45,7 @@ pub struct Config {
 }
 
 /// The `[settings]` table: what applies to every entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalSettings {
     /// What to do with a pending request that is not accepted (matches no entry,
@@ -46,21 +58,27 @@ pub struct GlobalSettings {
     /// How many AWS writes run at once. The writes of one peering (a route
     /// per table, a rule per group, DNS, two policies) fit in one round at
     /// the default; a first pass over hundreds of peerings is paced by EC2's
-    /// throttling, which the SDK backs off from.
+    /// throttling, which the SDK backs off from. 1 to 64.
     #[serde(default = "default_write_concurrency")]
+    #[schemars(range(min = 1, max = 64))]
     pub write_concurrency: usize,
     /// Route-table quota (AWS default 50; raise it if your account's quota is higher).
     #[serde(default = "default_routes_per_table")]
+    #[schemars(range(min = 1, max = 1000))]
     pub routes_per_route_table: usize,
     /// Security-group quota per direction (AWS default 60).
     #[serde(default = "default_rules_per_group")]
+    #[schemars(range(min = 1, max = 1000))]
     pub rules_per_security_group: usize,
     /// Active peerings per VPC (AWS default 50, maximum 125).
     #[serde(default = "default_peerings_per_vpc")]
+    #[schemars(range(min = 1, max = 125))]
     pub active_peerings_per_vpc: usize,
     /// After a request of ours was rejected, expired or failed, how long
     /// before an entry with `request = true` asks again (no request storm).
+    /// 1 to 720 hours.
     #[serde(default = "default_request_retry_hours")]
+    #[schemars(range(min = 1, max = 720))]
     pub request_retry_hours: u64,
 }
 
@@ -94,27 +112,36 @@ impl Default for GlobalSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What happens to a pending request that is not accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UnmatchedRequests {
+    /// Reject it, with the reason logged.
     #[default]
     Reject,
+    /// Leave it pending (it expires after 7 days).
     Ignore,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What the drift schedule does with what it finds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DriftMode {
+    /// Only report drift; write nothing.
     #[default]
     Report,
+    /// Repair drift.
     Remediate,
 }
 
 /// One peer this account works with, seen from this account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = schema::request_needs_peer)]
 pub struct PeerEntry {
-    /// A short name used in logs and reports.
+    /// A short name used in logs and reports: 1 to 64 letters, digits, `-`,
+    /// `_` or `.`; unique.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub name: String,
     /// The other account.
     pub peer_account: AccountId,
@@ -124,7 +151,9 @@ pub struct PeerEntry {
     /// The other VPC's region; the local VPC's region when absent.
     #[serde(default)]
     pub peer_region: Option<Region>,
-    /// Every CIDR block of the peer VPC must lie inside these ranges.
+    /// Every CIDR block of the peer VPC (primary, secondary, IPv6) must lie
+    /// inside these ranges.
+    #[schemars(length(min = 1))]
     pub allowed_cidrs: Vec<Cidr>,
     /// This account's VPC on the peering.
     pub local_vpc: VpcId,
@@ -136,20 +165,26 @@ pub struct PeerEntry {
     /// between the two VPCs exists. The other side's allowlist decides.
     #[serde(default)]
     pub request: bool,
+    /// Which route tables of `local_vpc` get a route to every peer CIDR block.
     #[serde(default)]
     pub routes: RouteSpec,
+    /// Security-group rules kept in place for the peer's CIDR blocks.
     #[serde(default)]
     pub security_group_rules: Vec<RuleSpec>,
+    /// DNS resolution across the peering, on this side.
     #[serde(default)]
     pub dns: DnsSpec,
+    /// Secrets of this account the peer's principals may read.
     #[serde(default)]
     pub secrets: Vec<SecretSpec>,
 }
 
 /// Which route tables of the local VPC get routes to the peer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = schema::select_needs_its_list)]
 pub struct RouteSpec {
+    /// `all` (default), `tagged` (with `tags`), `ids` (with `ids`) or `none`.
     #[serde(default)]
     pub select: TableSelect,
     /// With `select = "tagged"`: every tag listed must be present with that value.
@@ -175,28 +210,34 @@ impl Default for RouteSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How the route tables are selected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TableSelect {
     /// Every route table of the local VPC: the main table and every table
     /// associated with a subnet (the one people forget).
     #[default]
     All,
+    /// The tables carrying every tag of `routes.tags`.
     Tagged,
+    /// The tables of `routes.ids`.
     Ids,
     /// Do not manage routes.
     None,
 }
 
 /// A security-group rule to keep in place for the peer's CIDR blocks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = schema::rule_needs_ports)]
 pub struct RuleSpec {
+    /// The security group of this account that gets the rule.
     pub group: SecurityGroupId,
     /// `ingress` or `egress`; by default ingress on the accepter side and egress
     /// on the requester side.
     #[serde(default)]
     pub direction: Option<Direction>,
+    /// `tcp` (default), `udp`, `icmp` or `all`.
     #[serde(default = "default_protocol")]
     pub protocol: Protocol,
     /// A port (`5432`) or range (`"1024-65535"`); absent for `all` and `icmp`.
@@ -209,7 +250,7 @@ fn default_protocol() -> Protocol {
 }
 
 /// DNS settings for this side of the peering.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DnsSpec {
     /// Turn on `AllowDnsResolutionFromRemoteVpc` on this account's side once active.
@@ -235,11 +276,14 @@ impl Default for DnsSpec {
 }
 
 /// A secret in this account that principals of the peer account may read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSpec {
+    /// The secret's full ARN (with its 6-character suffix).
     pub arn: SecretArn,
-    /// IAM principals of the peer account (role or user ARNs, or the account root).
+    /// IAM principals of the peer account (role or user ARNs, or the account
+    /// root); never `*`.
+    #[schemars(length(min = 1))]
     pub principals: Vec<PrincipalArn>,
     /// The customer-managed KMS key the secret is expected to use. When given,
     /// a secret found with another key is reported and not touched.
@@ -248,64 +292,19 @@ pub struct SecretSpec {
 }
 
 impl Config {
-    /// Parses and validates a TOML document. `origin` names the source in errors.
+    /// Parses and validates a TOML document. `origin` names the source in
+    /// errors. Any error fails it; the message lists every error, each with
+    /// its line, the first one first. Warnings ([`Config::check`]) do not.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError {
-            origin: origin.to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        config.validate(&entry_lines(text)).map_err(|message| ConfigError {
-            origin: origin.to_string(),
-            message,
-        })?;
-        Ok(config)
-    }
-
-    /// Checks that need more than one field at a time. `lines` are the
-    /// lines of the `[[peer]]` tables, for errors that name two entries.
-    fn validate(&self, lines: &[usize]) -> Result<(), String> {
-        let s = &self.settings;
-        if !(1..=720).contains(&s.request_retry_hours) {
-            return Err(format!(
-                "settings.request_retry_hours = {} is out of range (1 to 720)",
-                s.request_retry_hours
-            ));
+        let (config, problems) = Config::check(text);
+        let errors: Vec<&Problem> = problems.iter().filter(|p| p.severity == Severity::Error).collect();
+        match (config, errors.as_slice()) {
+            (Some(config), []) => Ok(config),
+            (_, errors) => Err(ConfigError {
+                origin: origin.to_string(),
+                message: check::summary(errors),
+            }),
         }
-        if !(1..=64).contains(&s.write_concurrency) {
-            return Err(format!(
-                "settings.write_concurrency = {} is out of range (1 to 64)",
-                s.write_concurrency
-            ));
-        }
-        for (field, value, max) in [
-            ("routes_per_route_table", s.routes_per_route_table, 1000),
-            ("rules_per_security_group", s.rules_per_security_group, 1000),
-            ("active_peerings_per_vpc", s.active_peerings_per_vpc, 125),
-        ] {
-            if value == 0 || value > max {
-                return Err(format!("settings.{field} = {value} is out of range (1 to {max})"));
-            }
-        }
-        let mut names = BTreeSet::new();
-        for (i, peer) in self.peers.iter().enumerate() {
-            let at = format!("peer[{i}] (name {:?})", peer.name);
-            peer.validate().map_err(|e| format!("{at}: {e}"))?;
-            if !names.insert(peer.name.as_str()) {
-                return Err(format!("{at}: name is used by another entry; names must be unique"));
-            }
-        }
-        let line = |i: usize| lines.get(i).map(|l| format!(" (line {l})")).unwrap_or_default();
-        if let Some((i, j)) = self.equally_specific_pairs().into_iter().next() {
-            let (a, b) = (&self.peers[i], &self.peers[j]);
-            return Err(format!(
-                "entries {:?}{} and {:?}{} can match the same request and neither is more specific (same peer_account, local_vpc, peer_vpc and peer_region); merge them, or name a peer_vpc or peer_region in one",
-                a.name,
-                line(i),
-                b.name,
-                line(j)
-            ));
-        }
-        Ok(())
     }
 
     /// Every local VPC the entries name, sorted, once each.
@@ -323,111 +322,11 @@ impl Config {
     /// be a guess. (An entry naming `peer_vpc` beats one that does not; an
     /// explicit `peer_region` beats the default.)
     pub fn equally_specific_pairs(&self) -> Vec<(usize, usize)> {
-        let mut pairs = Vec::new();
-        for (i, a) in self.peers.iter().enumerate() {
-            for (j, b) in self.peers.iter().enumerate().skip(i + 1) {
-                let same = a.peer_account == b.peer_account
-                    && a.local_vpc == b.local_vpc
-                    && a.peer_vpc == b.peer_vpc
-                    && a.peer_region == b.peer_region;
-                if same {
-                    pairs.push((i, j));
-                }
-            }
-        }
-        pairs
+        validate::equally_specific(&self.peers.iter().collect::<Vec<_>>())
     }
-}
-
-/// The line of each `[[peer]]` table (1-based), in order; empty when the
-/// text does not parse (its error says where).
-fn entry_lines(text: &str) -> Vec<usize> {
-    #[derive(Deserialize)]
-    struct Lines {
-        #[serde(default)]
-        peer: Vec<toml::Spanned<toml::Table>>,
-    }
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    toml::from_str::<Lines>(text)
-        .map(|l| l.peer.iter().map(|p| line_of(p.span().start)).collect())
-        .unwrap_or_default()
 }
 
 impl PeerEntry {
-    fn validate(&self) -> Result<(), String> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-        if !name_ok {
-            return Err("name must be 1 to 64 letters, digits, '-', '_' or '.'".into());
-        }
-        if self.allowed_cidrs.is_empty() {
-            return Err("allowed_cidrs is empty: list the ranges the peer VPC's CIDR blocks must lie in".into());
-        }
-        if self.request {
-            if self.peer_vpc.is_none() || self.peer_region.is_none() {
-                return Err("request = true needs peer_vpc and peer_region: the request names both".into());
-            }
-            if self.auto_accept {
-                return Err("auto_accept has no meaning with request = true: this side asks, the peer's allowlist accepts".into());
-            }
-        }
-        match self.routes.select {
-            TableSelect::Tagged if self.routes.tags.is_empty() => {
-                return Err("routes.select = \"tagged\" needs routes.tags".into());
-            }
-            TableSelect::Ids if self.routes.ids.is_empty() => {
-                return Err("routes.select = \"ids\" needs routes.ids".into());
-            }
-            TableSelect::All | TableSelect::None if !self.routes.tags.is_empty() || !self.routes.ids.is_empty() => {
-                return Err("routes.tags and routes.ids only apply with select = \"tagged\" or \"ids\"".into());
-            }
-            _ => {}
-        }
-        for (i, rule) in self.security_group_rules.iter().enumerate() {
-            let at = format!("security_group_rules[{i}]");
-            match (rule.protocol, rule.ports) {
-                (Protocol::Tcp | Protocol::Udp, None) => {
-                    return Err(format!("{at}: protocol {:?} needs ports", rule.protocol.ec2_name()));
-                }
-                (Protocol::All | Protocol::Icmp, Some(_)) => {
-                    return Err(format!(
-                        "{at}: ports do not apply to protocol {:?}",
-                        rule.protocol.ec2_name()
-                    ));
-                }
-                _ => {}
-            }
-        }
-        for (i, secret) in self.secrets.iter().enumerate() {
-            let at = format!("secrets[{i}]");
-            if secret.principals.is_empty() {
-                return Err(format!("{at}.principals is empty"));
-            }
-            for p in &secret.principals {
-                if p.account != self.peer_account.as_str() {
-                    return Err(format!(
-                        "{at}.principals: {:?} is not in peer_account {}; access is only granted to the peer account",
-                        p.arn, self.peer_account
-                    ));
-                }
-            }
-            if let Some(key) = &secret.kms_key {
-                let key_region = key.0.split(':').nth(3).unwrap_or_default();
-                if key_region != secret.arn.region {
-                    return Err(format!(
-                        "{at}.kms_key is in region {key_region:?} but the secret is in {:?}",
-                        secret.arn.region
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// The peer region this entry expects, given the local VPC's region.
     pub fn expected_peer_region<'a>(&'a self, local_region: &'a str) -> &'a str {
         self.peer_region.as_ref().map_or(local_region, |r| r.as_str())

@@ -156,3 +156,220 @@ fn the_shipped_example_is_valid() {
     let text = include_str!("../../../peerlink.example.toml");
     Config::parse(text, "peerlink.example.toml").unwrap();
 }
+
+/// The problems of a document as `(line, severity, message)`.
+fn problems_of(doc: &str) -> Vec<(Option<usize>, Severity, String)> {
+    Config::check(doc)
+        .1
+        .into_iter()
+        .map(|p| (p.line, p.severity, p.message))
+        .collect()
+}
+
+fn line_of(doc: &str, needle: &str) -> usize {
+    doc.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle}"))
+        + 1
+}
+
+#[test]
+fn every_error_is_reported_with_its_line() {
+    // Three different mistakes: a value out of range in [settings], an
+    // unknown key in the first entry, a malformed id in a rule.
+    let doc = with("[settings]", "[settings]\nwrite_concurrency = 0")
+        .replacen("auto_accept = true", "auto_accept = true\nauto_acept = true", 1)
+        .replacen("sg-0bbb2222bbbb2222c", "sg-XYZ", 1);
+    let (config, problems) = Config::check(&doc);
+    assert!(config.is_none());
+    let got: Vec<(usize, &str)> = problems.iter().map(|p| (p.line.unwrap(), p.message.as_str())).collect();
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert_eq!(got[0].0, line_of(&doc, "write_concurrency = 0"));
+    assert!(
+        got[0].1.contains("settings.write_concurrency = 0 is out of range"),
+        "{got:#?}"
+    );
+    assert_eq!(got[1].0, line_of(&doc, "auto_acept"));
+    assert!(
+        got[1]
+            .1
+            .starts_with("peer[0] (name \"orders\"): unknown field `auto_acept`"),
+        "{got:#?}"
+    );
+    assert_eq!(got[2].0, line_of(&doc, "sg-XYZ"));
+    assert!(
+        got[2]
+            .1
+            .starts_with("peer[0] (name \"orders\").security_group_rules[1].group: invalid security group id"),
+        "{got:#?}"
+    );
+    assert!(problems.iter().all(|p| p.severity == Severity::Error));
+
+    // parse fails with all of them, in document order.
+    let err = err_of(&doc);
+    let first = format!(
+        "3 errors: line {}: settings.write_concurrency",
+        line_of(&doc, "write_concurrency")
+    );
+    assert!(err.contains(&first), "{err}");
+    let (a, b, c) = (
+        err.find("write_concurrency"),
+        err.find("auto_acept"),
+        err.find("sg-XYZ"),
+    );
+    assert!(a < b && b < c, "{err}");
+}
+
+#[test]
+fn every_key_of_one_entry_is_checked() {
+    // Several bad keys in one entry, two bad elements of one list, two bad rules.
+    let doc = with("\"111111111111\"", "\"1111\"")
+        .replacen("\"vpc-0bbb2222bbbb2222b\"", "\"vpc-local\"", 1)
+        .replacen(
+            "[\"10.0.0.0/16\", \"2600:1f18::/40\"]",
+            "[\"10.0.0.1/16\", \"300.0.0.0/8\"]",
+            1,
+        )
+        .replacen("ports = 5432", "ports = 0", 1)
+        .replacen("ports = \"1024-65535\"", "ports = \"x\"", 1)
+        .replacen("select = \"tagged\"", "select = \"some\"", 1);
+    let got = problems_of(&doc);
+    let messages: Vec<&str> = got.iter().map(|(_, _, m)| m.as_str()).collect();
+    for (needle, expected) in [
+        ("\"1111\"", "peer[0] (name \"orders\").peer_account: invalid account id"),
+        (
+            "10.0.0.1/16",
+            "peer[0] (name \"orders\").allowed_cidrs[0]: CIDR \"10.0.0.1/16\" has host bits set",
+        ),
+        (
+            "10.0.0.1/16",
+            "peer[0] (name \"orders\").allowed_cidrs[1]: invalid CIDR \"300.0.0.0/8\"",
+        ),
+        ("vpc-local", "peer[0] (name \"orders\").local_vpc: invalid VPC id"),
+        (
+            "select = \"some\"",
+            "peer[0] (name \"orders\").routes.select: unknown variant `some`",
+        ),
+        (
+            "ports = 0",
+            "peer[0] (name \"orders\").security_group_rules[0].ports: invalid port range",
+        ),
+        (
+            "ports = \"x\"",
+            "peer[0] (name \"orders\").security_group_rules[1].ports: invalid port range",
+        ),
+    ] {
+        let line = line_of(&doc, needle);
+        assert!(
+            got.iter().any(|(l, _, m)| *l == Some(line) && m.starts_with(expected)),
+            "expected line {line}: {expected}… in {messages:#?}"
+        );
+    }
+    assert_eq!(got.len(), 7, "{messages:#?}");
+}
+
+#[test]
+fn a_removed_key_is_not_reported_missing_but_a_missing_one_is() {
+    // An invalid group id is one error, not also "missing field `group`".
+    let doc = with("sg-0bbb2222bbbb2222b", "sg-nope");
+    let got = problems_of(&doc);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].2.contains("invalid security group id"), "{got:#?}");
+    // A key that is really absent is named, at its table's header.
+    let doc = with("local_vpc = \"vpc-0bbb2222bbbb2222b\"\n", "").replacen("group = \"sg-0bbb2222bbbb2222c\"\n", "", 1);
+    let got = problems_of(&doc);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[0].0, Some(line_of(&doc, "[[peer]]")));
+    assert_eq!(got[0].2, "peer[0] (name \"orders\"): missing field `local_vpc`");
+    let second_rule = doc.match_indices("[[peer.security_group_rules]]").nth(1).unwrap().0;
+    assert_eq!(got[1].0, Some(doc[..second_rule].lines().count() + 1));
+    assert_eq!(
+        got[1].2,
+        "peer[0] (name \"orders\").security_group_rules[1]: missing field `group`"
+    );
+}
+
+#[test]
+fn checks_across_fields_are_all_reported_with_their_lines() {
+    let doc = format!(
+        "{}\n[[peer]]\nname = \"second\"\npeer_account = \"333333333333\"\nallowed_cidrs = [\"10.3.0.0/16\"]\nlocal_vpc = \"vpc-0bbb2222bbbb2222b\"\nrequest = true\n",
+        with("[settings]", "[settings]\nrequest_retry_hours = 0").replacen("ports = 5432\n", "", 1)
+    );
+    let got = problems_of(&doc);
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert_eq!(got[0].0, Some(line_of(&doc, "request_retry_hours = 0")));
+    assert!(got[0].2.contains("request_retry_hours = 0 is out of range"));
+    assert_eq!(got[1].0, Some(line_of(&doc, "group = \"sg-0bbb2222bbbb2222b\"") - 1));
+    assert_eq!(
+        got[1].2,
+        "peer[0] (name \"orders\"): security_group_rules[0]: protocol \"tcp\" needs ports"
+    );
+    assert_eq!(got[2].0, Some(line_of(&doc, "request = true")));
+    assert!(
+        got[2]
+            .2
+            .starts_with("peer[1] (name \"second\"): request = true needs peer_vpc and peer_region")
+    );
+}
+
+#[test]
+fn syntax_and_top_level_errors() {
+    let got = problems_of("[settings\nx = 1\n");
+    assert!(!got.is_empty() && got[0].0 == Some(1), "{got:#?}");
+    assert!(got[0].2.starts_with("invalid TOML: "), "{got:#?}");
+    let got = problems_of("allowlist = []\n[peer]\nname = \"x\"\n");
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(
+        got[0],
+        (
+            Some(1),
+            Severity::Error,
+            "unknown field `allowlist`, expected `settings` or `peer`".into()
+        )
+    );
+    assert_eq!(got[1].0, Some(2));
+    assert!(got[1].2.starts_with("peer: expected [[peer]] tables"), "{got:#?}");
+    assert!(
+        Config::check("").0.is_some(),
+        "an empty document is a valid one (it accepts nothing)"
+    );
+}
+
+#[test]
+fn catch_all_and_very_broad_allowlists_are_warnings() {
+    let doc = with(
+        "[\"10.0.0.0/16\", \"2600:1f18::/40\"]",
+        "[\"0.0.0.0/0\", \"10.0.0.0/7\", \"::/0\", \"2600::/16\"]",
+    );
+    let (config, problems) = Config::check(&doc);
+    assert!(config.is_some(), "warnings do not fail: {problems:#?}");
+    assert!(Config::parse(&doc, "t").is_ok());
+    let line = line_of(&doc, "0.0.0.0/0");
+    let got: Vec<(Option<usize>, Severity, &str)> = problems
+        .iter()
+        .map(|p| (p.line, p.severity, p.message.as_str()))
+        .collect();
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert!(
+        got.iter().all(|(l, s, _)| *l == Some(line) && *s == Severity::Warning),
+        "{got:#?}"
+    );
+    assert!(got[0].2.contains("0.0.0.0/0, a catch-all: any IPv4 block"), "{got:#?}");
+    assert!(got[1].2.contains("10.0.0.0/7, wider than a /8"), "{got:#?}");
+    assert!(got[2].2.contains("::/0, a catch-all: any IPv6 block"), "{got:#?}");
+    assert!(got[3].2.contains("2600::/16, wider than a /32"), "{got:#?}");
+    // 10.0.0.0/8 and an AWS-sized IPv6 block are ordinary.
+    let doc = with(
+        "[\"10.0.0.0/16\", \"2600:1f18::/40\"]",
+        "[\"10.0.0.0/8\", \"2600:1f18::/32\"]",
+    );
+    assert_eq!(problems_of(&doc), vec![]);
+}
+
+#[test]
+fn the_shipped_example_has_no_problem_at_all() {
+    let text = include_str!("../../../peerlink.example.toml");
+    let (config, problems) = Config::check(text);
+    assert!(config.is_some());
+    assert_eq!(problems, vec![]);
+}

@@ -1,10 +1,12 @@
 //! The small value types of the configuration: CIDR blocks, directions,
 //! protocols and port ranges, each validated while parsing.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
 use ipnet::IpNet;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A CIDR block written as its network address (`10.1.0.0/16`, `2600:1f18::/56`).
@@ -28,6 +30,25 @@ impl TryFrom<String> for Cidr {
     }
 }
 
+/// An IPv4 address with a prefix length, or an IPv6 address (at least one
+/// `:`) with one. Host bits cannot be expressed in a pattern: the parser
+/// checks them.
+const CIDR_PATTERN: &str = r"^(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])|[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7}/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))$";
+
+impl JsonSchema for Cidr {
+    fn schema_name() -> Cow<'static, str> {
+        "Cidr".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": CIDR_PATTERN,
+            "description": "A CIDR block written as its network address, IPv4 or IPv6 (\"10.1.0.0/16\", \"2600:1f18::/56\"); host bits must be zero.",
+            "examples": ["10.0.0.0/16", "2600:1f18::/40"],
+        })
+    }
+}
+
 impl From<Cidr> for String {
     fn from(c: Cidr) -> String {
         c.0.to_string()
@@ -40,10 +61,13 @@ impl fmt::Display for Cidr {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Which way a security-group rule lets traffic through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
+    /// Traffic from the peer's CIDR blocks into the group.
     Ingress,
+    /// Traffic from the group to the peer's CIDR blocks.
     Egress,
 }
 
@@ -56,12 +80,17 @@ impl fmt::Display for Direction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// The IP protocol of a security-group rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
+    /// TCP, on `ports`.
     Tcp,
+    /// UDP, on `ports`.
     Udp,
+    /// Every ICMP type (no `ports`).
     Icmp,
+    /// Every protocol and port (no `ports`).
     All,
 }
 
@@ -101,6 +130,22 @@ impl fmt::Display for PortRange {
         } else {
             write!(f, "{}-{}", self.from, self.to)
         }
+    }
+}
+
+impl JsonSchema for PortRange {
+    fn schema_name() -> Cow<'static, str> {
+        "PortRange".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A port (5432) or an inclusive range written \"from-to\" (\"1024-65535\"), from 1 to 65535.",
+            "anyOf": [
+                { "type": "integer", "minimum": 1, "maximum": 65535 },
+                { "type": "string", "pattern": r"^\s*[0-9]{1,5}\s*(-\s*[0-9]{1,5}\s*)?$" },
+            ],
+            "examples": [5432, "1024-65535"],
+        })
     }
 }
 

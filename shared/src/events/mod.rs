@@ -69,6 +69,9 @@ pub enum Event {
     Scheduled,
     /// "Reconcile this peering": a direct invocation `{"reconcile": "pcx-…"}`.
     Reconcile { peering: PeeringId },
+    /// "Reconcile everything now": `{"reconcile": "all"}`, e.g. right after
+    /// a configuration change, so a request it declares is made at once.
+    ReconcileAll,
     /// A peerlink accepter's decision (`source: peerlink`), published in this
     /// account or forwarded from the accepter's (`account`). A hint only: the
     /// finisher re-reads the peering from EC2.
@@ -85,7 +88,7 @@ impl Event {
         match self {
             Event::ApiCall { name, .. } | Event::FailedApiCall { name, .. } => name.clone(),
             Event::Scheduled => "Scheduled Event".into(),
-            Event::Reconcile { .. } => "reconcile".into(),
+            Event::Reconcile { .. } | Event::ReconcileAll => "reconcile".into(),
             Event::Decided {
                 announced: Announced::Accepted,
                 ..
@@ -220,10 +223,13 @@ pub fn parse(value: &Value) -> Result<Event, EventError> {
     if obj.contains_key("reconcile") {
         if obj.len() != 1 {
             return Err(err(
-                "a direct invocation is {\"reconcile\": \"pcx-…\"} and nothing else",
+                "a direct invocation is {\"reconcile\": \"pcx-…\"} (or \"all\") and nothing else",
             ));
         }
         let id = str_at(value, "payload", &["reconcile"])?.ok_or_else(|| err("reconcile must name a peering"))?;
+        if id == "all" {
+            return Ok(Event::ReconcileAll);
+        }
         let peering = PeeringId::try_from(id.to_string()).map_err(|e| err(format!("reconcile: {e}")))?;
         return Ok(Event::Reconcile { peering });
     }

@@ -62,6 +62,12 @@ fn takes_only_the_id() {
 }
 
 #[test]
+fn reconcile_all_is_a_direct_invocation() {
+    assert_eq!(parse(&json!({"reconcile": "all"})).unwrap(), Event::ReconcileAll);
+    assert!(parse(&json!({"reconcile": "everything"})).is_err());
+}
+
+#[test]
 fn peerlink_decisions_carry_the_accepter_account_and_a_bounded_reason() {
     let rejected: Value = serde_json::from_str(include_str!("../../../events/peering-rejected.json")).unwrap();
     let Event::Decided {
@@ -229,7 +235,7 @@ mod samples {
         let mut out = Vec::new();
         match event {
             Event::Scheduled => out.extend(["accepter", "finisher", "drift"]),
-            Event::Reconcile { .. } | Event::Decided { .. } => out.push("finisher"),
+            Event::Reconcile { .. } | Event::ReconcileAll | Event::Decided { .. } => out.push("finisher"),
             Event::ApiCall { name, .. } => {
                 if name == "CreateVpcPeeringConnection" {
                     out.push("accepter");

@@ -10,9 +10,11 @@ use serde_json::Value;
 
 use super::plan::{Action, Planned};
 use super::policy::{self, PolicyChange};
+use crate::aws::{Aws, PeeringRequest};
 use crate::context::{Context, Deadline};
 use crate::error::AwsError;
-use crate::ownership::MANAGED_TAG;
+use crate::model::PeeringStatus;
+use crate::ownership::{ENTRY_TAG, MANAGED_TAG, request_tag};
 
 fn managed_tag() -> [(String, String); 1] {
     [(MANAGED_TAG.to_string(), "true".to_string())]
@@ -118,23 +120,45 @@ async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsErro
         } => aws.update_rule_description(group, rule, description).await?,
         Action::TagGroup { group } => aws.create_tags(group, &managed_tag()).await?,
         Action::TagSecret { secret } => aws.tag_secret(secret, MANAGED_TAG, "true").await?,
+        Action::CreatePeeringRequest {
+            entry,
+            vpc,
+            peer_account,
+            peer_vpc,
+            peer_region,
+            at,
+        } => {
+            let request = PeeringRequest {
+                vpc: vpc.clone(),
+                peer_account: peer_account.clone(),
+                peer_vpc: peer_vpc.clone(),
+                peer_region: peer_region.clone(),
+                tags: vec![
+                    (MANAGED_TAG.to_string(), "true".to_string()),
+                    (ENTRY_TAG.to_string(), entry.clone()),
+                ],
+            };
+            request_peering(aws, &request, entry, *at).await?;
+        }
         Action::EnablePeeringDns { peering, side } => aws.enable_peering_dns(peering, *side).await?,
         Action::EnableVpcAttribute { vpc, attribute } => aws.enable_vpc_attribute(vpc, *attribute).await?,
-        Action::MergeSecretPolicy { secret, change } => {
+        Action::MergeSecretPolicy { secret, change, base } => {
             return merge_loop(
                 "PutResourcePolicy",
                 change,
                 ctx.settings.policy_settle,
+                Some(base),
                 async || aws.get_secret_policy(secret).await,
                 async |doc| aws.put_secret_policy(secret, &doc).await,
             )
             .await;
         }
-        Action::MergeKeyPolicy { key, change } => {
+        Action::MergeKeyPolicy { key, change, base } => {
             return merge_loop(
                 "PutKeyPolicy",
                 change,
                 ctx.settings.policy_settle,
+                Some(base),
                 async || aws.get_key_policy(key).await,
                 async |doc| aws.put_key_policy(key, &doc).await,
             )
@@ -142,6 +166,37 @@ async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsErro
         }
     }
     Ok(ActionResult::Done)
+}
+
+/// Creates the request, records the attempt on the local VPC, then keeps
+/// only one: two invocations may each have found none and asked. Every one
+/// of them keeps the lowest id of the entry's live requests between the two
+/// VPCs and deletes the others (our own, tagged, still pending).
+async fn request_peering(aws: &dyn Aws, request: &PeeringRequest, entry: &str, at: u64) -> Result<(), AwsError> {
+    let id = aws.create_peering(request).await?;
+    tracing::info!(peering_id = %id, entry, vpc = %request.vpc, peer_vpc = %request.peer_vpc, "requested a peering");
+    aws.create_tags(&request.vpc, &[(request_tag(entry), format!("{id} {at}"))])
+        .await?;
+    let all = aws.describe_peerings(None).await?;
+    let mut ours: Vec<&str> = all
+        .iter()
+        .filter(|p| {
+            p.tags.get(ENTRY_TAG).map(String::as_str) == Some(entry)
+                && p.requester.vpc == request.vpc
+                && p.accepter.vpc == request.peer_vpc
+                && matches!(
+                    p.status,
+                    PeeringStatus::PendingAcceptance | PeeringStatus::InitiatingRequest
+                )
+        })
+        .map(|p| p.id.as_str())
+        .collect();
+    ours.sort();
+    for duplicate in ours.iter().skip(1) {
+        tracing::info!(peering_id = %duplicate, kept = %ours[0], entry, "deleting a duplicate request (made at the same time by another invocation)");
+        aws.delete_peering(duplicate).await?;
+    }
+    Ok(())
 }
 
 /// How many read-merge-write-verify rounds a policy gets before we give up
@@ -155,10 +210,16 @@ const MERGE_ROUNDS: u32 = 6;
 /// writer's read-to-write window. Otherwise merge again. A writer slower than
 /// that (or a user's tool) can still drop a statement; the next scheduled run
 /// puts it back.
+///
+/// `base` is the policy as this pass observed it a moment ago: the first
+/// merge starts from it instead of reading again (one round trip less; the
+/// window between our read and our write is the same one round trip), and
+/// every later merge from a fresh read.
 async fn merge_loop<R, W>(
     what: &'static str,
     change: &PolicyChange,
     settle: Duration,
+    base: Option<&Option<Value>>,
     mut read: R,
     mut write: W,
 ) -> Result<ActionResult, AwsError>
@@ -166,29 +227,30 @@ where
     R: AsyncFnMut() -> Result<Option<Value>, AwsError>,
     W: AsyncFnMut(Value) -> Result<(), AwsError>,
 {
+    let mut current = match base {
+        Some(observed) => observed.clone(),
+        None => read().await?,
+    };
     let mut wrote = false;
     for round in 0..=MERGE_ROUNDS {
-        let current = read().await?;
         if policy::satisfies(current.as_ref(), change) {
-            if !wrote {
-                return Ok(ActionResult::AlreadyDone);
-            }
-            tokio::time::sleep(settle).await;
-            if policy::satisfies(read().await?.as_ref(), change) {
-                return Ok(ActionResult::Done);
-            }
-            // Overwritten while settling: merge again at once.
-            continue;
+            return Ok(if wrote {
+                ActionResult::Done
+            } else {
+                ActionResult::AlreadyDone
+            });
         }
         if round == MERGE_ROUNDS {
             break;
         }
         if wrote {
-            // Someone wrote in between: back off a little (with jitter).
+            // Overwritten while settling: back off a little (with jitter), merge again.
             tokio::time::sleep(Duration::from_millis(20 * u64::from(round) + jitter())).await;
         }
         write(policy::merge(current.as_ref(), change)).await?;
         wrote = true;
+        tokio::time::sleep(settle).await;
+        current = read().await?;
     }
     Err(AwsError {
         operation: what,

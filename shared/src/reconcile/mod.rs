@@ -97,6 +97,16 @@ impl InvocationReport for Report {
             ("OverlapConflicts", self.count(FindingKind::OverlapConflict)),
             ("Findings", self.findings.len()),
             ("RejectionsReceived", usize::from(self.rejection.is_some())),
+            (
+                "RequestsCreated",
+                self.actions
+                    .iter()
+                    .filter(|a| {
+                        a.result == ActionResult::Done
+                            && matches!(a.planned.action, Action::CreatePeeringRequest { .. })
+                    })
+                    .count(),
+            ),
         ]
     }
 }

@@ -105,6 +105,7 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
         peerings: peerings?,
         complete: true,
         whole_account,
+        now: ctx.clock.unix(),
         configured_groups: group_ids.iter().cloned().collect(),
         ..Observed::default()
     };

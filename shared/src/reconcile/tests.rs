@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::aws::memory::{Memory, accepter_world};
+use crate::finding::FindingKind;
 use crate::fixtures::{self, Entry, LOCAL_VPC, ME, PEER, REGION, ROLE, SECRET, SG};
 use crate::model::{Identity, PeeringStatus};
 use crate::settings::Settings;
@@ -125,4 +126,101 @@ async fn plan_mode_writes_nothing_and_reports_every_action_pending() {
     assert_eq!(report.outstanding(), report.actions.len());
     assert!(report.actions.iter().all(|a| a.result == ActionResult::Pending));
     assert_eq!(ctx.calls().summary().writes, 0);
+}
+
+/// An entry that asks for a peering with the peer's VPC.
+fn requesting(memory: &Arc<Memory>, at: u64) -> Context {
+    let entry = Entry::new("reports", PEER, LOCAL_VPC, &["10.0.0.0/8"])
+        .peer_vpc(crate::fixtures::PEER_VPC)
+        .peer_region(REGION)
+        .auto_accept(false)
+        .line("request = true");
+    let me = Identity {
+        account: ME.into(),
+        region: REGION.into(),
+    };
+    let mut ctx = Context::new(memory.clone(), me, fixtures::config("", &[entry]), Settings::default());
+    ctx.clock = crate::context::Clock::fixed(std::time::UNIX_EPOCH + Duration::from_secs(at));
+    ctx
+}
+
+fn requests_made(memory: &Memory) -> Vec<(String, PeeringStatus)> {
+    let w = memory.world();
+    w.peerings
+        .iter()
+        .filter(|p| p.tags.get(crate::ownership::ENTRY_TAG).map(String::as_str) == Some("reports"))
+        .map(|p| (p.id.clone(), p.status.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_declared_request_is_made_once_and_again_only_after_the_retry_interval() {
+    let memory = Arc::new(Memory::new(accepter_world(&[])));
+    let t0 = 1_800_000_000;
+    let ctx = requesting(&memory, t0);
+    // Report mode lists it and makes nothing.
+    let plan = run(&ctx, Scope::All, Mode::Plan, Deadline::none()).await.unwrap();
+    assert_eq!(kinds(&plan), vec!["create-peering-request"]);
+    assert!(requests_made(&memory).is_empty());
+    // Remediate makes exactly one, tagged, and records the attempt on the VPC.
+    let first = run(&ctx, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
+    assert!(first.failed().is_empty(), "{first:#?}");
+    assert!(first.metrics().contains(&("RequestsCreated", 1)));
+    let made = requests_made(&memory);
+    assert_eq!(made.len(), 1, "{made:?}");
+    let tag = memory.world().vpcs[0].tags[&crate::ownership::request_tag("reports")].clone();
+    assert_eq!(tag, format!("{} {t0}", made[0].0));
+    // None while it is live.
+    let again = run(&ctx, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
+    assert!(!kinds(&again).contains(&"create-peering-request"), "{again:#?}");
+    // Rejected: nothing before the interval, with the reason; one new request after it.
+    memory.world().peerings[0].status = PeeringStatus::Rejected;
+    let early = requesting(&memory, t0 + 23 * 3600);
+    let waiting = run(&early, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
+    assert!(!kinds(&waiting).contains(&"create-peering-request"), "{waiting:#?}");
+    let why = waiting
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::RequestWaiting)
+        .expect("says why");
+    assert!(why.message.contains("was rejected"), "{}", why.message);
+    let late = requesting(&memory, t0 + 24 * 3600);
+    let retried = run(&late, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
+    assert!(retried.failed().is_empty(), "{retried:#?}");
+    assert_eq!(requests_made(&memory).len(), 2);
+}
+
+#[tokio::test]
+async fn two_invocations_asking_at_once_leave_one_request() {
+    let memory = Arc::new(Memory::new(accepter_world(&[])));
+    let ctx = requesting(&memory, 1_800_000_000);
+    // Both planned before either wrote.
+    let obs = observe::observe(&ctx, &Scope::All).await.unwrap();
+    let planned = plan::plan(&ctx.config, &obs).actions;
+    apply::apply(&ctx, planned.clone(), Deadline::none()).await;
+    apply::apply(&ctx, planned, Deadline::none()).await;
+    let made = requests_made(&memory);
+    assert_eq!(made.len(), 2);
+    let live: Vec<&String> = made
+        .iter()
+        .filter(|(_, s)| *s == PeeringStatus::PendingAcceptance)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(live, vec![&made[0].0], "the lowest id stays: {made:?}");
+}
+
+#[tokio::test]
+async fn a_peering_requested_for_an_entry_that_stopped_asking_is_left_with_a_finding() {
+    let memory = Arc::new(Memory::new(accepter_world(&[])));
+    let ctx = requesting(&memory, 1_800_000_000);
+    run(&ctx, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
+    let entry = Entry::new("reports", PEER, LOCAL_VPC, &["10.0.0.0/8"]).peer_vpc(crate::fixtures::PEER_VPC);
+    let stopped = ctx.with_config(Arc::new(fixtures::config("", &[entry])));
+    let report = run(&stopped, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
+    assert!(
+        report.findings.iter().any(|f| f.kind == FindingKind::NoLongerRequested),
+        "{report:#?}"
+    );
+    assert_eq!(stopped.calls().summary().calls("DeleteVpcPeeringConnection"), 0);
+    assert_eq!(requests_made(&memory)[0].1, PeeringStatus::PendingAcceptance);
 }

@@ -1,14 +1,16 @@
 //! The local end-to-end demo: the emulator, two accounts (plus strangers),
-//! one allowed and several hostile requests, the accepter run through
-//! `cargo lambda` with the sample events, both finishers, a deliberate break,
-//! `peerlink plan` showing it, and the drift function repairing it.
+//! the request made by peerlink from the requester's configuration, several
+//! hostile requests, the accepter run through `cargo lambda` with the sample
+//! events, both finishers on the accepter's announcement (no schedule), a
+//! deliberate break, `peerlink plan` showing it, and the drift function
+//! repairing it.
 //!
 //! Run it with `scripts/demo.sh` (which installs the tools and builds first).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use peerlink_tests::{Emulator, LambdaWatch, Link, create_event, workspace_root};
+use peerlink_tests::{Emulator, EventCapture, LambdaWatch, Link, create_event, workspace_root};
 use serde_json::{Value, json};
 
 const REQUESTER: &str = "111111111111";
@@ -136,18 +138,53 @@ async fn main() {
         link.accepter_vpc.id
     );
     let accepter_toml = write(&dir.join("accepter.toml"), &accepter_config);
+    let asking = peerlink::fixtures::Entry::new("orders-db", ACCEPTER, &link.requester_vpc.id, &["10.1.0.0/16"])
+        .peer_vpc(&link.accepter_vpc.id)
+        .peer_region(peerlink_tests::REGION)
+        .auto_accept(false)
+        .line("request = true")
+        .rule(&link.requester_vpc.security_group, 5432);
     let requester_toml = write(
         &dir.join("requester.toml"),
-        &link.requester_config("drift_mode = \"remediate\""),
+        &peerlink::fixtures::document("drift_mode = \"remediate\"", &[asking]),
     );
-    println!("  configs: target/demo/accepter.toml, target/demo/requester.toml");
+    println!("  configs: target/demo/accepter.toml, target/demo/requester.toml (request = true: the requester asks)");
 
-    step("2. One allowed request and four hostile ones");
-    let allowed = link.request().await;
-    println!(
-        "  {allowed}: {REQUESTER} {} (listed, 10.0.0.0/16 + 10.2.0.0/16)",
-        link.requester_vpc.id
+    step("2. peerlink asks: the requester's finisher makes the request its configuration declares");
+    // The accepter's announcements, read back from its default bus (as the
+    // stacks' rules deliver them).
+    let capture = EventCapture::start(&link.accepter).await;
+    let watch_a = LambdaWatch::start(
+        &emu,
+        &link.requester,
+        &[("PEERLINK_CONFIG_FILE", requester_toml.to_str().unwrap())],
     );
+    println!(
+        "  $ cargo lambda invoke finisher --data-file events/reconcile-all.json   (account {REQUESTER}, after the configuration changed)"
+    );
+    let report = watch_a
+        .invoke("finisher", &workspace_root().join("events/reconcile-all.json"))
+        .expect("finisher A asks");
+    table(&["ACTION", "RESOURCE", "RESULT", "WHY"], &actions(&report));
+    let allowed = link
+        .requester
+        .ec2
+        .describe_vpc_peering_connections()
+        .send()
+        .await
+        .expect("peerings")
+        .vpc_peering_connections()
+        .iter()
+        .find(|p| p.tags().iter().any(|t| t.key() == Some("peerlink:entry")))
+        .and_then(|p| p.vpc_peering_connection_id())
+        .expect("the request peerlink made")
+        .to_string();
+    println!(
+        "  {allowed}: {REQUESTER} {} -> {ACCEPTER} {} (tagged peerlink:entry=orders-db)",
+        link.requester_vpc.id, link.accepter_vpc.id
+    );
+
+    step("3. Four hostile requests, made by hand");
     let stranger = emu.account(STRANGER).await;
     let sv = stranger.vpc(&["10.0.0.0/16"], 0).await;
     let h1 = stranger
@@ -175,16 +212,20 @@ async fn main() {
         .await;
     println!("  {h4}: {OTHER_PARTNER} — listed, but a secondary block overlaps the accepter's VPC");
 
-    step("3. The accepter, through cargo lambda (first start compiles if needed)");
+    step("4. The accepter, through cargo lambda, on the request's event (forwarded from the requester)");
     let watch_b = LambdaWatch::start(
         &emu,
         &link.accepter,
-        &[("PEERLINK_CONFIG_FILE", accepter_toml.to_str().unwrap())],
+        &[
+            ("PEERLINK_CONFIG_FILE", accepter_toml.to_str().unwrap()),
+            ("PEERLINK_EVENT_BUS", "default"),
+        ],
     );
-    let create = write(
-        &dir.join("create-vpc-peering-connection.json"),
-        &create_event(&allowed).to_string(),
-    );
+    let create = write(&dir.join("create-vpc-peering-connection.json"), &{
+        let mut e = create_event(&allowed);
+        e["account"] = json!(REQUESTER);
+        e.to_string()
+    });
     println!(
         "  $ cargo lambda invoke accepter --data-file target/demo/create-vpc-peering-connection.json   (events/create-vpc-peering-connection.json with the real id)"
     );
@@ -211,32 +252,31 @@ async fn main() {
         );
     }
 
-    step("4. Finish both sides: routes in every table, SG rules, DNS, secret and key policies");
-    let accepted = write(&dir.join("peering-accepted.json"), &{
-        let mut e: Value = serde_json::from_str(
-            &std::fs::read_to_string(workspace_root().join("events/peering-accepted.json")).unwrap(),
-        )
-        .unwrap();
-        e["detail"]["peeringId"] = json!(allowed);
-        e.to_string()
-    });
-    println!("  $ cargo lambda invoke finisher --data-file target/demo/peering-accepted.json   (account {ACCEPTER})");
+    step("5. Both sides finish through events: the accepter's announcement reaches both finishers");
+    let mut announced = capture.next().await;
+    while announced["detail"]["peeringId"] != json!(allowed) {
+        announced = capture.next().await;
+    }
+    let accepted = write(&dir.join("peering-accepted.json"), &announced.to_string());
+    println!(
+        "  the accepter published \"{}\" for {allowed} (target/demo/peering-accepted.json)",
+        announced["detail-type"].as_str().unwrap_or_default()
+    );
+    println!(
+        "  $ cargo lambda invoke finisher --data-file target/demo/peering-accepted.json   (account {ACCEPTER}, its own bus)"
+    );
     let report = watch_b.invoke("finisher", &accepted).expect("finisher B");
     table(&["ACTION", "RESOURCE", "RESULT", "WHY"], &actions(&report));
     findings(&report);
-    let watch_a = LambdaWatch::start(
-        &emu,
-        &link.requester,
-        &[("PEERLINK_CONFIG_FILE", requester_toml.to_str().unwrap())],
+    println!(
+        "  $ cargo lambda invoke finisher --data-file target/demo/peering-accepted.json   (account {REQUESTER}, forwarded)"
     );
-    println!("  $ cargo lambda invoke finisher --data-file events/scheduled.json   (account {REQUESTER})");
-    let report = watch_a
-        .invoke("finisher", &workspace_root().join("events/scheduled.json"))
-        .expect("finisher A");
+    let report = watch_a.invoke("finisher", &accepted).expect("finisher A");
     table(&["ACTION", "RESOURCE", "RESULT", "WHY"], &actions(&report));
     findings(&report);
+    println!("  No schedule was needed: the request, the decision and both finishers ran on events.");
 
-    step("5. A deliberate break: someone deletes a route and revokes the rule");
+    step("6. A deliberate break: someone deletes a route and revokes the rule");
     let table_id = link.accepter_vpc.subnet_tables[0].clone();
     link.accepter
         .ec2
@@ -267,11 +307,11 @@ async fn main() {
         link.accepter_vpc.security_group
     );
 
-    step("6. peerlink plan shows it (exit code 2: changes pending)");
+    step("7. peerlink plan shows it (exit code 2: changes pending)");
     let code = cli(&emu, &link.accepter, &accepter_toml, &["plan"]);
     assert_eq!(code, 2, "plan should report pending changes");
 
-    step("7. The drift function (remediate) repairs it");
+    step("8. The drift function (remediate) repairs it");
     println!("  $ cargo lambda invoke drift --data-file events/scheduled.json");
     let report = watch_b
         .invoke("drift", &workspace_root().join("events/scheduled.json"))
@@ -283,12 +323,14 @@ async fn main() {
         s["managed"], s["drift_found"], s["repaired"], s["failed"]
     );
 
-    step("8. peerlink plan again (exit code 0: nothing to do)");
+    step("9. peerlink plan again (exit code 0: nothing to do)");
     let code = cli(&emu, &link.accepter, &accepter_toml, &["plan"]);
     assert_eq!(code, 0, "plan should be clean after the repair");
 
     drop(watch_a);
     drop(watch_b);
-    println!("\nDemo complete: 1 accepted, 4 refused with reasons, both sides finished, a break repaired by drift.");
+    println!(
+        "\nDemo complete: 1 requested by peerlink and accepted, 4 refused with reasons, both sides finished through events, a break repaired by drift."
+    );
     println!("Files: target/demo/ (configs, events used); function logs: target/cargo-lambda-watch-*.log");
 }

@@ -4,6 +4,7 @@ use std::fmt;
 
 use ipnet::IpNet;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::model::{SgRule, Side, VpcDnsAttribute};
 use crate::reconcile::policy::{self, PolicyChange};
@@ -58,14 +59,29 @@ pub enum Action {
     MergeSecretPolicy {
         secret: String,
         change: PolicyChange,
+        /// The policy as observed, to merge into without reading it again.
+        #[serde(skip)]
+        base: Option<Value>,
     },
     MergeKeyPolicy {
         key: String,
         change: PolicyChange,
+        #[serde(skip)]
+        base: Option<Value>,
     },
     /// Tags a secret whose policy we write to.
     TagSecret {
         secret: String,
+    },
+    /// Requests a peering for an entry with `request = true`, and records
+    /// the attempt (a tag on the local VPC, `at` in Unix seconds).
+    CreatePeeringRequest {
+        entry: String,
+        vpc: String,
+        peer_account: String,
+        peer_vpc: String,
+        peer_region: Option<String>,
+        at: u64,
     },
 }
 
@@ -81,7 +97,7 @@ impl Action {
             | Action::RemarkRule { group, .. }
             | Action::TagGroup { group } => group,
             Action::EnablePeeringDns { peering, .. } => peering,
-            Action::EnableVpcAttribute { vpc, .. } => vpc,
+            Action::EnableVpcAttribute { vpc, .. } | Action::CreatePeeringRequest { vpc, .. } => vpc,
             Action::MergeSecretPolicy { secret, .. } | Action::TagSecret { secret } => secret,
             Action::MergeKeyPolicy { key, .. } => key,
         }
@@ -97,6 +113,7 @@ impl Action {
             Action::RemarkRule { .. } => "remark-rule",
             Action::TagGroup { .. } => "tag-group",
             Action::TagSecret { .. } => "tag-secret",
+            Action::CreatePeeringRequest { .. } => "create-peering-request",
             Action::EnablePeeringDns { .. } => "enable-peering-dns",
             Action::EnableVpcAttribute { .. } => "enable-vpc-attribute",
             Action::MergeSecretPolicy { .. } => "merge-secret-policy",
@@ -134,6 +151,17 @@ impl fmt::Display for Action {
             Action::AuthorizeRule { rule, .. } | Action::RevokeRule { rule, .. } => write!(f, "{rule}"),
             Action::RemarkRule { rule, description, .. } => write!(f, "{rule} now {description}"),
             Action::TagGroup { .. } | Action::TagSecret { .. } => write!(f, "{}=true", crate::ownership::MANAGED_TAG),
+            Action::CreatePeeringRequest {
+                entry,
+                peer_account,
+                peer_vpc,
+                peer_region,
+                ..
+            } => write!(
+                f,
+                "request {peer_vpc} of {peer_account}{} for entry {entry:?}",
+                peer_region.as_ref().map(|r| format!(" in {r}")).unwrap_or_default()
+            ),
             Action::EnablePeeringDns { side, .. } => write!(f, "{side} AllowDnsResolutionFromRemoteVpc"),
             Action::EnableVpcAttribute { attribute, .. } => write!(f, "{attribute:?}"),
             Action::MergeSecretPolicy { change, .. } | Action::MergeKeyPolicy { change, .. } => {

@@ -28,7 +28,7 @@ impl Planner<'_> {
                 .iter()
                 .filter(|r| matches!(&r.target, RouteTarget::Peering(p) if p == pcx))
             {
-                if self.claimed_routes.contains(&(table.id.clone(), r.destination)) {
+                if self.claimed_routes.contains(&(table.id.as_str(), r.destination)) {
                     continue;
                 }
                 self.act(
@@ -76,7 +76,7 @@ impl Planner<'_> {
             .values()
             .flat_map(|g| g.rules.iter())
             .filter_map(|r| marked_peering(r.description.as_deref()).map(str::to_string))
-            .filter(|p| obs.is_gone(p))
+            .filter(|p| self.gone(p))
             .collect();
         let scope_vpcs: Vec<&str> = obs
             .scope

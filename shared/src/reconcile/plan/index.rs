@@ -4,13 +4,14 @@ use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 
 use super::Observed;
-use crate::model::{ObservedRule, Route, RouteTable, SgRule};
+use crate::model::{ObservedRule, Peering, Route, RouteTable, SgRule};
 
 /// Lookups the plan makes many times, built once per pass so planning stays
 /// linear in the size of the account (1,000 peerings x 200 tables is routine).
 /// Fx hashing: the keys are ids and blocks we read from AWS ourselves, not
 /// attacker-chosen, and SipHash was most of the plan's time.
 pub(super) struct Index<'a> {
+    peerings: FxHashMap<&'a str, &'a Peering>,
     tables_by_vpc: FxHashMap<&'a str, Vec<IndexedTable<'a>>>,
     rules: FxHashMap<&'a str, FxHashMap<&'a SgRule, &'a ObservedRule>>,
 }
@@ -38,7 +39,16 @@ impl<'a> Index<'a> {
             .values()
             .map(|g| (g.id.as_str(), g.rules.iter().map(|r| (&r.rule, r)).collect()))
             .collect();
-        Index { tables_by_vpc, rules }
+        let peerings = obs.peerings.iter().map(|p| (p.id.as_str(), p)).collect();
+        Index {
+            peerings,
+            tables_by_vpc,
+            rules,
+        }
+    }
+
+    pub(super) fn peering(&self, id: &str) -> Option<&'a Peering> {
+        self.peerings.get(id).copied()
     }
 
     pub(super) fn tables(&self, vpc: &str) -> &[IndexedTable<'a>] {

@@ -15,6 +15,7 @@ mod cleanup;
 mod dns;
 mod entries;
 mod index;
+mod requests;
 mod routes;
 mod rules;
 mod secrets;
@@ -55,6 +56,8 @@ pub struct Observed {
     pub whole_account: bool,
     /// The groups the configuration names (the others were found by our tag).
     pub configured_groups: BTreeSet<String>,
+    /// When the pass observed, in seconds since the Unix epoch.
+    pub now: u64,
     pub vpcs: HashMap<String, Vpc>,
     pub route_tables: Vec<RouteTable>,
     pub security_groups: HashMap<String, SecurityGroup>,
@@ -106,7 +109,7 @@ struct Planner<'a> {
     reserved: FxHashMap<(String, Option<Direction>), usize>,
     /// Routes (table, destination) a live peering wants: a gone peering's
     /// cleanup never removes them, whatever order events come in.
-    claimed_routes: BTreeSet<(String, IpNet)>,
+    claimed_routes: rustc_hash::FxHashSet<(&'a str, IpNet)>,
     /// Rules (group, rule) a live peering wants, whatever marker they carry now.
     claimed_rules: BTreeSet<(String, SgRule)>,
     /// Groups we write to that do not carry our tag yet.
@@ -134,7 +137,7 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
             findings,
         },
         reserved: FxHashMap::default(),
-        claimed_routes: BTreeSet::new(),
+        claimed_routes: Default::default(),
         claimed_rules: BTreeSet::new(),
         untagged_groups: BTreeSet::new(),
         vpc_attributes: BTreeSet::new(),
@@ -162,6 +165,7 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
         p.vanished();
         p.policies(&binds);
     }
+    p.requests();
     let mut plan = p.plan;
     // Keys computed once per action: formatting them in every comparison was
     // most of the time of a large plan.
@@ -174,6 +178,14 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
 }
 
 impl<'a> Planner<'a> {
+    /// Whether a peering is gone for good (see [`Observed::is_gone`]), looked up by id.
+    fn gone(&self, peering: &str) -> bool {
+        match self.idx.peering(peering) {
+            Some(p) => p.status.is_gone(),
+            None => self.obs.complete,
+        }
+    }
+
     fn act(&mut self, peering: &str, action: Action, reason: impl Into<String>) {
         self.plan.actions.push(Planned {
             peering: Some(peering.to_string()),

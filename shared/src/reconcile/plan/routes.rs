@@ -3,6 +3,7 @@
 //! may no longer be routed taken back.
 
 use ipnet::IpNet;
+use rustc_hash::FxHashMap;
 
 use super::index::IndexedTable;
 use super::{Action, Binding, Planner};
@@ -48,7 +49,7 @@ impl<'a> Planner<'a> {
             let table = it.table;
             let mut creates = Vec::new();
             for dest in dests {
-                self.claimed_routes.insert((table.id.clone(), *dest));
+                self.claimed_routes.insert((table.id.as_str(), *dest));
                 let replace = |was: String| Action::ReplaceRoute {
                     route_table: table.id.clone(),
                     destination: *dest,
@@ -69,7 +70,7 @@ impl<'a> Planner<'a> {
                     // A peering replaced by this one (deleted, then requested
                     // again between the same VPCs): its dead route is ours to
                     // take over, whatever order the events came in.
-                    Some(r) if matches!(&r.target, RouteTarget::Peering(old) if self.obs.is_gone(old)) => self.act(
+                    Some(r) if matches!(&r.target, RouteTarget::Peering(old) if self.gone(old)) => self.act(
                         pcx,
                         replace(format!("{} (gone)", r.target)),
                         format!(
@@ -147,46 +148,49 @@ impl<'a> Planner<'a> {
     /// makes: it is taken back. Any other (a summary, say) is the user's:
     /// reported, never removed.
     pub(super) fn unroutable_routes(&mut self, binds: &[Binding<'_>]) {
-        for b in binds.iter().filter(|b| b.peering.status == PeeringStatus::Active) {
-            let pcx = &b.peering.id;
-            let (local, remote) = (b.peering.side(b.side), b.peering.side(b.side.other()));
-            let allowed = self.routing.blocks(pcx, &local.vpc).to_vec();
-            let idx = self.idx;
-            for it in idx.tables(&local.vpc) {
-                let table = it.table;
-                for r in &table.routes {
-                    let through_us = matches!(&r.target, RouteTarget::Peering(p) if p == pcx);
-                    if !through_us || r.blackhole || allowed.contains(&r.destination) {
-                        continue;
-                    }
-                    if self.claimed_routes.contains(&(table.id.clone(), r.destination)) {
-                        continue;
-                    }
-                    if remote.cidrs.contains(&r.destination) {
-                        self.act(
-                            pcx,
-                            Action::DeleteRoute {
-                                route_table: table.id.clone(),
-                                destination: r.destination,
-                                peering: pcx.clone(),
-                            },
-                            format!(
-                                "peer block {} may no longer be routed through {pcx} (see the findings); taking back peerlink's route",
-                                r.destination
-                            ),
-                        );
-                    } else {
-                        self.finding(
-                            FindingKind::UnexpectedRoute,
-                            Some(pcx),
-                            Some(&table.id),
-                            format!(
-                                "route to {} in {} goes through {pcx} but that block is not an allowed peer block",
-                                r.destination, table.id
-                            ),
-                            "delete the route unless you added it on purpose (peerlink never removes routes it cannot prove are its own)".into(),
-                        );
-                    }
+        // Each table once, each route looked up: linear in the routes of the VPCs.
+        let live: FxHashMap<(&str, &str), &Binding<'_>> = binds
+            .iter()
+            .filter(|b| b.peering.status == PeeringStatus::Active)
+            .map(|b| ((b.peering.id.as_str(), b.peering.side(b.side).vpc.as_str()), b))
+            .collect();
+        let obs = self.obs;
+        for table in &obs.route_tables {
+            for r in &table.routes {
+                let RouteTarget::Peering(pcx) = &r.target else { continue };
+                let Some(b) = live.get(&(pcx.as_str(), table.vpc.as_str())) else {
+                    continue;
+                };
+                if r.blackhole || self.routing.blocks(pcx, &table.vpc).contains(&r.destination) {
+                    continue;
+                }
+                if self.claimed_routes.contains(&(table.id.as_str(), r.destination)) {
+                    continue;
+                }
+                if b.peering.side(b.side.other()).cidrs.contains(&r.destination) {
+                    self.act(
+                        pcx,
+                        Action::DeleteRoute {
+                            route_table: table.id.clone(),
+                            destination: r.destination,
+                            peering: pcx.clone(),
+                        },
+                        format!(
+                            "peer block {} may no longer be routed through {pcx} (see the findings); taking back peerlink's route",
+                            r.destination
+                        ),
+                    );
+                } else {
+                    self.finding(
+                        FindingKind::UnexpectedRoute,
+                        Some(pcx),
+                        Some(&table.id),
+                        format!(
+                            "route to {} in {} goes through {pcx} but that block is not an allowed peer block",
+                            r.destination, table.id
+                        ),
+                        "delete the route unless you added it on purpose (peerlink never removes routes it cannot prove are its own)".into(),
+                    );
                 }
             }
         }

@@ -98,11 +98,11 @@ impl Planner<'_> {
     /// manages the peering now. Rules of gone peerings are the cleanup's.
     pub(super) fn stale_rules(&mut self, binds: &[Binding<'_>]) {
         let obs = self.obs;
-        let live_bound = |pcx: &str| {
-            binds
-                .iter()
-                .any(|b| b.peering.id == pcx && b.peering.status == PeeringStatus::Active)
-        };
+        let live: rustc_hash::FxHashSet<&str> = binds
+            .iter()
+            .filter(|b| b.peering.status == PeeringStatus::Active)
+            .map(|b| b.peering.id.as_str())
+            .collect();
         let mut groups: Vec<&SecurityGroup> = obs.security_groups.values().collect();
         groups.sort_by(|a, b| a.id.cmp(&b.id));
         for group in groups {
@@ -110,10 +110,10 @@ impl Planner<'_> {
                 let Some(pcx) = marked_peering(r.description.as_deref()) else {
                     continue;
                 };
-                if obs.is_gone(pcx) || self.claimed_rules.contains(&(group.id.clone(), r.rule.clone())) {
+                if self.gone(pcx) || self.claimed_rules.contains(&(group.id.clone(), r.rule.clone())) {
                     continue;
                 }
-                let why = if live_bound(pcx) {
+                let why = if live.contains(pcx) {
                     "our rule is no longer wanted by the configuration (or its peer block may no longer be routed)"
                 } else if obs.whole_account && obs.complete {
                     "no entry of the configuration manages this peering any more; taking back our rule"

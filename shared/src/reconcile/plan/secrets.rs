@@ -160,6 +160,7 @@ impl<'a> Planner<'a> {
                         Action::MergeSecretPolicy {
                             secret: arn.to_string(),
                             change,
+                            base: state.policy.clone(),
                         },
                         format!("secret's resource policy: {reason}; every other statement is kept"),
                     );
@@ -196,7 +197,8 @@ impl<'a> Planner<'a> {
                     ),
                     None => "key policy: the configuration no longer grants decryption with this key; every other statement is kept".into(),
                 };
-                self.merge(Action::MergeKeyPolicy { key: arn, change }, reason);
+                let base = key.policy.clone();
+                self.merge(Action::MergeKeyPolicy { key: arn, change, base }, reason);
             }
         }
     }

@@ -107,6 +107,7 @@ pub(super) fn world(status: PeeringStatus) -> Observed {
         scope: BTreeSet::from(["orders".to_string()]),
         whole_account: true,
         configured_groups: BTreeSet::from([SG.to_string()]),
+        now: 1_800_000_000,
         vpcs: HashMap::from([(
             VPC.to_string(),
             Vpc {
@@ -222,12 +223,12 @@ pub(super) fn applied(mut obs: Observed, plan: &Plan) -> Observed {
             }
             Action::TagGroup { group } => obs.security_groups.get_mut(group).unwrap().tagged = true,
             Action::TagSecret { secret } => obs.secrets.get_mut(secret).unwrap().as_mut().unwrap().tagged = true,
-            Action::EnableVpcAttribute { .. } => {}
-            Action::MergeSecretPolicy { secret, change } => {
+            Action::EnableVpcAttribute { .. } | Action::CreatePeeringRequest { .. } => {}
+            Action::MergeSecretPolicy { secret, change, .. } => {
                 let s = obs.secrets.get_mut(secret).unwrap().as_mut().unwrap();
                 s.policy = Some(policy::merge(s.policy.as_ref(), change));
             }
-            Action::MergeKeyPolicy { key, change } => {
+            Action::MergeKeyPolicy { key, change, .. } => {
                 let k = obs.keys.get_mut(key).unwrap().as_mut().unwrap();
                 k.policy = Some(policy::merge(k.policy.as_ref(), change));
             }

@@ -1,0 +1,159 @@
+//! The report as terminal tables.
+
+use std::fmt::Write as _;
+
+use super::model::{End, OrgReport};
+use crate::text::table;
+
+fn end(e: &End) -> String {
+    let account = match &e.account_name {
+        Some(n) => format!("{n}/{}", e.account),
+        None => e.account.clone(),
+    };
+    format!("{account} {} {}", e.vpc, e.cidrs.join(","))
+}
+
+fn missing(e: &End) -> String {
+    if e.missing.is_empty() {
+        "-".into()
+    } else {
+        e.missing.join(",")
+    }
+}
+
+/// Accounts, peerings (one row each), then every finding with its fix.
+pub fn render(r: &OrgReport) -> String {
+    let mut out = String::new();
+    let rows: Vec<Vec<String>> = r
+        .accounts
+        .iter()
+        .map(|a| {
+            vec![
+                a.account.clone(),
+                a.name.clone().unwrap_or_default(),
+                a.region.clone(),
+                if a.readable { "read".into() } else { "UNREADABLE".into() },
+                if a.readable { a.peerings.to_string() } else { "-".into() },
+                if a.readable { a.pending.to_string() } else { "-".into() },
+                match (&a.error, &a.config) {
+                    (Some(e), _) => e.clone(),
+                    (None, Some(c)) => format!("config {c}"),
+                    (None, None) => "no config: topology only".into(),
+                },
+            ]
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "{}\n",
+        table(
+            &[
+                "ACCOUNT",
+                "NAME",
+                "REGION",
+                "READ",
+                "PEERINGS",
+                "PENDING",
+                "CONFIG / WHY"
+            ],
+            &rows
+        )
+    );
+    if r.peerings.is_empty() {
+        let _ = writeln!(out, "No peering in any account read.\n");
+    } else {
+        let rows: Vec<Vec<String>> = r
+            .peerings
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                vec![
+                    (i + 1).to_string(),
+                    p.id.clone(),
+                    p.state.name().to_string(),
+                    end(&p.requester),
+                    end(&p.accepter),
+                    format!("{} | {}", missing(&p.requester), missing(&p.accepter)),
+                    if p.findings.is_empty() {
+                        "-".into()
+                    } else {
+                        let mut kinds: Vec<&str> = p.findings.iter().map(|f| f.kind.as_str()).collect();
+                        kinds.dedup();
+                        kinds.join(",")
+                    },
+                ]
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}\n",
+            table(
+                &[
+                    "#",
+                    "PEERING",
+                    "STATE",
+                    "REQUESTER",
+                    "ACCEPTER",
+                    "MISSING (REQUESTER | ACCEPTER)",
+                    "FINDINGS"
+                ],
+                &rows
+            )
+        );
+    }
+    let mut any = false;
+    for (i, p) in r.peerings.iter().enumerate() {
+        for f in &p.findings {
+            if !any {
+                let _ = writeln!(out, "Findings (not changed by peerlink):");
+                any = true;
+            }
+            let _ = writeln!(
+                out,
+                "  #{} {} [{}] (account {}) {}",
+                i + 1,
+                p.id,
+                f.kind,
+                f.account,
+                f.message
+            );
+            let _ = writeln!(out, "      fix: {}", f.fix);
+        }
+    }
+    for a in &r.accounts {
+        for f in &a.findings {
+            if !any {
+                let _ = writeln!(out, "Findings (not changed by peerlink):");
+                any = true;
+            }
+            let _ = writeln!(out, "  [{}] (account {}) {}", f.kind, f.account, f.message);
+            let _ = writeln!(out, "      fix: {}", f.fix);
+        }
+        for c in &a.other_pending {
+            let _ = writeln!(
+                out,
+                "  pending in {} {}: {} ({})",
+                a.account, a.region, c.change, c.reason
+            );
+        }
+    }
+    if any {
+        out.push('\n');
+    }
+    let s = &r.summary;
+    let states = s.state_counts();
+    let _ = writeln!(
+        out,
+        "report: {} peering(s){}; {} account-region(s) read, {} unreadable; {} pending change(s)",
+        s.peerings,
+        if states.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", states.join(", "))
+        },
+        s.accounts - s.unreadable,
+        s.unreadable,
+        s.pending_changes
+    );
+    out
+}

@@ -1,0 +1,604 @@
+//! One source of truth for permissions. The SAM templates limit every
+//! function to the resources named in their parameters (local VPCs, groups,
+//! secrets, keys, peer accounts, peer VPCs to request to); the configuration
+//! names the same resources. [`derive`] computes the parameters from the
+//! configuration (`peerlink deploy-params`); [`coverage`] compares a deployed
+//! stack's parameters with the configuration (`peerlink doctor
+//! --stack-parameters`), without AWS.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use peerlink::config::{Config, DriftMode};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Which template the parameters are for (`infra/<template>.yaml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Template {
+    /// infra/accepter.yaml: an account that owns accepter VPCs.
+    Accepter,
+    /// infra/requester.yaml: an account that only requests.
+    Requester,
+}
+
+impl Template {
+    pub fn file(self) -> &'static str {
+        match self {
+            Template::Accepter => "infra/accepter.yaml",
+            Template::Requester => "infra/requester.yaml",
+        }
+    }
+}
+
+/// Parameters derived from a configuration, and what could not be derived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parameters {
+    /// Name and value (lists joined with commas, as CloudFormation takes
+    /// them), in a fixed order.
+    pub values: Vec<(&'static str, String)>,
+    /// What the configuration cannot say, in plain words.
+    pub notes: Vec<String>,
+}
+
+impl Parameters {
+    /// The `sam deploy --parameter-overrides` value: `Key=Value` pairs
+    /// separated by spaces; a value with a comma (a list), or an empty one,
+    /// in double quotes, which SAM strips.
+    pub fn sam_overrides(&self) -> String {
+        self.values
+            .iter()
+            .map(|(k, v)| {
+                if v.is_empty() || v.contains(',') {
+                    format!("{k}=\"{v}\"")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// `{"Key": "value", …}`: the values as CloudFormation receives them.
+    pub fn json(&self) -> Value {
+        Value::Object(
+            self.values
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+                .collect(),
+        )
+    }
+}
+
+fn drift_mode(mode: DriftMode) -> &'static str {
+    match mode {
+        DriftMode::Report => "report",
+        DriftMode::Remediate => "remediate",
+    }
+}
+
+/// What the configuration names, resource by resource.
+struct Named {
+    local_vpcs: BTreeSet<String>,
+    groups: BTreeSet<String>,
+    secrets: BTreeSet<String>,
+    keys: BTreeSet<String>,
+    /// Accounts whose requests an accepter stack may accept (entries without `request = true`).
+    requesters: BTreeSet<String>,
+    /// Every peer account (on a requester stack, the accepters).
+    peer_accounts: BTreeSet<String>,
+    /// arn:<partition>:ec2:<peer_region>:<peer_account>:vpc/<peer_vpc> of the entries with `request = true`.
+    request_targets: BTreeSet<String>,
+}
+
+fn named(config: &Config) -> Named {
+    let mut n = Named {
+        local_vpcs: config.local_vpcs().into_iter().collect(),
+        groups: BTreeSet::new(),
+        secrets: BTreeSet::new(),
+        keys: BTreeSet::new(),
+        requesters: BTreeSet::new(),
+        peer_accounts: BTreeSet::new(),
+        request_targets: BTreeSet::new(),
+    };
+    for e in &config.peers {
+        n.groups
+            .extend(e.security_group_rules.iter().map(|r| r.group.to_string()));
+        for s in &e.secrets {
+            n.secrets.insert(s.arn.arn.clone());
+            if let Some(key) = &s.kms_key {
+                n.keys.insert(key.0.clone());
+            }
+        }
+        n.peer_accounts.insert(e.peer_account.to_string());
+        if !e.request {
+            n.requesters.insert(e.peer_account.to_string());
+        }
+        // Validation guarantees both with request = true.
+        if let (true, Some(vpc), Some(region)) = (e.request, &e.peer_vpc, &e.peer_region) {
+            n.request_targets.insert(format!(
+                "arn:{}:ec2:{region}:{}:vpc/{vpc}",
+                peerlink::ids::partition_of(region.as_str()),
+                e.peer_account
+            ));
+        }
+    }
+    n
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    set.iter().cloned().collect::<Vec<_>>().join(",")
+}
+
+/// The template parameters `config` needs. `region` is the stack's region
+/// (only the requester's `AccepterEventBusArn` needs it).
+pub fn derive(config: &Config, template: Template, region: Option<&str>) -> Parameters {
+    let n = named(config);
+    let mut values: Vec<(&'static str, String)> = Vec::new();
+    let mut notes = Vec::new();
+    if n.local_vpcs.is_empty() {
+        notes.push("LocalVpcIds: the configuration has no [[peer]] entry, and the parameter cannot be empty".into());
+    } else {
+        values.push(("LocalVpcIds", join(&n.local_vpcs)));
+    }
+    values.push(("SecurityGroupIds", join(&n.groups)));
+    values.push(("SecretArns", join(&n.secrets)));
+    values.push(("KmsKeyArns", join(&n.keys)));
+    for e in &config.peers {
+        for s in e.secrets.iter().filter(|s| s.kms_key.is_none()) {
+            notes.push(format!(
+                "KmsKeyArns: secret {} (entry {:?}) names no kms_key, so its key is not derived: add the key ARN \
+                 that `aws secretsmanager describe-secret --secret-id {} --query KmsKeyId` gives (a customer-managed \
+                 key; a secret on aws/secretsmanager cannot be shared), or better, set kms_key in the configuration",
+                s.arn.arn, e.name, s.arn.arn
+            ));
+        }
+    }
+    match template {
+        Template::Accepter => {
+            values.push(("RequesterAccountIds", join(&n.requesters)));
+            for e in config.peers.iter().filter(|e| e.request) {
+                notes.push(format!(
+                    "entry {:?} requests a peering to account {}: an accepter stack receives that account's decisions only \
+                     with what requester.yaml adds for it (infra/README.md: an account that plays both roles)",
+                    e.name, e.peer_account
+                ));
+            }
+        }
+        Template::Requester => {
+            if n.peer_accounts.is_empty() {
+                notes.push("AccepterAccountIds: no peer account in the configuration".into());
+            } else {
+                values.push(("AccepterAccountIds", join(&n.peer_accounts)));
+            }
+            match (n.peer_accounts.iter().collect::<Vec<_>>().as_slice(), region) {
+                ([account], Some(region)) => values.push((
+                    "AccepterEventBusArn",
+                    format!(
+                        "arn:{}:events:{region}:{account}:event-bus/default",
+                        peerlink::ids::partition_of(region)
+                    ),
+                )),
+                ([_], None) => notes.push(
+                    "AccepterEventBusArn: the stack's region is unknown (pass --region or set AWS_REGION)".into(),
+                ),
+                (accounts, _) if accounts.len() > 1 => notes.push(format!(
+                    "AccepterEventBusArn: the configuration names several peer accounts ({}); pass the default bus of \
+                     the accepter account this account forwards its requests to",
+                    join(&n.peer_accounts)
+                )),
+                _ => {}
+            }
+            for e in config.peers.iter().filter(|e| e.auto_accept) {
+                notes.push(format!(
+                    "entry {:?} has auto_accept = true, but a requester stack cannot accept: deploy accepter.yaml in this account",
+                    e.name
+                ));
+            }
+        }
+    }
+    values.push(("RequestPeerVpcArns", join(&n.request_targets)));
+    values.push(("DriftMode", drift_mode(config.settings.drift_mode).into()));
+    Parameters { values, notes }
+}
+
+/// Reads a stack's parameters from JSON: the output of `aws cloudformation
+/// describe-stacks` (one stack), its `Stacks[0]` or `Stacks[0].Parameters`,
+/// or an object of names and values (`peerlink deploy-params --json`).
+pub fn read_stack_parameters(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let list = match &value {
+        Value::Object(map) if map.contains_key("Stacks") => match map["Stacks"].as_array().map(Vec::as_slice) {
+            Some([stack]) => stack.get("Parameters").cloned().unwrap_or(Value::Array(Vec::new())),
+            Some(stacks) => {
+                return Err(format!(
+                    "{} stacks in the file: pass one (aws cloudformation describe-stacks --stack-name …)",
+                    stacks.len()
+                ));
+            }
+            None => return Err("\"Stacks\" is not a list".into()),
+        },
+        Value::Object(map) if map.get("Parameters").is_some_and(Value::is_array) => map["Parameters"].clone(),
+        other => other.clone(),
+    };
+    let mut out = BTreeMap::new();
+    match list {
+        Value::Array(items) => {
+            for item in items {
+                let key = item.get("ParameterKey").and_then(Value::as_str);
+                let value = item.get("ParameterValue").and_then(Value::as_str);
+                match (key, value) {
+                    (Some(k), Some(v)) => {
+                        out.insert(k.to_string(), v.to_string());
+                    }
+                    (Some(_), None) => {} // UsePreviousValue: unknown here
+                    _ => {
+                        return Err(format!(
+                            "expected {{\"ParameterKey\", \"ParameterValue\"}}, found {item}"
+                        ));
+                    }
+                }
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                let v = match v {
+                    Value::String(s) => s,
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.to_string(),
+                };
+                out.insert(k, v);
+            }
+        }
+        _ => return Err("expected a describe-stacks output, a list of parameters or an object".into()),
+    }
+    Ok(out)
+}
+
+/// Something the configuration and the stack disagree on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackFinding {
+    /// Always `stack-parameters`.
+    pub kind: &'static str,
+    pub resource: Option<String>,
+    pub message: String,
+    pub fix: String,
+}
+
+/// What the configuration names and the stack's parameters do not cover
+/// (each a call that gets `AccessDenied`), and what the stack grants that
+/// the configuration does not need. The template is recognised from the
+/// parameters (`RequesterAccountIds`: accepter, `AccepterAccountIds`:
+/// requester).
+pub fn coverage(config: &Config, stack: &BTreeMap<String, String>) -> Vec<StackFinding> {
+    let n = named(config);
+    let template = if stack.contains_key("AccepterAccountIds") {
+        Template::Requester
+    } else {
+        Template::Accepter
+    };
+    let fix = format!(
+        "peerlink deploy-params --config FILE --template {} gives the parameters; sam deploy with them",
+        match template {
+            Template::Accepter => "accepter",
+            Template::Requester => "requester",
+        }
+    );
+    let listed = |name: &str| -> BTreeSet<String> {
+        stack
+            .get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    let mut compare = |parameter: &str, what: &str, denied: &str, configured: &BTreeSet<String>, extra_ok: bool| {
+        let present = listed(parameter);
+        for missing in configured.difference(&present) {
+            out.push(StackFinding {
+                kind: "stack-parameters",
+                resource: Some(missing.clone()),
+                message: format!(
+                    "the configuration names {what} {missing}, which the stack's {parameter} does not: {denied} gets AccessDenied"
+                ),
+                fix: fix.clone(),
+            });
+        }
+        if !extra_ok {
+            for extra in present.difference(configured) {
+                out.push(StackFinding {
+                    kind: "stack-parameters",
+                    resource: Some(extra.clone()),
+                    message: format!(
+                        "the stack's {parameter} names {what} {extra}, which the configuration does not: more access than it needs"
+                    ),
+                    fix: fix.clone(),
+                });
+            }
+        }
+    };
+    compare(
+        "LocalVpcIds",
+        "the local VPC",
+        "everything on its peerings (accept, routes, DNS)",
+        &n.local_vpcs,
+        false,
+    );
+    compare(
+        "SecurityGroupIds",
+        "the security group",
+        "writing its rules",
+        &n.groups,
+        false,
+    );
+    compare(
+        "SecretArns",
+        "the secret",
+        "sharing it (its resource policy)",
+        &n.secrets,
+        false,
+    );
+    // A secret without kms_key has a key the configuration does not name: extra keys may be it.
+    let keys_unknown = config
+        .peers
+        .iter()
+        .flat_map(|e| &e.secrets)
+        .any(|s| s.kms_key.is_none());
+    compare(
+        "KmsKeyArns",
+        "the KMS key",
+        "its key policy statement",
+        &n.keys,
+        keys_unknown,
+    );
+    match template {
+        Template::Accepter => compare(
+            "RequesterAccountIds",
+            "the peer account",
+            "accepting its requests (and forwarding decisions to it)",
+            &n.requesters,
+            false,
+        ),
+        Template::Requester => compare(
+            "AccepterAccountIds",
+            "the peer account",
+            "receiving its decisions",
+            &n.peer_accounts,
+            false,
+        ),
+    }
+    compare(
+        "RequestPeerVpcArns",
+        "the peer VPC to request to",
+        "creating the request",
+        &n.request_targets,
+        false,
+    );
+    let configured = drift_mode(config.settings.drift_mode);
+    if let Some(mode) = stack.get("DriftMode").filter(|m| m.as_str() != configured) {
+        out.push(StackFinding {
+            kind: "stack-parameters",
+            resource: None,
+            message: format!(
+                "the stack's DriftMode is {mode} but settings.drift_mode is {configured}: the stack's value (PEERLINK_DRIFT_MODE) wins"
+            ),
+            fix,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[settings]
+drift_mode = "remediate"
+
+[[peer]]
+name = "orders"
+peer_account = "111111111111"
+peer_vpc = "vpc-0aaa1111aaaa1111a"
+allowed_cidrs = ["10.0.0.0/16"]
+local_vpc = "vpc-0bbb2222bbbb2222b"
+auto_accept = true
+[[peer.security_group_rules]]
+group = "sg-0bbb2222bbbb2222d"
+ports = 5432
+[[peer.secrets]]
+arn = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:db-AbCdEf"
+principals = ["arn:aws:iam::111111111111:role/app"]
+kms_key = "arn:aws:kms:eu-west-1:222222222222:key/k1"
+[[peer.secrets]]
+arn = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:other-AbCdEf"
+principals = ["arn:aws:iam::111111111111:role/app"]
+
+[[peer]]
+name = "reports"
+peer_account = "333333333333"
+peer_vpc = "vpc-0ccc3333cccc3333c"
+peer_region = "cn-north-1"
+allowed_cidrs = ["10.3.0.0/16"]
+local_vpc = "vpc-0ddd4444dddd4444d"
+request = true
+[[peer.security_group_rules]]
+group = "sg-0ddd4444dddd4444d"
+ports = "1024-65535"
+"#;
+
+    fn config() -> Config {
+        Config::parse(CONFIG, "test").unwrap()
+    }
+
+    fn value<'a>(p: &'a Parameters, key: &str) -> Option<&'a str> {
+        p.values.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn accepter_parameters_come_from_the_entries() {
+        let p = derive(&config(), Template::Accepter, Some("eu-west-1"));
+        assert_eq!(
+            value(&p, "LocalVpcIds"),
+            Some("vpc-0bbb2222bbbb2222b,vpc-0ddd4444dddd4444d")
+        );
+        assert_eq!(
+            value(&p, "SecurityGroupIds"),
+            Some("sg-0bbb2222bbbb2222d,sg-0ddd4444dddd4444d")
+        );
+        // Only the entry that does not request is an account to accept from.
+        assert_eq!(value(&p, "RequesterAccountIds"), Some("111111111111"));
+        assert_eq!(
+            value(&p, "RequestPeerVpcArns"),
+            Some("arn:aws-cn:ec2:cn-north-1:333333333333:vpc/vpc-0ccc3333cccc3333c")
+        );
+        assert_eq!(
+            value(&p, "KmsKeyArns"),
+            Some("arn:aws:kms:eu-west-1:222222222222:key/k1")
+        );
+        assert_eq!(value(&p, "DriftMode"), Some("remediate"));
+        assert_eq!(value(&p, "AccepterAccountIds"), None);
+        let notes = p.notes.join("\n");
+        assert!(
+            notes.contains("secret:other-AbCdEf") && notes.contains("kms_key"),
+            "{notes}"
+        );
+        assert!(notes.contains("\"reports\" requests a peering"), "{notes}");
+        assert_eq!(p.notes.len(), 2, "{notes}");
+        let sam = p.sam_overrides();
+        assert!(
+            sam.starts_with("LocalVpcIds=\"vpc-0bbb2222bbbb2222b,vpc-0ddd4444dddd4444d\" SecurityGroupIds=\""),
+            "{sam}"
+        );
+        assert!(sam.contains(" RequesterAccountIds=111111111111 "), "{sam}");
+        assert!(sam.ends_with(" DriftMode=remediate"), "{sam}");
+    }
+
+    #[test]
+    fn requester_parameters_name_the_accepters() {
+        let p = derive(&config(), Template::Requester, Some("eu-west-1"));
+        assert_eq!(value(&p, "AccepterAccountIds"), Some("111111111111,333333333333"));
+        assert_eq!(value(&p, "RequesterAccountIds"), None);
+        assert_eq!(
+            value(&p, "AccepterEventBusArn"),
+            None,
+            "two accepters: which bus is a guess"
+        );
+        let notes = p.notes.join("\n");
+        assert!(notes.contains("several peer accounts"), "{notes}");
+        assert!(notes.contains("\"orders\" has auto_accept = true"), "{notes}");
+
+        let one = Config::parse(&CONFIG[..CONFIG.find("[[peer]]\nname = \"reports\"").unwrap()], "t").unwrap();
+        let p = derive(&one, Template::Requester, Some("us-gov-west-1"));
+        assert_eq!(
+            value(&p, "AccepterEventBusArn"),
+            Some("arn:aws-us-gov:events:us-gov-west-1:111111111111:event-bus/default")
+        );
+        assert_eq!(value(&p, "RequestPeerVpcArns"), Some(""));
+        assert!(p.sam_overrides().contains(" RequestPeerVpcArns=\"\" "));
+        let p = derive(&one, Template::Requester, None);
+        assert!(p.notes.join("\n").contains("--region"));
+    }
+
+    #[test]
+    fn stack_parameters_are_read_in_every_shape() {
+        let described = r#"{"Stacks": [{"StackName": "peerlink", "Parameters": [
+            {"ParameterKey": "LocalVpcIds", "ParameterValue": "vpc-1,vpc-2"},
+            {"ParameterKey": "DriftMode", "ParameterValue": "report"}]}]}"#;
+        let p = read_stack_parameters(described).unwrap();
+        assert_eq!(p["LocalVpcIds"], "vpc-1,vpc-2");
+        assert_eq!(p["DriftMode"], "report");
+        let listed = r#"[{"ParameterKey": "LocalVpcIds", "ParameterValue": "vpc-1"}]"#;
+        assert_eq!(read_stack_parameters(listed).unwrap()["LocalVpcIds"], "vpc-1");
+        let ours = r#"{"LocalVpcIds": "vpc-1,vpc-2", "SecretArns": ["a", "b"]}"#;
+        let p = read_stack_parameters(ours).unwrap();
+        assert_eq!(p["SecretArns"], "a,b");
+        assert!(
+            read_stack_parameters(r#"{"Stacks": []}"#)
+                .unwrap_err()
+                .contains("0 stacks")
+        );
+        assert!(read_stack_parameters("nope").is_err());
+    }
+
+    #[test]
+    fn derived_parameters_cover_the_configuration() {
+        let c = config();
+        for template in [Template::Accepter, Template::Requester] {
+            let stack = read_stack_parameters(&derive(&c, template, Some("eu-west-1")).json().to_string()).unwrap();
+            // The key of the secret without kms_key is the one thing left to the user.
+            assert_eq!(coverage(&c, &stack), vec![], "{template:?}");
+        }
+    }
+
+    #[test]
+    fn what_the_stack_leaves_out_is_reported() {
+        let c = config();
+        let mut stack = read_stack_parameters(&derive(&c, Template::Accepter, None).json().to_string()).unwrap();
+        stack.insert("LocalVpcIds".into(), "vpc-0bbb2222bbbb2222b".into());
+        stack.insert(
+            "SecurityGroupIds".into(),
+            "sg-0bbb2222bbbb2222d,sg-0eeeeeeeeeeeeeeee".into(),
+        );
+        stack.insert("SecretArns".into(), "".into());
+        stack.insert("RequesterAccountIds".into(), "".into());
+        stack.insert("RequestPeerVpcArns".into(), "".into());
+        stack.insert("DriftMode".into(), "report".into());
+        let found = coverage(&c, &stack);
+        let text: Vec<String> = found.iter().map(|f| f.message.clone()).collect();
+        let has = |needle: &str| text.iter().any(|m| m.contains(needle));
+        assert!(
+            has("local VPC vpc-0ddd4444dddd4444d, which the stack's LocalVpcIds does not"),
+            "{text:#?}"
+        );
+        assert!(
+            has("secret arn:aws:secretsmanager:eu-west-1:222222222222:secret:db-AbCdEf"),
+            "{text:#?}"
+        );
+        assert!(
+            has("secret arn:aws:secretsmanager:eu-west-1:222222222222:secret:other-AbCdEf"),
+            "{text:#?}"
+        );
+        assert!(
+            has("peer account 111111111111, which the stack's RequesterAccountIds does not"),
+            "{text:#?}"
+        );
+        assert!(
+            has("peer VPC to request to arn:aws-cn:ec2:cn-north-1:333333333333:vpc/vpc-0ccc3333cccc3333c"),
+            "{text:#?}"
+        );
+        assert!(
+            has("security group sg-0ddd4444dddd4444d, which the stack's SecurityGroupIds does not"),
+            "{text:#?}"
+        );
+        assert!(
+            has("SecurityGroupIds names the security group sg-0eeeeeeeeeeeeeeee"),
+            "{text:#?}"
+        );
+        assert!(
+            has("DriftMode is report but settings.drift_mode is remediate"),
+            "{text:#?}"
+        );
+        assert_eq!(found.len(), 8, "{text:#?}");
+        assert!(found.iter().all(|f| f.fix.contains("--template accepter")));
+
+        // A requester stack: its accepters are every peer account.
+        let mut stack = read_stack_parameters(&derive(&c, Template::Requester, None).json().to_string()).unwrap();
+        stack.insert("AccepterAccountIds".into(), "333333333333".into());
+        let found = coverage(&c, &stack);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0]
+                .message
+                .contains("peer account 111111111111, which the stack's AccepterAccountIds")
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! What the in-memory account holds, and the example account tests start from.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+use serde_json::Value;
+
+use crate::aws::{KeyDescription, Parameter, SecretDescription};
+use crate::model::{Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, Vpc};
+
+/// Everything the in-memory account holds.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    pub account: String,
+    pub peerings: Vec<Peering>,
+    pub vpcs: Vec<Vpc>,
+    pub route_tables: Vec<RouteTable>,
+    pub groups: Vec<SecurityGroup>,
+    pub secrets: BTreeMap<String, (SecretDescription, Option<Value>)>,
+    pub keys: BTreeMap<String, (KeyDescription, Option<Value>)>,
+    pub parameters: BTreeMap<String, Parameter>,
+    /// Published events: (bus, detail-type, detail).
+    pub events: Vec<(String, String, Value)>,
+}
+
+/// The ECS-to-RDS example's accepter account, in memory: the local VPC
+/// (10.8.0.0/16) with a main table and a subnet table, the database group, a
+/// secret on a customer-managed key, and `requests` pending requests from the
+/// peer's VPCs (one per CIDR block, ids `pcx-…01`, `pcx-…02`, …).
+pub fn accepter_world(requests: &[&str]) -> World {
+    use crate::fixtures::{KEY, LOCAL_VPC, ME, PEER, REGION, SECRET, SG};
+    use crate::model::PeeringSide;
+    let side = |account: &str, vpc: String, cidrs: Vec<IpNet>| PeeringSide {
+        account: account.into(),
+        vpc,
+        region: REGION.into(),
+        cidrs,
+        allow_remote_dns: false,
+        blocks_known: true,
+    };
+    let local: IpNet = "10.8.0.0/16".parse().expect("cidr");
+    let peerings = requests
+        .iter()
+        .enumerate()
+        .map(|(i, cidr)| Peering {
+            id: format!("pcx-{:017x}", i + 1),
+            status: PeeringStatus::PendingAcceptance,
+            status_message: String::new(),
+            requester: side(PEER, format!("vpc-{:017x}", i + 1), vec![cidr.parse().expect("cidr")]),
+            accepter: side(ME, LOCAL_VPC.into(), vec![local]),
+            tags: BTreeMap::new(),
+        })
+        .collect();
+    let table = |id: &str, main: bool| RouteTable {
+        id: id.into(),
+        vpc: LOCAL_VPC.into(),
+        main,
+        subnets: if main { vec![] } else { vec!["subnet-0123".into()] },
+        tags: BTreeMap::new(),
+        routes: vec![Route {
+            destination: local,
+            target: RouteTarget::Local,
+            blackhole: false,
+        }],
+        other_routes: 0,
+    };
+    let key_policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ME}:root")}, "Action": "kms:*", "Resource": "*"}]});
+    World {
+        account: ME.into(),
+        peerings,
+        vpcs: vec![Vpc {
+            id: LOCAL_VPC.into(),
+            cidrs: vec![local],
+            dns_support: Some(true),
+            dns_hostnames: Some(true),
+            tags: BTreeMap::new(),
+        }],
+        route_tables: vec![
+            table("rtb-00000000000000001", true),
+            table("rtb-00000000000000002", false),
+        ],
+        groups: vec![SecurityGroup {
+            id: SG.into(),
+            vpc: LOCAL_VPC.into(),
+            rules: Vec::new(),
+            other_rules_ingress: 0,
+            other_rules_egress: 1,
+            group_refs: Vec::new(),
+            tagged: false,
+        }],
+        secrets: BTreeMap::from([(
+            SECRET.to_string(),
+            (
+                SecretDescription {
+                    arn: SECRET.into(),
+                    kms_key: Some(KEY.into()),
+                    tagged: false,
+                },
+                None,
+            ),
+        )]),
+        keys: BTreeMap::from([(
+            KEY.to_string(),
+            (
+                KeyDescription {
+                    arn: KEY.into(),
+                    aws_managed: false,
+                },
+                Some(key_policy),
+            ),
+        )]),
+        ..World::default()
+    }
+}
