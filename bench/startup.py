@@ -11,7 +11,8 @@ served here on loopback) and posts the result back. Measured per cold start:
 - CPU time (user + system) the process used, from the same rusage.
 
 The Python baseline (bench/baseline/: a minimal runtime client and one boto3
-handler per function) makes the same AWS reads for the same scheduled event and
+handler per function) makes the same AWS reads for the same scheduled event,
+in the same rounds (threads where the Rust function makes calls at once), and
 decides on them, so the comparison is like for like. Rust and Python runs
 alternate, so machine noise hits both. Both act as the accepter account of a
 realistic fixture on the emulator (moto, scripts/moto_server.py), at steady
@@ -22,11 +23,20 @@ state: the measured runs read and decide, and write nothing.
         --bootstrap finisher=target/debug/finisher \\
         --bootstrap drift=target/debug/drift --runs 5 --json results/startup.json
 
+Two tables: against the bare emulator (which answers in a few milliseconds,
+so start-up and CPU dominate), and with an EC2-like latency (--aws-latency-ms,
+default 30) held on every AWS call by a proxy both runtimes go through: calls
+made at once overlap, calls that wait on each other add up, so the time to
+first result shows the rounds of calls. The second table counts the calls
+and rounds of every run.
+
 Before the measured runs, one untimed run of each side goes through a
-counting proxy: both must make the same AWS calls, and only reads. Exits
-non-zero when an invocation fails, when the calls differ, or when the Rust and
-Python handlers disagree on what they saw and decided. The goals (>= 10x faster to first
-result, Rust peak RSS < 40 MiB) are shown, not asserted: machines are noisy.
+counting proxy: both must make the same AWS calls, and only reads (and every
+run through the latency proxy must make those calls again). Exits non-zero
+when an invocation fails, when the calls differ, or when the Rust and Python
+handlers disagree on what they saw and decided. The goals (>= 10x faster to
+first result, Rust init < 10 ms, Rust peak RSS < 16 MiB) are shown, not
+asserted: machines are noisy.
 """
 
 import argparse
@@ -59,7 +69,12 @@ ACCEPTER, REQUESTER, STRANGER = "222222222222", "111111111111", "333333333333"
 TASK_ROLE = f"arn:aws:iam::{REQUESTER}:role/orders-task"
 RUNTIME_BASE = "/2018-06-01/runtime"
 GOAL_SPEEDUP = 10.0
-GOAL_RUST_RSS_MIB = 40.0
+GOAL_RUST_INIT_MS = 10.0
+GOAL_RUST_RSS_MIB = 16.0
+# The two tables: against the bare emulator, and with an EC2-like latency on
+# every AWS call (--aws-latency-ms, through CallCounter).
+BARE, LATENCY = "bare", "latency"
+TABLES = (BARE, LATENCY)
 
 
 class BenchFailure(Exception):
@@ -97,16 +112,27 @@ class Emulator:
 
 class CallCounter:
     """A pass-through proxy in front of the emulator that records which AWS
-    operations go through it. Used for one untimed run of each side, to check
-    that the baseline makes exactly the Rust function's calls; the measured
-    runs talk to the emulator directly."""
+    operations go through it, and when each started and ended.
+
+    With `latency_ms`, every call is held that long before it is forwarded: a
+    network round trip to EC2 (about 30 ms from a Lambda function in the same
+    region). The proxy serves each connection on its own thread, so calls a
+    function makes at once overlap, and calls that wait on each other add up:
+    the time to first result then shows how many rounds of calls a function
+    makes, not how fast the emulator answers.
+
+    Used without latency for one untimed run of each side, to check that the
+    baseline makes exactly the Rust function's calls; with latency for the
+    second table (both runtimes through the same proxy)."""
 
     HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "te", "upgrade"}
 
-    def __init__(self, upstream):
+    def __init__(self, upstream, latency_ms=0.0):
         self.upstream = urllib.parse.urlsplit(upstream).netloc
+        self.latency_s = latency_ms / 1000
         self.lock = threading.Lock()
         self.calls = Counter()
+        self.spans = []  # (operation, start ns, end ns) per call
         self.server = _Server(("127.0.0.1", 0), _ProxyHandler)
         self.server.proxy = self
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -129,13 +155,36 @@ class CallCounter:
         return f"{service}:{urllib.parse.urlsplit(path).path}"
 
     def take(self):
+        """The calls since the last take: (operation counts, rounds, ms
+        during which at least one call was in flight)."""
         with self.lock:
             calls, self.calls = self.calls, Counter()
-        return calls
+            spans, self.spans = self.spans, []
+        n, busy_ns = rounds(spans)
+        return calls, n, busy_ns / 1e6
 
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def rounds(spans):
+    """How many rounds the calls came in, and for how long (ns) at least one
+    was in flight. Calls that overlap in time are one round; a call that
+    starts after every earlier one has ended (it waited for them, or came
+    later) starts the next. Meaningful with latency, where every call lasts
+    at least that long."""
+    n, busy_ns, first, busy_until = 0, 0, None, None
+    for _, start, end in sorted(spans, key=lambda s: s[1]):
+        if busy_until is None or start >= busy_until:
+            if busy_until is not None:
+                busy_ns += busy_until - first
+            n, first, busy_until = n + 1, start, end
+        else:
+            busy_until = max(busy_until, end)
+    if busy_until is not None:
+        busy_ns += busy_until - first
+    return n, busy_ns
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
@@ -148,10 +197,14 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def forward(self):
         proxy = self.server.proxy
+        start = time.monotonic_ns()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        operation = proxy.operation(self.headers, self.path, body)
         with proxy.lock:
-            proxy.calls[proxy.operation(self.headers, self.path, body)] += 1
+            proxy.calls[operation] += 1
+        if proxy.latency_s:
+            time.sleep(proxy.latency_s)
         if self.upstream is None:  # one upstream connection per client connection
             self.upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in CallCounter.HOP}
@@ -162,6 +215,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         head = [f"HTTP/1.1 {resp.status} {resp.reason}"]
         head += [f"{k}: {v}" for k, v in resp.getheaders() if k.lower() not in CallCounter.HOP]
         head.append(f"Content-Length: {len(data)}")
+        # Recorded before the answer goes out: once the function has its
+        # last answer, every span is in.
+        with proxy.lock:
+            proxy.spans.append((operation, start, time.monotonic_ns()))
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
 
     do_GET = do_POST = do_PUT = do_DELETE = forward
@@ -346,7 +403,9 @@ class Invocation:
 
 class RuntimeApi:
     """A threaded HTTP/1.1 server speaking the part of the Runtime API a runtime
-    client uses. One invocation is armed at a time (runs are sequential)."""
+    client uses. One per cold start (a fresh port): a stopped process's last
+    `GET …/next`, still in a socket buffer when the next process starts, can
+    then never take the next process's invocation."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -400,6 +459,11 @@ class RuntimeApi:
 
 
 class _Server(ThreadingHTTPServer):
+    # A function opens a connection per call it makes at once (ten for the
+    # finisher's round): socketserver's default backlog of 5 would drop some
+    # SYNs, and the kernel retries those only after a second.
+    request_queue_size = 128
+
     def handle_error(self, request, client_address):
         # A stopped process drops its connection: expected, not worth a traceback.
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -632,7 +696,6 @@ class Bench:
         self.logs = workdir / "logs"
         self.logs.mkdir()
         (workdir / "home").mkdir()
-        self.api = RuntimeApi()
         become_subreaper()
 
     def env(self, function, endpoint, creds, config_path):
@@ -644,7 +707,6 @@ class Bench:
             "TZ": ":UTC",
             # An empty home: never the developer's ~/.aws, only what Lambda would give.
             "HOME": str(home),
-            "AWS_LAMBDA_RUNTIME_API": self.api.address,
             "AWS_LAMBDA_FUNCTION_NAME": f"peerlink-{function}",
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
@@ -666,7 +728,12 @@ class Bench:
         if endpoint:
             env = {**env, "AWS_ENDPOINT_URL": endpoint}
         log = self.logs / f"{function}-{runtime}-{label}.log"
-        return cold_start(self.api, argv, env, function, self.event, log, self.args.timeout)
+        api = RuntimeApi()
+        try:
+            env = {**env, "AWS_LAMBDA_RUNTIME_API": api.address}
+            return cold_start(api, argv, env, function, self.event, log, self.args.timeout)
+        finally:
+            api.stop()
 
     def count_calls(self, endpoint):
         """One untimed run of each side through the call counter: which AWS
@@ -679,7 +746,7 @@ class Bench:
                 for runtime in ("rust", "python"):
                     print(f"counting calls: {function} ({runtime})", file=sys.stderr)
                     self.run(function, runtime, "calls", proxy.endpoint)
-                    calls[function][runtime] = dict(sorted(proxy.take().items()))
+                    calls[function][runtime] = dict(sorted(proxy.take()[0].items()))
         finally:
             proxy.stop()
         return calls
@@ -687,6 +754,7 @@ class Bench:
     def main(self):
         args = self.args
         emu = Emulator(args.python)
+        slow = None
         try:
             print(f"emulator: {emu.endpoint}; building the fixture", file=sys.stderr)
             fixture = build_fixture(emu.endpoint)
@@ -708,22 +776,33 @@ class Bench:
                     print(f"warm-up: {function} ({runtime})", file=sys.stderr)
                     self.run(function, runtime, "warmup")
             calls = self.count_calls(emu.endpoint)
-            samples = {f: {"rust": [], "python": []} for f in self.commands}
+            # The measured runs: each function and runtime against the bare
+            # emulator, then through the latency proxy (which also counts
+            # every call of those runs, and the rounds they came in).
+            slow = CallCounter(emu.endpoint, args.aws_latency_ms)
+            endpoints = {BARE: None, LATENCY: slow.endpoint}
+            samples = {t: {f: {"rust": [], "python": []} for f in self.commands} for t in TABLES}
             for i in range(args.runs):
                 for j, function in enumerate(self.commands):
                     order = ("rust", "python") if (i + j) % 2 == 0 else ("python", "rust")
-                    for runtime in order:
-                        s = self.run(function, runtime, str(i + 1))
-                        samples[function][runtime].append(s)
-                        print(
-                            f"run {i + 1}/{args.runs} {function:8} {runtime:6} "
-                            f"{s['first_result_ms']:8.1f} ms  {s['peak_rss_kib'] / 1024:6.1f} MiB",
-                            file=sys.stderr,
-                        )
+                    for table in TABLES:
+                        for runtime in order:
+                            s = self.run(function, runtime, f"{table}-{i + 1}", endpoints[table])
+                            if table == LATENCY:
+                                counted, s["rounds"], s["aws_ms"] = slow.take()
+                                s["calls"] = dict(sorted(counted.items()))
+                            samples[table][function][runtime].append(s)
+                            print(
+                                f"run {i + 1}/{args.runs} {table:7} {function:8} {runtime:6} "
+                                f"{s['first_result_ms']:8.1f} ms  {s['peak_rss_kib'] / 1024:6.1f} MiB"
+                                + (f"  {s['rounds']} round(s)" if "rounds" in s else ""),
+                                file=sys.stderr,
+                            )
             return fixture, calls, samples
         finally:
+            if slow is not None:
+                slow.stop()
             emu.stop()
-            self.api.stop()
 
 
 def is_read(operation):
@@ -731,9 +810,10 @@ def is_read(operation):
 
 
 def check(calls, samples):
-    """Both runtimes must make the same AWS calls, only reads; every run of
-    both must have seen and decided the same things; and the Rust runs must
-    have had nothing left to write (steady state)."""
+    """Both runtimes must make the same AWS calls, only reads, in every
+    measured run through the latency proxy too; every run of both, in both
+    tables, must have seen and decided the same things; and the Rust runs
+    must have had nothing left to write (steady state)."""
     problems, digests = [], {}
     for function, by_runtime in calls.items():
         rust, python = by_runtime["rust"], by_runtime["python"]
@@ -742,15 +822,24 @@ def check(calls, samples):
         writes = sorted({op for c in (rust, python) for op in c if not is_read(op)})
         if writes:
             problems.append(f"{function}: a run at steady state wrote: {writes}")
-    for function, by_runtime in samples.items():
-        seen = {}
-        for runtime, runs in by_runtime.items():
+        for runtime, runs in samples[LATENCY][function].items():
             for n, s in enumerate(runs, 1):
-                seen.setdefault(json.dumps(digest(function, s["response"]), sort_keys=True), []).append(f"{runtime}#{n}")
+                if s["calls"] != rust:
+                    problems.append(
+                        f"{function}: {runtime} run {n} through the latency proxy made other calls than counted:\n"
+                        f"    counted {rust}\n    made    {s['calls']}"
+                    )
+    for function in calls:
+        seen = {}
+        for table in TABLES:
+            for runtime, runs in samples[table][function].items():
+                for n, s in enumerate(runs, 1):
+                    key = json.dumps(digest(function, s["response"]), sort_keys=True)
+                    seen.setdefault(key, []).append(f"{runtime}#{n} ({table})")
         if len(seen) > 1:
             detail = "\n".join(f"    {', '.join(who)}: {d}" for d, who in seen.items())
             problems.append(f"{function}: the runs disagree on what they read and decided:\n{detail}")
-        d = digest(function, by_runtime["rust"][0]["response"])
+        d = digest(function, samples[BARE][function]["rust"][0]["response"])
         digests[function] = d
         if d.get("actions"):
             problems.append(f"{function}: the Rust function still has changes to make ({d['actions']}): not at steady state")
@@ -759,13 +848,18 @@ def check(calls, samples):
 
 def stats(runs):
     t = [s["first_result_ms"] for s in runs]
-    return {
+    out = {
         "first_result_ms": {"median": statistics.median(t), "min": min(t), "max": max(t)},
         "init_ms_median": statistics.median(s["init_ms"] for s in runs),
         "handler_ms_median": statistics.median(s["handler_ms"] for s in runs),
         "cpu_ms_median": statistics.median(s["cpu_ms"] for s in runs),
         "peak_rss_mib_median": statistics.median(s["peak_rss_kib"] for s in runs) / 1024,
     }
+    if all("rounds" in s for s in runs):
+        out["rounds_median"] = statistics.median(s["rounds"] for s in runs)
+        out["aws_ms_median"] = statistics.median(s["aws_ms"] for s in runs)
+        out["calls"] = sum(runs[0]["calls"].values())
+    return out
 
 
 def summarize(samples):
@@ -783,22 +877,31 @@ def summarize(samples):
             },
             "goals": {
                 f"first_result_speedup_at_least_{GOAL_SPEEDUP:g}x": speedup >= GOAL_SPEEDUP,
+                f"rust_init_below_{GOAL_RUST_INIT_MS:g}_ms": rust["init_ms_median"] < GOAL_RUST_INIT_MS,
                 f"rust_peak_rss_below_{GOAL_RUST_RSS_MIB:g}_mib": rust["peak_rss_mib_median"] < GOAL_RUST_RSS_MIB,
             },
         }
     return out
 
 
-def print_table(summary, runs, machine):
+def print_header(runs, machine):
     print()
-    print(f"peerlink cold starts through the Lambda Runtime API: {runs} run(s) per function and runtime")
+    print(f"peerlink cold starts through the Lambda Runtime API: {runs} run(s) per function, runtime and table")
     print(
         f"machine: {machine['nproc']} CPU(s) ({machine['cpu']}), load {machine['loadavg_start'][0]:.1f} "
         f"-> {machine['loadavg_end'][0]:.1f}; "
         f"Python {machine['python']}, boto3 {machine['boto3']}; moto {machine['moto']} on loopback"
     )
+
+
+def print_table(title, summary):
     print()
+    print(title)
+    print()
+    with_rounds = all("rounds_median" in s["rust"] for s in summary.values())
     cols = f"{'first result ms':>15} {'[min - max]':>19} {'init ms':>8} {'handler ms':>10} {'CPU ms':>8} {'peak RSS MiB':>12}"
+    if with_rounds:
+        cols += f" {'calls':>5} {'rounds':>6} {'AWS ms':>7}"
     head = f"{'function':9} {'runtime':11} {cols}"
     print(head)
     print("-" * len(head))
@@ -807,29 +910,41 @@ def print_table(summary, runs, machine):
             r = s[runtime]
             t = r["first_result_ms"]
             span = f"[{t['min']:.1f} - {t['max']:.1f}]"
-            print(
+            line = (
                 f"{function if runtime == 'rust' else '':9} {runtime:11} {t['median']:15.1f} {span:>19} "
                 f"{r['init_ms_median']:8.1f} {r['handler_ms_median']:10.1f} {r['cpu_ms_median']:8.1f} "
                 f"{r['peak_rss_mib_median']:12.1f}"
             )
+            if with_rounds:
+                line += f" {r['calls']:5} {r['rounds_median']:6g} {r['aws_ms_median']:7.1f}"
+            print(line)
         ratio = s["ratio"]
         cpu = f"{ratio['cpu']:.1f}x" if ratio["cpu"] else "-"
         print(
             f"{'':9} {'python/rust':11} {ratio['first_result']:14.1f}x {'':19} {'':8} {'':10} {cpu:>8} "
             f"{ratio['peak_rss']:11.1f}x"
         )
-    print()
-    print(f"goals (shown, not asserted): >= {GOAL_SPEEDUP:g}x faster to first result; Rust peak RSS < {GOAL_RUST_RSS_MIB:g} MiB")
-    for function, s in summary.items():
-        fast, small = s["goals"].values()
+    if with_rounds:
         print(
-            f"  {function:9} {s['ratio']['first_result']:5.1f}x {'met' if fast else 'NOT met':8} "
-            f"{s['rust']['peak_rss_mib_median']:5.1f} MiB {'met' if small else 'NOT met'}"
+            "calls and rounds per run through the proxy (calls that overlap in time are one round); "
+            "AWS ms: time with a call in flight, latency included"
         )
     print()
+    print(
+        f"goals (shown, not asserted): >= {GOAL_SPEEDUP:g}x faster to first result; "
+        f"Rust init < {GOAL_RUST_INIT_MS:g} ms; Rust peak RSS < {GOAL_RUST_RSS_MIB:g} MiB"
+    )
+    for function, s in summary.items():
+        fast, quick, small = s["goals"].values()
+        print(
+            f"  {function:9} {s['ratio']['first_result']:5.1f}x {'met' if fast else 'NOT met':8} "
+            f"{s['rust']['init_ms_median']:5.1f} ms {'met' if quick else 'NOT met':8} "
+            f"{s['rust']['peak_rss_mib_median']:5.1f} MiB {'met' if small else 'NOT met'}"
+        )
 
 
 def print_calls(calls):
+    print()
     print("AWS calls per invocation (counted on one untimed run of each side)")
     for function, by_runtime in calls.items():
         same = "same in the baseline" if by_runtime["rust"] == by_runtime["python"] else "BASELINE DIFFERS"
@@ -886,11 +1001,19 @@ def parse_args(argv):
         default=str(ROOT / ".tools" / "venv" / "bin" / "python"),
         help="interpreter for the baseline and the emulator (default: the project venv)",
     )
+    p.add_argument(
+        "--aws-latency-ms",
+        type=float,
+        default=30.0,
+        help="latency held on every AWS call for the second table (default 30, about EC2's from Lambda)",
+    )
     p.add_argument("--timeout", type=float, default=120, help="seconds a cold start may take (default 120)")
     p.add_argument("--keep-logs", action="store_true", help="keep the work directory (logs, config) on success")
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")
+    if args.aws_latency_ms <= 0:
+        p.error("--aws-latency-ms must be positive")
     bootstraps = {}
     for item in args.bootstrap:
         name, sep, path = item.partition("=")
@@ -926,10 +1049,19 @@ def main(argv=None):
             print(f"\nFAILED: {e}", file=sys.stderr)
             return 1
         problems, digests = check(calls, samples)
-        summary = summarize(samples)
+        summaries = {t: summarize(samples[t]) for t in TABLES}
         machine = machine_info(args.python)
         machine["loadavg_start"], machine["loadavg_end"] = load_start, os.getloadavg()
-        print_table(summary, args.runs, machine)
+        titles = {
+            BARE: "Bare emulator (moto answers each call in a few ms; every function waits on it alike)",
+            LATENCY: (
+                f"With {args.aws_latency_ms:g} ms of EC2-like latency on every AWS call (both runtimes through "
+                "the same proxy; calls made at once overlap, calls that wait on each other add up)"
+            ),
+        }
+        print_header(args.runs, machine)
+        for t in TABLES:
+            print_table(titles[t], summaries[t])
         print_calls(calls)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -942,14 +1074,28 @@ def main(argv=None):
                 "bootstraps": {
                     f: {"path": str(p), "bytes": p.stat().st_size} for f, p in args.bootstrap.items()
                 },
-                "goals": {"first_result_speedup": GOAL_SPEEDUP, "rust_peak_rss_mib": GOAL_RUST_RSS_MIB},
+                "goals": {
+                    "first_result_speedup": GOAL_SPEEDUP,
+                    "rust_init_ms": GOAL_RUST_INIT_MS,
+                    "rust_peak_rss_mib": GOAL_RUST_RSS_MIB,
+                },
                 "fixture": {k: v for k, v in fixture.items() if k != "credentials"},
                 "aws_calls_per_invocation": calls,
                 "seen": digests,
-                "summary": summary,
-                "samples": {
-                    f: {rt: [{k: v for k, v in s.items() if k != "response"} for s in runs] for rt, runs in by.items()}
-                    for f, by in samples.items()
+                "tables": {
+                    t: {
+                        "title": titles[t],
+                        "aws_latency_ms": args.aws_latency_ms if t == LATENCY else 0,
+                        "summary": summaries[t],
+                        "samples": {
+                            f: {
+                                rt: [{k: v for k, v in s.items() if k != "response"} for s in runs]
+                                for rt, runs in by.items()
+                            }
+                            for f, by in samples[t].items()
+                        },
+                    }
+                    for t in TABLES
                 },
                 "problems": problems,
             }

@@ -1,12 +1,14 @@
 """The boto3 baseline of peerlink's three functions, for bench/startup.py.
 
 Each handler makes the same AWS reads as the Rust function does for a
-scheduled event (shared/src/accepter.rs, reconcile/observe.rs, drift.rs) and
-the same decisions on what it read (reconcile/plan.rs, decision.rs), so the
+scheduled event, in the same rounds (shared/src/accepter/mod.rs,
+reconcile/observe.rs, drift.rs), and makes the same decisions on what it read
+(decision/, routing.rs, reconcile/plan/, reconcile/policy.rs), so the
 start-up benchmark compares like with like: a fair, idiomatic Python Lambda,
-not a sleep. It never writes: on the benchmark's fixture, at steady state, the
-Rust functions do not write either, and the benchmark checks that both sides
-saw and decided the same things.
+not a sleep. Calls the Rust side makes at once (tokio::join!, buffer_unordered)
+run here at once too, on threads. It never writes: on the benchmark's
+fixture, at steady state, the Rust functions do not write either, and the
+benchmark checks that both sides saw and decided the same things.
 
 The result mirrors the shape of the Rust reports (outcomes / managed / actions
 / findings), so one digest function reads both.
@@ -20,6 +22,7 @@ import ipaddress
 import json
 import os
 import re
+import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,15 +31,23 @@ import boto3
 from botocore.exceptions import ClientError
 
 GONE = {"deleting", "deleted", "rejected", "failed", "expired"}
+ESTABLISHED = {"active", "provisioning"}
+LIVE_REQUEST = {"initiating-request", "pending-acceptance", "provisioning", "active"}
 ACCOUNT_RE = re.compile(r"^\d{12}$")
+PCX_RE = re.compile(r"^pcx-([0-9a-f]{8}|[0-9a-f]{17})$")
 READ_SID, DECRYPT_SID = "PeerlinkRead", "PeerlinkDecrypt"
+MANAGED_TAG, ENTRY_TAG = "peerlink:managed", "peerlink:entry"
+SECRET_POLICY_MAX, KEY_POLICY_MAX = 20_480, 32_768
+FILTER_VALUES_MAX = 200
+# As observe.rs: enough for one round in any sane configuration, bounded.
+READ_CONCURRENCY = 64
 
 
 class ConfigError(Exception):
     pass
 
 
-# ---------------------------------------------------------------- clients
+# ---------------------------------------------------------------- clients and identity
 
 
 @functools.cache
@@ -46,13 +57,30 @@ def client(service):
     return boto3.client(service)
 
 
-def identity():
-    sts = client("sts")
-    account = sts.get_caller_identity()["Account"]
-    region = sts.meta.region_name
+_ACCOUNT = []  # who we are, found once per process
+
+
+def account_of_function_arn(arn):
+    """arn:aws:lambda:REGION:ACCOUNT:function:NAME -> ACCOUNT (no STS call needed)."""
+    parts = (arn or "").split(":")
+    if len(parts) >= 7 and parts[0] == "arn" and parts[2] == "lambda" and parts[5] == "function":
+        if ACCOUNT_RE.match(parts[4]):
+            return parts[4]
+    return None
+
+
+def identity(context):
+    """The account from the invoked function's ARN (STS only where it is
+    absent), the region from the environment, as lambda.rs does."""
+    if not _ACCOUNT:
+        account = account_of_function_arn(context.get("invoked_function_arn"))
+        if account is None:
+            account = client("sts").get_caller_identity()["Account"]
+        _ACCOUNT.append(account)
+    region = client("ec2").meta.region_name
     if not region:
         raise ConfigError("no AWS region is configured (set AWS_REGION)")
-    return {"account": account, "region": region}
+    return {"account": _ACCOUNT[0], "region": region}
 
 
 def log(kind, /, **fields):
@@ -80,19 +108,24 @@ def ports_of(value):
     return (int(a), int(b or a))
 
 
-def load_config():
-    path = os.environ.get("PEERLINK_CONFIG_FILE")
-    if not path:
-        raise ConfigError("PEERLINK_CONFIG_FILE is not set")
-    with open(path, "rb") as f:
-        doc = tomllib.load(f)
+def arn_parts(arn):
+    # arn:partition:service:region:account:resource
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        raise ConfigError(f"invalid ARN {arn!r}")
+    return {"region": parts[3], "account": parts[4]}
+
+
+def parse_config(text):
+    doc = tomllib.loads(text)
     settings = doc.get("settings", {})
     cfg = {
         "unmatched_requests": settings.get("unmatched_requests", "reject"),
         "drift_mode": settings.get("drift_mode", "report"),
-        "write_concurrency": int(settings.get("write_concurrency", 4)),
+        "write_concurrency": int(settings.get("write_concurrency", 16)),
         "routes_per_route_table": int(settings.get("routes_per_route_table", 50)),
         "rules_per_security_group": int(settings.get("rules_per_security_group", 60)),
+        "request_retry_hours": int(settings.get("request_retry_hours", 24)),
         "peers": [],
     }
     if cfg["unmatched_requests"] not in ("reject", "ignore"):
@@ -117,6 +150,7 @@ def load_config():
                 "allowed": [config_net(c, f"{where}.allowed_cidrs") for c in raw["allowed_cidrs"]],
                 "local_vpc": raw["local_vpc"],
                 "auto_accept": bool(raw.get("auto_accept", False)),
+                "request": bool(raw.get("request", False)),
                 "select": routes.get("select", "all"),
                 "tags": routes.get("tags", {}),
                 "ids": routes.get("ids", []),
@@ -133,7 +167,12 @@ def load_config():
                 "dns_remote": bool(dns.get("remote_resolution", True)),
                 "dns_set": bool(dns.get("set_vpc_attributes", False)),
                 "secrets": [
-                    {"arn": s["arn"], "principals": sorted(set(s["principals"])), "kms_key": s.get("kms_key")}
+                    {
+                        "arn": s["arn"],
+                        **arn_parts(s["arn"]),
+                        "principals": sorted(set(s["principals"])),
+                        "kms_key": s.get("kms_key"),
+                    }
                     for s in raw.get("secrets", [])
                 ],
             }
@@ -141,12 +180,37 @@ def load_config():
     return cfg
 
 
+_CONFIG = {}  # text -> parsed: parsed again only when it changed (context.rs's ConfigCache)
+
+
+def current_config():
+    """The configuration as it is now: read on every invocation, as the Rust
+    functions do (a warm process must follow a changed allowlist)."""
+    path = os.environ.get("PEERLINK_CONFIG_FILE")
+    if not path:
+        raise ConfigError("PEERLINK_CONFIG_FILE is not set")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if text not in _CONFIG:
+        _CONFIG.clear()
+        _CONFIG[text] = parse_config(text)
+    return _CONFIG[text]
+
+
+def local_vpcs(cfg):
+    return sorted({e["local_vpc"] for e in cfg["peers"]})
+
+
+def entry_named(cfg, name):
+    return next((e for e in cfg["peers"] if e["name"] == name), None)
+
+
 def allows(entry, cidr):
     return any(cidr.version == r.version and cidr.subnet_of(r) for r in entry["allowed"])
 
 
 def overlaps(a, b):
-    return a.version == b.version and a.overlaps(b)
+    return a.version == b.version and (a.subnet_of(b) or b.subnet_of(a))
 
 
 # ---------------------------------------------------------------- EC2 reads
@@ -159,6 +223,10 @@ def parse_net(text):
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
+
+
+def tags_of(tags):
+    return {t["Key"]: t.get("Value", "") for t in tags or [] if "Key" in t}
 
 
 def side_from(info):
@@ -178,6 +246,8 @@ def side_from(info):
         "region": info.get("Region", ""),
         "cidrs": cidrs,
         "allow_remote_dns": bool(info.get("PeeringOptions", {}).get("AllowDnsResolutionFromRemoteVpc", False)),
+        # Without CidrBlockSet only the primary block is known.
+        "blocks_known": bool(info.get("CidrBlockSet")),
     }
 
 
@@ -191,18 +261,21 @@ def describe_peerings():
             if pid in seen:  # the emulator can repeat ids across pages
                 continue
             seen.add(pid)
+            status = p.get("Status", {})
             out.append(
                 {
                     "id": pid,
-                    "status": p.get("Status", {}).get("Code", "unknown"),
+                    "status": status.get("Code", "unknown"),
+                    "status_message": status.get("Message", ""),
                     "requester": side_from(p.get("RequesterVpcInfo")),
                     "accepter": side_from(p.get("AccepterVpcInfo")),
+                    "tags": tags_of(p.get("Tags")),
                 }
             )
     return out
 
 
-def chunks(values, n=200):
+def chunks(values, n=FILTER_VALUES_MAX):
     return [values[i : i + n] for i in range(0, len(values), n)]
 
 
@@ -226,22 +299,59 @@ def describe_vpcs(vpc_ids):
                 for c in filter(None, map(parse_net, [v.get("CidrBlock")] + v4 + v6)):
                     if c not in cidrs:
                         cidrs.append(c)
-                out[v["VpcId"]] = {"id": v["VpcId"], "cidrs": cidrs, "dns_support": None, "dns_hostnames": None}
+                out[v["VpcId"]] = {
+                    "id": v["VpcId"],
+                    "cidrs": cidrs,
+                    "dns_support": None,
+                    "dns_hostnames": None,
+                    "tags": tags_of(v.get("Tags")),
+                }
     return out
 
 
 def vpc_dns_attributes(vpc_id):
+    """Two calls, one after the other (EC2 has no batch form), as ec2/mod.rs."""
     ec2 = client("ec2")
-    s = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")
-    h = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")
+    try:
+        s = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")
+        h = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")
+    except ClientError as e:
+        # A configured VPC that does not exist is a finding, not a failure.
+        if e.response["Error"]["Code"] == "InvalidVpcID.NotFound":
+            return None
+        raise
     return (
-        vpc_id,
         bool(s.get("EnableDnsSupport", {}).get("Value", False)),
         bool(h.get("EnableDnsHostnames", {}).get("Value", False)),
     )
 
 
+def route_from(r):
+    dest = parse_net(r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock"))
+    if dest is None:
+        return None
+    if r.get("VpcPeeringConnectionId"):
+        target = ("peering", r["VpcPeeringConnectionId"])
+    elif r.get("GatewayId") == "local":
+        target = ("local", None)
+    else:
+        fields = (
+            "GatewayId",
+            "NatGatewayId",
+            "TransitGatewayId",
+            "NetworkInterfaceId",
+            "InstanceId",
+            "EgressOnlyInternetGatewayId",
+            "LocalGatewayId",
+            "CarrierGatewayId",
+            "CoreNetworkArn",
+        )
+        target = ("other", next((r[f] for f in fields if r.get(f)), "unknown"))
+    return {"dest": dest, "target": target, "blackhole": r.get("State") == "blackhole"}
+
+
 def describe_route_tables(vpc_ids):
+    """Every table of the VPCs: one paginated call per 200 VPCs."""
     tables = []
     for chunk in chunks(vpc_ids):
         pages = (
@@ -253,17 +363,11 @@ def describe_route_tables(vpc_ids):
             for rt in page["RouteTables"]:
                 routes, other = [], 0
                 for r in rt.get("Routes", []):
-                    dest = parse_net(r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock"))
-                    if dest is None:
+                    route = route_from(r)
+                    if route is None:
                         other += 1
-                        continue
-                    if r.get("VpcPeeringConnectionId"):
-                        target = ("peering", r["VpcPeeringConnectionId"])
-                    elif r.get("GatewayId") == "local":
-                        target = ("local", None)
                     else:
-                        target = ("other", r.get("GatewayId") or r.get("NatGatewayId") or "unknown")
-                    routes.append({"dest": dest, "target": target, "blackhole": r.get("State") == "blackhole"})
+                        routes.append(route)
                 assoc = rt.get("Associations", [])
                 tables.append(
                     {
@@ -271,7 +375,7 @@ def describe_route_tables(vpc_ids):
                         "vpc": rt.get("VpcId", ""),
                         "main": any(a.get("Main") for a in assoc),
                         "subnets": [a["SubnetId"] for a in assoc if a.get("SubnetId")],
-                        "tags": {t["Key"]: t.get("Value", "") for t in rt.get("Tags", [])},
+                        "tags": tags_of(rt.get("Tags")),
                         "routes": routes,
                         "count": len(routes) + other,
                     }
@@ -286,7 +390,12 @@ def rules_from(perms, direction):
     rules, other = [], 0
     for p in perms:
         proto = PROTOCOLS.get(str(p.get("IpProtocol")))
-        ports = (p.get("FromPort"), p.get("ToPort")) if proto in ("tcp", "udp") else None
+        ports = None
+        if proto in ("tcp", "udp"):
+            a, b = p.get("FromPort"), p.get("ToPort")
+            if a is not None and b is not None and 0 <= a <= 65535 and 0 <= b <= 65535:
+                ports = (a, b)
+        # ICMP rules other than "all types" are not something we manage: count them only.
         manageable = proto is not None and (proto != "icmp" or p.get("FromPort") == -1)
         other += len(p.get("UserIdGroupPairs", [])) + len(p.get("PrefixListIds", []))
         ranges = [(r.get("CidrIp"), r.get("Description")) for r in p.get("IpRanges", [])]
@@ -300,13 +409,14 @@ def rules_from(perms, direction):
     return rules, other
 
 
-def describe_security_groups(group_ids):
+def describe_security_groups(name, values):
+    """Groups by `group-id` or `tag-key`: one paginated call per 200 values."""
     out = {}
-    for chunk in chunks(group_ids):
+    for chunk in chunks(values):
         pages = (
             client("ec2")
             .get_paginator("describe_security_groups")
-            .paginate(Filters=[{"Name": "group-id", "Values": chunk}], MaxResults=1000)
+            .paginate(Filters=[{"Name": name, "Values": chunk}], MaxResults=1000)
         )
         for page in pages:
             for g in page["SecurityGroups"]:
@@ -314,13 +424,15 @@ def describe_security_groups(group_ids):
                 egress, other_out = rules_from(g.get("IpPermissionsEgress", []), "egress")
                 out[g["GroupId"]] = {
                     "id": g["GroupId"],
+                    "vpc": g.get("VpcId", ""),
                     "rules": ingress + egress,
                     "other": {"ingress": other_in, "egress": other_out},
+                    "tagged": any(t.get("Key") == MANAGED_TAG for t in g.get("Tags", [])),
                 }
     return out
 
 
-# ---------------------------------------------------------------- secrets and keys
+# ---------------------------------------------------------------- Secrets Manager and KMS reads
 
 
 def parse_policy(text):
@@ -328,99 +440,99 @@ def parse_policy(text):
     return json.loads(text) if text else None
 
 
-def read_secret(arn):
-    sm = client("secretsmanager")
+def describe_secret(arn):
+    """None when the secret does not exist."""
     try:
-        d = sm.describe_secret(SecretId=arn)
+        d = client("secretsmanager").describe_secret(SecretId=arn)
     except ClientError as e:
         if e.response["Error"]["Code"] == "ResourceNotFoundException":
-            return arn, None
+            return None
         raise
-    policy = parse_policy(sm.get_resource_policy(SecretId=arn).get("ResourcePolicy"))
-    return arn, {"arn": d.get("ARN", arn), "kms_key": d.get("KmsKeyId") or None, "policy": policy}
+    return {
+        "arn": d.get("ARN", arn),
+        "kms_key": d.get("KmsKeyId") or None,
+        "tagged": any(t.get("Key") == MANAGED_TAG for t in d.get("Tags", [])),
+    }
 
 
-def read_key(ref):
-    kms = client("kms")
+def get_secret_policy(arn):
+    return parse_policy(client("secretsmanager").get_resource_policy(SecretId=arn).get("ResourcePolicy"))
+
+
+def list_tagged_secrets():
+    """Every secret carrying our tag key: one paginated, filtered call."""
+    out = []
+    pages = (
+        client("secretsmanager")
+        .get_paginator("list_secrets")
+        .paginate(Filters=[{"Key": "tag-key", "Values": [MANAGED_TAG]}], MaxResults=100)
+    )
+    for page in pages:
+        for s in page.get("SecretList", []):
+            # The filter matches key prefixes: keep exact matches only.
+            if any(t.get("Key") == MANAGED_TAG for t in s.get("Tags", [])):
+                out.append(s.get("ARN", ""))
+    return out
+
+
+def describe_key(ref):
+    """None when the key does not exist."""
     try:
-        meta = kms.describe_key(KeyId=ref)["KeyMetadata"]
+        meta = client("kms").describe_key(KeyId=ref)["KeyMetadata"]
     except ClientError as e:
         if e.response["Error"]["Code"] == "NotFoundException":
-            return ref, None
+            return None
         raise
-    aws_managed = meta.get("KeyManager") == "AWS"
-    policy = None if aws_managed else parse_policy(kms.get_key_policy(KeyId=meta["Arn"], PolicyName="default")["Policy"])
-    return ref, {"arn": meta["Arn"], "aws_managed": aws_managed, "policy": policy}
+    return {"arn": meta.get("Arn", ref), "aws_managed": meta.get("KeyManager") == "AWS"}
 
 
-def statements(doc):
-    s = (doc or {}).get("Statement")
-    return s if isinstance(s, list) else [s] if isinstance(s, dict) else []
+def get_key_policy(ref):
+    return parse_policy(client("kms").get_key_policy(KeyId=ref, PolicyName="default").get("Policy"))
 
 
-def peering_of_sid(sid):
-    for prefix in (READ_SID, DECRYPT_SID):
-        if sid and sid.startswith(prefix + "Pcx"):
-            hexpart = sid[len(prefix) + 3 :]
-            if hexpart and all(c in "0123456789abcdef" for c in hexpart):
-                return "pcx-" + hexpart
-    return None
+def is_aws_managed_alias(ref):
+    return ref == "alias/aws/secretsmanager" or ref.endswith(":alias/aws/secretsmanager")
 
 
-def owned_sids(doc):
-    return [s.get("Sid") for s in statements(doc) if peering_of_sid(s.get("Sid"))]
+def submit_secret(pool, arn):
+    """DescribeSecret and GetResourcePolicy at once (observe.rs read_secret)."""
+    described, policy = pool.submit(describe_secret, arn), pool.submit(get_secret_policy, arn)
+
+    def result():
+        d = described.result()
+        if d is None:
+            return None  # gone: its policy read (failed or not) does not matter
+        return {**d, "policy": policy.result()}
+
+    return result
 
 
-def normalize(v):
-    # AWS hands policies back with one-element lists collapsed and lists reordered.
-    if isinstance(v, list):
-        items = sorted({json.dumps(normalize(x), sort_keys=True) for x in v})
-        items = [json.loads(x) for x in items]
-        return items[0] if len(items) == 1 else items
-    if isinstance(v, dict):
-        return {k: normalize(x) for k, x in v.items()}
-    return v
+def submit_key(pool, ref):
+    """DescribeKey and GetKeyPolicy at once; an alias is described first
+    (GetKeyPolicy takes no alias), as observe.rs read_key."""
+    if ref.startswith("alias/") or ":alias/" in ref:
+
+        def by_alias():
+            d = describe_key(ref)
+            if d is None or d["aws_managed"]:
+                return None if d is None else {**d, "policy": None}
+            return {**d, "policy": get_key_policy(d["arn"])}
+
+        f = pool.submit(by_alias)
+        return f.result
+    described, policy = pool.submit(describe_key, ref), pool.submit(get_key_policy, ref)
+
+    def result():
+        d = described.result()
+        if d is None:
+            return None
+        # An AWS-managed key's policy is not ours to change; a failed read of it is no error.
+        return {**d, "policy": None if d["aws_managed"] else policy.result()}
+
+    return result
 
 
-def sid_suffix(pcx):
-    return "Pcx" + pcx.removeprefix("pcx-")
-
-
-def read_statement(pcx, principals):
-    return {
-        "Sid": READ_SID + sid_suffix(pcx),
-        "Effect": "Allow",
-        "Principal": {"AWS": sorted(set(principals))},
-        "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
-        "Resource": "*",
-    }
-
-
-def decrypt_statement(pcx, principals, region, secret_arns):
-    return {
-        "Sid": DECRYPT_SID + sid_suffix(pcx),
-        "Effect": "Allow",
-        "Principal": {"AWS": sorted(set(principals))},
-        "Action": "kms:Decrypt",
-        "Resource": "*",
-        "Condition": {
-            "StringEquals": {
-                "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
-                "kms:EncryptionContext:SecretARN": sorted(set(secret_arns)),
-            }
-        },
-    }
-
-
-def policy_needs(current, upsert, remove):
-    """The statements still to write and the Sids still to remove."""
-    have = {s.get("Sid"): s for s in statements(current)}
-    missing = [u for u in upsert if u["Sid"] not in have or normalize(have[u["Sid"]]) != normalize(u)]
-    present = set(owned_sids(current))
-    return missing, sorted({r for r in remove if r in present})
-
-
-# ---------------------------------------------------------------- the accepter's decision
+# ---------------------------------------------------------------- peerings: matching
 
 
 def local_sides(me, p):
@@ -432,7 +544,7 @@ def other_side(s):
 
 
 def match_entry(cfg, local, remote):
-    """The one entry for this peering end, or why there is none."""
+    """The one entry for this peering end, or why there is none (matching.rs)."""
     by_account = [e for e in cfg["peers"] if e["peer_account"] == remote["account"]]
     if not by_account:
         return None, f"peer account {remote['account']} is not in the allowlist"
@@ -443,6 +555,12 @@ def match_entry(cfg, local, remote):
     if not by_vpc:
         return None, f"peer VPC {remote['vpc']} of account {remote['account']} is not listed"
     by_region = [e for e in by_vpc if (e["peer_region"] or local["region"]) == remote["region"]]
+
+    def specificity(e):
+        return 2 * (e["peer_vpc"] is not None) + (e["peer_region"] is not None)
+
+    best = max((specificity(e) for e in by_region), default=0)
+    by_region = [e for e in by_region if specificity(e) == best]
     if not by_region:
         return None, f"peer region {remote['region']} is not allowed for {remote['vpc']}"
     if len(by_region) > 1:
@@ -450,18 +568,24 @@ def match_entry(cfg, local, remote):
     return by_region[0], None
 
 
+# ---------------------------------------------------------------- the accepter's decision
+
+
 def peered_cidrs(me, known, local_vpc, except_id):
     out = []
     for p in known:
-        if p["id"] == except_id or p["status"] != "active":
+        if p["id"] == except_id:
             continue
         for s in ("requester", "accepter"):
-            if p[s]["vpc"] == local_vpc and p[s]["account"] == me["account"]:
-                out.extend((c, p["id"]) for c in p[other_side(s)]["cidrs"])
+            end = p[s]
+            ours_outgoing = s == "requester" and p["status"] in ("pending-acceptance", "initiating-request")
+            if end["vpc"] == local_vpc and end["account"] == me["account"] and (p["status"] in ESTABLISHED or ours_outgoing):
+                out.extend((c, p) for c in p[other_side(s)]["cidrs"])
     return out
 
 
 def check(me, vpcs, known, p, entry):
+    """None when the request is safe to accept, else why not (decision/mod.rs)."""
     req = p["requester"]
     if not req["cidrs"]:
         return "EC2 reports no CIDR block for the requester VPC"
@@ -476,10 +600,11 @@ def check(me, vpcs, known, p, entry):
         for c in local:
             if overlaps(r, c):
                 return f"requester CIDR {r} overlaps {c} of the local VPC {vpc['id']}"
+    peered = peered_cidrs(me, known, vpc["id"], p["id"])
     for r in req["cidrs"]:
-        for c, pid in peered_cidrs(me, known, vpc["id"], p["id"]):
+        for c, q in peered:
             if overlaps(r, c):
-                return f"requester CIDR {r} overlaps {c}, already reachable through active peering {pid}"
+                return f"requester CIDR {r} overlaps {c}, already reachable (or about to be) through peering {q['id']} ({q['status']})"
     return None
 
 
@@ -491,10 +616,15 @@ def decide(me, cfg, vpcs, known, p):
         return "skip", f"the accepter VPC is in {acc['region']}", None
     if p["status"] != "pending-acceptance":
         return "skip", f"the peering is {p['status']}", None
+    # A VPC no entry names is not ours to decide for, whatever the setting.
+    if not any(e["local_vpc"] == acc["vpc"] for e in cfg["peers"]):
+        return "skip", f"{acc['vpc']} is not a managed VPC: no entry names it as local_vpc", None
     refuse = "reject" if cfg["unmatched_requests"] == "reject" else "leave-pending"
     entry, why = match_entry(cfg, acc, p["requester"])
     if entry is None:
         return refuse, why, None
+    if not p["requester"]["blocks_known"]:
+        return "leave-pending", "EC2's description of the requester VPC lacks its CidrBlockSet; left pending", entry["name"]
     why = check(me, vpcs, known, p, entry)
     if why:
         return refuse, why, entry["name"]
@@ -503,82 +633,321 @@ def decide(me, cfg, vpcs, known, p):
     return "accept", f"matches entry {entry['name']!r}", entry["name"]
 
 
-def sweep(me, cfg, peerings, known_vpcs=None):
-    """Decides on every pending request addressed to this account. Drift passes
-    the VPCs its observe already read, as drift.rs does, so they are read once."""
-    pending = [p for p in peerings if p["status"] == "pending-acceptance" and "accepter" in local_sides(me, p)]
-    if not pending:
-        vpcs = {}
-    elif known_vpcs is not None:
-        vpcs = known_vpcs
-    else:
-        vpcs = describe_vpcs(sorted({p["accepter"]["vpc"] for p in pending}))
-    known = list(peerings)
+def snapshot(cfg):
+    """Every peering and the configured local VPCs, read at once (Snapshot::read)."""
+    vpc_ids = local_vpcs(cfg)
+    client("ec2")  # made here, before the threads share it
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        peerings = pool.submit(describe_peerings)
+        vpcs = pool.submit(describe_vpcs, vpc_ids) if vpc_ids else None
+        return {"peerings": peerings.result(), "vpcs": vpcs.result() if vpcs else {}}
+
+
+def sweep(me, cfg, snap, execute):
+    """Decides on every pending request addressed to this account, in id order.
+    Requests accepted earlier in the batch count as active peers of the local
+    VPC (accepter/mod.rs decide_all)."""
+    known = [dict(p) for p in snap["peerings"]]
+    pending = sorted(
+        (p for p in snap["peerings"] if p["status"] == "pending-acceptance" and "accepter" in local_sides(me, p)),
+        key=lambda p: p["id"],
+    )
     outcomes = []
     for p in pending:
-        verdict, reason, entry = decide(me, cfg, vpcs, known, p)
+        verdict, reason, entry = decide(me, cfg, snap["vpcs"], known, p)
         if verdict == "accept":
-            # Accepted earlier in this batch counts as an active peer for the next ones.
-            known = [k for k in known if k["id"] != p["id"]] + [{**p, "status": "active"}]
-        # The baseline never writes; at the benchmark's steady state nothing is to be written.
-        result = "no-write" if verdict in ("leave-pending", "skip") else "not-executed: the baseline only reads"
+            for k in known:
+                if k["id"] == p["id"]:
+                    k["status"] = "active"
+        if verdict not in ("accept", "reject"):
+            result = "no-write"
+        elif not execute:
+            result = "planned: report mode writes nothing"
+        else:
+            # The baseline never writes; at the benchmark's steady state nothing is to be written.
+            result = "not-executed: the baseline only reads"
         log("decision", peering_id=p["id"], decision=verdict, reason=reason, entry=entry, result=result)
         outcomes.append({"peering_id": p["id"], "verdict": verdict, "reason": reason, "entry": entry, "result": result})
-    outcomes.sort(key=lambda o: o["peering_id"])
+    # After accepting, the Rust accepter re-reads the peerings (races.rs: two
+    # overlapping requests accepted at once by two invocations). It re-reads
+    # only when it accepted something; the baseline never writes, so it
+    # never has anything to re-read.
     return {
         "event": "scheduled",
-        "executed": False,
+        "executed": execute,
         "left_pending": [o["peering_id"] for o in outcomes if o["verdict"] == "leave-pending"],
         "outcomes": outcomes,
     }
 
 
-# ---------------------------------------------------------------- the finisher's observe and plan
+# ---------------------------------------------------------------- observe: one round
 
 
-def observe(me, cfg, peerings):
+def observe(me, cfg, whole_account=True):
+    """What the plan needs, in one round of parallel reads whose number
+    depends on the configuration, not on the account (observe.rs); a second
+    round only for tagged secrets the configuration does not name and keys
+    no entry names."""
     entries = cfg["peers"]
-    obs = {"peerings": peerings, "vpcs": {}, "tables": [], "groups": {}, "secrets": {}, "keys": {}}
-    if not entries:
-        return obs
-    vpc_ids = sorted({e["local_vpc"] for e in entries})
-    dns_vpcs = sorted({e["local_vpc"] for e in entries if e["dns_remote"]})
+    vpc_ids = local_vpcs(cfg)
     group_ids = sorted({r["group"] for e in entries for r in e["rules"]})
     secret_arns = sorted({s["arn"] for e in entries for s in e["secrets"]})
+    key_arns = sorted({s["kms_key"] for e in entries for s in e["secrets"] if s["kms_key"]})
+    # DNS attributes only where an entry may turn them on.
+    dns_vpcs = sorted({e["local_vpc"] for e in entries if e["dns_set"]})
     for service in ("ec2", "secretsmanager", "kms"):
         client(service)  # made here, before the threads share them
-    # The Rust observe runs these reads concurrently (tokio::join!); a careful
-    # Python function does the same with threads.
-    with ThreadPoolExecutor(max_workers=max(4, cfg["write_concurrency"])) as pool:
-        f_vpcs = pool.submit(describe_vpcs, vpc_ids)
-        f_tables = pool.submit(describe_route_tables, vpc_ids)
-        f_groups = pool.submit(describe_security_groups, group_ids) if group_ids else None
-        f_dns = [pool.submit(vpc_dns_attributes, v) for v in dns_vpcs]
-        f_secrets = [pool.submit(read_secret, a) for a in secret_arns]
-        obs["vpcs"] = f_vpcs.result()
-        obs["tables"] = f_tables.result()
+    calls = 1 + 2 * bool(vpc_ids) + bool(group_ids) + 2 * whole_account + len(dns_vpcs)
+    calls += 2 * len(secret_arns) + 2 * len(key_arns)
+    with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, calls)) as pool:
+        f_peerings = pool.submit(describe_peerings)
+        f_vpcs = pool.submit(describe_vpcs, vpc_ids) if vpc_ids else None
+        f_tables = pool.submit(describe_route_tables, vpc_ids) if vpc_ids else None
+        f_groups = pool.submit(describe_security_groups, "group-id", group_ids) if group_ids else None
+        f_tagged_groups = pool.submit(describe_security_groups, "tag-key", [MANAGED_TAG]) if whole_account else None
+        f_tagged_secrets = pool.submit(list_tagged_secrets) if whole_account else None
+        f_dns = [(v, pool.submit(vpc_dns_attributes, v)) for v in dns_vpcs]
+        f_secrets = [(a, submit_secret(pool, a)) for a in secret_arns]
+        f_keys = [(k, submit_key(pool, k)) for k in key_arns]
+
+        obs = {
+            "me": me,
+            "peerings": f_peerings.result(),
+            "complete": True,
+            "whole_account": whole_account,
+            "scope": {e["name"] for e in entries},
+            "configured_groups": set(group_ids),
+            "now": int(time.time()),
+        }
+        obs["vpcs"] = f_vpcs.result() if f_vpcs else {}
+        for vpc, f in f_dns:
+            attributes = f.result()
+            if vpc in obs["vpcs"] and attributes is not None:
+                obs["vpcs"][vpc].update(dns_support=attributes[0], dns_hostnames=attributes[1])
+        obs["tables"] = f_tables.result() if f_tables else []
         obs["groups"] = f_groups.result() if f_groups else {}
-        for f in f_dns:
-            vpc, support, hostnames = f.result()
-            if vpc in obs["vpcs"]:
-                obs["vpcs"][vpc].update(dns_support=support, dns_hostnames=hostnames)
-        obs["secrets"] = dict(f.result() for f in f_secrets)
-        key_refs = sorted(
+        obs["groups"].update(f_tagged_groups.result() if f_tagged_groups else {})
+        obs["secrets"] = {a: r() for a, r in f_secrets}
+        obs["keys"] = {k: r() for k, r in f_keys}
+
+        # Second round, only when needed.
+        orphans = [a for a in (f_tagged_secrets.result() if f_tagged_secrets else []) if a not in obs["secrets"]]
+        obs["secrets"].update({a: r() for a, r in [(a, submit_secret(pool, a)) for a in orphans]})
+        unresolved = sorted(
             {
                 s["kms_key"]
                 for s in obs["secrets"].values()
-                if s and s["kms_key"] and not s["kms_key"].endswith("alias/aws/secretsmanager")
+                if s and s["kms_key"] and not is_aws_managed_alias(s["kms_key"]) and find_key(obs, s["kms_key"]) is None
             }
         )
-        obs["keys"] = dict(pool.map(read_key, key_refs))
+        obs["keys"].update({k: r() for k, r in [(k, submit_key(pool, k)) for k in unresolved]})
     return obs
 
 
-class Planner:
-    """What the finisher would change, and what it reports (plan.rs, condensed)."""
+def find_key(obs, ref):
+    """The key a secret names (id, ARN or alias as observed), if it was read."""
+    if ref in obs["keys"]:
+        return obs["keys"][ref]
+    return next((k for k in obs["keys"].values() if k and (k["arn"] == ref or k["arn"].endswith("/" + ref))), None)
 
-    def __init__(self, me, cfg, obs, complete):
-        self.me, self.cfg, self.obs, self.complete = me, cfg, obs, complete
+
+def is_gone(obs, pcx):
+    p = next((p for p in obs["peerings"] if p["id"] == pcx), None)
+    return p["status"] in GONE if p else obs["complete"]
+
+
+# ---------------------------------------------------------------- the routing invariant (routing.rs)
+
+
+def routing(cfg, me, peerings, vpcs):
+    """The blocks each established managed peering end may be routed to, and
+    the refused ones as findings."""
+    routable, refused, ends = {}, [], []
+    for p in (p for p in peerings if p["status"] in ESTABLISHED):
+        for s in local_sides(me, p):
+            local, remote = p[s], p[other_side(s)]
+
+            def refuse(block, kind, message):
+                refused.append({"peering": p["id"], "kind": kind, "resource": local["vpc"], "message": message})
+
+            entry, _ = match_entry(cfg, local, remote)
+            candidates = None
+            if entry is not None and not remote["blocks_known"]:
+                refuse(None, "cidr-not-allowed", f"the blocks of peer VPC {remote['vpc']} are unknown")
+            elif entry is not None:
+                local_blocks = vpcs[local["vpc"]]["cidrs"] if local["vpc"] in vpcs else local["cidrs"]
+                candidates = []
+                for block in remote["cidrs"]:
+                    clash = next((l for l in local_blocks if overlaps(block, l)), None)
+                    if not allows(entry, block):
+                        refuse(block, "cidr-not-allowed", f"peer block {block} is outside the allowed ranges")
+                    elif clash is not None:
+                        refuse(block, "cidr-not-allowed", f"peer block {block} overlaps {clash} of the local VPC")
+                    else:
+                        candidates.append(block)
+            if entry is not None and remote["blocks_known"]:
+                claims = [b for b in remote["cidrs"] if allows(entry, b)]
+            else:
+                claims = list(remote["cidrs"])
+            if candidates is None and entry is not None:
+                candidates = []
+            ends.append({"peering": p, "local_vpc": local["vpc"], "candidates": candidates, "claims": claims})
+    by_vpc = {}
+    for end in ends:
+        by_vpc.setdefault(end["local_vpc"], []).append(end)
+    for end in ends:
+        if end["candidates"] is None:
+            continue
+        ok = []
+        for block in end["candidates"]:
+            clash = next(
+                (
+                    (o, b)
+                    for o in by_vpc[end["local_vpc"]]
+                    if o["peering"]["id"] != end["peering"]["id"]
+                    for b in o["claims"]
+                    if overlaps(block, b)
+                ),
+                None,
+            )
+            if clash:
+                refused.append(
+                    {
+                        "peering": end["peering"]["id"],
+                        "kind": "overlap-conflict",
+                        "resource": end["local_vpc"],
+                        "message": f"peer block {block} overlaps {clash[1]} of {clash[0]['peering']['id']}",
+                    }
+                )
+            else:
+                ok.append(block)
+        routable[(end["peering"]["id"], end["local_vpc"])] = ok
+    return routable, refused
+
+
+# ---------------------------------------------------------------- policies (policy.rs)
+
+
+def statements(doc):
+    s = (doc or {}).get("Statement") if isinstance(doc, dict) else None
+    return s if isinstance(s, list) else [s] if isinstance(s, dict) else []
+
+
+def is_our_sid(sid):
+    if sid in (READ_SID, DECRYPT_SID):
+        return True
+    for prefix in ("PeerlinkReadPcx", "PeerlinkDecryptPcx"):
+        if isinstance(sid, str) and sid.startswith(prefix):
+            return bool(PCX_RE.match("pcx-" + sid[len(prefix) :]))
+    return False
+
+
+def owned_sids(doc):
+    return [s.get("Sid") for s in statements(doc) if is_our_sid(s.get("Sid"))]
+
+
+def normalize(v):
+    # AWS hands policies back with one-element lists collapsed and lists reordered.
+    if isinstance(v, list):
+        items = sorted({json.dumps(normalize(x), sort_keys=True) for x in v})
+        items = [json.loads(x) for x in items]
+        return items[0] if len(items) == 1 else items
+    if isinstance(v, dict):
+        return {k: normalize(x) for k, x in v.items()}
+    return v
+
+
+def read_statement(principals):
+    return {
+        "Sid": READ_SID,
+        "Effect": "Allow",
+        "Principal": {"AWS": sorted(principals)},
+        "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+        "Resource": "*",
+    }
+
+
+def decrypt_statement(principals, region, secret_arns):
+    return {
+        "Sid": DECRYPT_SID,
+        "Effect": "Allow",
+        "Principal": {"AWS": sorted(principals)},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {
+                "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                "kms:EncryptionContext:SecretARN": sorted(secret_arns),
+            }
+        },
+    }
+
+
+def change_to(current, wanted):
+    """The change that makes `current` hold exactly `wanted` of ours (None:
+    none of ours at all), or None when it already does."""
+    keep = wanted["Sid"] if wanted else None
+    remove = sorted({s for s in owned_sids(current) if s != keep})
+    upsert = [wanted] if wanted else []
+    have = {s.get("Sid"): s for s in statements(current)}
+    satisfied = all(u["Sid"] in have and normalize(have[u["Sid"]]) == normalize(u) for u in upsert) and not any(
+        r in have for r in remove
+    )
+    return None if satisfied else {"upsert": upsert, "remove": remove}
+
+
+def merged(current, change):
+    doc = dict(current) if isinstance(current, dict) else {"Version": "2012-10-17"}
+    named = {u["Sid"]: u for u in change["upsert"]}
+    out = []
+    for st in statements(doc):
+        sid = st.get("Sid")
+        if sid in named:
+            out.append(named[sid])
+        elif sid is None or sid not in change["remove"]:
+            out.append(st)
+    out += [u for u in change["upsert"] if not any(s.get("Sid") == u["Sid"] for s in out)]
+    doc["Statement"] = out
+    return doc
+
+
+def policy_size(doc):
+    return len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def grants_to_everyone(st):
+    p = st.get("Principal")
+    if p == "*":
+        return True
+    if isinstance(p, dict):
+        a = p.get("AWS")
+        return a == "*" or (isinstance(a, list) and "*" in a)
+    return False
+
+
+# ---------------------------------------------------------------- the plan (reconcile/plan/)
+
+
+def marked_peering(description):
+    if description and description.startswith("peerlink:"):
+        pcx = description.removeprefix("peerlink:")
+        return pcx if PCX_RE.match(pcx) else None
+    return None
+
+
+def parse_attempt(value):
+    pcx, sep, at = (value or "").partition(" ")
+    try:
+        return (pcx, int(at.strip())) if sep else None
+    except ValueError:
+        return None
+
+
+class Planner:
+    """What a pass would change, and what it reports (plan/mod.rs and its concerns)."""
+
+    def __init__(self, cfg, obs):
+        self.cfg, self.obs, self.me = cfg, obs, obs["me"]
         self.actions, self.findings = [], []
         self.tables_by_vpc = {}
         for t in obs["tables"]:
@@ -586,11 +955,11 @@ class Planner:
             t["by_dest"] = {}
             for r in t["routes"]:
                 t["by_dest"].setdefault(r["dest"], r)
-        self.rule_sets = {g["id"]: {r["rule"] for r in g["rules"]} for g in obs["groups"].values()}
-        self.wanted_rules = {}
-        self.secret_changes, self.key_changes = {}, {}
-        self.new_routes, self.new_rules = {}, {}
-        self.cleaned = set()
+        self.held = {g["id"]: {r["rule"]: r for r in g["rules"]} for g in obs["groups"].values()}
+        self.routable, self.refused = routing(cfg, self.me, obs["peerings"], obs["vpcs"])
+        self.reserved = {}
+        self.claimed_routes, self.claimed_rules = set(), set()
+        self.untagged_groups, self.vpc_attributes, self.cleaned = set(), set(), set()
 
     def act(self, pcx, kind, resource, reason):
         self.actions.append({"peering": pcx, "action": kind, "resource": resource, "reason": reason})
@@ -598,34 +967,39 @@ class Planner:
     def finding(self, kind, pcx, resource, message):
         self.findings.append({"kind": kind, "peering": pcx, "resource": resource, "message": message})
 
-    def bindings(self):
-        binds = []
-        for p in self.obs["peerings"]:
-            for s in local_sides(self.me, p):
-                local, remote = p[s], p[other_side(s)]
-                entry, why = match_entry(self.cfg, local, remote)
-                if entry is not None:
-                    binds.append((p, s, entry))
-                elif p["status"] not in GONE and any(
-                    e["local_vpc"] == local["vpc"] and e["peer_account"] == remote["account"] for e in self.cfg["peers"]
-                ):
-                    self.finding("unmanaged", p["id"], local["vpc"], f"peering {p['id']} is not managed: {why}")
-        return binds
+    def reserve(self, quota, existing, more, limit):
+        used = existing + self.reserved.get(quota, 0)
+        if used + more > limit:
+            return used
+        self.reserved[quota] = self.reserved.get(quota, 0) + more
+        return None
+
+    def blocks(self, pcx, vpc):
+        return self.routable.get((pcx, vpc), [])
 
     def run(self):
         binds = self.bindings()
-        for p, s, entry in binds:
+        self.entries()
+        for p, s, e in binds:
+            if p["status"] == "active":
+                self.finish(p, s, e)
+            elif p["status"] not in GONE:
+                self.finding("not-active", p["id"], None, f"peering is {p['status']}; it is finished once active")
+        for p, s, e in binds:
             if p["status"] in GONE:
                 self.cleanup(p["id"], p["status"], [p[s]["vpc"]])
-            elif p["status"] == "active":
-                self.finish(p, s, entry)
-            else:
-                self.finding("not-active", p["id"], None, f"peering is {p['status']}; it is finished once active")
         self.stale_rules(binds)
-        if self.complete:
+        for group in sorted(self.untagged_groups):
+            self.act(None, "tag-group", group, "peerlink writes rules here")
+        self.unroutable_routes(binds)
+        if self.obs["complete"]:
             self.vanished()
-        self.policies()
-        managed = [
+            self.policies(binds)
+        self.requests()
+        # Deduplicated, as plan.rs does.
+        unique = {(f["kind"], f["peering"] or "", f["resource"] or "", f["message"]): f for f in self.findings}
+        self.findings = [unique[k] for k in sorted(unique)]
+        return [
             {
                 "peering": p["id"],
                 "status": p["status"],
@@ -636,20 +1010,66 @@ class Planner:
             }
             for p, s, e in binds
         ]
-        return managed
 
-    def destinations(self, p, s, entry, vpc):
-        remote = p[other_side(s)]
+    # bindings.rs
+    def bindings(self):
+        cfg, obs, binds = self.cfg, self.obs, []
+        for p in obs["peerings"]:
+            for s in local_sides(self.me, p):
+                local, remote = p[s], p[other_side(s)]
+                entry, why = match_entry(cfg, local, remote)
+                if entry is not None:
+                    if entry["name"] in obs["scope"]:
+                        binds.append((p, s, entry))
+                    continue
+                related = any(e["local_vpc"] == local["vpc"] and e["peer_account"] == remote["account"] for e in cfg["peers"])
+                in_scope = any(
+                    (e := entry_named(cfg, n)) is not None and e["local_vpc"] == local["vpc"] for n in obs["scope"]
+                )
+                if related and p["status"] not in GONE and in_scope:
+                    self.finding("unmanaged", p["id"], local["vpc"], f"peering {p['id']} ({p['status']}) is not managed: {why}")
+        return binds
+
+    # entries.rs
+    def entries(self):
+        obs = self.obs
+        for entry in (e for e in self.cfg["peers"] if e["name"] in obs["scope"]):
+            name, vpc = entry["name"], entry["local_vpc"]
+            if vpc not in obs["vpcs"]:
+                self.finding("missing-resource", None, vpc, f"local VPC {vpc} of entry {name!r} does not exist")
+            elif entry["select"] == "ids":
+                for rid in entry["ids"]:
+                    if not any(t["id"] == rid for t in self.tables_by_vpc.get(vpc, [])):
+                        self.finding("missing-resource", None, rid, f"route table {rid} of entry {name!r} is not a table of {vpc}")
+            for spec in entry["rules"]:
+                if spec["group"] not in obs["groups"]:
+                    self.finding("missing-resource", None, spec["group"], f"security group {spec['group']} does not exist")
+            for spec in entry["secrets"]:
+                arn = spec["arn"]
+                if spec["account"] != self.me["account"] or spec["region"] != self.me["region"]:
+                    self.finding("missing-resource", None, arn, f"secret {arn} of entry {name!r} is not in this account and region")
+                elif not obs["secrets"].get(arn):
+                    self.finding("missing-resource", None, arn, f"secret {arn} of entry {name!r} does not exist")
+                if spec["kms_key"] and find_key(obs, spec["kms_key"]) is None:
+                    self.finding("missing-resource", None, spec["kms_key"], f"KMS key {spec['kms_key']} does not exist")
+
+    def finish(self, p, s, entry):
+        vpc = self.obs["vpcs"].get(p[s]["vpc"])
+        if vpc is None:
+            return  # reported once per entry (entries)
+        dests = self.destinations(p, vpc)
+        self.routes(p, entry, vpc, dests)
+        self.rules(p, s, entry, dests)
+        self.dns(p, s, entry, vpc)
+        self.secret_checks(p, entry)
+
+    # routes.rs
+    def destinations(self, p, vpc):
+        for r in self.refused:
+            if r["peering"] == p["id"]:
+                self.finding(r["kind"], r["peering"], r["resource"], r["message"])
         local_v6 = any(c.version == 6 for c in vpc["cidrs"])
-        out = []
-        for c in remote["cidrs"]:
-            if not allows(entry, c):
-                self.finding("cidr-not-allowed", p["id"], remote["vpc"], f"peer block {c} is outside the allowed ranges")
-            elif any(overlaps(c, l) for l in vpc["cidrs"]):
-                self.finding("cidr-not-allowed", p["id"], remote["vpc"], f"peer block {c} overlaps the local VPC")
-            elif c.version == 4 or local_v6:
-                out.append(c)
-        return out
+        return [c for c in self.blocks(p["id"], vpc["id"]) if c.version == 4 or local_v6]
 
     def selected(self, entry, table):
         sel = entry["select"]
@@ -661,125 +1081,201 @@ class Planner:
             return table["id"] in entry["ids"]
         return False
 
-    def finish(self, p, s, entry):
-        vpc = self.obs["vpcs"].get(p[s]["vpc"])
-        if vpc is None:
-            self.finding("missing-resource", p["id"], p[s]["vpc"], f"local VPC {p[s]['vpc']} could not be read")
-            return
-        dests = self.destinations(p, s, entry, vpc)
-        self.routes(p, entry, vpc, dests)
-        self.rules(p, s, entry, dests)
-        self.dns(p, s, entry, vpc)
-        self.secrets(p, entry)
-
     def routes(self, p, entry, vpc, dests):
         pcx, limit = p["id"], self.cfg["routes_per_route_table"]
         for table in (t for t in self.tables_by_vpc.get(vpc["id"], []) if self.selected(entry, t)):
             creates = []
             for d in dests:
+                self.claimed_routes.add((table["id"], d))
                 r = table["by_dest"].get(d)
                 if r is None:
                     creates.append(d)
                 elif r["target"] == ("peering", pcx):
                     if r["blackhole"]:
                         self.act(pcx, "replace-route", table["id"], f"the route to {d} is a blackhole")
+                elif r["target"][0] == "peering" and is_gone(self.obs, r["target"][1]):
+                    self.act(pcx, "replace-route", table["id"], f"{d} pointed at {r['target'][1]}, a peering that is gone")
                 elif entry["replace_conflicts"] and r["target"][0] != "local":
                     self.act(pcx, "replace-route", table["id"], f"{d} pointed at {r['target'][1]}")
                 else:
                     self.finding("route-conflict", pcx, table["id"], f"route to {d} points at {r['target'][1]}")
-            for r in table["routes"]:
-                if r["target"] == ("peering", pcx) and r["dest"] not in dests and not r["blackhole"]:
-                    self.finding("unexpected-route", pcx, table["id"], f"route to {r['dest']} is not an allowed block")
             if not creates:
                 continue
-            used = table["count"] + self.new_routes.get(table["id"], 0)
-            if used + len(creates) > limit:
+            used = self.reserve((table["id"], None), table["count"], len(creates), limit)
+            if used is not None:
                 self.finding("route-quota", pcx, table["id"], f"{used} of {limit} routes")
                 continue
-            self.new_routes[table["id"]] = self.new_routes.get(table["id"], 0) + len(creates)
             for d in creates:
                 self.act(pcx, "create-route", table["id"], f"no route to peer block {d}")
 
+    def unroutable_routes(self, binds):
+        for p, s, _ in binds:
+            if p["status"] != "active":
+                continue
+            pcx, local, remote = p["id"], p[s], p[other_side(s)]
+            allowed = self.blocks(pcx, local["vpc"])
+            for t in self.tables_by_vpc.get(local["vpc"], []):
+                for r in t["routes"]:
+                    if r["target"] != ("peering", pcx) or r["blackhole"] or r["dest"] in allowed:
+                        continue
+                    if (t["id"], r["dest"]) in self.claimed_routes:
+                        continue
+                    if r["dest"] in remote["cidrs"]:
+                        self.act(pcx, "delete-route", t["id"], f"peer block {r['dest']} may no longer be routed")
+                    else:
+                        self.finding("unexpected-route", pcx, t["id"], f"route to {r['dest']} is not an allowed peer block")
+
+    # rules.rs
     def rules(self, p, s, entry, dests):
         pcx, limit = p["id"], self.cfg["rules_per_security_group"]
         for spec in entry["rules"]:
             group = self.obs["groups"].get(spec["group"])
             if group is None:
-                self.finding("missing-resource", pcx, spec["group"], f"security group {spec['group']} does not exist")
-                continue
+                continue  # reported once per entry (entries)
             direction = spec["direction"] or ("ingress" if s == "accepter" else "egress")
             ports = spec["ports"] if spec["protocol"] in ("tcp", "udp") else None
             missing = []
             for c in dests:
                 rule = (direction, spec["protocol"], ports, c)
-                self.wanted_rules.setdefault(pcx, set()).add((group["id"], rule))
-                if rule not in self.rule_sets.get(group["id"], set()):
+                self.claimed_rules.add((group["id"], rule))
+                held = self.held.get(group["id"], {}).get(rule)
+                if held is None:
                     missing.append(rule)
+                    continue
+                marked = marked_peering(held["description"])
+                if marked is not None and marked != pcx:
+                    self.act(pcx, "remark-rule", group["id"], f"the rule was made for {marked}, which {pcx} replaces")
             if not missing:
                 continue
-            count = group["other"][direction] + sum(1 for r in group["rules"] if r["rule"][0] == direction)
-            used = count + self.new_rules.get((group["id"], direction), 0)
-            if used + len(missing) > limit:
+            existing = group["other"][direction] + sum(1 for r in group["rules"] if r["rule"][0] == direction)
+            used = self.reserve((group["id"], direction), existing, len(missing), limit)
+            if used is not None:
                 self.finding("rule-quota", pcx, group["id"], f"{used} of {limit} {direction} rules")
                 continue
-            self.new_rules[(group["id"], direction)] = used - count + len(missing)
+            if not group["tagged"]:
+                self.untagged_groups.add(group["id"])
             for rule in missing:
                 self.act(pcx, "authorize-rule", group["id"], f"entry {entry['name']!r} wants {rule}")
 
     def stale_rules(self, binds):
+        obs = self.obs
         live = {p["id"] for p, _, _ in binds if p["status"] == "active"}
-        for group in sorted(self.obs["groups"].values(), key=lambda g: g["id"]):
+        for group in sorted(obs["groups"].values(), key=lambda g: g["id"]):
             for r in group["rules"]:
                 pcx = marked_peering(r["description"])
-                if pcx in live and (group["id"], r["rule"]) not in self.wanted_rules.get(pcx, set()):
-                    self.act(pcx, "revoke-rule", group["id"], "our rule is no longer wanted")
+                if pcx is None or is_gone(obs, pcx) or (group["id"], r["rule"]) in self.claimed_rules:
+                    continue
+                if pcx in live:
+                    self.act(pcx, "revoke-rule", group["id"], "our rule is no longer wanted by the configuration")
+                elif obs["whole_account"] and obs["complete"]:
+                    self.act(pcx, "revoke-rule", group["id"], "no entry manages this peering any more")
 
+    # dns.rs
     def dns(self, p, s, entry, vpc):
         if not entry["dns_remote"]:
             return
         if not p[s]["allow_remote_dns"]:
             self.act(p["id"], "enable-peering-dns", p["id"], f"the {s} side does not allow remote DNS resolution")
         for attribute, value in (("enableDnsSupport", vpc["dns_support"]), ("enableDnsHostnames", vpc["dns_hostnames"])):
-            if value is False:
-                if entry["dns_set"]:
+            if value is not False:
+                continue
+            if entry["dns_set"]:
+                if (vpc["id"], attribute) not in self.vpc_attributes:
+                    self.vpc_attributes.add((vpc["id"], attribute))
                     self.act(p["id"], "enable-vpc-attribute", vpc["id"], f"{attribute} is off")
-                else:
-                    self.finding("dns-attribute-off", p["id"], vpc["id"], f"VPC {vpc['id']} has {attribute} off")
+            else:
+                self.finding("dns-attribute-off", p["id"], vpc["id"], f"VPC {vpc['id']} has {attribute} off")
 
-    def secrets(self, p, entry):
-        pcx, per_key = p["id"], {}
+    # secrets.rs
+    def usable_key(self, arn, expected):
+        """(key, None) when the secret's key can carry a grant, else (None, (kind, message))."""
+        state = self.obs["secrets"].get(arn)
+        if not state:
+            return None, ("missing-resource", f"secret {arn} does not exist")
+        ref = state["kms_key"]
+        if ref is None or is_aws_managed_alias(ref):
+            return None, ("aws-managed-key", f"secret {arn} is encrypted with the AWS-managed key")
+        key = find_key(self.obs, ref)
+        if key is None:
+            return None, ("missing-resource", f"KMS key {ref} of secret {arn} could not be found")
+        if key["aws_managed"]:
+            return None, ("aws-managed-key", f"secret {arn} is encrypted with the AWS-managed key")
+        if expected and expected != key["arn"]:
+            return None, ("key-mismatch", f"secret {arn} uses key {key['arn']}, not {expected}")
+        return key, None
+
+    def secret_checks(self, p, entry):
         for spec in entry["secrets"]:
             arn = spec["arn"]
-            parts = arn.split(":")
-            if len(parts) < 7 or parts[4] != self.me["account"] or parts[3] != self.me["region"]:
-                self.finding("missing-resource", pcx, arn, f"secret {arn} is not in this account and region")
-                continue
-            state = self.obs["secrets"].get(arn)
-            if state is None:
-                self.finding("missing-resource", pcx, arn, f"secret {arn} does not exist")
-                continue
-            ref = state["kms_key"]
-            if ref is None or ref == "alias/aws/secretsmanager" or ref.endswith(":alias/aws/secretsmanager"):
-                self.finding("aws-managed-key", pcx, arn, f"secret {arn} is encrypted with the AWS-managed key")
-                continue
-            key = self.obs["keys"].get(ref)
-            if key is None:
-                self.finding("missing-resource", pcx, ref, f"KMS key {ref} of secret {arn} could not be found")
-                continue
-            if key["aws_managed"]:
-                self.finding("aws-managed-key", pcx, arn, f"secret {arn} is encrypted with the AWS-managed key")
-                continue
-            if spec["kms_key"] and spec["kms_key"] != key["arn"]:
-                self.finding("key-mismatch", pcx, arn, f"secret {arn} uses key {key['arn']}, not {spec['kms_key']}")
-                continue
-            self.secret_changes.setdefault(arn, ([], []))[0].append(read_statement(pcx, spec["principals"]))
-            who, secrets = per_key.setdefault(key["arn"], ([], []))
-            who.extend(spec["principals"])
-            secrets.append(arn)
-        for key, (who, secrets) in sorted(per_key.items()):
-            st = decrypt_statement(pcx, who, self.me["region"], secrets)
-            self.key_changes.setdefault(key, ([], []))[0].append(st)
+            here = spec["account"] == self.me["account"] and spec["region"] == self.me["region"]
+            if not here or not self.obs["secrets"].get(arn):
+                continue  # reported once per entry (entries)
+            _, problem = self.usable_key(arn, spec["kms_key"])
+            if problem:
+                self.finding(problem[0], p["id"], arn, problem[1])
 
+    def grants(self):
+        """Every principal of every entry with an active peering, per usable
+        secret and key: one statement per policy."""
+        live = set()
+        for p in (p for p in self.obs["peerings"] if p["status"] == "active"):
+            for s in local_sides(self.me, p):
+                entry, _ = match_entry(self.cfg, p[s], p[other_side(s)])
+                if entry is not None:
+                    live.add(entry["name"])
+        secrets, keys = {}, {}
+        for entry in (e for e in self.cfg["peers"] if e["name"] in live):
+            for spec in entry["secrets"]:
+                key, problem = self.usable_key(spec["arn"], spec["kms_key"])
+                if problem:
+                    continue
+                secrets.setdefault(spec["arn"], set()).update(spec["principals"])
+                who, arns = keys.setdefault(key["arn"], (set(), set()))
+                who.update(spec["principals"])
+                arns.add(spec["arn"])
+        return secrets, keys
+
+    def policies(self, binds):
+        obs = self.obs
+        grant_secrets, grant_keys = self.grants()
+        if obs["whole_account"]:
+            arns = set(obs["secrets"])
+        else:
+            arns = {s["arn"] for n in obs["scope"] if (e := entry_named(self.cfg, n)) for s in e["secrets"]}
+            arns |= {s["arn"] for _, _, e in binds for s in e["secrets"]}
+        keys = {}
+        for arn in sorted(arns):
+            state = obs["secrets"].get(arn)
+            if not state:
+                continue
+            if isinstance((state["policy"] or {}).get("Statement"), list) and any(
+                grants_to_everyone(st) and st.get("Effect") == "Allow" for st in state["policy"]["Statement"]
+            ):
+                self.finding("public-policy", None, arn, f"the resource policy of {arn} allows access to everyone")
+            who = grant_secrets.get(arn)
+            change = change_to(state["policy"], read_statement(who) if who else None)
+            if change and self.fits(arn, state["policy"], change, SECRET_POLICY_MAX):
+                self.act(None, "merge-secret-policy", arn, f"{len(change['upsert'])} to put, {len(change['remove'])} to remove")
+                if change["upsert"] and not state["tagged"]:
+                    self.act(None, "tag-secret", arn, "peerlink writes to its policy")
+            key = find_key(obs, state["kms_key"]) if state["kms_key"] else None
+            if key and not key["aws_managed"]:
+                keys[key["arn"]] = key
+        for arn, key in sorted(keys.items()):
+            grant = grant_keys.get(arn)
+            wanted = decrypt_statement(grant[0], self.me["region"], grant[1]) if grant else None
+            change = change_to(key["policy"], wanted)
+            if change and self.fits(arn, key["policy"], change, KEY_POLICY_MAX):
+                self.act(None, "merge-key-policy", arn, f"{len(change['upsert'])} to put, {len(change['remove'])} to remove")
+
+    def fits(self, arn, current, change, limit):
+        size = policy_size(merged(current, change))
+        if size <= limit:
+            return True
+        self.finding("policy-too-large", None, arn, f"the policy of {arn} would be {size} bytes, over {limit}")
+        return False
+
+    # cleanup.rs
     def cleanup(self, pcx, why, vpcs):
         if pcx in self.cleaned:
             return
@@ -787,67 +1283,75 @@ class Planner:
         for v in vpcs:
             for t in self.tables_by_vpc.get(v, []):
                 for r in t["routes"]:
-                    if r["target"] == ("peering", pcx):
-                        self.act(pcx, "delete-route", t["id"], f"the peering is {why}")
+                    if r["target"] == ("peering", pcx) and (t["id"], r["dest"]) not in self.claimed_routes:
+                        self.act(pcx, "delete-route", t["id"], f"the peering is {why}; its route is dead")
         marker = f"peerlink:{pcx}"
         for g in sorted(self.obs["groups"].values(), key=lambda g: g["id"]):
             for r in g["rules"]:
-                if r["description"] == marker:
+                if r["description"] == marker and (g["id"], r["rule"]) not in self.claimed_rules:
                     self.act(pcx, "revoke-rule", g["id"], f"the peering is {why}")
-        read, decrypt = READ_SID + sid_suffix(pcx), DECRYPT_SID + sid_suffix(pcx)
-        for arn, s in self.obs["secrets"].items():
-            if s and read in owned_sids(s["policy"]):
-                self.secret_changes.setdefault(arn, ([], []))[1].append(read)
-        for k in self.obs["keys"].values():
-            if k and decrypt in owned_sids(k["policy"]):
-                self.key_changes.setdefault(k["arn"], ([], []))[1].append(decrypt)
 
     def vanished(self):
-        known = {p["id"] for p in self.obs["peerings"]}
-        marked = {marked_peering(r["description"]) for g in self.obs["groups"].values() for r in g["rules"]}
-        for s in list(self.obs["secrets"].values()) + list(self.obs["keys"].values()):
-            if s:
-                marked |= {peering_of_sid(sid) for sid in owned_sids(s["policy"])}
-        scope_vpcs = [e["local_vpc"] for e in self.cfg["peers"]]
-        for pcx in sorted(m for m in marked if m and m not in known):
-            self.cleanup(pcx, "gone (EC2 no longer lists it)", scope_vpcs)
+        obs = self.obs
+        marked = sorted(
+            {
+                m
+                for g in obs["groups"].values()
+                for r in g["rules"]
+                if (m := marked_peering(r["description"])) and is_gone(obs, m)
+            }
+        )
+        scope_vpcs = [e["local_vpc"] for n in sorted(obs["scope"]) if (e := entry_named(self.cfg, n))]
+        for pcx in marked:
+            p = next((p for p in obs["peerings"] if p["id"] == pcx), None)
+            self.cleanup(pcx, p["status"] if p else "gone (EC2 no longer lists it)", scope_vpcs)
 
-    def policies(self):
-        for arn, (upsert, remove) in sorted(self.secret_changes.items()):
-            state = self.obs["secrets"].get(arn)
-            current = state["policy"] if state else None
-            for st in statements(current):
-                principal = st.get("Principal")
-                aws = principal.get("AWS") if isinstance(principal, dict) else principal
-                if st.get("Effect") == "Allow" and (aws == "*" or (isinstance(aws, list) and "*" in aws)):
-                    self.finding("public-policy", None, arn, f"the resource policy of {arn} allows everyone")
-            missing, gone = policy_needs(current, upsert, remove)
-            if missing or gone:
-                self.act(None, "merge-secret-policy", arn, f"{len(missing)} missing, {len(gone)} to remove")
-        for arn, (upsert, remove) in sorted(self.key_changes.items()):
-            key = next((k for k in self.obs["keys"].values() if k and k["arn"] == arn), None)
-            missing, gone = policy_needs(key["policy"] if key else None, upsert, remove)
-            if missing or gone:
-                self.act(None, "merge-key-policy", arn, f"{len(missing)} missing, {len(gone)} to remove")
+    # requests.rs
+    def requests(self):
+        cfg, obs = self.cfg, self.obs
+        retry = cfg["request_retry_hours"] * 3600
+        for entry in (e for e in cfg["peers"] if e["request"] and e["name"] in obs["scope"]):
+            local, peer_vpc = entry["local_vpc"], entry["peer_vpc"]
+            vpc = obs["vpcs"].get(local)
+            if not peer_vpc or vpc is None:
+                continue
+            between = [
+                p
+                for p in obs["peerings"]
+                if (p["requester"]["vpc"], p["accepter"]["vpc"]) in ((local, peer_vpc), (peer_vpc, local))
+            ]
+            if any(p["status"] in LIVE_REQUEST for p in between):
+                continue
+            last = parse_attempt(vpc["tags"].get(f"peerlink:request:{entry['name']}"))
+            if last and obs["now"] < last[1] + retry:
+                self.finding("request-waiting", last[0], local, f"entry {entry['name']!r}: the last request {last[0]} did not succeed")
+                continue
+            self.act(None, "create-peering-request", local, f"no live peering between {local} and {peer_vpc}")
+        for p in (p for p in obs["peerings"] if p["status"] in LIVE_REQUEST):
+            name = p["tags"].get(ENTRY_TAG)
+            if name is None:
+                continue
+            ours = p["requester"]["account"] == self.me["account"] and p["requester"]["region"] == self.me["region"]
+            e = entry_named(cfg, name)
+            still_asked = e is not None and e["request"]
+            in_scope = any(
+                (s := entry_named(cfg, n)) is not None and s["local_vpc"] == p["requester"]["vpc"] for n in obs["scope"]
+            )
+            if ours and not still_asked and (obs["whole_account"] or in_scope):
+                self.finding("no-longer-requested", p["id"], p["requester"]["vpc"], f"peering {p['id']} is no longer asked for")
 
 
-def marked_peering(description):
-    if description and description.startswith("peerlink:pcx-"):
-        return description.removeprefix("peerlink:")
-    return None
-
-
-def reconcile(me, cfg, peerings, obs=None):
-    obs = obs or observe(me, cfg, peerings)
-    planner = Planner(me, cfg, obs, complete=True)
+def reconcile(cfg, obs, execute):
+    planner = Planner(cfg, obs)
     managed = planner.run()
     for a in planner.actions:
+        # The baseline never writes; at the benchmark's steady state nothing is to be written.
         log("action", **a, result="pending")
     for f in planner.findings:
         log("finding", **f)
     return {
         "scope": {"scope": "all"},
-        "applied": False,
+        "applied": execute,
         "managed": managed,
         "actions": planner.actions,
         "findings": planner.findings,
@@ -855,12 +1359,10 @@ def reconcile(me, cfg, peerings, obs=None):
 
 
 # ---------------------------------------------------------------- handlers
-
-# The cold start, as in the Rust functions (Context::from_env): the configuration
-# and who we are, read once per process. A configuration that does not load
-# fails the init, before any decision.
-CONFIG = load_config()
-ME = identity()
+#
+# The cold start, as in the Rust functions (lambda.rs): clients on first use,
+# the account from the invoked function's ARN once per process, the
+# configuration read on every invocation.
 
 
 def require_scheduled(event, function):
@@ -870,25 +1372,28 @@ def require_scheduled(event, function):
 
 def accepter(event, context):
     require_scheduled(event, "accepter")
-    cfg, me = CONFIG, ME
-    return sweep(me, cfg, describe_peerings())
+    cfg = current_config()
+    me = identity(context)
+    return sweep(me, cfg, snapshot(cfg), execute=True)
 
 
 def finisher(event, context):
     require_scheduled(event, "finisher")
-    cfg, me = CONFIG, ME
-    return reconcile(me, cfg, describe_peerings())
+    cfg = current_config()
+    me = identity(context)
+    return reconcile(cfg, observe(me, cfg), execute=True)
 
 
 def drift(event, context):
     require_scheduled(event, "drift")
-    cfg, me = CONFIG, ME
+    cfg = current_config()
+    me = identity(context)
     mode = os.environ.get("PEERLINK_DRIFT_MODE", "").strip() or cfg["drift_mode"]
-    # One read of peerings and VPCs shared by the sweep and the reconcile, as in drift.rs.
-    peerings = describe_peerings()
-    obs = observe(me, cfg, peerings)
-    requests = sweep(me, cfg, peerings, known_vpcs=obs["vpcs"])
-    rec = reconcile(me, cfg, peerings, obs)
+    execute = mode == "remediate"
+    # One read of everything; the sweep decides with the configured VPCs it holds (drift.rs).
+    obs = observe(me, cfg)
+    requests = sweep(me, cfg, {"peerings": obs["peerings"], "vpcs": obs["vpcs"]}, execute)
+    rec = reconcile(cfg, obs, execute)
     summary = {
         "managed": len(rec["managed"]),
         "drift_found": len(rec["actions"]),
