@@ -12,6 +12,8 @@ use crate::{Account, Emulator};
 pub struct Fleet {
     pub requester: Account,
     pub accepter: Account,
+    /// The accepter's VPCs the peerings are spread over.
+    pub locals: Vec<crate::TestVpc>,
     pub config: String,
     pub peerings: Vec<String>,
 }
@@ -50,6 +52,7 @@ impl Fleet {
         Fleet {
             requester,
             accepter,
+            locals,
             config,
             peerings: ids,
         }

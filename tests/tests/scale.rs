@@ -3,9 +3,61 @@
 //! drift pass with the number of peerings, beyond pagination.
 
 use peerlink::config::DriftMode;
+use peerlink::fixtures::{self, Entry};
 use peerlink::reconcile::Scope;
+use peerlink::reconcile::policy::{KEY_POLICY_MAX, SECRET_POLICY_MAX};
 use peerlink::{Deadline, Mode, drift, reconcile};
 use peerlink_tests::{Emulator, Fleet, Grown, differ_only_by_pagination};
+
+/// A hub VPC with 120 peerings whose principals all read one shared secret
+/// on one shared key: every principal is granted, and both policies stay far
+/// below AWS's limits (one statement each, not one per peering).
+#[tokio::test]
+async fn a_hub_of_120_peerings_shares_one_secret_within_the_policy_limits() {
+    let emu = Emulator::shared();
+    let fleet = Fleet::build(emu, "921000000001", "921000000002", 120, 1).await;
+    let secret = fleet.accepter.secret("hub-db", true).await;
+    let key = secret.key_arn.clone().unwrap();
+    let roles: Vec<String> = (0..120)
+        .map(|i| format!("arn:aws:iam::{}:role/service-{i}", fleet.requester.id))
+        .collect();
+    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+    let hub = Entry::new("hub", &fleet.requester.id, &fleet.locals[0].id, &["10.0.0.0/8"])
+        .routes("select = \"none\"")
+        .secret_on_key(&secret.arn, &key, &roles);
+    let ctx = fleet
+        .accepter
+        .context(&fixtures::document(
+            "active_peerings_per_vpc = 125\nwrite_concurrency = 16",
+            &[hub],
+        ))
+        .await;
+    let report = reconcile::run(&ctx, Scope::All, Mode::Apply, Deadline::none())
+        .await
+        .unwrap();
+    assert!(report.failed().is_empty() && report.findings.is_empty(), "{report:#?}");
+    let statement = |doc: &serde_json::Value, sid: &str| {
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .cloned()
+            .unwrap()
+    };
+    let secret_policy = fleet.accepter.secret_policy(&secret.arn).await.unwrap();
+    let key_policy = fleet.accepter.key_policy(&key).await;
+    for (doc, sid, limit) in [
+        (&secret_policy, "PeerlinkRead", SECRET_POLICY_MAX),
+        (&key_policy, "PeerlinkDecrypt", KEY_POLICY_MAX),
+    ] {
+        let granted = statement(doc, sid)["Principal"]["AWS"].as_array().unwrap().len();
+        assert_eq!(granted, 120, "{sid}");
+        let bytes = doc.to_string().len();
+        println!("{sid}: {bytes} bytes for 120 peerings (limit {limit})");
+        assert!(bytes < limit / 3, "{sid}: {bytes} bytes");
+    }
+}
 
 #[tokio::test]
 async fn reconcile_reads_are_flat_from_1_to_200_route_tables() {
