@@ -101,19 +101,7 @@ async fn a_rejection_reaches_the_requester_with_its_reason() {
         asked.metrics().iter().find(|m| m.0 == "RequestsCreated"),
         Some(&("RequestsCreated", 1))
     );
-    let pcx = link
-        .requester
-        .ec2
-        .describe_vpc_peering_connections()
-        .send()
-        .await
-        .unwrap()
-        .vpc_peering_connections()
-        .iter()
-        .find(|p| p.requester_vpc_info().and_then(|i| i.vpc_id()) == Some(link.requester_vpc.id.as_str()))
-        .and_then(|p| p.vpc_peering_connection_id())
-        .unwrap()
-        .to_string();
+    let pcx = our_request(&requester_ctx).await;
     let mut created = create_event(&pcx);
     created["account"] = link.requester.id.clone().into();
     let decided = accepter::handle(&accepter_ctx, &events::parse(&created).unwrap(), Deadline::none())
