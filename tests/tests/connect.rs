@@ -131,12 +131,7 @@ async fn a_rejection_reaches_the_requester_with_its_reason() {
             .iter()
             .any(|f| f.kind == FindingKind::RequestWaiting && f.message.contains("rejected"))
     );
-    assert!(
-        !next
-            .actions
-            .iter()
-            .any(|a| a.planned.action.kind() == "create-peering-request")
-    );
+    assert!(!next.kinds().contains(&"create-peering-request"));
 }
 
 #[tokio::test]
@@ -160,13 +155,7 @@ async fn a_declared_request_is_made_once_and_again_only_after_the_retry_interval
     };
     // Report mode lists the request and creates nothing.
     let report = drift::run(&ctx, DriftMode::Report, Deadline::none()).await.unwrap();
-    assert!(
-        report
-            .reconcile
-            .actions
-            .iter()
-            .any(|a| a.planned.action.kind() == "create-peering-request")
-    );
+    assert!(report.reconcile.kinds().contains(&"create-peering-request"));
     assert_eq!(count().await, 0);
     // Exactly one, and none while it is live.
     for _ in 0..2 {

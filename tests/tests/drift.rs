@@ -276,12 +276,7 @@ async fn a_deleted_peering_is_cleaned_up_and_nothing_else() {
         .unwrap();
     let (report, writes) = pass(&ctx, DriftMode::Report).await;
     assert_eq!(writes, 0);
-    let kinds: Vec<&str> = report
-        .reconcile
-        .actions
-        .iter()
-        .map(|a| a.planned.action.kind())
-        .collect();
+    let kinds = report.reconcile.kinds();
     assert!(
         kinds.contains(&"delete-route") && kinds.contains(&"revoke-rule") && kinds.contains(&"merge-secret-policy"),
         "{kinds:?}"

@@ -204,12 +204,7 @@ async fn what_the_configuration_no_longer_grants_is_taken_back() {
     let ctx = link.accepter.context(&fixtures::document("", &[reduced])).await;
     // Report mode lists what it would take back and writes nothing.
     let report = drift::run(&ctx, DriftMode::Report, Deadline::none()).await.unwrap();
-    let kinds: Vec<&str> = report
-        .reconcile
-        .actions
-        .iter()
-        .map(|a| a.planned.action.kind())
-        .collect();
+    let kinds = report.reconcile.kinds();
     assert!(
         kinds.contains(&"revoke-rule") && kinds.contains(&"merge-secret-policy"),
         "{kinds:?}"

@@ -68,6 +68,11 @@ impl Report {
         self.actions.iter().filter(|a| a.result.failed()).collect()
     }
 
+    /// The kind of every action, in plan order (`create-route`, ...).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.actions.iter().map(|a| a.planned.action.kind()).collect()
+    }
+
     pub fn count(&self, kind: FindingKind) -> usize {
         self.findings.iter().filter(|f| f.kind == kind).count()
     }

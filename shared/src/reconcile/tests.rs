@@ -34,17 +34,13 @@ fn active() -> (Arc<Memory>, Context) {
     (memory, ctx)
 }
 
-fn kinds(report: &Report) -> Vec<&'static str> {
-    report.actions.iter().map(|a| a.planned.action.kind()).collect()
-}
-
 #[tokio::test]
 async fn a_pass_finishes_the_peering_and_a_second_pass_writes_nothing() {
     let (memory, ctx) = active();
     let scope = Scope::Peerings(vec![PCX.into()]);
     let first = run(&ctx, scope.clone(), Mode::Apply, Deadline::none()).await.unwrap();
     assert_eq!(
-        kinds(&first),
+        first.kinds(),
         vec![
             "merge-key-policy",
             "merge-secret-policy",
@@ -160,7 +156,7 @@ async fn a_declared_request_is_made_once_and_again_only_after_the_retry_interval
     let ctx = requesting(&memory, t0);
     // Report mode lists it and makes nothing.
     let plan = run(&ctx, Scope::All, Mode::Plan, Deadline::none()).await.unwrap();
-    assert_eq!(kinds(&plan), vec!["create-peering-request"]);
+    assert_eq!(plan.kinds(), vec!["create-peering-request"]);
     assert!(requests_made(&memory).is_empty());
     // Remediate makes exactly one, tagged, and records the attempt on the VPC.
     let first = run(&ctx, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
@@ -172,12 +168,12 @@ async fn a_declared_request_is_made_once_and_again_only_after_the_retry_interval
     assert_eq!(tag, format!("{} {t0}", made[0].0));
     // None while it is live.
     let again = run(&ctx, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
-    assert!(!kinds(&again).contains(&"create-peering-request"), "{again:#?}");
+    assert!(!again.kinds().contains(&"create-peering-request"), "{again:#?}");
     // Rejected: nothing before the interval, with the reason; one new request after it.
     memory.world().peerings[0].status = PeeringStatus::Rejected;
     let early = requesting(&memory, t0 + 23 * 3600);
     let waiting = run(&early, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
-    assert!(!kinds(&waiting).contains(&"create-peering-request"), "{waiting:#?}");
+    assert!(!waiting.kinds().contains(&"create-peering-request"), "{waiting:#?}");
     let why = waiting
         .findings
         .iter()
