@@ -104,14 +104,16 @@ impl Refused {
 /// provisioning, per (peering, local VPC), and the refused ones.
 #[derive(Debug, Clone, Default)]
 pub struct Routing {
-    pub routable: HashMap<(String, String), Vec<IpNet>>,
+    /// Peering id -> local VPC id -> blocks.
+    pub routable: HashMap<String, HashMap<String, Vec<IpNet>>>,
     pub refused: Vec<Refused>,
 }
 
 impl Routing {
     pub fn blocks(&self, peering: &str, local_vpc: &str) -> &[IpNet] {
         self.routable
-            .get(&(peering.to_string(), local_vpc.to_string()))
+            .get(peering)
+            .and_then(|by_vpc| by_vpc.get(local_vpc))
             .map_or(&[], Vec::as_slice)
     }
 
@@ -155,17 +157,17 @@ pub fn routing(config: &Config, me: &Identity, peerings: &[Peering], vpcs: &Hash
                 block,
                 refusal,
             };
-            let candidates = match match_entry(config, local, remote) {
-                Err(_) => None,
+            let (candidates, claims) = match match_entry(config, local, remote) {
+                Err(_) => (None, remote.cidrs.clone()),
                 Ok(_) if !remote.blocks_known => {
                     out.refused.push(refuse(None, Refusal::BlocksUnknown));
-                    None
+                    (Some(Vec::new()), remote.cidrs.clone())
                 }
                 Ok(entry) => {
                     let local_blocks = vpcs
                         .get(&local.vpc)
                         .map_or(local.cidrs.as_slice(), |v| v.cidrs.as_slice());
-                    let mut ok = Vec::new();
+                    let (mut ok, mut claims) = (Vec::new(), Vec::new());
                     for block in &remote.cidrs {
                         if !entry.allows(block) {
                             out.refused.push(refuse(
@@ -174,27 +176,25 @@ pub fn routing(config: &Config, me: &Identity, peerings: &[Peering], vpcs: &Hash
                                     entry: entry.name.clone(),
                                 },
                             ));
-                        } else if let Some(l) = local_blocks.iter().find(|l| overlaps(block, l)) {
+                            continue;
+                        }
+                        claims.push(*block);
+                        if let Some(l) = local_blocks.iter().find(|l| overlaps(block, l)) {
                             out.refused
                                 .push(refuse(Some(*block), Refusal::OverlapsLocal { local_block: *l }));
                         } else {
                             ok.push(*block);
                         }
                     }
-                    Some(ok)
+                    (Some(ok), claims)
                 }
-            };
-            let entry = match_entry(config, local, remote).ok();
-            let claims = match entry {
-                Some(e) if remote.blocks_known => remote.cidrs.iter().copied().filter(|b| e.allows(b)).collect(),
-                _ => remote.cidrs.clone(),
             };
             ends.push(End {
                 peering: p,
                 local_vpc: &local.vpc,
                 remote_vpc: &remote.vpc,
                 claims,
-                candidates: candidates.or_else(|| entry.is_some().then(Vec::new)),
+                candidates,
             });
         }
     }
@@ -227,7 +227,9 @@ pub fn routing(config: &Config, me: &Identity, peerings: &[Peering], vpcs: &Hash
             }
         }
         out.routable
-            .insert((end.peering.id.clone(), end.local_vpc.to_string()), routable);
+            .entry(end.peering.id.clone())
+            .or_default()
+            .insert(end.local_vpc.to_string(), routable);
     }
     out
 }

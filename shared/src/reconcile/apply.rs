@@ -147,7 +147,7 @@ async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsErro
                 "PutResourcePolicy",
                 change,
                 ctx.settings.policy_settle,
-                Some(base),
+                base,
                 async || aws.get_secret_policy(secret).await,
                 async |doc| aws.put_secret_policy(secret, &doc).await,
             )
@@ -158,7 +158,7 @@ async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsErro
                 "PutKeyPolicy",
                 change,
                 ctx.settings.policy_settle,
-                Some(base),
+                base,
                 async || aws.get_key_policy(key).await,
                 async |doc| aws.put_key_policy(key, &doc).await,
             )
@@ -219,7 +219,7 @@ async fn merge_loop<R, W>(
     what: &'static str,
     change: &PolicyChange,
     settle: Duration,
-    base: Option<&Option<Value>>,
+    base: &Option<Value>,
     mut read: R,
     mut write: W,
 ) -> Result<ActionResult, AwsError>
@@ -227,10 +227,7 @@ where
     R: AsyncFnMut() -> Result<Option<Value>, AwsError>,
     W: AsyncFnMut(Value) -> Result<(), AwsError>,
 {
-    let mut current = match base {
-        Some(observed) => observed.clone(),
-        None => read().await?,
-    };
+    let mut current = base.clone();
     let mut wrote = false;
     for round in 0..=MERGE_ROUNDS {
         if policy::satisfies(current.as_ref(), change) {

@@ -96,7 +96,7 @@ impl InvocationReport for Report {
     fn metrics(&self) -> Vec<(&'static str, usize)> {
         vec![
             ("DriftFound", self.actions.len()),
-            ("Repaired", self.actions.len() - self.outstanding()),
+            ("Repaired", self.done()),
             ("RepairFailed", self.failed().len()),
             ("Conflicts", self.count(FindingKind::RouteConflict)),
             ("OverlapConflicts", self.count(FindingKind::OverlapConflict)),

@@ -106,7 +106,6 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
         complete: true,
         whole_account,
         now: ctx.clock.unix(),
-        configured_groups: group_ids.iter().cloned().collect(),
         ..Observed::default()
     };
     obs.scope = scope_entries(ctx, scope, &obs)?;

@@ -85,7 +85,7 @@ impl Planner<'_> {
             .map(|e| e.local_vpc.as_str())
             .collect();
         for pcx in marked {
-            let why = match obs.peerings.iter().find(|p| p.id == pcx) {
+            let why = match self.idx.peering(&pcx) {
                 Some(p) => p.status.to_string(),
                 None => "gone (EC2 no longer lists it)".to_string(),
             };

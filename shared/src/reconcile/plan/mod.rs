@@ -54,8 +54,6 @@ pub struct Observed {
     /// the configuration no longer wants is taken back (a pass scoped to a
     /// few peerings leaves the rest alone).
     pub whole_account: bool,
-    /// The groups the configuration names (the others were found by our tag).
-    pub configured_groups: BTreeSet<String>,
     /// When the pass observed, in seconds since the Unix epoch.
     pub now: u64,
     pub vpcs: HashMap<String, Vpc>,
@@ -78,15 +76,6 @@ impl Observed {
             .values()
             .flatten()
             .find(|k| k.arn == reference || k.arn.ends_with(&suffix))
-    }
-
-    /// Whether a peering is gone for good: EC2 says so, or (with the full
-    /// list) no longer lists it.
-    pub fn is_gone(&self, peering: &str) -> bool {
-        match self.peerings.iter().find(|p| p.id == peering) {
-            Some(p) => p.status.is_gone(),
-            None => self.complete,
-        }
     }
 }
 
@@ -178,7 +167,8 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
 }
 
 impl<'a> Planner<'a> {
-    /// Whether a peering is gone for good (see [`Observed::is_gone`]), looked up by id.
+    /// Whether a peering is gone for good: EC2 says so, or (with the full
+    /// list) no longer lists it.
     fn gone(&self, peering: &str) -> bool {
         match self.idx.peering(peering) {
             Some(p) => p.status.is_gone(),
@@ -189,6 +179,15 @@ impl<'a> Planner<'a> {
     fn act(&mut self, peering: &str, action: Action, reason: impl Into<String>) {
         self.plan.actions.push(Planned {
             peering: Some(peering.to_string()),
+            action,
+            reason: reason.into(),
+        });
+    }
+
+    /// An action for no one peering: a policy shared by several, a tag, a request.
+    fn act_unpeered(&mut self, action: Action, reason: impl Into<String>) {
+        self.plan.actions.push(Planned {
+            peering: None,
             action,
             reason: reason.into(),
         });

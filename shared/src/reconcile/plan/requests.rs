@@ -7,7 +7,7 @@
 //! succeed. A peering we requested for an entry that no longer asks is left
 //! as it is, with a finding.
 
-use super::{Action, Planned, Planner};
+use super::{Action, Planner};
 use crate::finding::FindingKind;
 use crate::model::{Peering, PeeringStatus};
 use crate::ownership::{ENTRY_TAG, request_tag};
@@ -38,7 +38,7 @@ fn when(unix: u64) -> String {
 
 impl Planner<'_> {
     pub(super) fn requests(&mut self) {
-        let (config, obs) = (self.config, self.obs);
+        let (config, obs, idx) = (self.config, self.obs, self.idx);
         let retry = config.settings.request_retry_hours * 3600;
         for entry in config.peers.iter().filter(|e| e.request && obs.scope.contains(&e.name)) {
             let (local, Some(peer_vpc)) = (entry.local_vpc.as_str(), entry.peer_vpc.as_ref()) else {
@@ -53,7 +53,7 @@ impl Planner<'_> {
                 continue;
             }
             let last = vpc.tags.get(&request_tag(&entry.name)).and_then(|v| parse_attempt(v));
-            let outcome = |pcx: &str| match obs.peerings.iter().find(|p| p.id == pcx) {
+            let outcome = |pcx: &str| match idx.peering(pcx) {
                 Some(p) if p.status_message.is_empty() => format!("{pcx} was {}", p.status),
                 Some(p) => format!("{pcx} was {}: {}", p.status, p.status_message),
                 None => format!("{pcx} is no longer listed by EC2 (rejected, expired or failed)"),
@@ -86,9 +86,8 @@ impl Planner<'_> {
                     entry.name
                 ),
             };
-            self.plan.actions.push(Planned {
-                peering: None,
-                action: Action::CreatePeeringRequest {
+            self.act_unpeered(
+                Action::CreatePeeringRequest {
                     entry: entry.name.clone(),
                     vpc: local.to_string(),
                     peer_account: entry.peer_account.to_string(),
@@ -101,7 +100,7 @@ impl Planner<'_> {
                     at: obs.now,
                 },
                 reason,
-            });
+            );
         }
         // Peerings we requested for an entry that no longer asks for them.
         for p in obs.peerings.iter().filter(|p| is_live(p)) {

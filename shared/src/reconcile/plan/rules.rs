@@ -137,13 +137,10 @@ impl Planner<'_> {
     /// rules there even when the configuration no longer names the group.
     pub(super) fn tag_groups(&mut self) {
         for group in std::mem::take(&mut self.untagged_groups) {
-            self.plan.actions.push(super::Planned {
-                peering: None,
-                action: Action::TagGroup { group },
-                reason:
-                    "peerlink writes rules here: tagged so they are found again if the configuration drops the group"
-                        .into(),
-            });
+            self.act_unpeered(
+                Action::TagGroup { group },
+                "peerlink writes rules here: tagged so they are found again if the configuration drops the group",
+            );
         }
     }
 }

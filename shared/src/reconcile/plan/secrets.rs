@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::{Action, Binding, Planned, Planner};
+use super::{Action, Binding, Planner};
 use crate::config::PrincipalArn;
 use crate::finding::FindingKind;
 use crate::matching::match_entry;
@@ -156,7 +156,7 @@ impl<'a> Planner<'a> {
                     &change,
                     SECRET_POLICY_MAX,
                 ) {
-                    self.merge(
+                    self.act_unpeered(
                         Action::MergeSecretPolicy {
                             secret: arn.to_string(),
                             change,
@@ -165,11 +165,11 @@ impl<'a> Planner<'a> {
                         format!("secret's resource policy: {reason}; every other statement is kept"),
                     );
                     if upserts && !state.tagged {
-                        self.merge(
+                        self.act_unpeered(
                             Action::TagSecret {
                                 secret: arn.to_string(),
                             },
-                            "peerlink writes to its policy: tagged so the grant is found again if the configuration drops the secret".into(),
+                            "peerlink writes to its policy: tagged so the grant is found again if the configuration drops the secret",
                         );
                     }
                 }
@@ -198,17 +198,9 @@ impl<'a> Planner<'a> {
                     None => "key policy: the configuration no longer grants decryption with this key; every other statement is kept".into(),
                 };
                 let base = key.policy.clone();
-                self.merge(Action::MergeKeyPolicy { key: arn, change, base }, reason);
+                self.act_unpeered(Action::MergeKeyPolicy { key: arn, change, base }, reason);
             }
         }
-    }
-
-    fn merge(&mut self, action: Action, reason: String) {
-        self.plan.actions.push(Planned {
-            peering: None,
-            action,
-            reason,
-        });
     }
 
     /// Whether the policy after `change` stays within AWS's limit; a finding

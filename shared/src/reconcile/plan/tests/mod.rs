@@ -106,7 +106,6 @@ pub(super) fn world(status: PeeringStatus) -> Observed {
         complete: true,
         scope: BTreeSet::from(["orders".to_string()]),
         whole_account: true,
-        configured_groups: BTreeSet::from([SG.to_string()]),
         now: 1_800_000_000,
         vpcs: HashMap::from([(
             VPC.to_string(),
