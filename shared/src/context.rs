@@ -6,9 +6,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
 
-use crate::aws::{ApiCalls, Aws, Clients, load_sdk_config};
-use crate::config::{Config, ConfigError, ConfigSource};
+use crate::aws::{ApiCalls, Aws, Clients};
+use crate::config::{Config, ConfigSource};
 use crate::error::{AwsError, Result};
+use crate::ids::AccountId;
 use crate::model::Identity;
 use crate::settings::Settings;
 
@@ -52,30 +53,14 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    pub fn new(aws: Arc<dyn Aws>, me: Identity, config: Config, settings: Settings) -> Context {
+    pub fn new(aws: Arc<dyn Aws>, me: Identity, config: impl Into<Arc<Config>>, settings: Settings) -> Context {
         Context {
             me,
-            config: Arc::new(config),
+            config: config.into(),
             aws,
             settings,
             clock: Clock::default(),
         }
-    }
-
-    /// The same context with another configuration (a warm process's next invocation).
-    pub fn with_config(&self, config: Arc<Config>) -> Context {
-        Context { config, ..self.clone() }
-    }
-
-    /// Builds the context from the environment: settings, credentials, region,
-    /// endpoint and configuration. Fails (and nothing is decided) when the
-    /// configuration is missing or invalid.
-    pub async fn from_env() -> Result<Context> {
-        let settings = Settings::from_env()?;
-        let sdk = load_sdk_config(&settings.resilience).await;
-        let clients = Clients::new(&sdk);
-        let config = load_config(settings.require_config_source()?, &clients).await?;
-        Self::connect(&sdk, config, settings).await
     }
 
     /// A context for the SDK configuration `sdk`: the account from STS, the
@@ -100,14 +85,20 @@ impl Context {
 /// Reads and parses the configuration from `source`; an SSM parameter is
 /// read with decryption (a SecureString works too).
 pub async fn load_config(source: &ConfigSource, aws: &dyn Aws) -> Result<Config> {
+    let (text, _) = read_config_text(source, aws).await?;
+    Ok(Config::parse(&text, &source.to_string())?)
+}
+
+/// The configuration's text and, for an SSM parameter, its version.
+async fn read_config_text(source: &ConfigSource, aws: &dyn Aws) -> Result<(String, Option<i64>)> {
     let ConfigSource::SsmParameter(name) = source else {
-        return Ok(source.read_local()?);
+        return Ok((source.read_local_text()?, None));
     };
-    let parameter = aws.get_parameter(name).await.map_err(|e| ConfigError {
-        origin: source.to_string(),
-        message: format!("cannot read it: {e}"),
-    })?;
-    Ok(Config::parse(&parameter.value, &source.to_string())?)
+    let parameter = aws
+        .get_parameter(name)
+        .await
+        .map_err(|e| source.error(format!("cannot read it: {e}")))?;
+    Ok((parameter.value, Some(parameter.version)))
 }
 
 /// The configuration of a process that lives for many invocations (a warm
@@ -132,35 +123,16 @@ impl ConfigCache {
     /// The configuration as it is now.
     pub async fn current(&self, aws: &dyn Aws) -> Result<Arc<Config>> {
         let origin = self.source.to_string();
-        // What identifies a version, and its text.
-        let (version, text) = match &self.source {
-            ConfigSource::Inline(text) => ("inline".to_string(), text.clone()),
-            ConfigSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-                    origin: origin.clone(),
-                    message: format!("cannot read it: {e}"),
-                })?;
-                (text.clone(), text)
-            }
-            ConfigSource::SsmParameter(name) => {
-                let p = aws.get_parameter(name).await.map_err(|e| ConfigError {
-                    origin: origin.clone(),
-                    message: format!("cannot read it: {e}"),
-                })?;
-                (format!("version {}", p.version), p.value)
-            }
-        };
+        let (text, number) = read_config_text(&self.source, aws).await?;
+        // What identifies a version: the parameter's number, or a local document's text.
+        let version = number.map_or_else(|| text.clone(), |n| format!("version {n}"));
         if let Some((seen, config)) = self.last.lock().expect("config cache").as_ref() {
             if *seen == version {
                 return Ok(config.clone());
             }
         }
         let config = Arc::new(Config::parse(&text, &origin)?);
-        let shown = if matches!(self.source, ConfigSource::SsmParameter(_)) {
-            version.as_str()
-        } else {
-            ""
-        };
+        let shown = if number.is_some() { version.as_str() } else { "" };
         tracing::info!(source = %origin, version = shown, entries = config.peers.len(), "configuration loaded");
         *self.last.lock().expect("config cache") = Some((version, config.clone()));
         Ok(config)
@@ -172,11 +144,7 @@ impl ConfigCache {
 pub fn account_of_function_arn(arn: &str) -> Option<String> {
     let parts: Vec<&str> = arn.split(':').collect();
     match parts.as_slice() {
-        ["arn", _, "lambda", _, account, "function", ..]
-            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            Some((*account).to_string())
-        }
+        ["arn", _, "lambda", _, account, "function", ..] => account.parse::<AccountId>().ok().map(String::from),
         _ => None,
     }
 }

@@ -76,14 +76,16 @@ impl Process {
             origin: "the environment".into(),
             message: "no AWS region is configured (set AWS_REGION)".into(),
         })?;
+        // The call counters describe one invocation: a warm process would
+        // otherwise keep every call's span for as long as it lives.
+        self.aws.calls().reset();
         let config = self.config.current(self.aws.as_ref()).await?;
-        let ctx = Context::new(
+        Ok(Context::new(
             self.aws.clone(),
             Identity { account, region },
-            Config::default(),
+            config,
             self.settings.clone(),
-        );
-        Ok(ctx.with_config(config))
+        ))
     }
 }
 

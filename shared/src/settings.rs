@@ -52,8 +52,6 @@ pub struct Settings {
     pub event_bus: Option<String>,
     /// Overrides `settings.drift_mode` of the document.
     pub drift_mode: Option<DriftMode>,
-    /// Log filter (`info` when unset).
-    pub log: Option<String>,
     pub resilience: Resilience,
     /// How long a secret or key policy we wrote must keep our statements
     /// before the merge counts as done: longer than another writer's
@@ -67,7 +65,6 @@ impl Default for Settings {
             config_source: None,
             event_bus: None,
             drift_mode: None,
-            log: None,
             resilience: Resilience::default(),
             policy_settle: Duration::from_secs(1),
         }
@@ -127,7 +124,6 @@ impl Settings {
             Some("remediate") => Some(DriftMode::Remediate),
             Some(other) => return Err(invalid(ENV_DRIFT_MODE, other, "\"report\" or \"remediate\"")),
         };
-        s.log = var(ENV_LOG);
         if let Some(n) = number(ENV_MAX_ATTEMPTS, 1..=20)? {
             s.resilience.max_attempts = n as u32;
         }

@@ -212,19 +212,14 @@ async fn run(
     apply(ctx, decisions, mode, deadline, &mut report).await;
     // Announcing and looking for concurrent acceptances wait on nothing of
     // each other: one round.
-    let done: Vec<Decision> = report
-        .outcomes
-        .iter()
-        .filter(|o| o.result == DecisionResult::Done)
-        .map(|o| o.decision.clone())
-        .collect();
-    let announcements = futures_util::future::join_all(done.iter().map(|d| announce(ctx, d)));
-    let ((), races) = tokio::join!(
-        async {
-            announcements.await;
-        },
-        races::concurrent_losers(ctx, snapshot, &report)
+    let announcements = futures_util::future::join_all(
+        report
+            .outcomes
+            .iter()
+            .filter(|o| o.result == DecisionResult::Done)
+            .map(|o| announce(ctx, &o.decision)),
     );
+    let (_, races) = tokio::join!(announcements, races::concurrent_losers(ctx, snapshot, &report));
     races::undo(ctx, races, &mut report).await;
     report
 }

@@ -34,21 +34,29 @@ impl fmt::Display for ConfigSource {
 }
 
 impl ConfigSource {
-    /// Reads a local source (inline or file). SSM parameters are read by the AWS layer.
+    /// Reads and parses a local source (inline or file).
     pub fn read_local(&self) -> Result<Config, ConfigError> {
+        Config::parse(&self.read_local_text()?, &self.to_string())
+    }
+
+    /// The text of a local source. SSM parameters are read by the AWS layer.
+    pub fn read_local_text(&self) -> Result<String, ConfigError> {
         match self {
-            ConfigSource::Inline(text) => Config::parse(text, &self.to_string()),
+            ConfigSource::Inline(text) => Ok(text.clone()),
             ConfigSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-                    origin: self.to_string(),
-                    message: format!("cannot read it: {e}"),
-                })?;
-                Config::parse(&text, &self.to_string())
+                std::fs::read_to_string(path).map_err(|e| self.error(format!("cannot read it: {e}")))
             }
-            ConfigSource::SsmParameter(_) => Err(ConfigError {
-                origin: self.to_string(),
-                message: "an SSM parameter needs AWS access; load it through peerlink::aws".into(),
-            }),
+            ConfigSource::SsmParameter(_) => {
+                Err(self.error("an SSM parameter needs AWS access; load it through peerlink::aws".into()))
+            }
+        }
+    }
+
+    /// An error about this source.
+    pub fn error(&self, message: String) -> ConfigError {
+        ConfigError {
+            origin: self.to_string(),
+            message,
         }
     }
 }
