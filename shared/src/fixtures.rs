@@ -5,7 +5,10 @@
 
 use std::fmt::Write as _;
 
+use ipnet::IpNet;
+
 use crate::config::Config;
+use crate::model::{Identity, PeeringSide};
 
 /// The accepter account (RDS) of the unit tests.
 pub const ME: &str = "222222222222";
@@ -150,6 +153,26 @@ pub fn document(settings: &str, entries: &[Entry]) -> String {
         t.push_str(&e.toml());
     }
     t
+}
+
+/// The accepter account of the unit tests, in their region.
+pub fn me() -> Identity {
+    Identity {
+        account: ME.into(),
+        region: REGION.into(),
+    }
+}
+
+/// One end of a peering in the fixtures' region: blocks known, DNS off.
+pub fn side(account: &str, vpc: &str, cidrs: Vec<IpNet>) -> PeeringSide {
+    PeeringSide {
+        account: account.into(),
+        vpc: vpc.into(),
+        region: REGION.into(),
+        cidrs,
+        allow_remote_dns: false,
+        blocks_known: true,
+    }
 }
 
 /// The document, parsed (it must be valid).

@@ -8,14 +8,10 @@ use std::time::Duration;
 use super::*;
 use crate::aws::memory::{Memory, accepter_world};
 use crate::fixtures::{self, Entry, LOCAL_VPC, ME, PEER, REGION};
-use crate::model::Identity;
 use crate::settings::Settings;
 
 fn context(memory: &Arc<Memory>, entry: Entry, settings: Settings) -> Context {
-    let me = Identity {
-        account: ME.into(),
-        region: REGION.into(),
-    };
+    let me = fixtures::me();
     Context::new(memory.clone(), me, fixtures::config("", &[entry]), settings)
 }
 

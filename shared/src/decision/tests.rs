@@ -8,15 +8,8 @@ fn config(settings: &str) -> Config {
     fixtures::config(settings, &[orders])
 }
 
-fn side(account: &str, vpc: &str, region: &str, cidrs: &[&str]) -> PeeringSide {
-    PeeringSide {
-        account: account.into(),
-        vpc: vpc.into(),
-        region: region.into(),
-        cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
-        allow_remote_dns: false,
-        blocks_known: true,
-    }
+fn cidrs(blocks: &[&str]) -> Vec<ipnet::IpNet> {
+    blocks.iter().map(|c| c.parse().unwrap()).collect()
 }
 
 fn request(requester_cidrs: &[&str]) -> Peering {
@@ -24,8 +17,8 @@ fn request(requester_cidrs: &[&str]) -> Peering {
         id: "pcx-0123456789abcdef0".into(),
         status: PeeringStatus::PendingAcceptance,
         status_message: String::new(),
-        requester: side(PEER, PEER_VPC, "eu-west-1", requester_cidrs),
-        accepter: side(ME, LOCAL_VPC, "eu-west-1", &["10.8.0.0/16"]),
+        requester: fixtures::side(PEER, PEER_VPC, cidrs(requester_cidrs)),
+        accepter: fixtures::side(ME, LOCAL_VPC, cidrs(&["10.8.0.0/16"])),
         tags: Default::default(),
     }
 }
@@ -39,16 +32,13 @@ struct World {
 fn world(local_cidrs: &[&str]) -> World {
     let vpc = Vpc {
         id: LOCAL_VPC.into(),
-        cidrs: local_cidrs.iter().map(|c| c.parse().unwrap()).collect(),
+        cidrs: cidrs(local_cidrs),
         dns_support: None,
         dns_hostnames: None,
         tags: Default::default(),
     };
     World {
-        me: Identity {
-            account: ME.into(),
-            region: "eu-west-1".into(),
-        },
+        me: fixtures::me(),
         vpcs: HashMap::from([(LOCAL_VPC.to_string(), vpc)]),
         peerings: Vec::new(),
     }

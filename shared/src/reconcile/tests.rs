@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::*;
 use crate::aws::memory::{Memory, accepter_world};
 use crate::finding::FindingKind;
-use crate::fixtures::{self, Entry, LOCAL_VPC, ME, PEER, REGION, ROLE, SECRET, SG};
-use crate::model::{Identity, PeeringStatus};
+use crate::fixtures::{self, Entry, LOCAL_VPC, PEER, REGION, ROLE, SECRET, SG};
+use crate::model::PeeringStatus;
 use crate::settings::Settings;
 
 const PCX: &str = "pcx-00000000000000001";
@@ -26,10 +26,7 @@ fn active() -> (Arc<Memory>, Context) {
         policy_settle: Duration::ZERO,
         ..Settings::default()
     };
-    let me = Identity {
-        account: ME.into(),
-        region: REGION.into(),
-    };
+    let me = fixtures::me();
     let ctx = Context::new(memory.clone(), me, fixtures::config("", &[entry]), settings);
     (memory, ctx)
 }
@@ -131,10 +128,7 @@ fn requesting(memory: &Arc<Memory>, at: u64) -> Context {
         .peer_region(REGION)
         .auto_accept(false)
         .line("request = true");
-    let me = Identity {
-        account: ME.into(),
-        region: REGION.into(),
-    };
+    let me = fixtures::me();
     let mut ctx = Context::new(memory.clone(), me, fixtures::config("", &[entry]), Settings::default());
     ctx.clock = crate::context::Clock::fixed(std::time::UNIX_EPOCH + Duration::from_secs(at));
     ctx
@@ -211,7 +205,10 @@ async fn a_peering_requested_for_an_entry_that_stopped_asking_is_left_with_a_fin
     let ctx = requesting(&memory, 1_800_000_000);
     run(&ctx, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
     let entry = Entry::new("reports", PEER, LOCAL_VPC, &["10.0.0.0/8"]).peer_vpc(crate::fixtures::PEER_VPC);
-    let stopped = ctx.with_config(Arc::new(fixtures::config("", &[entry])));
+    let stopped = Context {
+        config: Arc::new(fixtures::config("", &[entry])),
+        ..ctx.clone()
+    };
     let report = run(&stopped, Scope::All, Mode::Apply, Deadline::none()).await.unwrap();
     assert!(
         report.findings.iter().any(|f| f.kind == FindingKind::NoLongerRequested),

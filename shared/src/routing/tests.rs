@@ -3,38 +3,22 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::*;
-use crate::fixtures::{self, Entry, ME, REGION};
-use crate::model::PeeringSide;
+use crate::fixtures::{self, Entry, ME};
 
 const HUB: &str = "vpc-0ffffffffffffff00";
 
-fn me() -> Identity {
-    Identity {
-        account: ME.into(),
-        region: REGION.into(),
-    }
-}
-
 /// An established peering from peer account `n` (VPC `vpc-…n`) with `blocks`.
 fn peering(n: u64, status: PeeringStatus, blocks: &[&str]) -> Peering {
-    let side = |account: String, vpc: String, cidrs: Vec<IpNet>| PeeringSide {
-        account,
-        vpc,
-        region: REGION.into(),
-        cidrs,
-        allow_remote_dns: false,
-        blocks_known: true,
-    };
     Peering {
         id: format!("pcx-{n:017x}"),
         status,
         status_message: String::new(),
-        requester: side(
-            format!("{:012}", 100_000_000_000 + n),
-            format!("vpc-{n:017x}"),
+        requester: fixtures::side(
+            &format!("{:012}", 100_000_000_000 + n),
+            &format!("vpc-{n:017x}"),
             blocks.iter().map(|b| b.parse().unwrap()).collect(),
         ),
-        accepter: side(ME.into(), HUB.into(), vec!["10.255.0.0/16".parse().unwrap()]),
+        accepter: fixtures::side(ME, HUB, vec!["10.255.0.0/16".parse().unwrap()]),
         tags: BTreeMap::new(),
     }
 }
@@ -70,7 +54,7 @@ fn a_peer_growing_into_anothers_range_makes_both_blocks_unroutable() {
     let config = fixtures::config("", &[entry(1, "10.0.0.0/8"), entry(2, "10.0.0.0/8")]);
     let a = peering(1, PeeringStatus::Active, &["10.1.0.0/16"]);
     let c = peering(2, PeeringStatus::Active, &["10.2.0.0/16", "10.1.2.0/24"]);
-    let r = routing(&config, &me(), &[a.clone(), c.clone()], &vpcs());
+    let r = routing(&config, &fixtures::me(), &[a.clone(), c.clone()], &vpcs());
     assert_eq!(r.blocks(&a.id, HUB), &[] as &[IpNet]);
     assert_eq!(r.blocks(&c.id, HUB), nets(&["10.2.0.0/16"]).as_slice());
     let overlaps: Vec<(&str, Option<IpNet>)> = r
@@ -91,7 +75,7 @@ fn narrowing_the_intruders_range_gives_the_block_back_to_its_owner() {
     let config = fixtures::config("", &[entry(1, "10.0.0.0/8"), entry(2, "10.2.0.0/16")]);
     let a = peering(1, PeeringStatus::Active, &["10.1.0.0/16"]);
     let c = peering(2, PeeringStatus::Active, &["10.2.0.0/16", "10.1.2.0/24"]);
-    let r = routing(&config, &me(), &[a.clone(), c.clone()], &vpcs());
+    let r = routing(&config, &fixtures::me(), &[a.clone(), c.clone()], &vpcs());
     assert_eq!(r.blocks(&a.id, HUB), nets(&["10.1.0.0/16"]).as_slice());
     assert_eq!(r.blocks(&c.id, HUB), nets(&["10.2.0.0/16"]).as_slice());
     assert!(matches!(
@@ -105,7 +89,7 @@ fn an_unmanaged_peering_claims_every_block_it_has() {
     let config = fixtures::config("", &[entry(1, "10.0.0.0/8")]);
     let a = peering(1, PeeringStatus::Active, &["10.1.0.0/16"]);
     let stranger = peering(9, PeeringStatus::Active, &["10.1.128.0/17"]);
-    let r = routing(&config, &me(), &[a.clone(), stranger], &vpcs());
+    let r = routing(&config, &fixtures::me(), &[a.clone(), stranger], &vpcs());
     assert!(r.blocks(&a.id, HUB).is_empty());
 }
 
@@ -115,7 +99,7 @@ fn unknown_blocks_are_never_routed_and_still_claim_what_is_known() {
     let mut unknown = peering(1, PeeringStatus::Active, &["10.1.0.0/16"]);
     unknown.requester.blocks_known = false;
     let b = peering(2, PeeringStatus::Active, &["10.1.0.0/24"]);
-    let r = routing(&config, &me(), &[unknown.clone(), b.clone()], &vpcs());
+    let r = routing(&config, &fixtures::me(), &[unknown.clone(), b.clone()], &vpcs());
     assert!(r.blocks(&unknown.id, HUB).is_empty());
     assert_eq!(
         r.refused_for(&unknown.id).next().unwrap().refusal,
@@ -133,10 +117,10 @@ fn only_active_and_provisioning_peerings_count() {
     let a = peering(1, PeeringStatus::Active, &["10.1.0.0/16"]);
     let pending = peering(2, PeeringStatus::PendingAcceptance, &["10.1.0.0/16"]);
     let deleted = peering(3, PeeringStatus::Deleted, &["10.1.0.0/16"]);
-    let r = routing(&config, &me(), &[a.clone(), pending, deleted], &vpcs());
+    let r = routing(&config, &fixtures::me(), &[a.clone(), pending, deleted], &vpcs());
     assert_eq!(r.blocks(&a.id, HUB), nets(&["10.1.0.0/16"]).as_slice());
     let provisioning = peering(2, PeeringStatus::Provisioning, &["10.1.0.0/16"]);
-    let r = routing(&config, &me(), &[a.clone(), provisioning], &vpcs());
+    let r = routing(&config, &fixtures::me(), &[a.clone(), provisioning], &vpcs());
     assert!(r.blocks(&a.id, HUB).is_empty());
 }
 
@@ -144,7 +128,7 @@ fn only_active_and_provisioning_peerings_count() {
 fn a_block_overlapping_the_local_vpc_is_refused() {
     let config = fixtures::config("", &[entry(1, "10.0.0.0/8")]);
     let a = peering(1, PeeringStatus::Active, &["10.1.0.0/16", "10.255.4.0/24"]);
-    let r = routing(&config, &me(), std::slice::from_ref(&a), &vpcs());
+    let r = routing(&config, &fixtures::me(), std::slice::from_ref(&a), &vpcs());
     assert_eq!(r.blocks(&a.id, HUB), nets(&["10.1.0.0/16"]).as_slice());
     assert!(matches!(
         r.refused_for(&a.id).next().unwrap().refusal,

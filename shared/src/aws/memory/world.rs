@@ -28,16 +28,7 @@ pub struct World {
 /// secret on a customer-managed key, and `requests` pending requests from the
 /// peer's VPCs (one per CIDR block, ids `pcx-…01`, `pcx-…02`, …).
 pub fn accepter_world(requests: &[&str]) -> World {
-    use crate::fixtures::{KEY, LOCAL_VPC, ME, PEER, REGION, SECRET, SG};
-    use crate::model::PeeringSide;
-    let side = |account: &str, vpc: String, cidrs: Vec<IpNet>| PeeringSide {
-        account: account.into(),
-        vpc,
-        region: REGION.into(),
-        cidrs,
-        allow_remote_dns: false,
-        blocks_known: true,
-    };
+    use crate::fixtures::{KEY, LOCAL_VPC, ME, PEER, SECRET, SG, side};
     let local: IpNet = "10.8.0.0/16".parse().expect("cidr");
     let peerings = requests
         .iter()
@@ -46,8 +37,8 @@ pub fn accepter_world(requests: &[&str]) -> World {
             id: format!("pcx-{:017x}", i + 1),
             status: PeeringStatus::PendingAcceptance,
             status_message: String::new(),
-            requester: side(PEER, format!("vpc-{:017x}", i + 1), vec![cidr.parse().expect("cidr")]),
-            accepter: side(ME, LOCAL_VPC.into(), vec![local]),
+            requester: side(PEER, &format!("vpc-{:017x}", i + 1), vec![cidr.parse().expect("cidr")]),
+            accepter: side(ME, LOCAL_VPC, vec![local]),
             tags: BTreeMap::new(),
         })
         .collect();

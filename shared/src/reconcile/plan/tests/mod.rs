@@ -98,10 +98,7 @@ pub(super) fn world(status: PeeringStatus) -> Observed {
         tags: BTreeMap::new(),
     };
     Observed {
-        me: Some(Identity {
-            account: ME.into(),
-            region: "eu-west-1".into(),
-        }),
+        me: Some(fixtures::me()),
         peerings: vec![peering],
         complete: true,
         scope: BTreeSet::from(["orders".to_string()]),
