@@ -124,10 +124,15 @@ fn source(cli: &Cli, settings: &Settings) -> Result<ConfigSource, AnyError> {
     })
 }
 
-async fn context(cli: &Cli) -> Result<Context, AnyError> {
+/// The context of an AWS command. `config`, when already read and parsed,
+/// is used as it is; otherwise it is loaded from its source.
+async fn context(cli: &Cli, config: Option<Config>) -> Result<Context, AnyError> {
     let settings = Settings::from_env()?;
     let sdk = load_sdk_config(&settings.resilience).await;
-    let config = load_config(&source(cli, &settings)?, &Clients::new(&sdk)).await?;
+    let config = match config {
+        Some(config) => config,
+        None => load_config(&source(cli, &settings)?, &Clients::new(&sdk)).await?,
+    };
     Ok(Context::connect(&sdk, config, settings).await?)
 }
 
@@ -192,7 +197,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { peering, json } => {
-            let ctx = context(&cli).await?;
+            let ctx = context(&cli, None).await?;
             let report = reconcile::run(&ctx, scope(peering)?, Mode::Plan, Deadline::none()).await?;
             print_report(&report, *json, "plan")?;
             Ok(if report.actions.is_empty() {
@@ -202,7 +207,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             })
         }
         Command::Apply { peering, json } => {
-            let ctx = context(&cli).await?;
+            let ctx = context(&cli, None).await?;
             let report = reconcile::run(&ctx, scope(peering)?, Mode::Apply, Deadline::none()).await?;
             print_report(&report, *json, "apply")?;
             Ok(if report.failed().is_empty() {
@@ -228,19 +233,22 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             offline,
         } => {
             let mut stack = Vec::new();
+            // Read and parsed once: the AWS checks below use it too.
+            let mut config = None;
             if let Some(path) = stack_parameters {
                 let (origin, text) = config_text(&cli).await?;
-                let config = Config::parse(&text, &origin)?;
+                let parsed = Config::parse(&text, &origin)?;
                 let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
                 let params = read
                     .and_then(|t| peerlink_cli::stack::read_stack_parameters(&t))
                     .map_err(|e| format!("{}: {e}", path.display()))?;
-                stack = peerlink_cli::stack::coverage(&config, &params);
+                stack = peerlink_cli::stack::coverage(&parsed, &params);
+                config = Some(parsed);
             }
             let findings = if *offline {
                 Vec::new()
             } else {
-                peerlink::doctor::run(&context(&cli).await?).await?
+                peerlink::doctor::run(&context(&cli, config).await?).await?
             };
             if *json {
                 let all: Vec<serde_json::Value> = findings
@@ -257,8 +265,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             } else {
                 print_findings(&findings);
                 for f in &stack {
-                    println!("  [{}] {}", f.kind, f.message);
-                    println!("      fix: {}", f.fix);
+                    print_finding(f.kind, &f.message, &f.fix);
                 }
             }
             Ok(if findings.is_empty() && stack.is_empty() {
@@ -373,9 +380,14 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
 fn print_findings(findings: &[Finding]) {
     println!("Findings (not changed by peerlink):");
     for f in findings {
-        println!("  [{}] {}", f.kind.name(), f.message);
-        println!("      fix: {}", f.fix);
+        print_finding(&f.kind.name(), &f.message, &f.fix);
     }
+}
+
+/// One finding: its kind and what is wrong, then the fix.
+fn print_finding(kind: &str, message: &str, fix: &str) {
+    println!("  [{kind}] {message}");
+    println!("      fix: {fix}");
 }
 
 fn print_table(headers: &[&str], rows: &[Vec<String>]) {

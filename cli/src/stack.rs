@@ -21,15 +21,6 @@ pub enum Template {
     Requester,
 }
 
-impl Template {
-    pub fn file(self) -> &'static str {
-        match self {
-            Template::Accepter => "infra/accepter.yaml",
-            Template::Requester => "infra/requester.yaml",
-        }
-    }
-}
-
 /// Parameters derived from a configuration, and what could not be derived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parameters {

@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use peerlink::ids::AccountId;
 use serde::Deserialize;
 
 /// One account to read.
@@ -90,10 +91,12 @@ impl AccountsFile {
         let mut accounts = Vec::new();
         for (i, raw) in doc.account.into_iter().enumerate() {
             let at = format!("account #{} ({})", i + 1, raw.id);
-            let id = raw.id.trim().to_string();
-            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(fail(format!("{at}: id must be a 12-digit account id")));
-            }
+            let id: String = raw
+                .id
+                .trim()
+                .parse::<AccountId>()
+                .map_err(|_| fail(format!("{at}: id must be a 12-digit account id")))?
+                .into();
             if !seen.insert(id.clone()) {
                 return Err(fail(format!(
                     "{at}: account {id} is listed twice (list its regions in one table)"
@@ -178,7 +181,7 @@ fn role_arn(role: &str, id: &str, region: &str) -> Result<String, String> {
     if role.starts_with("arn:") {
         let parts: Vec<&str> = role.splitn(6, ':').collect();
         let ok = matches!(parts.as_slice(), ["arn", p, "iam", "", acct, res]
-            if !p.is_empty() && acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit())
+            if !p.is_empty() && acct.parse::<AccountId>().is_ok()
                && res.strip_prefix("role/").is_some_and(|n| !n.is_empty()));
         if !ok {
             return Err(format!("{role:?} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)"));

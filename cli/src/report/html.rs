@@ -518,7 +518,7 @@ pub fn svg(r: &OrgReport) -> String {
     for (k, st) in State::ALL.iter().enumerate() {
         let (colour, dash, width) = style(*st);
         let y = TOP + 48.0 + k as f32 * 24.0;
-        let count = r.peerings.iter().filter(|p| p.state == *st).count();
+        let count = r.summary.states.get(st.name()).copied().unwrap_or(0);
         let _ = write!(
             s,
             r#"<g class="legend-item" data-state="{n}"><path d="M{x0},{y} H{x1}" stroke="{colour}" stroke-width="{width}"{dash} marker-start="url(#dot-{n})" marker-end="url(#arrow-{n})"/><text x="{tx}" y="{ty}"><tspan class="state-name">{n}</tspan> ({count}): {m}</text></g>"#,

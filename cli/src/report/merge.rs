@@ -98,8 +98,8 @@ pub fn merge(accounts_file: &str, reads: &[AccountRead]) -> OrgReport {
                     g.read.entry(m.side).or_default().1 = Some(m.entry.clone());
                 }
             }
+            row.pending = report.outstanding();
             for a in report.actions.iter().filter(|a| !a.result.succeeded()) {
-                row.pending += 1;
                 let on = a.planned.peering.as_deref().and_then(|id| listed.get(id));
                 match on {
                     // Attributed to this account's ends of it (both, for a

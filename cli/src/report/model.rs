@@ -40,15 +40,6 @@ pub struct AccountRow {
     pub findings: Vec<FindingRow>,
 }
 
-impl AccountRow {
-    pub fn label(&self) -> String {
-        match &self.name {
-            Some(n) => format!("{n} ({})", self.account),
-            None => self.account.clone(),
-        }
-    }
-}
-
 /// A VPC drawn in the picture: an end of a peering, or a VPC a configuration names.
 #[derive(Debug, Clone, Serialize)]
 pub struct VpcNode {

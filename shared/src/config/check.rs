@@ -82,18 +82,20 @@ impl Config {
         let root = root.into_inner();
         let mut problems = Vec::new();
         let mut settings = Some(GlobalSettings::default());
-        // Each [[peer]] in document order: its table and, if it deserialized cleanly, the entry.
-        let mut peers: Vec<(Option<PeerEntry>, Spanned<DeValue<'_>>)> = Vec::new();
+        // Each [[peer]] in document order: the entry if it deserialized
+        // cleanly, its label in messages, and where its table starts.
+        let mut peers: Vec<(Option<PeerEntry>, String, usize)> = Vec::new();
         for (key, value) in root.iter() {
             match key.get_ref().as_ref() {
                 "settings" => {
-                    settings = collect(&doc, value.clone(), "settings".into(), &mut problems);
+                    settings = collect(&doc, value.clone(), "settings", &mut problems);
                 }
                 "peer" => match value.get_ref() {
                     DeValue::Array(items) => {
                         for (i, item) in items.iter().enumerate() {
-                            let entry = collect(&doc, item.clone(), entry_label(i, item), &mut problems);
-                            peers.push((entry, item.clone()));
+                            let label = entry_label(i, item);
+                            let entry = collect(&doc, item.clone(), &label, &mut problems);
+                            peers.push((entry, label, item.span().start));
                         }
                     }
                     other => problems.push(doc.error(
@@ -128,11 +130,11 @@ impl Config {
         let clean: Vec<(usize, &PeerEntry)> = peers
             .iter()
             .enumerate()
-            .filter_map(|(i, (entry, _))| entry.as_ref().map(|e| (i, e)))
+            .filter_map(|(i, (entry, _, _))| entry.as_ref().map(|e| (i, e)))
             .collect();
         let mut names = std::collections::BTreeSet::new();
         for &(i, entry) in &clean {
-            let label = format!("peer[{i}] (name {:?})", entry.name);
+            let label = &peers[i].1;
             for Invalid { path, message } in entry.problems() {
                 add(
                     Severity::Error,
@@ -156,7 +158,7 @@ impl Config {
             }
         }
         let entries: Vec<&PeerEntry> = clean.iter().map(|&(_, e)| e).collect();
-        let line_of_entry = |i: usize| doc.line(peers[i].1.span().start);
+        let line_of_entry = |i: usize| doc.line(peers[i].2);
         for (a, b) in equally_specific(&entries) {
             let ((i, first), (j, second)) = (clean[a], clean[b]);
             add(
@@ -177,7 +179,7 @@ impl Config {
         let config = match (failed, settings) {
             (false, Some(settings)) => Some(Config {
                 settings,
-                peers: peers.into_iter().filter_map(|(entry, _)| entry).collect(),
+                peers: peers.into_iter().filter_map(|(entry, _, _)| entry).collect(),
             }),
             _ => None,
         };
@@ -243,7 +245,7 @@ enum Step {
 fn collect<T: DeserializeOwned>(
     doc: &Lines,
     mut value: Spanned<DeValue<'_>>,
-    label: String,
+    label: &str,
     problems: &mut Vec<Problem>,
 ) -> Option<T> {
     // Paths are shown as in the document, before anything was taken out.
@@ -277,7 +279,7 @@ fn collect<T: DeserializeOwned>(
             if message.starts_with("unknown field") {
                 shown.pop();
             }
-            let mut at = label.clone();
+            let mut at = label.to_string();
             for step in &shown {
                 match step {
                     Step::Key(k) => at.push_str(&format!(".{k}")),

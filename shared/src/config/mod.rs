@@ -316,14 +316,6 @@ impl Config {
     pub fn entry(&self, name: &str) -> Option<&PeerEntry> {
         self.peers.iter().find(|p| p.name == name)
     }
-
-    /// Pairs of entries that can match the same request with the same
-    /// specificity: then neither is more specific, and which applies would
-    /// be a guess. (An entry naming `peer_vpc` beats one that does not; an
-    /// explicit `peer_region` beats the default.)
-    pub fn equally_specific_pairs(&self) -> Vec<(usize, usize)> {
-        validate::equally_specific(&self.peers.iter().collect::<Vec<_>>())
-    }
 }
 
 impl PeerEntry {

@@ -136,7 +136,7 @@ fn duplicate_names_and_ambiguous_entries() {
     );
     // "orders" names a peer VPC and a region: more specific than "other", both valid.
     let c = Config::parse(&doc, "t").unwrap();
-    assert!(c.equally_specific_pairs().is_empty());
+    assert!(validate::equally_specific(&c.peers.iter().collect::<Vec<_>>()).is_empty());
     // Two entries naming the same peer VPC (and region) are equally specific:
     // an error naming both, with their lines.
     let twin = doc.replace(
