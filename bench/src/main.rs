@@ -277,14 +277,7 @@ async fn connect(emu: &Emulator, latency_ms: u64) -> Value {
     proxy.configure(&json!({ "latency_ms": latency_ms }));
     let accepter = emu.account_via(&proxy.endpoint, &link.accepter.id).await;
     let requester = emu.account_via(&proxy.endpoint, &link.requester.id).await;
-    let asking =
-        peerlink::fixtures::Entry::new("orders-db", &link.accepter.id, &link.requester_vpc.id, &["10.1.0.0/16"])
-            .peer_vpc(&link.accepter_vpc.id)
-            .peer_region(peerlink_tests::REGION)
-            .auto_accept(false)
-            .line("request = true")
-            .rule(&link.requester_vpc.security_group, 5432);
-    let rctx = requester.context(&peerlink::fixtures::document("", &[asking])).await;
+    let rctx = requester.context(&link.asking_config("")).await;
     let mut actx = accepter.context(&link.accepter_config("")).await;
     actx.settings.event_bus = Some("default".into());
     let capture = EventCapture::start(&link.accepter).await;

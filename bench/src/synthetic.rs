@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use ipnet::IpNet;
 
 use peerlink::config::{Config, Direction, PortRange, Protocol};
+use peerlink::fixtures::{self, Entry, ME, PEER, REGION};
 use peerlink::model::{
     Identity, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, SgRule,
     Vpc,
@@ -26,30 +27,25 @@ pub struct Shape {
     pub finished: bool,
 }
 
-const ME: &str = "222222222222";
-const PEER: &str = "111111111111";
-
 fn hex(prefix: &str, n: usize) -> String {
     format!("{prefix}-{n:017x}")
 }
 
 /// The configuration and the observed state of the synthetic account.
 pub fn account(shape: Shape) -> (Config, Observed) {
-    let mut toml = String::from("[settings]\nroutes_per_route_table = 1000\nrules_per_security_group = 1000\n");
-    for v in 0..shape.local_vpcs {
-        toml.push_str(&format!(
-            "\n[[peer]]\nname = \"fleet-{v}\"\npeer_account = \"{PEER}\"\nallowed_cidrs = [\"10.0.0.0/8\"]\nlocal_vpc = \"{}\"\nauto_accept = true\n\n[[peer.security_group_rules]]\ngroup = \"{}\"\nports = 5432\n",
-            hex("vpc", v),
-            hex("sg", v)
-        ));
-    }
-    let config = Config::parse(&toml, "synthetic").expect("synthetic config is valid");
+    let entries: Vec<Entry> = (0..shape.local_vpcs)
+        .map(|v| Entry::new(&format!("fleet-{v}"), PEER, &hex("vpc", v), &["10.0.0.0/8"]).rule(&hex("sg", v), 5432))
+        .collect();
+    let config = fixtures::config(
+        "routes_per_route_table = 1000\nrules_per_security_group = 1000",
+        &entries,
+    );
     let marker_port = Some(PortRange { from: 5432, to: 5432 });
 
     let mut obs = Observed {
         me: Some(Identity {
             account: ME.into(),
-            region: "eu-west-1".into(),
+            region: REGION.into(),
         }),
         complete: true,
         scope: config.peers.iter().map(|e| e.name.clone()).collect::<BTreeSet<_>>(),
@@ -128,7 +124,7 @@ pub fn account(shape: Shape) -> (Config, Observed) {
             requester: PeeringSide {
                 account: PEER.into(),
                 vpc: hex("vpc", 1_000_000 + p),
-                region: "eu-west-1".into(),
+                region: REGION.into(),
                 cidrs: vec![remote],
                 allow_remote_dns: false,
                 blocks_known: true,
@@ -136,7 +132,7 @@ pub fn account(shape: Shape) -> (Config, Observed) {
             accepter: PeeringSide {
                 account: ME.into(),
                 vpc: hex("vpc", v),
-                region: "eu-west-1".into(),
+                region: REGION.into(),
                 cidrs: vec![local_cidr(v)],
                 allow_remote_dns: shape.finished,
                 blocks_known: true,

@@ -24,6 +24,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from cfn import ROOT, TEMPLATES, functions, handlers, load, parameter_values, pattern_rules, resolve, sample_events, schedules
+from test_iam import as_list
 
 # The account each template is deployed to in these tests.
 ACCOUNTS = {"accepter": "222222222222", "requester": "111111111111"}
@@ -403,7 +404,7 @@ def bus_policy_allows(statements, principal_account, bus_arn, event):
         if principal == "*":
             return True
         accounts = principal.get("AWS", []) if isinstance(principal, dict) else []
-        for p in accounts if isinstance(accounts, list) else [accounts]:
+        for p in as_list(accounts):
             if p == "*" or p == principal_account or p == f"arn:aws:iam::{principal_account}:root":
                 return True
         return False
@@ -411,7 +412,7 @@ def bus_policy_allows(statements, principal_account, bus_arn, event):
     def condition_holds(condition):
         for operator, tests in (condition or {}).items():
             for key, wanted in tests.items():
-                wanted = wanted if isinstance(wanted, list) else [wanted]
+                wanted = as_list(wanted)
                 if key not in context:
                     raise AssertionError(f"the evaluator does not know condition key {key}")
                 have = context[key]
@@ -426,8 +427,8 @@ def bus_policy_allows(statements, principal_account, bus_arn, event):
         return True
 
     def applies(st):
-        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        actions = as_list(st["Action"])
+        resources = as_list(st["Resource"])
         return (principal_matches(st.get("Principal"))
                 and any(a in ("events:PutEvents", "events:*", "*") for a in actions)
                 and any(fnmatch.fnmatchcase(bus_arn, r) for r in resources)
@@ -446,7 +447,7 @@ def bus_policies(template_name, account, **params):
         if res["Type"] == "AWS::Events::EventBusPolicy":
             props = resolve(res["Properties"], values)
             st = props["Statement"]
-            out.append((props.get("EventBusName", "default"), st if isinstance(st, list) else [st]))
+            out.append((props.get("EventBusName", "default"), as_list(st)))
     return out
 
 

@@ -108,9 +108,8 @@ def test_the_dashboard_graphs_every_metric_per_function(template_name):
 
 @pytest.mark.parametrize("template_name", sorted(TEMPLATES))
 def test_each_alarm_watches_a_metric_that_exists(template_name):
-    template = load(TEMPLATES[template_name])
+    body, template, _ = dashboard(template_name)
     deployed = set(functions(template).values())
-    body, _, _ = dashboard(template_name)
     on_dashboard = {m for ns, m, _, _ in graphed(body) if ns == NAMESPACE}
     found = set()
     for name, alarm in of_type(template, "AWS::CloudWatch::Alarm").items():

@@ -187,6 +187,21 @@ impl Account {
             .expect("AcceptVpcPeeringConnection");
     }
 
+    /// The ids of the peering requests peerlink made in this account (the
+    /// ones tagged with their entry, `peerlink:entry`), in EC2's order.
+    pub async fn peerlink_requests(&self) -> Vec<String> {
+        self.ec2
+            .describe_vpc_peering_connections()
+            .send()
+            .await
+            .expect("DescribeVpcPeeringConnections")
+            .vpc_peering_connections()
+            .iter()
+            .filter(|p| p.tags().iter().any(|t| t.key() == Some("peerlink:entry")))
+            .filter_map(|p| p.vpc_peering_connection_id().map(str::to_string))
+            .collect()
+    }
+
     /// The peering's status code as this account sees it.
     pub async fn peering_status(&self, id: &str) -> String {
         self.ec2

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use peerlink::events::{self, Event};
 use peerlink::{Context, Deadline, accepter, finisher};
 
-use crate::{Account, create_event};
+use crate::{Account, create_event_in};
 
 /// Captures what an account publishes with `source: peerlink` on its default bus.
 pub struct EventCapture {
@@ -143,9 +143,7 @@ pub async fn connect_by_events(
         .expect("the request")
         .id;
     // Its CloudTrail event, recorded in the requester account, forwarded.
-    let mut created = create_event(&peering);
-    created["account"] = requester.id.clone().into();
-    let created = events::parse(&created).expect("event");
+    let created = events::parse(&create_event_in(&peering, &requester.id)).expect("event");
     log.push(format!("accepter: {}", created.label()));
     let decided = accepter::handle(accepter_ctx, &created, Deadline::none())
         .await

@@ -1,4 +1,9 @@
-//! Sample events as EventBridge delivers them, with the ids a test needs.
+//! Sample events as EventBridge delivers them, with the ids a test needs,
+//! and the accepter and the finisher run on an event (parse, then handle).
+
+use peerlink::accepter::{self, AccepterReport};
+use peerlink::reconcile::Report;
+use peerlink::{Context, Deadline, events, finisher};
 
 use crate::workspace_root;
 
@@ -9,6 +14,14 @@ pub fn create_event(peering_id: &str) -> serde_json::Value {
         .expect("events/create-vpc-peering-connection.json");
     let mut v: serde_json::Value = serde_json::from_str(&text).expect("sample event is JSON");
     v["detail"]["responseElements"]["vpcPeeringConnection"]["vpcPeeringConnectionId"] = peering_id.into();
+    v
+}
+
+/// The sample event for `CreateVpcPeeringConnection` of `peering_id`,
+/// recorded in `account` (the requester's CloudTrail, forwarded).
+pub fn create_event_in(peering_id: &str, account: &str) -> serde_json::Value {
+    let mut v = create_event(peering_id);
+    v["account"] = account.into();
     v
 }
 
@@ -28,4 +41,18 @@ pub fn cloudtrail_event(source: &str, name: &str, request_parameters: serde_json
     v["detail"]["requestParameters"] = request_parameters;
     v["detail"]["responseElements"] = serde_json::Value::Null;
     v
+}
+
+/// The accepter's decision on the sample `CreateVpcPeeringConnection` event of `pcx`.
+pub async fn decide(ctx: &Context, pcx: &str) -> AccepterReport {
+    let event = events::parse(&create_event(pcx)).expect("sample event");
+    accepter::handle(ctx, &event, Deadline::none()).await.expect("accepter")
+}
+
+/// The finisher on `event` (parsed as the Lambda parses it).
+pub async fn finish(ctx: &Context, event: serde_json::Value) -> Report {
+    let parsed = events::parse(&event).expect("valid event");
+    finisher::handle(ctx, &parsed, Deadline::none())
+        .await
+        .expect("finisher")
 }

@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 pub use account::{Account, TestSecret, TestVpc};
 pub use chain::{Chain, EventCapture, connect_by_events};
 pub use emulator::Emulator;
-pub use events::{cloudtrail_event, create_event, scheduled_event};
+pub use events::{cloudtrail_event, create_event, create_event_in, decide, finish, scheduled_event};
 pub use fault_proxy::FaultProxy;
 pub use fleet::{Fleet, Grown, differ_only_by_pagination};
 pub use lambda_watch::LambdaWatch;

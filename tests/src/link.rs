@@ -2,7 +2,7 @@
 
 use peerlink::fixtures::{self, Entry};
 
-use crate::{Account, Emulator, TestSecret, TestVpc, create_event};
+use crate::{Account, Emulator, REGION, TestSecret, TestVpc, decide};
 
 /// The ECS-to-RDS example's setup on the emulator: ECS tasks in the requester account
 /// (10.0.0.0/16 plus a secondary 10.2.0.0/16, three subnets with their own
@@ -42,12 +42,26 @@ impl Link {
         }
     }
 
-    /// The requester account's configuration.
-    pub fn requester_config(&self, settings: &str) -> String {
-        let entry = Entry::new("orders-db", &self.accepter.id, &self.requester_vpc.id, &["10.1.0.0/16"])
+    /// The requester account's entry for the accepter's VPC, named `name`.
+    pub fn requester_entry(&self, name: &str) -> Entry {
+        Entry::new(name, &self.accepter.id, &self.requester_vpc.id, &["10.1.0.0/16"])
             .peer_vpc(&self.accepter_vpc.id)
             .auto_accept(false)
-            .rule(&self.requester_vpc.security_group, 5432);
+            .rule(&self.requester_vpc.security_group, 5432)
+    }
+
+    /// The requester account's configuration.
+    pub fn requester_config(&self, settings: &str) -> String {
+        fixtures::document(settings, &[self.requester_entry("orders-db")])
+    }
+
+    /// The requester account's configuration that asks for the accepter's
+    /// VPC (`request = true`): peerlink makes the request.
+    pub fn asking_config(&self, settings: &str) -> String {
+        let entry = self
+            .requester_entry("orders-db")
+            .peer_region(REGION)
+            .line("request = true");
         fixtures::document(settings, &[entry])
     }
 
@@ -77,10 +91,7 @@ impl Link {
         let requester_ctx = self.requester.context(&self.requester_config("")).await;
         let accepter_ctx = self.accepter.context(&self.accepter_config("")).await;
         let pcx = self.request().await;
-        let event = peerlink::events::parse(&create_event(&pcx)).expect("sample event");
-        let decided = peerlink::accepter::handle(&accepter_ctx, &event, peerlink::Deadline::none())
-            .await
-            .expect("accepter");
+        let decided = decide(&accepter_ctx, &pcx).await;
         assert_eq!(decided.accepted, vec![pcx.clone()], "{decided:#?}");
         (pcx, requester_ctx, accepter_ctx)
     }

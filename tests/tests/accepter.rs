@@ -5,7 +5,7 @@ use peerlink::decision::Verdict;
 use peerlink::events::{self, Event};
 use peerlink::fixtures::{self, Entry};
 use peerlink::{Context, Deadline, Error};
-use peerlink_tests::{Account, Emulator, TestVpc, create_event, scheduled_event};
+use peerlink_tests::{Account, Emulator, TestVpc, create_event, create_event_in, scheduled_event};
 
 fn config(requester: &Account, requester_vpc: Option<&str>, local_vpc: &str, settings: &str) -> String {
     let mut entry = Entry::new("orders", &requester.id, local_vpc, &["10.0.0.0/15"]);
@@ -319,8 +319,7 @@ async fn malformed_events_fail_clearly_and_write_nothing() {
     other_call["detail"]["eventName"] = "CreateRoute".into();
     other_call["detail"]["requestParameters"] = serde_json::json!({"routeTableId": p.accepter_vpc.main_table});
     // Recorded in this account, naming a peering that does not exist.
-    let mut unknown_here = create_event("pcx-0000000000000000f");
-    unknown_here["account"] = p.accepter.id.clone().into();
+    let unknown_here = create_event_in("pcx-0000000000000000f", &p.accepter.id);
     let cases = [
         (missing, "no peering id"),
         (wrong_type, "must be a string"),

@@ -14,18 +14,7 @@ use peerlink::metrics::InvocationReport;
 use peerlink::reconcile::{self, Scope};
 use peerlink::settings::Settings;
 use peerlink::{Context, Deadline, Mode, accepter, drift, finisher};
-use peerlink_tests::{Emulator, EventCapture, Link, connect_by_events, create_event};
-
-/// The requester's configuration: it asks for the accepter's VPC.
-fn asking(link: &Link) -> String {
-    let entry = Entry::new("orders-db", &link.accepter.id, &link.requester_vpc.id, &["10.1.0.0/16"])
-        .peer_vpc(&link.accepter_vpc.id)
-        .peer_region(peerlink_tests::REGION)
-        .auto_accept(false)
-        .line("request = true")
-        .rule(&link.requester_vpc.security_group, 5432);
-    fixtures::document("", &[entry])
-}
+use peerlink_tests::{Emulator, EventCapture, Link, connect_by_events, create_event_in};
 
 /// The request peerlink made (tagged with its entry).
 async fn our_request(ctx: &Context) -> String {
@@ -49,7 +38,7 @@ async fn announcing(link: &Link, config: &str) -> Context {
 #[tokio::test]
 async fn both_sides_connect_by_events_alone() {
     let link = Link::new(Emulator::shared(), "640000000001", "640000000002").await;
-    let requester_ctx = link.requester.context(&asking(&link)).await;
+    let requester_ctx = link.requester.context(&link.asking_config("")).await;
     let accepter_ctx = announcing(&link, &link.accepter_config("")).await;
     let capture = EventCapture::start(&link.accepter).await;
     let chain = connect_by_events(&link.requester, &requester_ctx, &accepter_ctx, &capture).await;
@@ -89,7 +78,7 @@ async fn both_sides_connect_by_events_alone() {
 #[tokio::test]
 async fn a_rejection_reaches_the_requester_with_its_reason() {
     let link = Link::new(Emulator::shared(), "641000000001", "641000000002").await;
-    let requester_ctx = link.requester.context(&asking(&link)).await;
+    let requester_ctx = link.requester.context(&link.asking_config("")).await;
     // The accepter manages its VPC, but not for this requester.
     let stranger_only = Entry::new("someone-else", "999999999999", &link.accepter_vpc.id, &["10.0.0.0/8"]);
     let accepter_ctx = announcing(&link, &fixtures::document("", &[stranger_only])).await;
@@ -102,8 +91,7 @@ async fn a_rejection_reaches_the_requester_with_its_reason() {
         Some(&("RequestsCreated", 1))
     );
     let pcx = our_request(&requester_ctx).await;
-    let mut created = create_event(&pcx);
-    created["account"] = link.requester.id.clone().into();
+    let created = create_event_in(&pcx, &link.requester.id);
     let decided = accepter::handle(&accepter_ctx, &events::parse(&created).unwrap(), Deadline::none())
         .await
         .unwrap();
@@ -139,20 +127,9 @@ async fn a_declared_request_is_made_once_and_again_only_after_the_retry_interval
     let link = Link::new(Emulator::shared(), "642000000001", "642000000002").await;
     let t0 = 1_900_000_000;
     let at = |secs: u64| Clock::fixed(UNIX_EPOCH + Duration::from_secs(secs));
-    let mut ctx = link.requester.context(&asking(&link)).await;
+    let mut ctx = link.requester.context(&link.asking_config("")).await;
     ctx.clock = at(t0);
-    let count = || async {
-        link.requester
-            .ec2
-            .describe_vpc_peering_connections()
-            .send()
-            .await
-            .unwrap()
-            .vpc_peering_connections()
-            .iter()
-            .filter(|p| p.tags().iter().any(|t| t.key() == Some("peerlink:entry")))
-            .count()
-    };
+    let count = || async { link.requester.peerlink_requests().await.len() };
     // Report mode lists the request and creates nothing.
     let report = drift::run(&ctx, DriftMode::Report, Deadline::none()).await.unwrap();
     assert!(report.reconcile.kinds().contains(&"create-peering-request"));
@@ -182,7 +159,7 @@ async fn a_declared_request_is_made_once_and_again_only_after_the_retry_interval
 #[tokio::test]
 async fn a_strangers_announcement_changes_nothing() {
     let link = Link::new(Emulator::shared(), "643000000001", "643000000002").await;
-    let ctx = link.requester.context(&asking(&link)).await;
+    let ctx = link.requester.context(&link.asking_config("")).await;
     finisher::handle(&ctx, &Event::ReconcileAll, Deadline::none())
         .await
         .unwrap();

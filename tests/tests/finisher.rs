@@ -1,19 +1,11 @@
 //! The finisher against the emulator: request in A → accepted in B → both
 //! finishers → routes in every table, rules, DNS, policies; idempotent.
 
-use peerlink::events;
+use peerlink::Context;
 use peerlink::finding::FindingKind;
-use peerlink::reconcile::{ActionResult, Report};
-use peerlink::{Context, Deadline, finisher};
-use peerlink_tests::{Emulator, Link, cloudtrail_event, create_event};
+use peerlink::reconcile::ActionResult;
+use peerlink_tests::{Emulator, Link, cloudtrail_event, create_event, finish};
 use serde_json::{Value, json};
-
-async fn finish(ctx: &Context, event: Value) -> Report {
-    let parsed = events::parse(&event).expect("valid event");
-    finisher::handle(ctx, &parsed, Deadline::none())
-        .await
-        .expect("finisher")
-}
 
 fn reconcile(pcx: &str) -> Value {
     json!({ "reconcile": pcx })

@@ -6,7 +6,7 @@
 //! emulator, not by our own code.
 
 use peerlink::{Context, Deadline, Error, accepter, events, finisher};
-use peerlink_tests::{Emulator, FaultProxy, Link, create_event, workspace_root};
+use peerlink_tests::{Emulator, FaultProxy, Link, create_event, create_event_in, workspace_root};
 use serde_json::{Value, json};
 
 /// Runs the event through the accepter and the finisher (as the Lambda does:
@@ -64,8 +64,7 @@ async fn hostile_events_fail_clearly_and_write_nothing() {
         deep = json!({ "d": deep });
     }
     // Recorded in this account, naming a peering that does not exist: an error.
-    let mut nested = create_event("pcx-0000000000000000f");
-    nested["account"] = link.accepter.id.clone().into();
+    let mut nested = create_event_in("pcx-0000000000000000f", &link.accepter.id);
     nested["detail"]["requestParameters"] = deep;
     cases.push(("deeply nested".into(), nested, "was not found in account".into()));
     // Another account's peering with a third account, forwarded here with the
@@ -75,8 +74,7 @@ async fn hostile_events_fail_clearly_and_write_nothing() {
     let sv = stranger.vpc(&["10.60.0.0/16"], 0).await;
     let ov = other.vpc(&["10.61.0.0/16"], 0).await;
     let theirs = stranger.request_peering(&sv.id, &other.id, &ov.id, None).await;
-    let mut forwarded = create_event(&theirs);
-    forwarded["account"] = stranger.id.clone().into();
+    let forwarded = create_event_in(&theirs, &stranger.id);
     cases.push(("another account's peering".into(), forwarded, "not visible".into()));
 
     proxy.reset();
@@ -112,12 +110,11 @@ async fn an_event_claiming_what_ec2_does_not_confirm_is_judged_on_ec2() {
     let pcx = intruder
         .request_peering(&iv.id, &link.accepter.id, &link.accepter_vpc.id, None)
         .await;
-    let mut forged = create_event(&pcx);
+    let mut forged = create_event_in(&pcx, &link.requester.id);
     let claimed = &mut forged["detail"]["responseElements"]["vpcPeeringConnection"];
     claimed["requesterVpcInfo"]["ownerId"] = json!(link.requester.id);
     claimed["requesterVpcInfo"]["vpcId"] = json!(link.requester_vpc.id);
     claimed["status"] = json!({"code": "active", "message": "Active"});
-    forged["account"] = json!(link.requester.id);
     forged["detail"]["userIdentity"]["accountId"] = json!(link.requester.id);
 
     let b = emu.account_via(&proxy.endpoint, &link.accepter.id).await;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use peerlink::fixtures::{self, Entry};
 use peerlink::reconcile::{self, Scope};
-use peerlink::{Context, Deadline, Mode, accepter, events};
-use peerlink_tests::{Emulator, Link, create_event, workspace_root};
+use peerlink::{Context, Deadline, Mode};
+use peerlink_tests::{Emulator, Link, decide, workspace_root};
 use serde_json::Value;
 
 // Accounts no other test uses.
@@ -71,24 +71,11 @@ fn assert_fresh(bin: &Path) {
     }
 }
 
-async fn decide(ctx: &Context, pcx: &str) -> accepter::AccepterReport {
-    let event = events::parse(&create_event(pcx)).expect("sample event");
-    accepter::handle(ctx, &event, Deadline::none()).await.expect("accepter")
-}
-
 async fn apply(ctx: &Context) {
     let r = reconcile::run(ctx, Scope::All, Mode::Apply, Deadline::none())
         .await
         .expect("reconcile");
     assert!(r.failed().is_empty(), "{r:#?}");
-}
-
-/// The requester entry of a link (as `Link::requester_config` writes it), named.
-fn requester_entry(link: &Link, name: &str) -> Entry {
-    Entry::new(name, &link.accepter.id, &link.requester_vpc.id, &["10.1.0.0/16"])
-        .peer_vpc(&link.accepter_vpc.id)
-        .auto_accept(false)
-        .rule(&link.requester_vpc.security_group, 5432)
 }
 
 /// The accepter entry of a link (as `Link::accepter_config` writes it), named.
@@ -149,9 +136,7 @@ async fn the_report_shows_every_peering_of_the_organisation_once_with_its_state(
     let finished = Link::new(emu, ECS, DB).await;
     let drifting = Link::new(emu, ECS, ANALYTICS).await;
     // A hub VPC in DB with a peer in ECS and one in ANALYTICS; a stranger VPC in ANALYTICS.
-    let db = emu.account(DB).await;
-    let ecs = emu.account(ECS).await;
-    let analytics = emu.account(ANALYTICS).await;
+    let (db, ecs, analytics) = (&finished.accepter, &finished.requester, &drifting.accepter);
     let hub = db.vpc(&["10.255.0.0/16"], 1).await;
     let ecs_spoke = ecs.vpc(&["10.60.0.0/16"], 1).await;
     let analytics_spoke = analytics.vpc(&["10.61.0.0/16"], 1).await;
@@ -165,10 +150,7 @@ async fn the_report_shows_every_peering_of_the_organisation_once_with_its_state(
     // Each account's one configuration, as the accounts file names them.
     let ecs_config = fixtures::document(
         "",
-        &[
-            requester_entry(&finished, "db"),
-            requester_entry(&drifting, "analytics"),
-        ],
+        &[finished.requester_entry("db"), drifting.requester_entry("analytics")],
     );
     let db_config = fixtures::document(
         "",

@@ -9,7 +9,7 @@ use peerlink::config::DriftMode;
 use peerlink::events::Event;
 use peerlink::reconcile::{self, Scope};
 use peerlink::{Deadline, Mode, accepter, drift, finisher};
-use peerlink_tests::{Emulator, FaultProxy, Link, create_event};
+use peerlink_tests::{Emulator, FaultProxy, Link, decide};
 
 #[tokio::test]
 async fn one_round_of_reads_and_three_to_finish_a_new_peering() {
@@ -27,8 +27,7 @@ async fn one_round_of_reads_and_three_to_finish_a_new_peering() {
     // look for concurrent acceptances at once.
     let pcx = link.request().await;
     accepter_ctx.calls().reset();
-    let event = peerlink::events::parse(&create_event(&pcx)).unwrap();
-    let decided = accepter::handle(&accepter_ctx, &event, Deadline::none()).await.unwrap();
+    let decided = decide(&accepter_ctx, &pcx).await;
     assert_eq!(decided.accepted, vec![pcx.clone()]);
     assert_eq!(rounds(&accepter_ctx), 3, "{:?}", accepter_ctx.calls().summary());
 

@@ -3,28 +3,15 @@
 //! overlap this VPC's own outgoing request, two overlapping requests decided
 //! at once, and a peering replaced by a new one with events in any order.
 
-use peerlink::accepter::{self, AccepterReport};
 use peerlink::decision::Verdict;
 use peerlink::doctor;
 use peerlink::finding::FindingKind;
 use peerlink::fixtures::{self, Entry};
 use peerlink::metrics::InvocationReport;
 use peerlink::reconcile::{self, Report, Scope};
-use peerlink::{Context, Deadline, Mode, events, finisher};
-use peerlink_tests::{Account, Emulator, FaultProxy, Link, TestVpc, cloudtrail_event, create_event};
-use serde_json::{Value, json};
-
-async fn decide(ctx: &Context, pcx: &str) -> AccepterReport {
-    let event = events::parse(&create_event(pcx)).expect("sample event");
-    accepter::handle(ctx, &event, Deadline::none()).await.expect("accepter")
-}
-
-async fn finish(ctx: &Context, event: Value) -> Report {
-    let parsed = events::parse(&event).expect("valid event");
-    finisher::handle(ctx, &parsed, Deadline::none())
-        .await
-        .expect("finisher")
-}
+use peerlink::{Context, Deadline, Mode};
+use peerlink_tests::{Account, Emulator, FaultProxy, Link, TestVpc, cloudtrail_event, decide, finish};
+use serde_json::json;
 
 /// A hub VPC (10.255.0.0/16, two subnets) in its own account, and peers in
 /// accounts of their own; every entry allows 10.0.0.0/8 and opens 5432.
@@ -49,8 +36,13 @@ impl Hub {
     }
 
     fn entry(&self, i: usize) -> Entry {
+        self.entry_allowing(i, &["10.0.0.0/8"])
+    }
+
+    /// Peer `i`'s entry with its allowed range narrowed (or widened) to `allowed`.
+    fn entry_allowing(&self, i: usize, allowed: &[&str]) -> Entry {
         let (account, pv) = &self.peers[i];
-        Entry::new(&format!("peer-{i}"), &account.id, &self.vpc.id, &["10.0.0.0/8"])
+        Entry::new(&format!("peer-{i}"), &account.id, &self.vpc.id, allowed)
             .peer_vpc(&pv.id)
             .rule(&self.vpc.security_group, 5432)
     }
@@ -151,11 +143,8 @@ async fn a_peer_growing_into_another_peers_range_is_never_routed() {
 
     // The operator narrows C's allowed range: C's new block is refused as
     // outside it, and A is routed again.
-    let narrowed = hub.entry(1);
-    let narrowed_toml = narrowed.toml().replace("[\"10.0.0.0/8\"]", "[\"10.2.0.0/16\"]");
     let ctx = hub
-        .hub
-        .context(&format!("[settings]\n{}{narrowed_toml}", hub.entry(0).toml()))
+        .context(&[hub.entry(0), hub.entry_allowing(1, &["10.2.0.0/16"])])
         .await;
     let report = finish(&ctx, json!({ "reconcile": a })).await;
     assert!(report.failed().is_empty(), "{report:#?}");

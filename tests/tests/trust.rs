@@ -11,7 +11,7 @@ use peerlink::finding::FindingKind;
 use peerlink::fixtures::{self, Entry};
 use peerlink::reconcile::{self, Scope};
 use peerlink::{Deadline, Mode, doctor, drift, events};
-use peerlink_tests::{Emulator, LambdaWatch, Link, create_event};
+use peerlink_tests::{Emulator, LambdaWatch, Link, create_event_in, decide};
 use serde_json::Value;
 
 /// Sids of a policy document.
@@ -50,9 +50,7 @@ fn a_configuration_change_governs_the_next_invocation_of_a_warm_process() {
     std::fs::create_dir_all(&dir).unwrap();
     let invoke = |pcx: &str| {
         let file = dir.join(format!("{pcx}.json"));
-        let mut event = create_event(pcx);
-        event["account"] = requester.id.clone().into();
-        std::fs::write(&file, event.to_string()).unwrap();
+        std::fs::write(&file, create_event_in(pcx, &requester.id).to_string()).unwrap();
         watch.invoke("accepter", &file)
     };
     let request = |i: usize| rt.block_on(requester.request_peering(&vpcs[i].id, &accepter.id, &local.id, None));
@@ -144,8 +142,7 @@ async fn the_most_specific_entry_wins() {
     let y = requester
         .request_peering(&other.id, &accepter.id, &local.id, None)
         .await;
-    let event = events::parse(&create_event(&x)).unwrap();
-    let report = accepter::handle(&ctx, &event, Deadline::none()).await.unwrap();
+    let report = decide(&ctx, &x).await;
     let d = &report.outcomes[0].decision;
     assert_eq!(
         (d.verdict, d.entry.as_deref()),
@@ -153,8 +150,7 @@ async fn the_most_specific_entry_wins() {
         "{}",
         d.reason
     );
-    let event = events::parse(&create_event(&y)).unwrap();
-    let report = accepter::handle(&ctx, &event, Deadline::none()).await.unwrap();
+    let report = decide(&ctx, &y).await;
     let d = &report.outcomes[0].decision;
     assert_eq!(
         (d.verdict, d.entry.as_deref()),

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use peerlink_tests::{Emulator, EventCapture, LambdaWatch, Link, create_event, workspace_root};
+use peerlink_tests::{Emulator, EventCapture, LambdaWatch, Link, create_event_in, workspace_root};
 use serde_json::{Value, json};
 
 const REQUESTER: &str = "111111111111";
@@ -138,15 +138,9 @@ async fn main() {
         link.accepter_vpc.id
     );
     let accepter_toml = write(&dir.join("accepter.toml"), &accepter_config);
-    let asking = peerlink::fixtures::Entry::new("orders-db", ACCEPTER, &link.requester_vpc.id, &["10.1.0.0/16"])
-        .peer_vpc(&link.accepter_vpc.id)
-        .peer_region(peerlink_tests::REGION)
-        .auto_accept(false)
-        .line("request = true")
-        .rule(&link.requester_vpc.security_group, 5432);
     let requester_toml = write(
         &dir.join("requester.toml"),
-        &peerlink::fixtures::document("drift_mode = \"remediate\"", &[asking]),
+        &link.asking_config("drift_mode = \"remediate\""),
     );
     println!("  configs: target/demo/accepter.toml, target/demo/requester.toml (request = true: the requester asks)");
 
@@ -168,17 +162,11 @@ async fn main() {
     table(&["ACTION", "RESOURCE", "RESULT", "WHY"], &actions(&report));
     let allowed = link
         .requester
-        .ec2
-        .describe_vpc_peering_connections()
-        .send()
+        .peerlink_requests()
         .await
-        .expect("peerings")
-        .vpc_peering_connections()
-        .iter()
-        .find(|p| p.tags().iter().any(|t| t.key() == Some("peerlink:entry")))
-        .and_then(|p| p.vpc_peering_connection_id())
-        .expect("the request peerlink made")
-        .to_string();
+        .into_iter()
+        .next()
+        .expect("the request peerlink made");
     println!(
         "  {allowed}: {REQUESTER} {} -> {ACCEPTER} {} (tagged peerlink:entry=orders-db)",
         link.requester_vpc.id, link.accepter_vpc.id
@@ -221,11 +209,10 @@ async fn main() {
             ("PEERLINK_EVENT_BUS", "default"),
         ],
     );
-    let create = write(&dir.join("create-vpc-peering-connection.json"), &{
-        let mut e = create_event(&allowed);
-        e["account"] = json!(REQUESTER);
-        e.to_string()
-    });
+    let create = write(
+        &dir.join("create-vpc-peering-connection.json"),
+        &create_event_in(&allowed, REQUESTER).to_string(),
+    );
     println!(
         "  $ cargo lambda invoke accepter --data-file target/demo/create-vpc-peering-connection.json   (events/create-vpc-peering-connection.json with the real id)"
     );
