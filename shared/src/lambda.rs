@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::aws::{Aws, Clients, load_sdk_config};
-use crate::config::{Config, ConfigError};
+use crate::config::ConfigError;
 use crate::context::{ConfigCache, Context, Deadline, account_of_function_arn};
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
