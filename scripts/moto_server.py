@@ -1,18 +1,29 @@
 #!/usr/bin/env python3
 """Start moto in server mode on loopback, with the patches peerlink's tests need.
 
-moto's VPC peering model only reports each VPC's primary CidrBlock. Real EC2
-also returns CidrBlockSet and Ipv6CidrBlockSet with every associated block, and
-across accounts that is the only place a peer's secondary CIDRs can be read.
-We patch the model to return them, so the secondary-CIDR cases are really
-tested. We also make routes whose peering is gone report state "blackhole", as
-EC2 does.
+DescribeVpcPeeringConnections answers as the EC2 API reference documents it
+("CIDR block information is only returned when describing an active VPC
+peering connection"; AWS's CLI example shows a pending request with the
+requester's CidrBlock and nothing for the accepter):
+
+- active: both VPCs with CidrBlock, CidrBlockSet and Ipv6CidrBlockSet (every
+  associated block: across accounts the only place a peer's secondary CIDRs
+  can be read; moto alone gives the primary block only);
+- any other state: the requester's primary CidrBlock, no block for the
+  accepter; the requester's block sets only with `--pending-block-set
+  listed` (and only while pending-acceptance). The default, `omitted`, is
+  what the documentation promises; `listed` is the kinder answer some
+  responses may give, so the accepter is tested both ways;
+- the tags are the caller's own: EC2 keeps a peering's tags per account
+  (moto shows the requester's to everyone).
+
+Routes whose peering is gone report state "blackhole", as EC2 does.
 
 A VPC tagged `peerlink-test:hide-cidr-block-set` is described without its
-block sets, as an EC2 answer that lacks them would be: the tests of the
-"peer blocks unknown" case use it.
+block sets in every state, as an EC2 answer that lacks them would be: the
+tests of the "peer blocks unknown" case use it.
 
-Usage: moto_server.py [--port N]   (0, the default, picks a free port)
+Usage: moto_server.py [--port N] [--pending-block-set omitted|listed]
 Prints "MOTO_PORT=<n>" on stdout once the server accepts connections, and exits
 when its stdin closes (so it never outlives the test process that started it).
 """
@@ -32,19 +43,23 @@ def _associated(vpc, ipv6):
     ]
 
 
-def patch_moto():
+def patch_moto(pending_block_set):
+    from moto.core.responses import ActionResult
     from moto.ec2.models.route_tables import Route
     from moto.ec2.models.vpc_peering_connections import VPCPeeringConnection
+    from moto.ec2.responses.vpc_peering_connections import VPCPeeringConnections
 
-    def vpc_info(vpc, options):
+    def vpc_info(vpc, options, primary=True, sets=True):
         info = {
             "OwnerId": vpc.owner_id,
             "Region": vpc.region,
             "VpcId": vpc.id,
-            "CidrBlock": vpc.cidr_block,
             "PeeringOptions": options,
         }
-        if any(t.get("key") == "peerlink-test:hide-cidr-block-set" for t in vpc.get_tags()):
+        if primary:
+            info["CidrBlock"] = vpc.cidr_block
+        hidden = any(t.get("key") == "peerlink-test:hide-cidr-block-set" for t in vpc.get_tags())
+        if hidden or not sets:
             return info
         info["CidrBlockSet"] = [{"CidrBlock": c} for c in _associated(vpc, False)]
         ipv6 = _associated(vpc, True)
@@ -58,6 +73,26 @@ def patch_moto():
     VPCPeeringConnection.accepter_vpc_info = property(
         lambda self: vpc_info(self.peer_vpc, self.accepter_options)
     )
+
+    def described(pcx, viewer):
+        code = pcx._status.code
+        active = code == "active"
+        requester_sets = active or (pending_block_set and code == "pending-acceptance")
+        tags = dict(viewer.tags[pcx.id]) if pcx.id in viewer.tags else {}
+        return {
+            "VpcPeeringConnectionId": pcx.id,
+            "Status": pcx.status,
+            "RequesterVpcInfo": vpc_info(pcx.vpc, pcx.requester_options, True, requester_sets),
+            "AccepterVpcInfo": vpc_info(pcx.peer_vpc, pcx.accepter_options, active, active),
+            "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+        }
+
+    def describe_vpc_peering_connections(self):
+        ids = self._get_param("VpcPeeringConnectionIds", [])
+        pcxs = self.ec2_backend.describe_vpc_peering_connections(vpc_peering_ids=ids)
+        return ActionResult({"VpcPeeringConnections": [described(p, self.ec2_backend) for p in pcxs]})
+
+    VPCPeeringConnections.describe_vpc_peering_connections = describe_vpc_peering_connections
 
     gone = {"deleted", "rejected", "failed", "expired", "deleting"}
 
@@ -73,13 +108,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--pending-block-set",
+        choices=("omitted", "listed"),
+        default="omitted",
+        help="whether a pending request lists the requester's CidrBlockSet (default: omitted, as documented)",
+    )
     args = parser.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("refusing to listen on anything but loopback")
 
     # Request lines on stderr would drown the test output.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    patch_moto()
+    patch_moto(args.pending_block_set == "listed")
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)

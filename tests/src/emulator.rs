@@ -1,5 +1,7 @@
 //! moto in server mode on a free loopback port (through
-//! `scripts/moto_server.py`, which patches two gaps of moto: every CIDR block of a peered VPC, blackhole routes),
+//! `scripts/moto_server.py`, which makes moto describe peerings as the EC2 API
+//! reference documents: every block of both VPCs once active, the requester's
+//! primary block only while pending, tags per account; and blackhole routes),
 //! and accounts on it through STS AssumeRole.
 
 use std::process::Child;
@@ -18,16 +20,37 @@ use crate::{Account, REGION, spawn_announcing};
 pub struct Emulator {
     pub endpoint: String,
     pub port: u16,
+    /// What a pending request's description says of the requester's blocks.
+    pub pending_blocks: PendingBlocks,
     child: Mutex<Child>,
 }
 
+/// Whether EC2 lists the requester's `CidrBlockSet` while a request is
+/// pending. The API reference promises CIDR information for active peerings
+/// only (`Omitted`, what the emulator answers by default); `Listed` is the
+/// kinder answer, so the accepter's tests run both ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingBlocks {
+    Omitted,
+    Listed,
+}
+
 impl Emulator {
-    /// Starts a new emulator on a free loopback port.
+    /// Starts a new emulator on a free loopback port, answering as documented.
     pub fn start() -> Emulator {
-        let (child, port) = spawn_announcing("scripts/moto_server.py", &[], "MOTO_PORT");
+        Emulator::start_with(PendingBlocks::Omitted)
+    }
+
+    pub fn start_with(pending_blocks: PendingBlocks) -> Emulator {
+        let mode = match pending_blocks {
+            PendingBlocks::Omitted => "omitted",
+            PendingBlocks::Listed => "listed",
+        };
+        let (child, port) = spawn_announcing("scripts/moto_server.py", &["--pending-block-set", mode], "MOTO_PORT");
         Emulator {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
+            pending_blocks,
             child: Mutex::new(child),
         }
     }
@@ -35,8 +58,18 @@ impl Emulator {
     /// One emulator for every test of this process; tests stay apart by using
     /// their own accounts.
     pub fn shared() -> &'static Emulator {
-        static SHARED: OnceLock<Emulator> = OnceLock::new();
-        SHARED.get_or_init(Emulator::start)
+        Emulator::shared_with(PendingBlocks::Omitted)
+    }
+
+    /// The shared emulator that answers pending requests `pending_blocks`.
+    pub fn shared_with(pending_blocks: PendingBlocks) -> &'static Emulator {
+        static OMITTED: OnceLock<Emulator> = OnceLock::new();
+        static LISTED: OnceLock<Emulator> = OnceLock::new();
+        let cell = match pending_blocks {
+            PendingBlocks::Omitted => &OMITTED,
+            PendingBlocks::Listed => &LISTED,
+        };
+        cell.get_or_init(|| Emulator::start_with(pending_blocks))
     }
 
     /// Acting as `account` (through STS AssumeRole) in the default region.

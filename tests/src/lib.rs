@@ -1,7 +1,7 @@
 //! Local AWS for the tests and the demo, one concern per module: the emulator
 //! (moto in server mode on a free loopback port, started through
-//! `scripts/moto_server.py`, which patches what moto leaves out: every CIDR
-//! block of a peered VPC, blackhole routes), accounts through STS AssumeRole
+//! `scripts/moto_server.py`, which describes peerings as the EC2 API
+//! reference documents and adds blackhole routes), accounts through STS AssumeRole
 //! with builders for VPCs, subnets, route tables, groups and secrets, sample
 //! events, the two-account link, `cargo lambda watch`, fleets for scale, and
 //! the fault-injection proxy.
@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 
 pub use account::{Account, TestSecret, TestVpc};
 pub use chain::{Chain, EventCapture, connect_by_events};
-pub use emulator::Emulator;
+pub use emulator::{Emulator, PendingBlocks};
 pub use events::{cloudtrail_event, create_event, create_event_in, decide, finish, scheduled_event};
 pub use fault_proxy::FaultProxy;
 pub use fleet::{Fleet, Grown, differ_only_by_pagination};

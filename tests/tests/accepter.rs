@@ -1,11 +1,44 @@
 //! The accepter against the emulator: two and more accounts, real requests.
+//! Every test runs twice: with the emulator describing a pending request as
+//! the EC2 API reference documents (the requester's primary block only,
+//! `omitted::…`), and listing the requester's whole block set (`listed::…`).
 
 use peerlink::accepter::{self, AccepterReport};
 use peerlink::decision::Verdict;
 use peerlink::events::{self, Event};
+use peerlink::finding::FindingKind;
 use peerlink::fixtures::{self, Entry};
 use peerlink::{Context, Deadline, Error};
-use peerlink_tests::{Account, Emulator, TestVpc, create_event, create_event_in, scheduled_event};
+use peerlink_tests::{
+    Account, Emulator, PendingBlocks, TestVpc, create_event, create_event_in, finish, scheduled_event,
+};
+
+/// Each test body, run against both emulators.
+macro_rules! both_ways {
+    ($($name:ident),* $(,)?) => {
+        mod listed {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(peerlink_tests::Emulator::shared_with(peerlink_tests::PendingBlocks::Listed)).await
+            })*
+        }
+        mod omitted {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(peerlink_tests::Emulator::shared_with(peerlink_tests::PendingBlocks::Omitted)).await
+            })*
+        }
+    };
+}
+
+both_ways!(
+    an_allowed_request_ends_active_in_both_accounts,
+    the_same_event_twice_changes_nothing_the_second_time,
+    hostile_requests_are_rejected_or_left_pending,
+    a_sweep_handles_thirty_mixed_requests_with_one_describe,
+    malformed_events_fail_clearly_and_write_nothing,
+    a_failed_create_call_is_a_no_op,
+);
 
 fn config(requester: &Account, requester_vpc: Option<&str>, local_vpc: &str, settings: &str) -> String {
     let mut entry = Entry::new("orders", &requester.id, local_vpc, &["10.0.0.0/15"]);
@@ -27,8 +60,7 @@ struct Pair {
     accepter_vpc: TestVpc,
 }
 
-async fn pair(requester_cidrs: &[&str], accepter_cidrs: &[&str]) -> Pair {
-    let emu = Emulator::shared();
+async fn pair(emu: &Emulator, requester_cidrs: &[&str], accepter_cidrs: &[&str]) -> Pair {
     let requester = emu.fresh_account().await;
     let accepter = emu.fresh_account().await;
     let requester_vpc = requester.vpc(requester_cidrs, 2).await;
@@ -41,9 +73,8 @@ async fn pair(requester_cidrs: &[&str], accepter_cidrs: &[&str]) -> Pair {
     }
 }
 
-#[tokio::test]
-async fn an_allowed_request_ends_active_in_both_accounts() {
-    let p = pair(&["10.0.0.0/16", "10.1.0.0/16"], &["10.8.0.0/16"]).await;
+async fn an_allowed_request_ends_active_in_both_accounts(emu: &Emulator) {
+    let p = pair(emu, &["10.0.0.0/16", "10.1.0.0/16"], &["10.8.0.0/16"]).await;
     let ctx = p
         .accepter
         .context(&config(&p.requester, Some(&p.requester_vpc.id), &p.accepter_vpc.id, ""))
@@ -54,10 +85,11 @@ async fn an_allowed_request_ends_active_in_both_accounts() {
         .await;
     let report = on_event(&ctx, create_event(&pcx)).await.unwrap();
     assert_eq!(report.accepted, vec![pcx.clone()], "{report:#?}");
-    assert!(
-        report.outcomes[0].decision.reason.contains("10.1.0.0/16"),
-        "secondary CIDR checked"
-    );
+    let reason = &report.outcomes[0].decision.reason;
+    match emu.pending_blocks {
+        PendingBlocks::Listed => assert!(reason.contains("10.1.0.0/16"), "secondary CIDR checked: {reason}"),
+        PendingBlocks::Omitted => assert!(reason.contains("checked once the peering is active"), "{reason}"),
+    }
     assert_eq!(p.accepter.peering_status(&pcx).await, "active");
     assert_eq!(p.requester.peering_status(&pcx).await, "active");
     let calls = ctx.calls().summary();
@@ -65,9 +97,8 @@ async fn an_allowed_request_ends_active_in_both_accounts() {
     assert_eq!(calls.writes, 1, "{calls:?}");
 }
 
-#[tokio::test]
-async fn the_same_event_twice_changes_nothing_the_second_time() {
-    let p = pair(&["10.0.0.0/16"], &["10.8.0.0/16"]).await;
+async fn the_same_event_twice_changes_nothing_the_second_time(emu: &Emulator) {
+    let p = pair(emu, &["10.0.0.0/16"], &["10.8.0.0/16"]).await;
     let ctx = p
         .accepter
         .context(&config(&p.requester, None, &p.accepter_vpc.id, ""))
@@ -86,11 +117,12 @@ async fn the_same_event_twice_changes_nothing_the_second_time() {
 }
 
 /// Every hostile kind ends `rejected` (or stays pending in `ignore` mode), and
-/// the reason names the problem.
-#[tokio::test]
-async fn hostile_requests_are_rejected_or_left_pending() {
+/// the reason names the problem. A block EC2 does not list while the request
+/// is pending (a secondary one) cannot be refused then: the request is
+/// accepted on what is known, and the block gets no route or rule.
+async fn hostile_requests_are_rejected_or_left_pending(emu: &Emulator) {
+    let blocks_listed = emu.pending_blocks == PendingBlocks::Listed;
     for mode in ["reject", "ignore"] {
-        let emu = Emulator::shared();
         let listed = emu.fresh_account().await;
         let stranger = emu.fresh_account().await;
         let accepter = emu.fresh_account().await;
@@ -142,14 +174,21 @@ async fn hostile_requests_are_rejected_or_left_pending() {
             .request_peering(&vpc.id, &accepter.id, &local.id, Some("eu-west-1"))
             .await;
         specific.push((vpc, pcx, "peer region us-east-1 is not allowed"));
-        for (cidrs, why) in [
-            (vec!["10.0.0.0/16", "172.16.0.0/16"], "172.16.0.0/16 lie outside"),
-            (vec!["10.0.0.0/16", "ipv6"], "lie outside"),
-            (vec!["10.0.0.0/16", "10.1.0.0/16"], "already reachable"),
+        // Bad secondary blocks (each VPC with a primary block of its own):
+        // the bad block, and why.
+        let mut secondary = Vec::new();
+        for (cidrs, bad, why) in [
+            (
+                vec!["10.0.0.0/20", "172.16.0.0/16"],
+                "172.16.0.0/16",
+                "172.16.0.0/16 lie outside",
+            ),
+            (vec!["10.0.16.0/20", "ipv6"], "::/", "lie outside"),
+            (vec!["10.0.32.0/20", "10.1.0.0/16"], "10.1.0.0/16", "already reachable"),
         ] {
             let vpc = listed.vpc(&cidrs, 1).await;
             let pcx = listed.request_peering(&vpc.id, &accepter.id, &local.id, None).await;
-            specific.push((vpc, pcx, why));
+            secondary.push((vpc, pcx, bad, why));
         }
         // Overlap with the local VPC needs a range the entry allows: widen it.
         let wide = emu.fresh_account().await;
@@ -197,13 +236,64 @@ async fn hostile_requests_are_rejected_or_left_pending() {
             assert_eq!(accepter.peering_status(pcx).await, expected_status);
         }
         let c = accepter.context(&wide_cfg).await;
-        for (pcx, why) in [
-            (&overlap_primary, "overlaps 10.8.0.0/16 of the local VPC"),
-            (&overlap_secondary, "overlaps 10.9.0.0/16"),
-        ] {
+        let report = on_event(&c, create_event(&overlap_primary)).await.unwrap();
+        check(&report, &overlap_primary, "overlaps 10.8.0.0/16 of the local VPC");
+        assert_eq!(accepter.peering_status(&overlap_primary).await, expected_status);
+        let mut secondary: Vec<(String, String, &str, &str)> = secondary
+            .into_iter()
+            .map(|(vpc, pcx, bad, why)| (entry_ctx(&vpc), pcx, bad, why))
+            .collect();
+        secondary.push((
+            wide_cfg.clone(),
+            overlap_secondary.clone(),
+            "10.9.128.0/17",
+            "overlaps 10.9.0.0/16",
+        ));
+        for (cfg, pcx, bad, why) in &secondary {
+            let c = accepter.context(cfg).await;
             let report = on_event(&c, create_event(pcx)).await.unwrap();
-            check(&report, pcx, why);
-            assert_eq!(accepter.peering_status(pcx).await, expected_status);
+            if blocks_listed {
+                check(&report, pcx, why);
+                assert_eq!(accepter.peering_status(pcx).await, expected_status);
+                continue;
+            }
+            // Only the primary block is known: accepted on it, the bad block
+            // is never routed, and it is reported.
+            assert_eq!(report.accepted, vec![pcx.clone()], "{report:#?}");
+            let finished = finish(&c, serde_json::json!({ "reconcile": pcx })).await;
+            assert!(finished.failed().is_empty(), "{finished:#?}");
+            let routed: Vec<String> = {
+                let mut r = Vec::new();
+                for t in local.all_tables() {
+                    r.extend(
+                        accepter
+                            .routes(&t)
+                            .await
+                            .into_iter()
+                            .filter(|(_, target)| target == pcx)
+                            .map(|(d, _)| d),
+                    );
+                }
+                r
+            };
+            assert!(!routed.is_empty(), "the primary block is routed: {finished:#?}");
+            assert!(
+                routed.iter().all(|d| d.starts_with("10.0.") || d.starts_with("10.5.")),
+                "only the primary block is routed: {routed:?}"
+            );
+            let refused: Vec<&str> = finished
+                .findings
+                .iter()
+                .filter(|f| {
+                    matches!(f.kind, FindingKind::CidrNotAllowed | FindingKind::OverlapConflict)
+                        && f.peering.as_deref() == Some(pcx.as_str())
+                })
+                .map(|f| f.message.as_str())
+                .collect();
+            assert!(
+                !refused.is_empty() && refused.iter().any(|m| m.contains(bad)),
+                "the bad block {bad} is reported: {finished:#?}"
+            );
         }
         assert_eq!(accepter.peering_status(&existing).await, "active");
     }
@@ -211,9 +301,7 @@ async fn hostile_requests_are_rejected_or_left_pending() {
 
 /// A sweep reads every request with one Describe page and writes once per
 /// decision; two requests with the same range are never both accepted.
-#[tokio::test]
-async fn a_sweep_handles_thirty_mixed_requests_with_one_describe() {
-    let emu = Emulator::shared();
+async fn a_sweep_handles_thirty_mixed_requests_with_one_describe(emu: &Emulator) {
     let listed = emu.fresh_account().await;
     let stranger = emu.fresh_account().await;
     let accepter = emu.fresh_account().await;
@@ -297,9 +385,8 @@ async fn a_sweep_handles_thirty_mixed_requests_with_one_describe() {
     assert_eq!(calls.calls("RejectVpcPeeringConnection"), 19);
 }
 
-#[tokio::test]
-async fn malformed_events_fail_clearly_and_write_nothing() {
-    let p = pair(&["10.0.0.0/16"], &["10.8.0.0/16"]).await;
+async fn malformed_events_fail_clearly_and_write_nothing(emu: &Emulator) {
+    let p = pair(emu, &["10.0.0.0/16"], &["10.8.0.0/16"]).await;
     let ctx = p
         .accepter
         .context(&config(&p.requester, None, &p.accepter_vpc.id, ""))
@@ -337,9 +424,8 @@ async fn malformed_events_fail_clearly_and_write_nothing() {
     assert_eq!(p.accepter.peering_status(&pcx).await, "pending-acceptance");
 }
 
-#[tokio::test]
-async fn a_failed_create_call_is_a_no_op() {
-    let p = pair(&["10.0.0.0/16"], &["10.8.0.0/16"]).await;
+async fn a_failed_create_call_is_a_no_op(emu: &Emulator) {
+    let p = pair(emu, &["10.0.0.0/16"], &["10.8.0.0/16"]).await;
     let ctx = p
         .accepter
         .context(&config(&p.requester, None, &p.accepter_vpc.id, ""))

@@ -5,11 +5,24 @@
 
 use peerlink::config::DriftMode;
 use peerlink::{Deadline, accepter, drift, events};
-use peerlink_tests::{Emulator, FaultProxy, LambdaWatch, Link, create_event, workspace_root};
+use peerlink_tests::{Emulator, FaultProxy, LambdaWatch, Link, PendingBlocks, create_event, workspace_root};
 
 #[tokio::test]
 async fn phishing_requests_are_never_accepted_or_routed() {
-    let emu = Emulator::shared();
+    phishing(Emulator::shared_with(PendingBlocks::Listed)).await;
+}
+
+/// As EC2 documents a pending request (its primary block only), the VPC that
+/// grew an overlapping block before asking cannot be told apart while
+/// pending: it is accepted on its primary block, and the overlapping block
+/// never gets a route or rule.
+#[tokio::test]
+async fn phishing_requests_are_never_accepted_or_routed_as_ec2_documents_pending_requests() {
+    phishing(Emulator::shared_with(PendingBlocks::Omitted)).await;
+}
+
+async fn phishing(emu: &'static Emulator) {
+    let listed = emu.pending_blocks == PendingBlocks::Listed;
     let proxy = FaultProxy::start(emu, 3);
     let link = Link::new(emu, "960000000001", "960000000002").await;
     let b = emu.account_via(&proxy.endpoint, &link.accepter.id).await;
@@ -50,33 +63,56 @@ async fn phishing_requests_are_never_accepted_or_routed() {
     let report = accepter::handle(&ctx, &events::Event::Scheduled, Deadline::none())
         .await
         .unwrap();
-    assert_eq!(report.rejected.len(), hostile.len(), "{report:#?}");
-    for pcx in &hostile {
+    // Without the block set, the grown VPC's overlapping block is unknown until active.
+    let refused = if listed { &hostile[..] } else { &hostile[..3] };
+    assert_eq!(report.rejected.len(), refused.len(), "{report:#?}");
+    for pcx in refused {
         assert!(report.rejected.contains(pcx), "{pcx}");
     }
-    let overlap = report
-        .outcomes
-        .iter()
-        .find(|o| o.decision.peering_id == hostile[3])
-        .unwrap();
-    assert!(
-        overlap.decision.reason.contains("10.1.0.0/16"),
-        "{}",
-        overlap.decision.reason
-    );
     let stats = proxy.stats();
-    assert_eq!(
-        stats["actions"]["AcceptVpcPeeringConnection"]["forwarded"]
-            .as_u64()
-            .unwrap_or(0),
-        0,
-        "{stats}"
-    );
-    assert_eq!(
-        stats["totals"]["forwarded_writes"].as_u64().unwrap(),
-        hostile.len() as u64,
-        "one reject each: {stats}"
-    );
+    if listed {
+        let overlap = report
+            .outcomes
+            .iter()
+            .find(|o| o.decision.peering_id == hostile[3])
+            .unwrap();
+        assert!(
+            overlap.decision.reason.contains("10.1.0.0/16"),
+            "{}",
+            overlap.decision.reason
+        );
+        assert_eq!(
+            stats["actions"]["AcceptVpcPeeringConnection"]["forwarded"]
+                .as_u64()
+                .unwrap_or(0),
+            0,
+            "{stats}"
+        );
+        assert_eq!(
+            stats["totals"]["forwarded_writes"].as_u64().unwrap(),
+            hostile.len() as u64,
+            "one reject each: {stats}"
+        );
+    } else {
+        assert_eq!(report.accepted, vec![hostile[3].clone()], "{report:#?}");
+        // Accepted on its primary block: the block overlapping the local VPC is never routed.
+        let d = drift::run(&ctx, DriftMode::Remediate, Deadline::none()).await.unwrap();
+        assert!(d.reconcile.failed().is_empty(), "{d:#?}");
+        for t in link.accepter_tables() {
+            let routes = link.accepter.routes(&t).await;
+            assert!(
+                !routes.iter().any(|(d, target)| d == "10.1.0.0/16" && target != "local"),
+                "{t}: {routes:?}"
+            );
+        }
+        let rules = link.accepter.rules(&link.accepter_vpc.security_group, false).await;
+        assert!(!rules.iter().any(|r| r.3 == "10.1.0.0/16"), "{rules:?}");
+        assert!(
+            d.reconcile.findings.iter().any(|f| f.message.contains("10.1.0.0/16")),
+            "{:#?}",
+            d.reconcile.findings
+        );
+    }
 
     // A drift pass finds nothing to route for any of them.
     proxy.reset();

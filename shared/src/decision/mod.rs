@@ -65,18 +65,31 @@ fn list(nets: &[IpNet]) -> String {
 /// CIDR blocks the local VPC reaches, or is about to, through its other
 /// peerings: the active and provisioning ones, and the requests it made
 /// itself that wait for their peer. With the peering that brings each.
+///
+/// EC2 describes the accepter's blocks of a request only once it is active,
+/// so what an outgoing request claims is the peer's blocks when EC2 lists
+/// them, else every range its entry allows for that peer.
 fn peered_cidrs<'p>(ctx: &'p AcceptContext<'_>, local_vpc: &str, except: &str) -> Vec<(IpNet, &'p Peering)> {
     let mut out = Vec::new();
     for p in ctx.peerings.iter().filter(|p| p.id != except) {
         for side in [Side::Requester, Side::Accepter] {
-            let end = p.side(side);
+            let (end, remote) = (p.side(side), p.side(side.other()));
+            if end.vpc != local_vpc || end.account != ctx.me.account {
+                continue;
+            }
             let ours_outgoing = side == Side::Requester
                 && matches!(
                     p.status,
                     PeeringStatus::PendingAcceptance | PeeringStatus::InitiatingRequest
                 );
-            if end.vpc == local_vpc && end.account == ctx.me.account && (is_established(p) || ours_outgoing) {
-                out.extend(p.side(side.other()).cidrs.iter().map(|c| (*c, p)));
+            if is_established(p) {
+                out.extend(remote.cidrs.iter().map(|c| (*c, p)));
+            } else if ours_outgoing {
+                let claimed = match match_entry(ctx.config, end, remote) {
+                    Ok(entry) if remote.cidrs.is_empty() => entry.allowed_cidrs.iter().map(|c| c.0).collect(),
+                    _ => remote.cidrs.clone(),
+                };
+                out.extend(claimed.into_iter().map(|c| (c, p)));
             }
         }
     }
@@ -204,17 +217,19 @@ pub fn decide(ctx: &AcceptContext<'_>, peering: &Peering) -> Decision {
         Ok(entry) => entry,
         Err(reason) => return refuse(reason.to_string(), None),
     };
-    if !peering.requester.blocks_known {
-        return decision(
-            Verdict::LeavePending,
+    // EC2 lists the requester's other blocks only once the peering is
+    // active: decide on what is known; the routing invariant then routes
+    // only the blocks that pass (and reports the others).
+    let check = check(ctx, peering, entry).map(|reason| {
+        if peering.requester.blocks_known {
+            reason
+        } else {
             format!(
-                "EC2's description of requester VPC {} lacks its CidrBlockSet: only its primary block is known, and a request is never accepted on the primary block alone; left pending",
-                peering.requester.vpc
-            ),
-            Some(&entry.name),
-        );
-    }
-    match check(ctx, peering, entry) {
+                "{reason}; EC2 lists only the primary block of a pending request: any other block is checked once the peering is active, and gets no route or rule unless it passes"
+            )
+        }
+    });
+    match check {
         Err(reason) => refuse(reason, Some(&entry.name)),
         Ok(reason) if !entry.auto_accept => decision(
             Verdict::LeavePending,

@@ -295,15 +295,65 @@ fn equally_specific_entries_are_refused() {
     );
 }
 
+/// EC2 lists only the primary block of a pending request (the API reference
+/// promises CIDR information for active peerings only): decide on what is
+/// known, refuse what is known to be bad.
 #[test]
-fn requests_whose_blocks_ec2_does_not_list_wait() {
-    let mut p = request(&["10.0.0.0/16"]);
-    p.requester.blocks_known = false;
+fn a_request_listing_only_its_primary_block_is_decided_on_it() {
+    let primary_only = |block: &str| {
+        let mut p = request(&[block]);
+        p.requester.blocks_known = false;
+        p
+    };
+    let d = run(&config(""), &world(&["10.8.0.0/16"]), &primary_only("10.0.0.0/16"));
+    expect(&d, Verdict::Accept, "checked once the peering is active");
     expect(
-        &run(&config(""), &world(&["10.8.0.0/16"]), &p),
-        Verdict::LeavePending,
-        "CidrBlockSet",
+        &run(&config(""), &world(&["10.8.0.0/16"]), &primary_only("192.168.0.0/16")),
+        Verdict::Reject,
+        "192.168.0.0/16 lie outside",
     );
+    expect(
+        &run(&config(""), &world(&["10.0.0.0/16"]), &primary_only("10.0.0.0/16")),
+        Verdict::Reject,
+        "overlaps 10.0.0.0/16 of the local VPC",
+    );
+    let mut w = world(&["10.8.0.0/16"]);
+    let mut existing = request(&["10.0.0.0/16"]);
+    existing.id = "pcx-0fffffffffffffff0".into();
+    existing.status = PeeringStatus::Active;
+    w.peerings.push(existing);
+    expect(
+        &run(&config(""), &w, &primary_only("10.0.0.0/16")),
+        Verdict::Reject,
+        "already reachable",
+    );
+}
+
+/// EC2 does not describe the accepter's blocks of a request this VPC made
+/// until it is active: what it claims is every range the entry allows for
+/// that peer.
+#[test]
+fn an_outgoing_request_claims_what_its_entry_allows_until_ec2_lists_the_peers_blocks() {
+    let mut w = world(&["10.8.0.0/16"]);
+    let mut outgoing = request(&["10.8.0.0/16"]);
+    outgoing.id = "pcx-0fffffffffffffff0".into();
+    std::mem::swap(&mut outgoing.requester, &mut outgoing.accepter);
+    outgoing.accepter.vpc = "vpc-0ccc3333cccc3333c".into();
+    outgoing.accepter.cidrs.clear();
+    outgoing.accepter.blocks_known = false;
+    w.peerings.push(outgoing);
+    // The entry for that peer allows 10.0.0.0/14: a request inside it waits on nothing, it is refused.
+    let mut cfg = config("");
+    let mut asking = cfg.peers[0].clone();
+    asking.name = "asking".into();
+    asking.peer_vpc = Some("vpc-0ccc3333cccc3333c".parse().unwrap());
+    cfg.peers.push(asking);
+    let d = run(&cfg, &w, &request(&["10.1.0.0/16"]));
+    expect(&d, Verdict::Reject, "pcx-0fffffffffffffff0");
+    assert!(d.reason.contains("10.0.0.0/14"), "{}", d.reason);
+    // Once EC2 lists the peer's blocks, those are what it claims.
+    w.peerings[0].accepter.cidrs = cidrs(&["10.3.0.0/16"]);
+    expect(&run(&cfg, &w, &request(&["10.1.0.0/16"])), Verdict::Accept, "matches");
 }
 
 #[test]
