@@ -8,9 +8,10 @@ use peerlink::decision::Verdict;
 use peerlink::events::{self, Event};
 use peerlink::finding::FindingKind;
 use peerlink::fixtures::{self, Entry};
+use peerlink::settings::Settings;
 use peerlink::{Context, Deadline, Error};
 use peerlink_tests::{
-    Account, Emulator, PendingBlocks, TestVpc, create_event, create_event_in, finish, scheduled_event,
+    Account, Emulator, EventCapture, PendingBlocks, TestVpc, create_event, create_event_in, finish, scheduled_event,
 };
 
 /// Each test body, run against both emulators.
@@ -38,6 +39,8 @@ both_ways!(
     a_sweep_handles_thirty_mixed_requests_with_one_describe,
     malformed_events_fail_clearly_and_write_nothing,
     a_failed_create_call_is_a_no_op,
+    the_peering_quota_is_checked_before_accepting,
+    a_requester_learns_only_about_its_own_request,
 );
 
 fn config(requester: &Account, requester_vpc: Option<&str>, local_vpc: &str, settings: &str) -> String {
@@ -438,4 +441,105 @@ async fn a_failed_create_call_is_a_no_op(emu: &Emulator) {
     let report = accepter::handle(&ctx, &parsed, Deadline::none()).await.unwrap();
     assert!(report.note.unwrap().contains("nothing to decide"));
     assert_eq!(ctx.calls().summary().reads + ctx.calls().summary().writes, 0);
+}
+
+/// `settings.active_peerings_per_vpc` is a quota AWS enforces only by
+/// failing: it is checked before accepting, and a request over it is left
+/// pending with that reason (requests accepted earlier in the same sweep count).
+async fn the_peering_quota_is_checked_before_accepting(emu: &Emulator) {
+    let requester = emu.fresh_account().await;
+    let accepter = emu.fresh_account().await;
+    let local = accepter.vpc(&["10.8.0.0/16"], 0).await;
+    let existing_vpc = requester.vpc(&["10.0.0.0/20"], 0).await;
+    let existing = requester
+        .request_peering(&existing_vpc.id, &accepter.id, &local.id, None)
+        .await;
+    accepter.accept(&existing).await;
+    let mut requests = Vec::new();
+    for block in ["10.0.16.0/20", "10.0.32.0/20"] {
+        let vpc = requester.vpc(&[block], 0).await;
+        requests.push(requester.request_peering(&vpc.id, &accepter.id, &local.id, None).await);
+    }
+    requests.sort();
+    let ctx = accepter
+        .context(&config(&requester, None, &local.id, "active_peerings_per_vpc = 2"))
+        .await;
+    let report = on_event(&ctx, scheduled_event()).await.unwrap();
+    assert_eq!(report.accepted, vec![requests[0].clone()], "{report:#?}");
+    assert_eq!(report.left_pending, vec![requests[1].clone()], "{report:#?}");
+    let over = &report.outcomes[1].decision;
+    assert!(
+        over.reason.contains("active_peerings_per_vpc") && over.reason.contains('2'),
+        "the reason names the quota: {}",
+        over.reason
+    );
+    assert_eq!(accepter.peering_status(&requests[1]).await, "pending-acceptance");
+    assert_eq!(ctx.calls().summary().calls("AcceptVpcPeeringConnection"), 1);
+}
+
+/// The announcement a requester receives says why its own request was
+/// refused, and nothing about the accepter's other peerings, peers' blocks,
+/// other VPCs or allowed ranges; the local decision record keeps it all.
+async fn a_requester_learns_only_about_its_own_request(emu: &Emulator) {
+    let requester = emu.fresh_account().await;
+    let other = emu.fresh_account().await;
+    let accepter = emu.fresh_account().await;
+    let local = accepter.vpc(&["10.8.0.0/16"], 0).await;
+    let second_local = accepter.vpc(&["10.9.0.0/16"], 0).await;
+    let other_vpc = other.vpc(&["10.1.128.0/17"], 0).await;
+    let existing = other
+        .request_peering(&other_vpc.id, &accepter.id, &local.id, None)
+        .await;
+    accepter.accept(&existing).await;
+    let document = fixtures::document(
+        "",
+        &[
+            Entry::new("orders", &requester.id, &local.id, &["10.0.0.0/8"]),
+            Entry::new("billing", &other.id, &local.id, &["10.1.128.0/17"]),
+            Entry::new("orders-elsewhere", &requester.id, &second_local.id, &["172.20.0.0/16"]),
+        ],
+    );
+    let ctx = Context {
+        settings: Settings {
+            event_bus: Some("default".into()),
+            ..Settings::default()
+        },
+        ..accepter.context(&document).await
+    };
+    let capture = EventCapture::start(&accepter).await;
+    // One request overlapping the other peer, one overlapping the local VPC,
+    // one outside the allowed ranges.
+    let mut requests = Vec::new();
+    for block in ["10.1.0.0/16", "10.8.64.0/18", "192.168.0.0/16"] {
+        let vpc = requester.vpc(&[block], 0).await;
+        requests.push((
+            block,
+            requester.request_peering(&vpc.id, &accepter.id, &local.id, None).await,
+        ));
+    }
+    let forbidden = [
+        existing.as_str(),
+        "10.1.128.0/17",
+        second_local.id.as_str(),
+        "10.0.0.0/8",
+        "172.20.0.0/16",
+        "billing",
+        "orders-elsewhere",
+    ];
+    for (i, (block, pcx)) in requests.iter().enumerate() {
+        let report = on_event(&ctx, create_event(pcx)).await.unwrap();
+        assert_eq!(report.rejected, vec![pcx.clone()], "{report:#?}");
+        if i == 0 {
+            // The local decision record keeps the whole reason.
+            let full = &report.outcomes[0].decision.reason;
+            assert!(full.contains(&existing) && full.contains("10.1.128.0/17"), "{full}");
+        }
+        let announced = capture.next().await;
+        assert_eq!(announced["detail"]["peeringId"], pcx.as_str(), "{announced}");
+        let told = announced["detail"]["reason"].as_str().unwrap_or_default().to_string();
+        assert!(told.contains(block), "the reason is about its own block: {told}");
+        for secret in forbidden {
+            assert!(!told.contains(secret), "the requester is told {secret:?}: {told}");
+        }
+    }
 }

@@ -330,7 +330,6 @@ async fn write(ctx: &Context, d: &Decision) -> DecisionResult {
     }
 }
 
-/// Tells the finisher to run now. Failure only delays finishing until its schedule.
 /// Announces a decision on the configured bus: this account's finisher
 /// runs at once, and the stack forwards it to the requester's account (only
 /// its own decisions, by `requesterAccount`), so its finisher runs at once
@@ -344,11 +343,13 @@ async fn announce(ctx: &Context, d: &Decision) {
             serde_json::json!({ "peeringId": d.peering_id, "requesterAccount": d.requester.account }),
         ),
         _ => {
+            // Its own request only: the full reason (other peerings, other
+            // peers' blocks, the allowed ranges) stays in the local record.
             let mut detail = serde_json::json!({
                 "peeringId": d.peering_id,
                 "requesterAccount": d.requester.account,
                 "decision": "reject",
-                "reason": d.reason,
+                "reason": d.requester_reason,
             });
             if let Some(entry) = &d.entry {
                 detail["entry"] = entry.as_str().into();

@@ -1,6 +1,11 @@
 //! The accepter's decision: a pure function from the configuration and the
 //! peering as EC2 describes it to accept / reject / leave pending / skip, with
-//! a reason a human can read. Nothing here calls AWS.
+//! a reason a human can read, every check's result, and what the requester
+//! may be told. Nothing here calls AWS. The same decision serves the
+//! accepter, drift's sweep, `peerlink approve` (a human standing in for
+//! `auto_accept`) and drift's review of peerings accepted outside peerlink.
+
+mod checks;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -8,10 +13,12 @@ use std::fmt;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::config::{Config, PeerEntry, UnmatchedRequests};
-use crate::matching::{match_entry, overlaps};
-use crate::model::{Identity, Peering, PeeringSide, PeeringStatus, Side, Vpc};
-use crate::routing::is_established;
+pub use checks::{ALLOWED_RANGES, ALLOWLIST, AUTO_ACCEPT, Check, LOCAL_OVERLAP, PEER_OVERLAP, QUOTA};
+
+use crate::config::{Config, UnmatchedRequests};
+use crate::matching::match_entry;
+use crate::model::{Identity, Peering, PeeringSide, PeeringStatus, Vpc};
+use checks::{Outcome, assess, peer_count, peered_cidrs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -40,12 +47,43 @@ impl fmt::Display for Verdict {
 pub struct Decision {
     pub peering_id: String,
     pub verdict: Verdict,
+    /// Why, in full: the local decision record.
     pub reason: String,
+    /// Why, as the requester is told it (announced to its account): about
+    /// its own request only. Empty for a request that is not ours to decide.
+    pub requester_reason: String,
     /// The configuration entry the request matched, if any.
     pub entry: Option<String>,
     pub status: String,
     pub requester: PeeringSide,
     pub accepter: PeeringSide,
+    /// Every check made and its result (none for a request that is not
+    /// ours to decide).
+    pub checks: Vec<Check>,
+    /// Who accepted in place of `auto_accept` (`peerlink approve`): the
+    /// caller's identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+}
+
+impl Decision {
+    /// Left pending only because its entry wants a human to accept it:
+    /// every other check passed.
+    pub fn awaits_approval(&self) -> bool {
+        self.verdict == Verdict::LeavePending
+            && self.checks.iter().any(|c| c.check == AUTO_ACCEPT && !c.ok)
+            && self.checks.iter().all(|c| c.ok || c.check == AUTO_ACCEPT)
+    }
+}
+
+/// Who stands behind an acceptance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval<'a> {
+    /// The entry's `auto_accept`.
+    Automatic,
+    /// A human (`peerlink approve`), identified by this ARN: stands in for
+    /// `auto_accept`, never for another check.
+    Human(&'a str),
 }
 
 /// What the decision needs besides the peering itself.
@@ -58,109 +96,30 @@ pub struct AcceptContext<'a> {
     pub peerings: &'a [Peering],
 }
 
-fn list(nets: &[IpNet]) -> String {
-    nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-}
-
-/// CIDR blocks the local VPC reaches, or is about to, through its other
-/// peerings: the active and provisioning ones, and the requests it made
-/// itself that wait for their peer. With the peering that brings each.
-///
-/// EC2 describes the accepter's blocks of a request only once it is active,
-/// so what an outgoing request claims is the peer's blocks when EC2 lists
-/// them, else every range its entry allows for that peer.
-fn peered_cidrs<'p>(ctx: &'p AcceptContext<'_>, local_vpc: &str, except: &str) -> Vec<(IpNet, &'p Peering)> {
-    let mut out = Vec::new();
-    for p in ctx.peerings.iter().filter(|p| p.id != except) {
-        for side in [Side::Requester, Side::Accepter] {
-            let (end, remote) = (p.side(side), p.side(side.other()));
-            if end.vpc != local_vpc || end.account != ctx.me.account {
-                continue;
-            }
-            let ours_outgoing = side == Side::Requester
-                && matches!(
-                    p.status,
-                    PeeringStatus::PendingAcceptance | PeeringStatus::InitiatingRequest
-                );
-            if is_established(p) {
-                out.extend(remote.cidrs.iter().map(|c| (*c, p)));
-            } else if ours_outgoing {
-                let claimed = match match_entry(ctx.config, end, remote) {
-                    Ok(entry) if remote.cidrs.is_empty() => entry.allowed_cidrs.iter().map(|c| c.0).collect(),
-                    _ => remote.cidrs.clone(),
-                };
-                out.extend(claimed.into_iter().map(|c| (c, p)));
-            }
-        }
-    }
-    out
-}
-
-/// Checks a request against a matched entry. `Err` carries why it is unsafe.
-fn check(ctx: &AcceptContext<'_>, peering: &Peering, entry: &PeerEntry) -> Result<String, String> {
-    let requester = &peering.requester;
-    if requester.cidrs.is_empty() {
-        return Err("EC2 reports no CIDR block for the requester VPC".into());
-    }
-    let outside: Vec<IpNet> = requester.cidrs.iter().copied().filter(|c| !entry.allows(c)).collect();
-    if !outside.is_empty() {
-        let allowed: Vec<String> = entry.allowed_cidrs.iter().map(ToString::to_string).collect();
-        return Err(format!(
-            "requester CIDR block(s) {} lie outside the allowed ranges of entry {:?} ({})",
-            list(&outside),
-            entry.name,
-            allowed.join(", ")
-        ));
-    }
-    let Some(local_vpc) = ctx.vpcs.get(&peering.accepter.vpc) else {
-        return Err(format!(
-            "local VPC {} could not be read, so overlap cannot be ruled out",
-            peering.accepter.vpc
-        ));
-    };
-    let mut local: Vec<IpNet> = local_vpc.cidrs.clone();
-    local.extend(peering.accepter.cidrs.iter().filter(|c| !local_vpc.cidrs.contains(c)));
-    for r in &requester.cidrs {
-        if let Some(l) = local.iter().find(|l| overlaps(r, l)) {
-            return Err(format!(
-                "requester CIDR {r} overlaps {l} of the local VPC {}",
-                local_vpc.id
-            ));
-        }
-    }
-    let peered = peered_cidrs(ctx, &local_vpc.id, &peering.id);
-    for r in &requester.cidrs {
-        if let Some((c, p)) = peered.iter().find(|(c, _)| overlaps(r, c)) {
-            return Err(format!(
-                "requester CIDR {r} overlaps {c}, already reachable (or about to be) from {} through peering {} ({})",
-                local_vpc.id, p.id, p.status
-            ));
-        }
-    }
-    let peers = peered
-        .iter()
-        .map(|(_, p)| p.id.as_str())
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    Ok(format!(
-        "matches entry {:?}; requester CIDR block(s) {} lie inside the allowed ranges and overlap neither the local VPC nor its {} active peer(s)",
-        entry.name,
-        list(&requester.cidrs),
-        peers
-    ))
-}
-
-/// Decides what to do with one peering.
+/// Decides what to do with one peering, as the accepter does.
 pub fn decide(ctx: &AcceptContext<'_>, peering: &Peering) -> Decision {
-    let decision = |verdict: Verdict, reason: String, entry: Option<&str>| Decision {
+    decide_as(ctx, peering, Approval::Automatic)
+}
+
+/// Decides what to do with one peering with `approval` behind it.
+pub fn decide_as(ctx: &AcceptContext<'_>, peering: &Peering, approval: Approval<'_>) -> Decision {
+    let approved_by = match approval {
+        Approval::Human(who) => Some(who.to_string()),
+        Approval::Automatic => None,
+    };
+    let decision = |verdict: Verdict, reason: String, told: String, entry: Option<&str>, checks: Vec<Check>| Decision {
         peering_id: peering.id.clone(),
         verdict,
         reason,
+        requester_reason: told,
         entry: entry.map(str::to_string),
         status: peering.status.to_string(),
         requester: peering.requester.clone(),
         accepter: peering.accepter.clone(),
+        checks,
+        approved_by: approved_by.clone(),
     };
+    let skip = |reason: String| decision(Verdict::Skip, reason, String::new(), None, Vec::new());
     let accepter = &peering.accepter;
     if accepter.account != ctx.me.account {
         let role = if peering.requester.account == ctx.me.account {
@@ -168,76 +127,152 @@ pub fn decide(ctx: &AcceptContext<'_>, peering: &Peering) -> Decision {
         } else {
             "this account is not a party to it"
         };
-        return decision(
-            Verdict::Skip,
-            format!("{role}; account {} decides", accepter.account),
-            None,
-        );
+        return skip(format!("{role}; account {} decides", accepter.account));
     }
     if accepter.region != ctx.me.region {
-        return decision(
-            Verdict::Skip,
-            format!(
-                "the accepter VPC is in {}; it is decided there, not in {}",
-                accepter.region, ctx.me.region
-            ),
-            None,
-        );
+        return skip(format!(
+            "the accepter VPC is in {}; it is decided there, not in {}",
+            accepter.region, ctx.me.region
+        ));
     }
     if peering.status != PeeringStatus::PendingAcceptance {
-        return decision(
-            Verdict::Skip,
-            format!(
-                "the peering is {}; only pending-acceptance requests are decided",
-                peering.status
-            ),
-            None,
-        );
+        return skip(format!(
+            "the peering is {}; only pending-acceptance requests are decided",
+            peering.status
+        ));
     }
     // A VPC no entry names is not ours to decide for, whatever the setting
     // for unmatched requests (the shipped role may not even reject there).
     if !ctx.config.peers.iter().any(|e| e.local_vpc == *accepter.vpc.as_str()) {
-        return decision(
-            Verdict::Skip,
+        return skip(format!(
+            "{} is not a managed VPC: no entry names it as local_vpc; left for whoever manages it",
+            accepter.vpc
+        ));
+    }
+    let refused = match ctx.config.settings.unmatched_requests {
+        UnmatchedRequests::Reject => Verdict::Reject,
+        UnmatchedRequests::Ignore => Verdict::LeavePending,
+    };
+    let requester = &peering.requester;
+    let entry = match match_entry(ctx.config, accepter, requester) {
+        Ok(entry) => entry,
+        Err(reason) => {
+            let told = format!(
+                "this accepter does not accept requests from VPC {} of account {} in {} to the VPC it asks to peer with",
+                requester.vpc, requester.account, requester.region
+            );
+            let failed = Outcome::failed(ALLOWLIST, reason.to_string(), told.clone());
+            return decision(refused, reason.to_string(), told, None, vec![failed.check]);
+        }
+    };
+    let mut outcomes = vec![Outcome {
+        check: Check {
+            check: ALLOWLIST,
+            ok: true,
+            detail: format!("matches entry {:?}", entry.name),
+        },
+        told: String::new(),
+    }];
+    outcomes.extend(assess(ctx, peering, entry, true));
+    outcomes.push(match approval {
+        Approval::Human(who) => Outcome {
+            check: Check {
+                check: AUTO_ACCEPT,
+                ok: true,
+                detail: format!("approved by {who}"),
+            },
+            told: String::new(),
+        },
+        Approval::Automatic if entry.auto_accept => Outcome {
+            check: Check {
+                check: AUTO_ACCEPT,
+                ok: true,
+                detail: format!("entry {:?} allows auto-accept", entry.name),
+            },
+            told: String::new(),
+        },
+        Approval::Automatic => Outcome::failed(
+            AUTO_ACCEPT,
             format!(
-                "{} is not a managed VPC: no entry names it as local_vpc; left for whoever manages it",
-                accepter.vpc
+                "entry {:?} does not allow auto-accept, so a human accepts it (peerlink approve)",
+                entry.name
             ),
-            None,
+            "the request waits for the accepter's approval".into(),
+        ),
+    });
+    let checks: Vec<Check> = outcomes.iter().map(|o| o.check.clone()).collect();
+    let name = Some(entry.name.as_str());
+    // Refused on what is unsafe; left pending on what is only not yet allowed.
+    if let Some(bad) = outcomes
+        .iter()
+        .find(|o| !o.check.ok && ![QUOTA, AUTO_ACCEPT].contains(&o.check.check))
+    {
+        return decision(refused, bad.check.detail.clone(), bad.told.clone(), name, checks);
+    }
+    if let Some(quota) = outcomes.iter().find(|o| !o.check.ok && o.check.check == QUOTA) {
+        return decision(
+            Verdict::LeavePending,
+            quota.check.detail.clone(),
+            quota.told.clone(),
+            name,
+            checks,
         );
     }
-    let refuse = |reason: String, entry: Option<&str>| {
-        let verdict = match ctx.config.settings.unmatched_requests {
-            UnmatchedRequests::Reject => Verdict::Reject,
-            UnmatchedRequests::Ignore => Verdict::LeavePending,
-        };
-        decision(verdict, reason, entry)
-    };
-    let entry = match match_entry(ctx.config, accepter, &peering.requester) {
-        Ok(entry) => entry,
-        Err(reason) => return refuse(reason.to_string(), None),
-    };
+    let peered = peered_cidrs(ctx, &accepter.vpc, &peering.id);
+    let mut reason = format!(
+        "matches entry {:?}; requester CIDR block(s) {} lie inside the allowed ranges and overlap neither the local VPC nor its {} active peer(s)",
+        entry.name,
+        list(&requester.cidrs),
+        peer_count(&peered)
+    );
     // EC2 lists the requester's other blocks only once the peering is
     // active: decide on what is known; the routing invariant then routes
     // only the blocks that pass (and reports the others).
-    let check = check(ctx, peering, entry).map(|reason| {
-        if peering.requester.blocks_known {
-            reason
-        } else {
-            format!(
-                "{reason}; EC2 lists only the primary block of a pending request: any other block is checked once the peering is active, and gets no route or rule unless it passes"
-            )
-        }
-    });
-    match check {
-        Err(reason) => refuse(reason, Some(&entry.name)),
-        Ok(reason) if !entry.auto_accept => decision(
-            Verdict::LeavePending,
-            format!("{reason}; but the entry does not allow auto-accept, so a human accepts it"),
-            Some(&entry.name),
-        ),
-        Ok(reason) => decision(Verdict::Accept, reason, Some(&entry.name)),
+    if !requester.blocks_known {
+        reason.push_str("; EC2 lists only the primary block of a pending request: any other block is checked once the peering is active, and gets no route or rule unless it passes");
     }
+    match outcomes.iter().find(|o| !o.check.ok) {
+        Some(wait) => decision(
+            Verdict::LeavePending,
+            format!("{reason}; but the entry does not allow auto-accept, so a human accepts it (peerlink approve)"),
+            wait.told.clone(),
+            name,
+            checks,
+        ),
+        None => {
+            if let Approval::Human(who) = approval {
+                reason.push_str(&format!("; approved by {who}"));
+            }
+            decision(Verdict::Accept, reason, "accepted".into(), name, checks)
+        }
+    }
+}
+
+/// The acceptance checks of an established peering that this account is
+/// the accepter of, as if it were decided now (no quota, no auto-accept):
+/// what a peering accepted outside peerlink would have been refused for.
+/// Empty when it passes, or when no entry manages its VPC.
+pub fn review(ctx: &AcceptContext<'_>, peering: &Peering) -> Vec<Check> {
+    let accepter = &peering.accepter;
+    if !ctx.config.peers.iter().any(|e| e.local_vpc == *accepter.vpc.as_str()) {
+        return Vec::new();
+    }
+    match match_entry(ctx.config, accepter, &peering.requester) {
+        Err(reason) => vec![Check {
+            check: ALLOWLIST,
+            ok: false,
+            detail: reason.to_string(),
+        }],
+        Ok(entry) => assess(ctx, peering, entry, false)
+            .into_iter()
+            .map(|o| o.check)
+            .filter(|c| !c.ok)
+            .collect(),
+    }
+}
+
+fn list(nets: &[IpNet]) -> String {
+    nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

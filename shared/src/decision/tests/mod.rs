@@ -1,5 +1,7 @@
 //! Unit tests of the accepter's decision.
 use super::*;
+
+mod checks;
 use crate::config::Config;
 use crate::fixtures::{self, Entry, LOCAL_VPC, ME, PEER, PEER_VPC};
 
