@@ -105,8 +105,11 @@ async fn read_config_text(source: &ConfigSource, aws: &dyn Aws) -> Result<(Strin
 /// Lambda execution environment is reused for hours). The configuration is
 /// the allowlist, so a change must govern the very next decision: each
 /// invocation asks for it again (one `GetParameter`, or one file read) and
-/// parses it again only when it changed. A document that has become invalid
-/// fails that invocation; the last valid one is never used in its place.
+/// parses it again only when its text changed. The text, not the
+/// parameter's version: a parameter deleted and created again (an
+/// infrastructure-as-code replacement) starts over at version 1. A document
+/// that has become invalid fails that invocation; the last valid one is
+/// never used in its place.
 pub struct ConfigCache {
     source: ConfigSource,
     last: Mutex<Option<(String, Arc<Config>)>>,
@@ -123,18 +126,16 @@ impl ConfigCache {
     /// The configuration as it is now.
     pub async fn current(&self, aws: &dyn Aws) -> Result<Arc<Config>> {
         let origin = self.source.to_string();
-        let (text, number) = read_config_text(&self.source, aws).await?;
-        // What identifies a version: the parameter's number, or a local document's text.
-        let version = number.map_or_else(|| text.clone(), |n| format!("version {n}"));
+        let (text, version) = read_config_text(&self.source, aws).await?;
         if let Some((seen, config)) = self.last.lock().expect("config cache").as_ref() {
-            if *seen == version {
+            if *seen == text {
                 return Ok(config.clone());
             }
         }
         let config = Arc::new(Config::parse(&text, &origin)?);
-        let shown = if number.is_some() { version.as_str() } else { "" };
-        tracing::info!(source = %origin, version = shown, entries = config.peers.len(), "configuration loaded");
-        *self.last.lock().expect("config cache") = Some((version, config.clone()));
+        let shown = version.map(|n| format!("version {n}")).unwrap_or_default();
+        tracing::info!(source = %origin, version = %shown, entries = config.peers.len(), "configuration loaded");
+        *self.last.lock().expect("config cache") = Some((text, config.clone()));
         Ok(config)
     }
 }
@@ -230,9 +231,17 @@ mod tests {
             cache.current(&memory).await.is_err(),
             "still invalid: never the last valid one"
         );
+        // Deleted and created again: version 2 anew, another document.
+        set(&memory, 2, document("", &[entry(true)]));
+        assert!(cache.current(&memory).await.unwrap().peers[0].auto_accept);
+        set(&memory, 2, document("", &[entry(false)]));
+        assert!(
+            !cache.current(&memory).await.unwrap().peers[0].auto_accept,
+            "the same version number with another text is another document"
+        );
         assert_eq!(
             memory.calls().summary().calls("GetParameter"),
-            5,
+            7,
             "one read per invocation"
         );
     }

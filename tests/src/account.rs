@@ -426,6 +426,17 @@ impl Account {
             .version()
     }
 
+    /// Deletes an SSM parameter (an infrastructure-as-code replacement does,
+    /// before writing it again at version 1).
+    pub async fn delete_parameter(&self, name: &str) {
+        self.ssm
+            .delete_parameter()
+            .name(name)
+            .send()
+            .await
+            .expect("DeleteParameter");
+    }
+
     /// A security-group rule written by the user (not peerlink), with a description.
     pub async fn user_rule(&self, group: &str, port: i32, cidr: &str, description: &str) {
         let range = aws_sdk_ec2::types::IpRange::builder()

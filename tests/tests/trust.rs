@@ -91,6 +91,52 @@ fn a_configuration_change_governs_the_next_invocation_of_a_warm_process() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// An infrastructure-as-code replacement deletes the parameter and writes it
+/// again: it starts over at version 1. A warm process that knew version 1
+/// must still see the new allowlist.
+#[test]
+fn a_replaced_parameter_governs_a_warm_process_though_its_version_starts_over() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = Emulator::shared();
+    let (requester, accepter) =
+        rt.block_on(async { (emu.account("635000000001").await, emu.account("635000000002").await) });
+    let local = rt.block_on(accepter.vpc(&["10.8.0.0/16"], 0));
+    let vpcs: Vec<_> = ["10.1.0.0/16", "10.2.0.0/16"]
+        .iter()
+        .map(|c| rt.block_on(requester.vpc(&[c], 0)))
+        .collect();
+    let parameter = "/peerlink/replaced";
+    let allowed = Entry::new("orders", &requester.id, &local.id, &["10.0.0.0/8"]);
+    let first = rt.block_on(accepter.put_parameter(parameter, &fixtures::document("", &[allowed])));
+    assert_eq!(first, 1);
+    let watch = LambdaWatch::start(emu, &accepter, &[("PEERLINK_CONFIG_SSM_PARAMETER", parameter)]);
+    let dir = std::env::temp_dir().join(format!("peerlink-replaced-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let invoke = |pcx: &str| {
+        let file = dir.join(format!("{pcx}.json"));
+        std::fs::write(&file, create_event_in(pcx, &requester.id).to_string()).unwrap();
+        watch.invoke("accepter", &file)
+    };
+    let request = |i: usize| rt.block_on(requester.request_peering(&vpcs[i].id, &accepter.id, &local.id, None));
+    let r1 = request(0);
+    let report = invoke(&r1).expect("first invocation");
+    assert_eq!(report["accepted"], serde_json::json!([r1]), "{report}");
+
+    // Replaced: the entry now names another account, at version 1 again.
+    rt.block_on(accepter.delete_parameter(parameter));
+    let other = Entry::new("someone-else", "999999999999", &local.id, &["10.0.0.0/8"]);
+    let again = rt.block_on(accepter.put_parameter(parameter, &fixtures::document("", &[other])));
+    assert_eq!(again, 1, "a re-created parameter starts over at version 1");
+    let r2 = request(1);
+    let report = invoke(&r2).expect("second invocation");
+    assert_eq!(report["rejected"], serde_json::json!([r2]), "{report}");
+    assert_eq!(rt.block_on(accepter.peering_status(&r2)), "rejected");
+    let log = std::fs::read_to_string(&watch.log_path).unwrap();
+    let starts = log.lines().filter(|l| l.contains("\"function starting\"")).count();
+    assert_eq!(starts, 1, "one warm process: {log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn requests_to_vpcs_no_entry_names_are_left_alone() {
     let emu = Emulator::shared();
