@@ -9,9 +9,10 @@
 //!   ours to remove);
 //! - a security group or secret we wrote to: the tag [`MANAGED_TAG`], so we
 //!   find it again when the configuration no longer names it;
-//! - a peering request we made: the tags [`MANAGED_TAG`] and [`ENTRY_TAG`];
+//! - a peering request we made: the tags [`MANAGED_TAG`], [`ENTRY_TAG`] and
+//!   [`REQUESTED_AT_TAG`], set by the call that creates it;
 //! - the last request an entry made: a tag `peerlink:request:<entry>` on the
-//!   local VPC ([`request_tag`]).
+//!   local VPC ([`request_tag`]), a cache that outlives the request.
 
 use crate::ids::PeeringId;
 
@@ -19,6 +20,11 @@ use crate::ids::PeeringId;
 pub const MANAGED_TAG: &str = "peerlink:managed";
 /// Tag on a peering request peerlink made: the entry that asked for it.
 pub const ENTRY_TAG: &str = "peerlink:entry";
+/// Tag on a peering request peerlink made: when (Unix seconds). EC2 records
+/// no creation time (`ExpirationTime` is only given while pending), and the
+/// tag is set by the creating call itself, so a request never exists
+/// without it.
+pub const REQUESTED_AT_TAG: &str = "peerlink:requested-at";
 /// The statement in a secret's resource policy that lets the peers read it.
 pub const READ_SID: &str = "PeerlinkRead";
 /// The statement in a key policy that lets the peers decrypt those secrets.

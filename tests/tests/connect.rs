@@ -5,6 +5,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use peerlink::aws::Resilience;
 use peerlink::config::DriftMode;
 use peerlink::context::Clock;
 use peerlink::events::{self, Event};
@@ -14,7 +15,7 @@ use peerlink::metrics::InvocationReport;
 use peerlink::reconcile::{self, Scope};
 use peerlink::settings::Settings;
 use peerlink::{Context, Deadline, Mode, accepter, drift, finisher};
-use peerlink_tests::{Emulator, EventCapture, Link, connect_by_events, create_event_in};
+use peerlink_tests::{Emulator, EventCapture, FaultProxy, Link, connect_by_events, create_event_in};
 
 /// The request peerlink made (tagged with its entry).
 async fn our_request(ctx: &Context) -> String {
@@ -178,4 +179,46 @@ async fn a_strangers_announcement_changes_nothing() {
         .unwrap();
     assert_eq!(ctx.calls().summary().writes, 0, "{report:#?}");
     assert!(report.findings.iter().any(|f| f.kind == FindingKind::NotActive));
+}
+
+/// The record of the last request must not depend on a tag peerlink may be
+/// unable to write (the VPC's 50-tag limit, an SCP): with every CreateTags
+/// failing, five rounds of "ask, get rejected" make exactly one request.
+#[tokio::test]
+async fn no_request_storm_when_the_attempt_cannot_be_recorded_on_the_vpc() {
+    let emu = Emulator::shared();
+    let link = Link::new(emu, "644000000001", "644000000002").await;
+    let proxy = FaultProxy::start(emu, 7);
+    proxy.configure(&serde_json::json!({"rates": {"CreateTags": {"error500": 1.0}}}));
+    let once = Resilience {
+        max_attempts: 1,
+        ..Resilience::default()
+    };
+    let requester = emu.account_with(&proxy.endpoint, &link.requester.id, once).await;
+    let requester_ctx = requester.context(&link.asking_config("")).await;
+    let stranger_only = Entry::new("someone-else", "999999999999", &link.accepter_vpc.id, &["10.0.0.0/8"]);
+    let accepter_ctx = link.accepter.context(&fixtures::document("", &[stranger_only])).await;
+    for round in 0..5 {
+        finisher::handle(&requester_ctx, &Event::ReconcileAll, Deadline::none())
+            .await
+            .unwrap();
+        let decided = accepter::handle(&accepter_ctx, &Event::Scheduled, Deadline::none())
+            .await
+            .unwrap();
+        assert!(decided.failed.is_empty(), "round {round}: {decided:#?}");
+    }
+    let made = link.requester.peerlink_requests().await;
+    assert_eq!(made.len(), 1, "one request in five rounds: {made:?}");
+    let tags_tried = proxy.stats()["actions"]["CreateTags"]["requests"].as_u64().unwrap_or(0);
+    assert!(tags_tried >= 1, "the VPC tag was tried and failed");
+    // The next pass says why it waits, from the request's own record.
+    let next = reconcile::run(&requester_ctx, Scope::All, Mode::Plan, Deadline::none())
+        .await
+        .unwrap();
+    assert!(
+        next.findings
+            .iter()
+            .any(|f| f.kind == FindingKind::RequestWaiting && f.message.contains(&made[0])),
+        "{next:#?}"
+    );
 }

@@ -158,7 +158,7 @@ pub fn decide_as(ctx: &AcceptContext<'_>, peering: &Peering, approval: Approval<
         Ok(entry) => entry,
         Err(reason) => {
             let told = format!(
-                "this accepter does not accept requests from VPC {} of account {} in {} to the VPC it asks to peer with",
+                "requester VPC {} of account {} in {} is not in the allowlist of the VPC it asks to peer with",
                 requester.vpc, requester.account, requester.region
             );
             let failed = Outcome::failed(ALLOWLIST, reason.to_string(), told.clone());

@@ -14,7 +14,7 @@ use crate::aws::{Aws, PeeringRequest};
 use crate::context::{Context, Deadline};
 use crate::error::AwsError;
 use crate::model::PeeringStatus;
-use crate::ownership::{ENTRY_TAG, MANAGED_TAG, request_tag};
+use crate::ownership::{ENTRY_TAG, MANAGED_TAG, REQUESTED_AT_TAG, request_tag};
 
 fn managed_tag() -> [(String, String); 1] {
     [(MANAGED_TAG.to_string(), "true".to_string())]
@@ -136,6 +136,7 @@ async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsErro
                 tags: vec![
                     (MANAGED_TAG.to_string(), "true".to_string()),
                     (ENTRY_TAG.to_string(), entry.clone()),
+                    (REQUESTED_AT_TAG.to_string(), at.to_string()),
                 ],
             };
             request_peering(aws, &request, entry, *at).await?;
@@ -168,15 +169,17 @@ async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsErro
     Ok(ActionResult::Done)
 }
 
-/// Creates the request, records the attempt on the local VPC, then keeps
-/// only one: two invocations may each have found none and asked. Every one
-/// of them keeps the lowest id of the entry's live requests between the two
-/// VPCs and deletes the others (our own, tagged, still pending).
+/// Creates the request (tagged with its entry and time by the same call: the
+/// record of the attempt), then keeps only one: two invocations may each have
+/// found none and asked. Every one of them keeps the lowest id of the
+/// entry's live requests between the two VPCs and deletes the others (our
+/// own, tagged, still pending). Last, the attempt is cached on the local VPC,
+/// which outlives the request (EC2 forgets a rejected one after a while);
+/// a VPC that takes no more tags (50) or a policy that forbids it only
+/// shortens that memory to the request's own.
 async fn request_peering(aws: &dyn Aws, request: &PeeringRequest, entry: &str, at: u64) -> Result<(), AwsError> {
     let id = aws.create_peering(request).await?;
     tracing::info!(peering_id = %id, entry, vpc = %request.vpc, peer_vpc = %request.peer_vpc, "requested a peering");
-    aws.create_tags(&request.vpc, &[(request_tag(entry), format!("{id} {at}"))])
-        .await?;
     let all = aws.describe_peerings(None).await?;
     let mut ours: Vec<&str> = all
         .iter()
@@ -195,6 +198,10 @@ async fn request_peering(aws: &dyn Aws, request: &PeeringRequest, entry: &str, a
     for duplicate in ours.iter().skip(1) {
         tracing::info!(peering_id = %duplicate, kept = %ours[0], entry, "deleting a duplicate request (made at the same time by another invocation)");
         aws.delete_peering(duplicate).await?;
+    }
+    let cached = [(request_tag(entry), format!("{id} {at}"))];
+    if let Err(e) = aws.create_tags(&request.vpc, &cached).await {
+        tracing::warn!(peering_id = %id, entry, vpc = %request.vpc, error = %e, "could not record the request on the VPC; its own tags record it while EC2 lists it");
     }
     Ok(())
 }
