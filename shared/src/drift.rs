@@ -75,7 +75,9 @@ pub async fn run(ctx: &Context, drift_mode: DriftMode, deadline: Deadline) -> Re
         vpcs: obs.vpcs.clone(),
     };
     let requests = accepter::sweep(ctx, &snapshot, mode, deadline).await?;
-    // What the sweep just accepted is active now: finish it in this same pass.
+    // What the sweep just accepted is active now: finish it in this same
+    // pass. What it deleted again (an overlapping peering takes precedence)
+    // is gone: never finished, granted or given DNS.
     for o in &requests.outcomes {
         if o.decision.verdict == Verdict::Accept
             && matches!(o.result, DecisionResult::Done | DecisionResult::AlreadyDone)
@@ -83,6 +85,11 @@ pub async fn run(ctx: &Context, drift_mode: DriftMode, deadline: Deadline) -> Re
             if let Some(p) = obs.peerings.iter_mut().find(|p| p.id == o.decision.peering_id) {
                 p.status = PeeringStatus::Active;
             }
+        }
+    }
+    for id in &requests.undone {
+        if let Some(p) = obs.peerings.iter_mut().find(|p| p.id == *id) {
+            p.status = PeeringStatus::Deleted;
         }
     }
     let reconcile = reconcile::run_observed(ctx, Scope::All, &obs, mode, deadline).await;

@@ -6,7 +6,7 @@ use crate::aws::Select;
 use crate::context::{Context, Deadline, Mode};
 use crate::error::{Error, Result};
 use crate::events::{Announced, Event, EventError, Subject};
-use crate::reconcile::{self, Rejection, Report, Scope};
+use crate::reconcile::{self, Observed, Rejection, Report, Scope, observe};
 
 /// The CloudTrail calls the finisher reacts to: every call peerlink can map
 /// to what it touches.
@@ -70,13 +70,12 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
             announced,
         } => {
             if let Announced::Rejected { reason, entry } = announced {
-                rejection = Some(received_rejection(
-                    ctx,
-                    peering.as_str(),
-                    account.as_deref(),
-                    reason,
-                    entry,
-                ));
+                rejection = Some(Rejection {
+                    peering: peering.to_string(),
+                    accepter_account: account.clone().unwrap_or_else(|| ctx.me.account.clone()),
+                    reason: reason.clone(),
+                    entry: entry.clone(),
+                });
             }
             (Scope::Peerings(vec![peering.to_string()]), account.as_deref())
         }
@@ -108,50 +107,54 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
             .into());
         }
     };
-    let mut report = match reconcile::run(ctx, scope.clone(), Mode::Apply, deadline).await {
+    let obs = match observe::observe(ctx, &scope).await {
         // Another account's event (forwarded, or about its peering with a
         // third account) may name a peering this account cannot see.
         Err(Error::NotFound { id, .. }) if from.is_some_and(|a| a != ctx.me.account) => {
             let from = from.unwrap_or_default();
             tracing::info!(peering_id = %id, event_account = from, "the event names a peering this account cannot see; nothing to do");
-            Report::empty(
+            return Ok(Report::empty(
                 scope,
                 format!(
                     "peering {id} (named by an event from account {from}) is not visible to this account: nothing to do"
                 ),
-            )
+            ));
         }
         other => other?,
     };
-    report.rejection = rejection;
+    let mut report = reconcile::run_observed(ctx, scope, &obs, Mode::Apply, deadline).await;
+    report.rejection = rejection.filter(|r| from_the_accepter(&obs, r));
     Ok(report)
 }
 
-/// Logs the accepter's rejection as one decision record in this account (so
-/// the team that asked sees why), in the accepter's words: a hint, never
-/// acted on.
-fn received_rejection(
-    ctx: &Context,
-    peering: &str,
-    account: Option<&str>,
-    reason: &str,
-    entry: &Option<String>,
-) -> Rejection {
-    let accepter_account = account.unwrap_or(ctx.me.account.as_str()).to_string();
+/// Whether a rejection was announced by the account that decides the
+/// peering (EC2's accepter of it), and logs it as one decision record in
+/// this account (so the team that asked sees why), in the accepter's words:
+/// a hint, never acted on. Anyone else's is logged as ignored.
+fn from_the_accepter(obs: &Observed, r: &Rejection) -> bool {
+    let accepter = obs
+        .peerings
+        .iter()
+        .find(|p| p.id == r.peering)
+        .map(|p| &p.accepter.account);
+    if accepter != Some(&r.accepter_account) {
+        tracing::warn!(
+            peering_id = %r.peering,
+            sender = %r.accepter_account,
+            accepter = accepter.map_or("(not visible)", String::as_str),
+            "ignored a rejection announced by an account that is not the peering's accepter"
+        );
+        return false;
+    }
     tracing::info!(
-        peering_id = peering,
+        peering_id = %r.peering,
         decision = "reject",
-        decided_by = %accepter_account,
-        reason = reason,
-        entry = entry.as_deref().unwrap_or(""),
+        decided_by = %r.accepter_account,
+        reason = %r.reason,
+        entry = r.entry.as_deref().unwrap_or(""),
         "decision"
     );
-    Rejection {
-        peering: peering.to_string(),
-        accepter_account,
-        reason: reason.to_string(),
-        entry: entry.clone(),
-    }
+    true
 }
 
 #[cfg(test)]

@@ -12,7 +12,10 @@
 //! - a peering request we made: the tags [`MANAGED_TAG`], [`ENTRY_TAG`] and
 //!   [`REQUESTED_AT_TAG`], set by the call that creates it;
 //! - the last request an entry made: a tag `peerlink:request:<entry>` on the
-//!   local VPC ([`request_tag`]), a cache that outlives the request.
+//!   local VPC ([`request_tag`]), a cache that outlives the request;
+//! - a request peerlink accepted: the tag [`ACCEPTED_TAG`] (this account's
+//!   own tag on the peering; EC2 keeps a peering's tags per account);
+//! - a request announced as awaiting a human's approval: [`APPROVAL_TAG`].
 
 use crate::ids::PeeringId;
 
@@ -25,6 +28,17 @@ pub const ENTRY_TAG: &str = "peerlink:entry";
 /// tag is set by the creating call itself, so a request never exists
 /// without it.
 pub const REQUESTED_AT_TAG: &str = "peerlink:requested-at";
+/// Tag on a peering peerlink accepted. `checked`: accepted, and checked
+/// for an overlapping request accepted at the same time. `pending-check
+/// <pcx-id>…`: written before accepting, with the requests to the same VPC
+/// that were pending then (the ones that could be accepted at the same
+/// time); an invocation that dies before its check leaves it, and the next
+/// sweep checks in its place.
+pub const ACCEPTED_TAG: &str = "peerlink:accepted";
+/// Tag on a request announced as waiting for a human (Unix seconds): it is
+/// announced once.
+pub const APPROVAL_TAG: &str = "peerlink:approval-requested";
+
 /// The statement in a secret's resource policy that lets the peers read it.
 pub const READ_SID: &str = "PeerlinkRead";
 /// The statement in a key policy that lets the peers decrypt those secrets.

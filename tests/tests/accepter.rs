@@ -97,7 +97,9 @@ async fn an_allowed_request_ends_active_in_both_accounts(emu: &Emulator) {
     assert_eq!(p.requester.peering_status(&pcx).await, "active");
     let calls = ctx.calls().summary();
     assert_eq!(calls.calls("AcceptVpcPeeringConnection"), 1);
-    assert_eq!(calls.writes, 1, "{calls:?}");
+    // The accept, and our mark on the peering (accepted by peerlink, checked).
+    assert_eq!(calls.calls("CreateTags"), 1, "{calls:?}");
+    assert_eq!(calls.writes, 2, "{calls:?}");
 }
 
 async fn the_same_event_twice_changes_nothing_the_second_time(emu: &Emulator) {
@@ -383,9 +385,23 @@ async fn a_sweep_handles_thirty_mixed_requests_with_one_describe(emu: &Emulator)
         "one Describe page for the whole batch, one after accepting (concurrent overlapping acceptances)"
     );
     assert_eq!(calls.calls("DescribeVpcs"), 1);
-    assert_eq!(calls.writes, 32, "one write per decision");
     assert_eq!(calls.calls("AcceptVpcPeeringConnection"), 13);
     assert_eq!(calls.calls("RejectVpcPeeringConnection"), 19);
+    // Tags: every accepted one marked checked, and before accepting, the
+    // ones that could race with another pending request tagged
+    // `pending-check`: the accepted twin when EC2 lists every block; every
+    // accepted one when it lists only primary blocks (any could overlap).
+    let pending_checks = if emu.pending_blocks == PendingBlocks::Listed {
+        1
+    } else {
+        13
+    };
+    assert_eq!(calls.calls("CreateTags"), 13 + pending_checks, "{calls:?}");
+    assert_eq!(
+        calls.writes,
+        32 + 13 + pending_checks,
+        "one write per decision, and the tags"
+    );
 }
 
 async fn malformed_events_fail_clearly_and_write_nothing(emu: &Emulator) {

@@ -222,3 +222,45 @@ async fn no_request_storm_when_the_attempt_cannot_be_recorded_on_the_vpc() {
         "{next:#?}"
     );
 }
+
+/// A rejection is the accepter's to announce: one forwarded from another
+/// account (a stranger's bus, a requester's own) is logged as such and not
+/// recorded as the decision.
+#[tokio::test]
+async fn a_rejection_from_anyone_but_the_accepter_is_not_recorded() {
+    let link = Link::new(Emulator::shared(), "645000000001", "645000000002").await;
+    let ctx = link.requester.context(&link.asking_config("")).await;
+    finisher::handle(&ctx, &Event::ReconcileAll, Deadline::none())
+        .await
+        .unwrap();
+    let pcx = our_request(&ctx).await;
+    let forged = |account: &str| {
+        let mut e: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(peerlink_tests::workspace_root().join("events/peering-rejected.json")).unwrap(),
+        )
+        .unwrap();
+        e["account"] = account.into();
+        e["detail"]["peeringId"] = pcx.clone().into();
+        e["detail"]["requesterAccount"] = link.requester.id.clone().into();
+        e
+    };
+    for sender in ["999999999999", link.requester.id.as_str()] {
+        let report = finisher::handle(&ctx, &events::parse(&forged(sender)).unwrap(), Deadline::none())
+            .await
+            .unwrap();
+        assert!(report.rejection.is_none(), "{sender}: {report:#?}");
+        assert!(report.metrics().contains(&("RejectionsReceived", 0)), "{sender}");
+    }
+    // The accepter's own is recorded.
+    let report = finisher::handle(
+        &ctx,
+        &events::parse(&forged(&link.accepter.id)).unwrap(),
+        Deadline::none(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.rejection.map(|r| r.accepter_account),
+        Some(link.accepter.id.clone())
+    );
+}

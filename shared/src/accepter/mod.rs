@@ -14,6 +14,7 @@ use crate::events::{ACCEPTED_DETAIL_TYPE, Event, EventError, REJECTED_DETAIL_TYP
 use crate::logging::joined;
 use crate::metrics::InvocationReport;
 use crate::model::{Peering, PeeringStatus, Side, Vpc};
+use crate::ownership::ACCEPTED_TAG;
 
 /// What became of one decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -209,9 +210,12 @@ async fn run(
         executed: mode == Mode::Apply,
         ..Default::default()
     };
-    apply(ctx, decisions, mode, deadline, &mut report).await;
-    // Announcing and looking for concurrent acceptances wait on nothing of
-    // each other: one round.
+    apply(ctx, snapshot, decisions, mode, deadline, &mut report).await;
+    // Announcing, looking for concurrent acceptances and marking the
+    // unrivalled ones checked wait on nothing of each other: one round.
+    let (rivalled, unrivalled): (Vec<&str>, Vec<&str>) = races::accepted(&report)
+        .into_iter()
+        .partition(|id| !races::rivals_of(ctx, snapshot, id).is_empty());
     let announcements = futures_util::future::join_all(
         report
             .outcomes
@@ -219,9 +223,53 @@ async fn run(
             .filter(|o| o.result == DecisionResult::Done)
             .map(|o| announce(ctx, &o.decision)),
     );
-    let (_, races) = tokio::join!(announcements, races::concurrent_losers(ctx, snapshot, &report));
-    races::undo(ctx, races, &mut report).await;
+    let marks = futures_util::future::join_all(unrivalled.iter().map(|id| races::mark_checked(ctx, id)));
+    let (_, live, _) = tokio::join!(announcements, races::concurrent_losers(ctx, snapshot, &report), marks);
+    let rivalled: Vec<String> = rivalled.into_iter().map(str::to_string).collect();
+    match live {
+        Ok(losers) => {
+            races::undo(ctx, losers, "accepted at the same time as", &mut report).await;
+            let survivors = rivalled.iter().filter(|id| !report.undone.contains(id));
+            futures_util::future::join_all(survivors.map(|id| races::mark_checked(ctx, id))).await;
+        }
+        Err(unchecked) => report.failed.extend(unchecked),
+    }
+    if which == Which::Pending {
+        check_leftovers(ctx, snapshot, mode, &mut report).await;
+    }
     report
+}
+
+/// Applies the concurrency rule in place of invocations that accepted and
+/// could not check (see [`races`]).
+async fn check_leftovers(ctx: &Context, snapshot: &Snapshot, mode: Mode, report: &mut AccepterReport) {
+    let (losers, unchecked) = races::leftovers(ctx, snapshot);
+    if unchecked.is_empty() {
+        return;
+    }
+    if mode == Mode::Plan {
+        let pairs: Vec<String> = losers.iter().map(|(l, w)| format!("{l} (keeps {w})")).collect();
+        tracing::warn!(unchecked = %joined(&unchecked), to_delete = %joined(&pairs), "peerings accepted without their concurrency check; report mode deletes nothing");
+        report.note = Some(format!(
+            "accepted without their concurrency check: {}; to delete: {}",
+            unchecked.join(", "),
+            if pairs.is_empty() {
+                "none".into()
+            } else {
+                pairs.join(", ")
+            }
+        ));
+        return;
+    }
+    races::undo(
+        ctx,
+        losers,
+        "accepted (by an invocation that could not check) at the same time as",
+        report,
+    )
+    .await;
+    let survivors = unchecked.iter().filter(|id| !report.undone.contains(id));
+    futures_util::future::join_all(survivors.map(|id| races::mark_checked(ctx, id))).await;
 }
 
 /// Whether the peering waits for this account (in this region) to decide.
@@ -265,7 +313,14 @@ fn decide_all(ctx: &Context, snapshot: &Snapshot, which: Which<'_>) -> Vec<Decis
 }
 
 /// Carries out the decisions with bounded concurrency.
-async fn apply(ctx: &Context, decisions: Vec<Decision>, mode: Mode, deadline: Deadline, report: &mut AccepterReport) {
+async fn apply(
+    ctx: &Context,
+    snapshot: &Snapshot,
+    decisions: Vec<Decision>,
+    mode: Mode,
+    deadline: Deadline,
+    report: &mut AccepterReport,
+) {
     let limit = ctx.config.settings.write_concurrency;
     let mut outcomes: Vec<DecisionOutcome> = futures_util::stream::iter(decisions)
         .map(|d| async move {
@@ -276,7 +331,7 @@ async fn apply(ctx: &Context, decisions: Vec<Decision>, mode: Mode, deadline: De
             } else if deadline.expired() {
                 DecisionResult::NotStarted
             } else {
-                write(ctx, &d).await
+                write(ctx, snapshot, &d).await
             };
             DecisionOutcome { decision: d, result }
         })
@@ -302,15 +357,27 @@ async fn apply(ctx: &Context, decisions: Vec<Decision>, mode: Mode, deadline: De
 }
 
 /// Accepts or rejects. A write that fails is re-checked: if the peering
-/// already reached the wanted state (another run got there first), it
-/// counts as done.
-async fn write(ctx: &Context, d: &Decision) -> DecisionResult {
+/// already reached the wanted state (another run got there first, or our
+/// answer was lost), it counts as done. A request that could be accepted at
+/// the same time as another is tagged `pending-check` first (see [`races`]).
+async fn write(ctx: &Context, snapshot: &Snapshot, d: &Decision) -> DecisionResult {
     let id = d.peering_id.as_str();
     let (res, wanted) = match d.verdict {
-        Verdict::Accept => (
-            ctx.aws.accept_peering(id).await,
-            [PeeringStatus::Active, PeeringStatus::Provisioning],
-        ),
+        Verdict::Accept => {
+            let rivals = races::rivals_of(ctx, snapshot, id);
+            if !rivals.is_empty() {
+                let tag = [(ACCEPTED_TAG.to_string(), races::pending_check(&rivals))];
+                if let Err(e) = ctx.aws.create_tags(id, &tag).await {
+                    return DecisionResult::Failed(format!(
+                        "not accepted: the pending concurrency check could not be recorded on it first: {e}"
+                    ));
+                }
+            }
+            (
+                ctx.aws.accept_peering(id).await,
+                [PeeringStatus::Active, PeeringStatus::Provisioning],
+            )
+        }
         Verdict::Reject => (
             ctx.aws.reject_peering(id).await,
             [PeeringStatus::Rejected, PeeringStatus::Rejected],

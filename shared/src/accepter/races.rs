@@ -8,6 +8,13 @@
 //! were still pending when it decided, the lowest id stays and the others
 //! are deleted. (A peering that was already established when it decided was
 //! checked against, so it is never among them.)
+//!
+//! An invocation can die (or fail to re-read) between accepting and
+//! checking. So before accepting a request while other requests to the same
+//! VPC are pending, it tags it `pending-check` with their ids ([`ACCEPTED_TAG`]),
+//! and marks it `checked` once its check ran. The sweep applies the same
+//! rule to every established peering still tagged `pending-check`, against
+//! the ones its tag names: exactly the ones it could have raced with.
 
 use std::collections::BTreeSet;
 
@@ -15,31 +22,89 @@ use super::{AccepterReport, DecisionResult, Snapshot};
 use crate::context::Context;
 use crate::decision::Verdict;
 use crate::matching::overlaps;
-use crate::model::{Peering, PeeringStatus};
+use crate::model::{Peering, PeeringStatus, Side};
+use crate::ownership::ACCEPTED_TAG;
 use crate::routing::is_established;
 
-/// What to delete, with the peering that stays: what this invocation
-/// accepted concurrently with an overlapping peering that takes precedence,
-/// or such a peering when ours takes precedence. `Err` lists the accepted
-/// peerings that could not be checked (the re-read failed).
+/// The value of [`ACCEPTED_TAG`] once the check ran.
+const CHECKED: &str = "checked";
+const PENDING_CHECK: &str = "pending-check";
+/// EC2's longest tag value.
+const TAG_VALUE_MAX: usize = 256;
+
+/// (loser, winner) pairs: what to delete, and the peering that stays.
+pub(super) type Losers = BTreeSet<(String, String)>;
+
+/// Whether two requesters' blocks may overlap: they do, or one side's blocks
+/// are not all known (EC2 lists only the primary block of a pending request).
+fn may_overlap(a: &Peering, b: &Peering) -> bool {
+    !a.requester.blocks_known
+        || !b.requester.blocks_known
+        || a.requester
+            .cidrs
+            .iter()
+            .any(|x| b.requester.cidrs.iter().any(|y| overlaps(x, y)))
+}
+
+/// The requests that could be accepted at the same time as `peering` and
+/// overlap it: the other pending requests to the same local VPC.
+pub(super) fn rivals_of(ctx: &Context, snapshot: &Snapshot, peering: &str) -> Vec<String> {
+    let Some(p) = snapshot.peerings.iter().find(|p| p.id == peering) else {
+        return Vec::new();
+    };
+    let mut rivals: Vec<&Peering> = snapshot
+        .peerings
+        .iter()
+        .filter(|q| q.id != p.id && q.status == PeeringStatus::PendingAcceptance)
+        .filter(|q| q.accepter.vpc == p.accepter.vpc && q.local_sides(&ctx.me).contains(&Side::Accepter))
+        .filter(|q| may_overlap(p, q))
+        .collect();
+    // Known overlaps first: they are kept if the tag cannot hold them all.
+    rivals.sort_by_key(|q| (q.requester.blocks_known && p.requester.blocks_known, q.id.as_str()));
+    rivals.reverse();
+    rivals.into_iter().map(|q| q.id.clone()).collect()
+}
+
+/// The `pending-check` tag value naming `rivals` (as many as fit).
+pub(super) fn pending_check(rivals: &[String]) -> String {
+    let mut value = PENDING_CHECK.to_string();
+    for id in rivals {
+        if value.len() + 1 + id.len() > TAG_VALUE_MAX {
+            tracing::warn!(kept = %value, "too many pending requests to name them all on the peering; the sweep checks against the ones named");
+            break;
+        }
+        value.push(' ');
+        value.push_str(id);
+    }
+    value
+}
+
+/// Tags `peering` as accepted by peerlink and checked.
+pub(super) async fn mark_checked(ctx: &Context, peering: &str) {
+    let tag = [(ACCEPTED_TAG.to_string(), CHECKED.to_string())];
+    if let Err(e) = ctx.aws.create_tags(peering, &tag).await {
+        tracing::warn!(peering_id = %peering, error = %e, "could not mark the peering as checked; the next sweep checks it again");
+    }
+}
+
+/// What this invocation accepted concurrently with an overlapping peering
+/// that takes precedence, or such a peering when ours takes precedence.
+/// `Err` lists the accepted peerings that could not be checked (the
+/// re-read failed). An accept whose answer was lost (already done) counts:
+/// it may have been ours.
 pub(super) async fn concurrent_losers(
     ctx: &Context,
     snapshot: &Snapshot,
     report: &AccepterReport,
-) -> Result<BTreeSet<(String, String)>, Vec<String>> {
-    let accepted: Vec<&str> = report
-        .outcomes
-        .iter()
-        .filter(|o| o.decision.verdict == Verdict::Accept && o.result == DecisionResult::Done)
-        .map(|o| o.decision.peering_id.as_str())
-        .collect();
+) -> Result<Losers, Vec<String>> {
+    let accepted = accepted(report);
     if accepted.is_empty() {
         return Ok(BTreeSet::new());
     }
     let now = match ctx.aws.describe_peerings(None).await {
         Ok(now) => now,
         Err(e) => {
-            tracing::warn!(error = %e, "could not re-read the peerings after accepting; a concurrent overlapping acceptance would go unnoticed");
+            tracing::warn!(error = %e, "could not re-read the peerings after accepting; the next sweep checks for a concurrent overlapping acceptance");
             return Err(accepted.iter().map(|s| s.to_string()).collect());
         }
     };
@@ -50,58 +115,97 @@ pub(super) async fn concurrent_losers(
             .find(|p| p.id == id)
             .is_none_or(|p| p.status == PeeringStatus::PendingAcceptance)
     };
-    let mut losers: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut losers = Losers::new();
     for id in accepted {
         let Some(ours) = now.iter().find(|p| p.id == id && is_established(p)) else {
             continue;
         };
-        let rivals: Vec<&Peering> = now
-            .iter()
-            .filter(|q| q.id != ours.id && is_established(q) && was_pending(&q.id))
-            .filter(|q| q.accepter.vpc == ours.accepter.vpc && q.accepter.account == ctx.me.account)
-            .filter(|q| {
-                q.requester
-                    .cidrs
-                    .iter()
-                    .any(|a| ours.requester.cidrs.iter().any(|b| overlaps(a, b)))
-            })
-            .collect();
-        let Some(winner) = rivals.iter().map(|q| q.id.as_str()).chain([ours.id.as_str()]).min() else {
-            continue;
-        };
-        for p in rivals.iter().copied().chain([ours]).filter(|p| p.id != winner) {
-            losers.insert((p.id.clone(), winner.to_string()));
-        }
+        let rivals = now.iter().filter(|q| was_pending(&q.id));
+        lowest_id_stays(ctx, ours, rivals, &mut losers);
     }
     Ok(losers)
 }
 
-/// Deletes the losers, recording each in `report.undone` (or `failed`).
-pub(super) async fn undo(
+/// The peerings of `report` this invocation accepted (or found accepted).
+pub(super) fn accepted(report: &AccepterReport) -> Vec<&str> {
+    report
+        .outcomes
+        .iter()
+        .filter(|o| o.decision.verdict == Verdict::Accept)
+        .filter(|o| matches!(o.result, DecisionResult::Done | DecisionResult::AlreadyDone))
+        .map(|o| o.decision.peering_id.as_str())
+        .collect()
+}
+
+/// Among `ours` and the `candidates` that are established, accepted into
+/// the same local VPC and overlap it, the lowest id stays.
+fn lowest_id_stays<'a>(
     ctx: &Context,
-    losers: Result<BTreeSet<(String, String)>, Vec<String>>,
-    report: &mut AccepterReport,
+    ours: &'a Peering,
+    candidates: impl Iterator<Item = &'a Peering>,
+    losers: &mut Losers,
 ) {
-    let losers = match losers {
-        Ok(l) => l,
-        Err(unchecked) => {
-            report.failed.extend(unchecked);
-            return;
-        }
+    let rivals: Vec<&Peering> = candidates
+        .filter(|q| q.id != ours.id && is_established(q))
+        .filter(|q| q.accepter.vpc == ours.accepter.vpc && q.accepter.account == ctx.me.account)
+        .filter(|q| {
+            q.requester
+                .cidrs
+                .iter()
+                .any(|a| ours.requester.cidrs.iter().any(|b| overlaps(a, b)))
+        })
+        .collect();
+    let Some(winner) = rivals.iter().map(|q| q.id.as_str()).chain([ours.id.as_str()]).min() else {
+        return;
     };
+    for p in rivals.iter().copied().chain([ours]).filter(|p| p.id != winner) {
+        losers.insert((p.id.clone(), winner.to_string()));
+    }
+}
+
+/// Established peerings an invocation accepted and could not check (still
+/// tagged `pending-check`), checked now against the requests their tag
+/// names. Returns the losers, and the peerings found unchecked.
+pub(super) fn leftovers(ctx: &Context, snapshot: &Snapshot) -> (Losers, Vec<String>) {
+    let mut losers = Losers::new();
+    let mut unchecked = Vec::new();
+    for p in snapshot.peerings.iter().filter(|p| is_established(p)) {
+        let Some(named) = p.tags.get(ACCEPTED_TAG).and_then(|v| v.strip_prefix(PENDING_CHECK)) else {
+            continue;
+        };
+        if !p.local_sides(&ctx.me).contains(&Side::Accepter) {
+            continue;
+        }
+        let named: Vec<&str> = named.split_whitespace().collect();
+        let rivals = snapshot.peerings.iter().filter(|q| named.contains(&q.id.as_str()));
+        lowest_id_stays(ctx, p, rivals, &mut losers);
+        unchecked.push(p.id.clone());
+    }
+    (losers, unchecked)
+}
+
+/// Deletes the losers, recording each in `report.undone` (or `failed`).
+pub(super) async fn undo(ctx: &Context, losers: Losers, why: &str, report: &mut AccepterReport) {
     for (loser, winner) in losers {
         let reason = format!(
-            "accepted at the same time as overlapping {winner}; the lowest id stays, so {loser} is deleted (every invocation applies this rule the same way)"
+            "{why} overlapping {winner}; the lowest id stays, so {loser} is deleted (every invocation applies this rule the same way)"
         );
-        match ctx.aws.delete_peering(&loser).await {
-            Ok(()) => {
-                tracing::info!(peering_id = %loser, decision = "undo", reason = %reason, kept = %winner, "decision");
-                report.undone.push(loser);
-            }
-            Err(e) => {
-                tracing::error!(peering_id = %loser, error = %e, reason = %reason, "could not delete a peering accepted concurrently with an overlapping one");
-                report.failed.push(loser);
-            }
+        let deleted = match ctx.aws.delete_peering(&loser).await {
+            Ok(()) => true,
+            // Another invocation applying the same rule may have got there first.
+            Err(e) => match ctx.aws.describe_peerings(Some(std::slice::from_ref(&loser))).await {
+                Ok(now) if now.iter().all(|p| p.status.is_gone()) => true,
+                _ => {
+                    tracing::error!(peering_id = %loser, error = %e, reason = %reason, "could not delete a peering accepted concurrently with an overlapping one");
+                    false
+                }
+            },
+        };
+        if deleted {
+            tracing::info!(peering_id = %loser, decision = "undo", reason = %reason, kept = %winner, "decision");
+            report.undone.push(loser);
+        } else {
+            report.failed.push(loser);
         }
     }
 }

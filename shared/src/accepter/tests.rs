@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::*;
 use crate::aws::memory::{Memory, accepter_world};
 use crate::fixtures::{self, Entry, LOCAL_VPC, ME, PEER, REGION};
+use crate::ownership::ACCEPTED_TAG;
 use crate::settings::Settings;
 
 fn context(memory: &Arc<Memory>, entry: Entry, settings: Settings) -> Context {
@@ -41,9 +42,26 @@ async fn a_sweep_decides_in_id_order_and_never_accepts_two_overlapping_requests(
     assert_eq!(status(&memory, "pcx-00000000000000002"), PeeringStatus::Rejected);
     // One round of reads (peerings and the configured VPC), one write per
     // decision, and one re-read of the peerings after accepting (to undo a
-    // concurrent overlapping acceptance).
+    // concurrent overlapping acceptance). Three tags: request 1 could race
+    // with request 2 (pending too), so it is tagged `pending-check` before
+    // accepting; both accepted ones are marked `checked` after.
     let calls = ctx.calls().summary();
-    assert_eq!((calls.reads, calls.writes), (3, 3), "{calls:?}");
+    assert_eq!((calls.reads, calls.writes), (3, 6), "{calls:?}");
+    assert_eq!(calls.calls("CreateTags"), 3, "{calls:?}");
+    let tag = |id: &str| {
+        memory
+            .world()
+            .peerings
+            .iter()
+            .find(|p| p.id == id)
+            .unwrap()
+            .tags
+            .get(ACCEPTED_TAG)
+            .cloned()
+    };
+    assert_eq!(tag("pcx-00000000000000001").as_deref(), Some("checked"));
+    assert_eq!(tag("pcx-00000000000000003").as_deref(), Some("checked"));
+    assert_eq!(tag("pcx-00000000000000002"), None);
 }
 
 #[tokio::test]
@@ -213,4 +231,96 @@ async fn an_established_peering_is_never_undone() {
     assert_eq!(report.accepted, vec!["pcx-00000000000000002"]);
     assert!(report.undone.is_empty(), "{report:#?}");
     assert_eq!(status(&memory, "pcx-00000000000000001"), PeeringStatus::Active);
+}
+
+/// An accept whose answer was lost (it happened: the re-read finds it
+/// active) is checked for a concurrent overlapping acceptance all the same.
+#[tokio::test]
+async fn an_accept_found_already_done_is_checked_for_a_concurrent_overlap() {
+    let (x, y) = ("pcx-00000000000000001", "pcx-00000000000000002");
+    let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16", "10.1.0.0/16"])));
+    let ctx = context(&memory, entry(), Settings::default());
+    let snapshot = Snapshot::read(&ctx).await.unwrap();
+    // Both landed (ours and the other invocation's); our answer was lost.
+    for p in memory.world().peerings.iter_mut() {
+        p.status = PeeringStatus::Active;
+    }
+    memory.fail("AcceptVpcPeeringConnection", "InternalError");
+    let event = Event::ApiCall {
+        name: "CreateVpcPeeringConnection".into(),
+        subject: Subject::Peering(y.parse().unwrap()),
+        account: Some(PEER.into()),
+    };
+    let report = run(
+        &ctx,
+        &snapshot,
+        Which::Peering(y),
+        Mode::Apply,
+        &event,
+        Deadline::none(),
+    )
+    .await;
+    assert_eq!(report.outcomes[0].result, DecisionResult::AlreadyDone);
+    assert_eq!(report.undone, vec![y], "{report:#?}");
+    assert_eq!(status(&memory, x), PeeringStatus::Active);
+}
+
+/// Two overlapping peerings accepted by invocations that died before their
+/// check: the sweep finds them by their `pending-check` tags and keeps the
+/// lowest id. A peering whose tag names no established overlapping one is
+/// only marked checked; one established before it is never touched.
+#[tokio::test]
+async fn the_sweep_checks_in_place_of_invocations_that_could_not() {
+    let (x, y, z) = (
+        "pcx-00000000000000001",
+        "pcx-00000000000000002",
+        "pcx-00000000000000003",
+    );
+    let memory = Arc::new(Memory::new(accepter_world(&[
+        "10.1.0.0/16",
+        "10.1.0.0/16",
+        "10.1.0.0/16",
+    ])));
+    {
+        let mut w = memory.world();
+        for p in w.peerings.iter_mut() {
+            p.status = PeeringStatus::Active;
+        }
+        // x was established before; y and z raced each other and died.
+        w.peerings[1]
+            .tags
+            .insert(ACCEPTED_TAG.into(), format!("pending-check {z}"));
+        w.peerings[2]
+            .tags
+            .insert(ACCEPTED_TAG.into(), format!("pending-check {y}"));
+    }
+    let ctx = context(&memory, entry(), Settings::default());
+    let report = handle(&ctx, &Event::Scheduled, Deadline::none()).await.unwrap();
+    assert_eq!(report.undone, vec![z], "{report:#?}");
+    assert_eq!(
+        status(&memory, x),
+        PeeringStatus::Active,
+        "established before: never undone"
+    );
+    assert_eq!(status(&memory, y), PeeringStatus::Active);
+    let tag = memory.world().peerings[1].tags.get(ACCEPTED_TAG).cloned();
+    assert_eq!(tag.as_deref(), Some("checked"));
+    // Report mode names them and deletes nothing.
+    let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16", "10.1.0.0/16"])));
+    {
+        let mut w = memory.world();
+        for p in w.peerings.iter_mut() {
+            p.status = PeeringStatus::Active;
+            p.tags.insert(
+                ACCEPTED_TAG.into(),
+                "pending-check pcx-00000000000000001 pcx-00000000000000002".into(),
+            );
+        }
+    }
+    let ctx = context(&memory, entry(), Settings::default());
+    let snapshot = Snapshot::read(&ctx).await.unwrap();
+    let report = sweep(&ctx, &snapshot, Mode::Plan, Deadline::none()).await.unwrap();
+    assert!(report.undone.is_empty());
+    assert!(report.note.as_deref().unwrap_or("").contains(y), "{report:#?}");
+    assert_eq!(ctx.calls().summary().writes, 0);
 }

@@ -239,6 +239,8 @@ impl Aws for Memory {
                 v.tags.extend(tags.iter().cloned());
             } else if let Some(g) = w.groups.iter_mut().find(|g| g.id == resource) {
                 g.tagged |= tags.iter().any(|(k, _)| k == MANAGED_TAG);
+            } else if let Some(p) = w.peerings.iter_mut().find(|p| p.id == resource) {
+                p.tags.extend(tags.iter().cloned());
             } else {
                 return Err(err("CreateTags", "InvalidID", resource));
             }
