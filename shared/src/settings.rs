@@ -21,6 +21,7 @@ pub const ENV_MAX_ATTEMPTS: &str = "PEERLINK_MAX_ATTEMPTS";
 pub const ENV_ATTEMPT_TIMEOUT_MS: &str = "PEERLINK_ATTEMPT_TIMEOUT_MS";
 pub const ENV_INITIAL_BACKOFF_MS: &str = "PEERLINK_INITIAL_BACKOFF_MS";
 pub const ENV_POLICY_SETTLE_MS: &str = "PEERLINK_POLICY_SETTLE_MS";
+pub const ENV_ROLE: &str = "PEERLINK_ROLE";
 
 /// Every variable peerlink reads, for the documentation check.
 pub const VARS: &[&str] = &[
@@ -34,12 +35,24 @@ pub const VARS: &[&str] = &[
     ENV_ATTEMPT_TIMEOUT_MS,
     ENV_INITIAL_BACKOFF_MS,
     ENV_POLICY_SETTLE_MS,
+    ENV_ROLE,
 ];
 
 /// `PEERLINK_LOG` alone, read before anything else so that a start-up that
 /// fails on the other variables is still logged.
 pub fn log_filter() -> Option<String> {
     std::env::var(ENV_LOG).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// What the deployment may do with requests to its VPCs (`PEERLINK_ROLE`,
+/// set by the stack). A requester-only stack may not accept or reject: it
+/// leaves every request to its VPCs alone (no write, one log line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    Accepter,
+    Requester,
 }
 
 /// The process's settings from its environment.
@@ -57,6 +70,7 @@ pub struct Settings {
     /// before the merge counts as done: longer than another writer's
     /// read-to-write window (policies have no conditional write).
     pub policy_settle: Duration,
+    pub role: Role,
 }
 
 impl Default for Settings {
@@ -67,6 +81,7 @@ impl Default for Settings {
             drift_mode: None,
             resilience: Resilience::default(),
             policy_settle: Duration::from_secs(1),
+            role: Role::Accepter,
         }
     }
 }
@@ -124,6 +139,11 @@ impl Settings {
             Some("remediate") => Some(DriftMode::Remediate),
             Some(other) => return Err(invalid(ENV_DRIFT_MODE, other, "\"report\" or \"remediate\"")),
         };
+        s.role = match var(ENV_ROLE).as_deref() {
+            None | Some("accepter") => Role::Accepter,
+            Some("requester") => Role::Requester,
+            Some(other) => return Err(invalid(ENV_ROLE, other, "\"accepter\" or \"requester\"")),
+        };
         if let Some(n) = number(ENV_MAX_ATTEMPTS, 1..=20)? {
             s.resilience.max_attempts = n as u32;
         }
@@ -178,6 +198,7 @@ mod tests {
             (ENV_MAX_ATTEMPTS, "many"),
             (ENV_ATTEMPT_TIMEOUT_MS, "-1"),
             (ENV_POLICY_SETTLE_MS, "1s"),
+            (ENV_ROLE, "both"),
         ] {
             let err = with(&[(name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
@@ -194,8 +215,11 @@ mod tests {
             (ENV_INITIAL_BACKOFF_MS, "10"),
             (ENV_POLICY_SETTLE_MS, "0"),
             (ENV_EVENT_BUS, "default"),
+            (ENV_ROLE, "requester"),
         ])
         .unwrap();
+        assert_eq!(s.role, Role::Requester);
+        assert_eq!(with(&[]).unwrap().role, Role::Accepter);
         assert_eq!(s.drift_mode, Some(DriftMode::Remediate));
         assert_eq!(s.resilience.max_attempts, 3);
         assert_eq!(s.resilience.attempt_timeout, Duration::from_secs(2));

@@ -15,6 +15,7 @@ use crate::logging::joined;
 use crate::metrics::InvocationReport;
 use crate::model::{Peering, PeeringStatus, Side, Vpc};
 use crate::ownership::ACCEPTED_TAG;
+use crate::settings::Role;
 
 /// What became of one decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -234,7 +235,7 @@ async fn run(
         }
         Err(unchecked) => report.failed.extend(unchecked),
     }
-    if which == Which::Pending {
+    if which == Which::Pending && ctx.settings.role == Role::Accepter {
         check_leftovers(ctx, snapshot, mode, &mut report).await;
     }
     report
@@ -302,6 +303,7 @@ fn decide_all(ctx: &Context, snapshot: &Snapshot, which: Which<'_>) -> Vec<Decis
             },
             p,
         );
+        let d = requester_only(ctx, d);
         if d.verdict == Verdict::Accept {
             if let Some(k) = known.iter_mut().find(|k| k.id == p.id) {
                 k.status = PeeringStatus::Active;
@@ -310,6 +312,20 @@ fn decide_all(ctx: &Context, snapshot: &Snapshot, which: Which<'_>) -> Vec<Decis
         decisions.push(d);
     }
     decisions
+}
+
+/// A requester-only stack may not accept or reject: whatever the decision,
+/// the request is left alone (one log line, no write, no failure).
+fn requester_only(ctx: &Context, mut d: Decision) -> Decision {
+    if ctx.settings.role == Role::Requester && d.verdict != Verdict::Skip {
+        d.reason = format!(
+            "this stack only requests (PEERLINK_ROLE=requester): requests to its VPCs are left to a human or an accepter stack; it would {}: {}",
+            d.verdict, d.reason
+        );
+        d.verdict = Verdict::Skip;
+        d.requester_reason.clear();
+    }
+    d
 }
 
 /// Carries out the decisions with bounded concurrency.
