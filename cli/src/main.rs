@@ -2,7 +2,8 @@
 //! with the normal AWS credential chain and `AWS_ENDPOINT_URL`.
 //!
 //! Exit codes, like `terraform plan -detailed-exitcode`: 0 nothing to do (or
-//! done), 2 changes pending (plan) or problems found (doctor), 1 error.
+//! done), 2 changes pending (plan), problems found (doctor) or a request
+//! refused (approve), 1 error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +22,7 @@ use serde::Serialize;
 #[command(
     name = "peerlink",
     version,
-    about = "Cross-account VPC peering: plan, apply, doctor, check-config, report"
+    about = "Cross-account VPC peering: plan, apply, approve, doctor, check-config, report"
 )]
 struct Cli {
     /// Configuration file. Default: PEERLINK_CONFIG_FILE, PEERLINK_CONFIG or
@@ -84,6 +85,16 @@ enum Command {
     },
     /// Print the configuration's JSON Schema (schema/peerlink.schema.json).
     Schema,
+    /// Accept a pending request its entry leaves to a human, after the
+    /// accepter's own checks. Exit 0: accepted; 2: refused; 1: error.
+    Approve {
+        /// The request.
+        #[arg(value_name = "PCX")]
+        peering: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Read every account of an accounts file (assuming a role in each;
     /// writes nothing) and show every peering once, both ends merged: its
     /// state, what is missing on each side, findings and fixes.
@@ -191,6 +202,10 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
                 eprintln!("note: {note}");
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Approve { peering, json } => {
+            let ctx = context(&cli, None).await?;
+            approve::run(&ctx, peering, *json).await
         }
         Command::Schema => {
             print!("{}", peerlink::config::json_schema_text());
@@ -394,5 +409,6 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     println!("{}", peerlink_cli::text::table(headers, rows));
 }
 
+mod approve;
 #[cfg(test)]
 mod docs_check;

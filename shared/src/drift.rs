@@ -53,6 +53,7 @@ impl InvocationReport for DriftReport {
             ("Decisions", s.decisions),
             ("ConcurrentAcceptsUndone", self.requests.undone.len()),
             ("OverlapConflicts", self.reconcile.count(FindingKind::OverlapConflict)),
+            ("LeftForApproval", self.requests.awaiting_approval.len()),
         ]
     }
 }
@@ -92,7 +93,11 @@ pub async fn run(ctx: &Context, drift_mode: DriftMode, deadline: Deadline) -> Re
             p.status = PeeringStatus::Deleted;
         }
     }
-    let reconcile = reconcile::run_observed(ctx, Scope::All, &obs, mode, deadline).await;
+    let mut reconcile = reconcile::run_observed(ctx, Scope::All, &obs, mode, deadline).await;
+    for f in accepter::accepted_outside(ctx, &obs.peerings, &obs.vpcs) {
+        tracing::warn!(peering_id = f.peering.as_deref().unwrap_or(""), finding = ?f.kind, message = %f.message, fix = %f.fix, "finding");
+        reconcile.findings.push(f);
+    }
     let summary = DriftSummary {
         managed: reconcile.managed.len(),
         drift_found: reconcile.actions.len(),

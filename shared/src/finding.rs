@@ -42,6 +42,9 @@ pub enum FindingKind {
     NetworkAclBlocks,
     /// A security group references a group across an inter-region peering.
     CrossRegionGroupReference,
+    /// A peering peerlink did not accept (the console, another tool) that
+    /// fails the checks peerlink makes before accepting.
+    AcceptedOutsidePeerlink,
 }
 
 impl FindingKind {

@@ -8,9 +8,9 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::context::{Context, Deadline, Mode};
-use crate::decision::{AcceptContext, Decision, Verdict, decide};
+use crate::decision::{AcceptContext, Approval, Decision, Verdict, decide_as};
 use crate::error::{Error, Result};
-use crate::events::{ACCEPTED_DETAIL_TYPE, Event, EventError, REJECTED_DETAIL_TYPE, Subject};
+use crate::events::{Event, EventError, Subject};
 use crate::logging::joined;
 use crate::metrics::InvocationReport;
 use crate::model::{Peering, PeeringStatus, Side, Vpc};
@@ -76,6 +76,9 @@ pub struct AccepterReport {
     /// Accepted peerings deleted again: accepted at the same time as an
     /// overlapping one that takes precedence.
     pub undone: Vec<String>,
+    /// Left pending only because their entry wants a human to accept them
+    /// (`peerlink approve`).
+    pub awaiting_approval: Vec<String>,
     pub outcomes: Vec<DecisionOutcome>,
     pub note: Option<String>,
 }
@@ -92,6 +95,7 @@ impl InvocationReport for AccepterReport {
             ("LeftPending", self.left_pending.len()),
             ("DecisionsFailed", self.failed.len()),
             ("ConcurrentAcceptsUndone", self.undone.len()),
+            ("LeftForApproval", self.awaiting_approval.len()),
         ]
     }
 }
@@ -166,8 +170,9 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
                 ctx,
                 &snapshot,
                 Which::Peering(id.as_str()),
+                Approval::Automatic,
                 Mode::Apply,
-                event,
+                event.label(),
                 deadline,
             )
             .await)
@@ -194,83 +199,68 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
 /// Decides on every pending request for this account in `snapshot`; in
 /// [`Mode::Plan`] the decisions are only reported.
 pub async fn sweep(ctx: &Context, snapshot: &Snapshot, mode: Mode, deadline: Deadline) -> Result<AccepterReport> {
-    Ok(run(ctx, snapshot, Which::Pending, mode, &Event::Scheduled, deadline).await)
+    Ok(run(
+        ctx,
+        snapshot,
+        Which::Pending,
+        Approval::Automatic,
+        mode,
+        Event::Scheduled.label(),
+        deadline,
+    )
+    .await)
 }
 
+/// Decides `which` peerings of `snapshot` (with `approval` behind any
+/// acceptance), carries the decisions out in [`Mode::Apply`], announces
+/// them, and checks for concurrent overlapping acceptances.
 async fn run(
     ctx: &Context,
     snapshot: &Snapshot,
     which: Which<'_>,
+    approval: Approval<'_>,
     mode: Mode,
-    event: &Event,
+    label: String,
     deadline: Deadline,
 ) -> AccepterReport {
-    let decisions = decide_all(ctx, snapshot, which);
+    let decisions = decide_all(ctx, snapshot, which, approval);
     let mut report = AccepterReport {
-        event: event.label(),
+        event: label,
         executed: mode == Mode::Apply,
         ..Default::default()
     };
     apply(ctx, snapshot, decisions, mode, deadline, &mut report).await;
+    let approved_by = match approval {
+        Approval::Human(who) => Some(who),
+        Approval::Automatic => None,
+    };
     // Announcing, looking for concurrent acceptances and marking the
     // unrivalled ones checked wait on nothing of each other: one round.
     let (rivalled, unrivalled): (Vec<&str>, Vec<&str>) = races::accepted(&report)
         .into_iter()
         .partition(|id| !races::rivals_of(ctx, snapshot, id).is_empty());
-    let announcements = futures_util::future::join_all(
-        report
-            .outcomes
-            .iter()
-            .filter(|o| o.result == DecisionResult::Done)
-            .map(|o| announce(ctx, &o.decision)),
-    );
-    let marks = futures_util::future::join_all(unrivalled.iter().map(|id| races::mark_checked(ctx, id)));
+    let announcements = futures_util::future::join_all(report.outcomes.iter().map(|o| async move {
+        if o.result == DecisionResult::Done {
+            announce::decision(ctx, &o.decision).await;
+        } else if mode == Mode::Apply && o.decision.awaits_approval() {
+            announce::awaiting_approval(ctx, snapshot, &o.decision).await;
+        }
+    }));
+    let marks = futures_util::future::join_all(unrivalled.iter().map(|id| races::mark_checked(ctx, id, approved_by)));
     let (_, live, _) = tokio::join!(announcements, races::concurrent_losers(ctx, snapshot, &report), marks);
     let rivalled: Vec<String> = rivalled.into_iter().map(str::to_string).collect();
     match live {
         Ok(losers) => {
             races::undo(ctx, losers, "accepted at the same time as", &mut report).await;
             let survivors = rivalled.iter().filter(|id| !report.undone.contains(id));
-            futures_util::future::join_all(survivors.map(|id| races::mark_checked(ctx, id))).await;
+            futures_util::future::join_all(survivors.map(|id| races::mark_checked(ctx, id, approved_by))).await;
         }
         Err(unchecked) => report.failed.extend(unchecked),
     }
     if which == Which::Pending && ctx.settings.role == Role::Accepter {
-        check_leftovers(ctx, snapshot, mode, &mut report).await;
+        races::check_leftovers(ctx, snapshot, mode, &mut report).await;
     }
     report
-}
-
-/// Applies the concurrency rule in place of invocations that accepted and
-/// could not check (see [`races`]).
-async fn check_leftovers(ctx: &Context, snapshot: &Snapshot, mode: Mode, report: &mut AccepterReport) {
-    let (losers, unchecked) = races::leftovers(ctx, snapshot);
-    if unchecked.is_empty() {
-        return;
-    }
-    if mode == Mode::Plan {
-        let pairs: Vec<String> = losers.iter().map(|(l, w)| format!("{l} (keeps {w})")).collect();
-        tracing::warn!(unchecked = %joined(&unchecked), to_delete = %joined(&pairs), "peerings accepted without their concurrency check; report mode deletes nothing");
-        report.note = Some(format!(
-            "accepted without their concurrency check: {}; to delete: {}",
-            unchecked.join(", "),
-            if pairs.is_empty() {
-                "none".into()
-            } else {
-                pairs.join(", ")
-            }
-        ));
-        return;
-    }
-    races::undo(
-        ctx,
-        losers,
-        "accepted (by an invocation that could not check) at the same time as",
-        report,
-    )
-    .await;
-    let survivors = unchecked.iter().filter(|id| !report.undone.contains(id));
-    futures_util::future::join_all(survivors.map(|id| races::mark_checked(ctx, id))).await;
 }
 
 /// Whether the peering waits for this account (in this region) to decide.
@@ -281,7 +271,7 @@ fn awaits_us(ctx: &Context, p: &Peering) -> bool {
 /// Decides in id order. Requests accepted earlier in the batch count as
 /// active peers of the local VPC, so two requests with the same range are
 /// never both accepted.
-fn decide_all(ctx: &Context, snapshot: &Snapshot, which: Which<'_>) -> Vec<Decision> {
+fn decide_all(ctx: &Context, snapshot: &Snapshot, which: Which<'_>, approval: Approval<'_>) -> Vec<Decision> {
     let mut known: Vec<Peering> = snapshot.peerings.clone();
     let mut chosen: Vec<&Peering> = snapshot
         .peerings
@@ -294,7 +284,7 @@ fn decide_all(ctx: &Context, snapshot: &Snapshot, which: Which<'_>) -> Vec<Decis
     chosen.sort_by(|a, b| a.id.cmp(&b.id));
     let mut decisions = Vec::new();
     for p in chosen {
-        let d = decide(
+        let d = decide_as(
             &AcceptContext {
                 me: &ctx.me,
                 config: &ctx.config,
@@ -302,6 +292,7 @@ fn decide_all(ctx: &Context, snapshot: &Snapshot, which: Which<'_>) -> Vec<Decis
                 peerings: &known,
             },
             p,
+            approval,
         );
         let d = requester_only(ctx, d);
         if d.verdict == Verdict::Accept {
@@ -364,7 +355,12 @@ async fn apply(
             match o.decision.verdict {
                 Verdict::Accept => report.accepted.push(id),
                 Verdict::Reject => report.rejected.push(id),
-                Verdict::LeavePending => report.left_pending.push(id),
+                Verdict::LeavePending => {
+                    if o.decision.awaits_approval() {
+                        report.awaiting_approval.push(id.clone());
+                    }
+                    report.left_pending.push(id)
+                }
                 Verdict::Skip => report.skipped.push(id),
             }
         }
@@ -413,38 +409,6 @@ async fn write(ctx: &Context, snapshot: &Snapshot, d: &Decision) -> DecisionResu
     }
 }
 
-/// Announces a decision on the configured bus: this account's finisher
-/// runs at once, and the stack forwards it to the requester's account (only
-/// its own decisions, by `requesterAccount`), so its finisher runs at once
-/// too, or its team reads why it was rejected. Failure only delays that
-/// until the schedules.
-async fn announce(ctx: &Context, d: &Decision) {
-    let Some(bus) = &ctx.settings.event_bus else { return };
-    let (detail_type, detail) = match d.verdict {
-        Verdict::Accept => (
-            ACCEPTED_DETAIL_TYPE,
-            serde_json::json!({ "peeringId": d.peering_id, "requesterAccount": d.requester.account }),
-        ),
-        _ => {
-            // Its own request only: the full reason (other peerings, other
-            // peers' blocks, the allowed ranges) stays in the local record.
-            let mut detail = serde_json::json!({
-                "peeringId": d.peering_id,
-                "requesterAccount": d.requester.account,
-                "decision": "reject",
-                "reason": d.requester_reason,
-            });
-            if let Some(entry) = &d.entry {
-                detail["entry"] = entry.as_str().into();
-            }
-            (REJECTED_DETAIL_TYPE, detail)
-        }
-    };
-    if let Err(e) = ctx.aws.put_event(bus, detail_type, &detail).await {
-        tracing::warn!(peering_id = %d.peering_id, error = %e, "could not announce the decision; the finishers' schedules will pick it up");
-    }
-}
-
 fn log_outcome(o: &DecisionOutcome) {
     let d = &o.decision;
     tracing::info!(
@@ -452,6 +416,7 @@ fn log_outcome(o: &DecisionOutcome) {
         decision = %d.verdict,
         reason = %d.reason,
         entry = d.entry.as_deref().unwrap_or(""),
+        approved_by = d.approved_by.as_deref().unwrap_or(""),
         result = %o.result,
         status = %d.status,
         requester_account = %d.requester.account,
@@ -466,6 +431,12 @@ fn log_outcome(o: &DecisionOutcome) {
     );
 }
 
+mod announce;
+mod approve;
+mod outside;
 mod races;
 #[cfg(test)]
 mod tests;
+
+pub use approve::approve;
+pub use outside::accepted_outside;

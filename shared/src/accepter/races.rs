@@ -19,8 +19,9 @@
 use std::collections::BTreeSet;
 
 use super::{AccepterReport, DecisionResult, Snapshot};
-use crate::context::Context;
+use crate::context::{Context, Mode};
 use crate::decision::Verdict;
+use crate::logging::joined;
 use crate::matching::overlaps;
 use crate::model::{Peering, PeeringStatus, Side};
 use crate::ownership::ACCEPTED_TAG;
@@ -79,9 +80,17 @@ pub(super) fn pending_check(rivals: &[String]) -> String {
     value
 }
 
-/// Tags `peering` as accepted by peerlink and checked.
-pub(super) async fn mark_checked(ctx: &Context, peering: &str) {
-    let tag = [(ACCEPTED_TAG.to_string(), CHECKED.to_string())];
+/// Tags `peering` as accepted by peerlink and checked (`approved by <who>`
+/// when a human approved it: the record stays on the peering).
+pub(super) async fn mark_checked(ctx: &Context, peering: &str, approved_by: Option<&str>) {
+    let value = match approved_by {
+        Some(who) => format!("{CHECKED}; approved by {who}")
+            .chars()
+            .take(TAG_VALUE_MAX)
+            .collect(),
+        None => CHECKED.to_string(),
+    };
+    let tag = [(ACCEPTED_TAG.to_string(), value)];
     if let Err(e) = ctx.aws.create_tags(peering, &tag).await {
         tracing::warn!(peering_id = %peering, error = %e, "could not mark the peering as checked; the next sweep checks it again");
     }
@@ -208,4 +217,36 @@ pub(super) async fn undo(ctx: &Context, losers: Losers, why: &str, report: &mut 
             report.failed.push(loser);
         }
     }
+}
+
+/// Applies the concurrency rule in place of invocations that accepted and
+/// could not check (see [`races`]).
+pub(super) async fn check_leftovers(ctx: &Context, snapshot: &Snapshot, mode: Mode, report: &mut AccepterReport) {
+    let (losers, unchecked) = leftovers(ctx, snapshot);
+    if unchecked.is_empty() {
+        return;
+    }
+    if mode == Mode::Plan {
+        let pairs: Vec<String> = losers.iter().map(|(l, w)| format!("{l} (keeps {w})")).collect();
+        tracing::warn!(unchecked = %joined(&unchecked), to_delete = %joined(&pairs), "peerings accepted without their concurrency check; report mode deletes nothing");
+        report.note = Some(format!(
+            "accepted without their concurrency check: {}; to delete: {}",
+            unchecked.join(", "),
+            if pairs.is_empty() {
+                "none".into()
+            } else {
+                pairs.join(", ")
+            }
+        ));
+        return;
+    }
+    undo(
+        ctx,
+        losers,
+        "accepted (by an invocation that could not check) at the same time as",
+        report,
+    )
+    .await;
+    let survivors = unchecked.iter().filter(|id| !report.undone.contains(id));
+    futures_util::future::join_all(survivors.map(|id| mark_checked(ctx, id, None))).await;
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::aws::memory::{Memory, accepter_world};
+use crate::decision::Approval;
+use crate::events::{ACCEPTED_DETAIL_TYPE, REJECTED_DETAIL_TYPE};
 use crate::fixtures::{self, Entry, LOCAL_VPC, ME, PEER, REGION};
 use crate::ownership::ACCEPTED_TAG;
 use crate::settings::Settings;
@@ -201,8 +203,9 @@ async fn concurrent_overlapping_acceptances_keep_the_lowest_id() {
             &ctx,
             &snapshot,
             Which::Peering(ours),
+            Approval::Automatic,
             Mode::Apply,
-            &event,
+            event.label(),
             Deadline::none(),
         )
         .await;
@@ -255,8 +258,9 @@ async fn an_accept_found_already_done_is_checked_for_a_concurrent_overlap() {
         &ctx,
         &snapshot,
         Which::Peering(y),
+        Approval::Automatic,
         Mode::Apply,
-        &event,
+        event.label(),
         Deadline::none(),
     )
     .await;

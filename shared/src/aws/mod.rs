@@ -68,6 +68,9 @@ pub trait Aws: Send + Sync {
     fn calls(&self) -> &ApiCalls;
     /// The account of the credentials (STS), where nothing else tells it.
     fn caller_account(&self) -> Pending<'_, String>;
+    /// Who the credentials are (STS `GetCallerIdentity`'s ARN): the human
+    /// behind `peerlink approve`.
+    fn caller_arn(&self) -> Pending<'_, String>;
     fn get_parameter<'a>(&'a self, name: &'a str) -> Pending<'a, Parameter>;
     /// Publishes one `source: peerlink` event.
     fn put_event<'a>(&'a self, bus: &'a str, detail_type: &'a str, detail: &'a Value) -> Pending<'a, ()>;

@@ -109,6 +109,15 @@ async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, AwsError> {
     Ok(out.account().unwrap_or_default().to_string())
 }
 
+async fn caller_arn(sts: &aws_sdk_sts::Client) -> Result<String, AwsError> {
+    let out = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| aws_error("GetCallerIdentity", e))?;
+    Ok(out.arn().unwrap_or_default().to_string())
+}
+
 /// Reads a parameter with decryption, so a SecureString works too.
 async fn get_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Parameter, AwsError> {
     let out = ssm
@@ -165,6 +174,9 @@ impl Aws for Clients {
     }
     fn caller_account(&self) -> Pending<'_, String> {
         Box::pin(caller_account(&self.sts))
+    }
+    fn caller_arn(&self) -> Pending<'_, String> {
+        Box::pin(caller_arn(&self.sts))
     }
     fn get_parameter<'a>(&'a self, name: &'a str) -> Pending<'a, Parameter> {
         Box::pin(get_parameter(&self.ssm, name))

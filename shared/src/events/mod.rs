@@ -15,6 +15,10 @@ pub const PEERLINK_SOURCE: &str = "peerlink";
 pub const ACCEPTED_DETAIL_TYPE: &str = "VPC Peering Accepted";
 /// `detail-type` of the event the accepter publishes after rejecting.
 pub const REJECTED_DETAIL_TYPE: &str = "VPC Peering Rejected";
+/// `detail-type` of the event the accepter publishes, once, for a request
+/// its entry leaves to a human (the stack routes it to the notification
+/// topic). No function acts on it.
+pub const AWAITING_APPROVAL_DETAIL_TYPE: &str = "VPC Peering Awaiting Approval";
 /// The longest reason kept from a rejection event (the rest is cut): it is
 /// another account's text, logged, never acted on.
 pub const MAX_REASON_CHARS: usize = 1024;

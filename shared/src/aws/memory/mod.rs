@@ -111,6 +111,11 @@ impl Aws for Memory {
     fn caller_account(&self) -> Pending<'_, String> {
         self.call("GetCallerIdentity", |w| Ok(w.account.clone()))
     }
+    fn caller_arn(&self) -> Pending<'_, String> {
+        self.call("GetCallerIdentity", |w| {
+            Ok(format!("arn:aws:iam::{}:user/tester", w.account))
+        })
+    }
     fn get_parameter<'a>(&'a self, name: &'a str) -> Pending<'a, Parameter> {
         self.call("GetParameter", |w| {
             w.parameters
