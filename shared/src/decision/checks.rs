@@ -35,7 +35,7 @@ pub(super) struct Outcome {
 }
 
 impl Outcome {
-    fn ok(check: &'static str, detail: String) -> Outcome {
+    pub(super) fn ok(check: &'static str, detail: String) -> Outcome {
         Outcome {
             check: Check {
                 check,
@@ -193,22 +193,29 @@ pub(super) fn assess(ctx: &AcceptContext<'_>, peering: &Peering, entry: &PeerEnt
         ),
     });
     if quota {
-        let limit = ctx.config.settings.active_peerings_per_vpc;
-        let active = established_on(ctx, local_id, &peering.id);
-        out.push(if active >= limit {
-            Outcome::failed(
-                QUOTA,
-                format!(
-                    "local VPC {local_id} has {active} active peering(s): settings.active_peerings_per_vpc is {limit} (AWS's quota of active VPC peering connections per VPC); left pending until one goes or the quota and the setting are raised"
-                ),
-                "the VPC it asks to peer with has reached its quota of active peerings".into(),
-            )
-        } else {
-            Outcome::ok(
-                QUOTA,
-                format!("{active} of {limit} active peerings of {local_id} (settings.active_peerings_per_vpc)"),
-            )
-        });
+        out.push(quota_check(ctx, peering));
     }
     out
+}
+
+/// AWS's quota of active peerings per VPC (`settings.active_peerings_per_vpc`):
+/// it fails the accept itself, so it is checked before.
+fn quota_check(ctx: &AcceptContext<'_>, peering: &Peering) -> Outcome {
+    let local_id = &peering.accepter.vpc;
+    let limit = ctx.config.settings.active_peerings_per_vpc;
+    let active = established_on(ctx, local_id, &peering.id);
+    if active >= limit {
+        Outcome::failed(
+            QUOTA,
+            format!(
+                "local VPC {local_id} has {active} active peering(s): settings.active_peerings_per_vpc is {limit} (AWS's quota of active VPC peering connections per VPC); left pending until one goes or the quota and the setting are raised"
+            ),
+            "the VPC it asks to peer with has reached its quota of active peerings".into(),
+        )
+    } else {
+        Outcome::ok(
+            QUOTA,
+            format!("{active} of {limit} active peerings of {local_id} (settings.active_peerings_per_vpc)"),
+        )
+    }
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use checks::{ALLOWED_RANGES, ALLOWLIST, AUTO_ACCEPT, Check, LOCAL_OVERLAP, PEER_OVERLAP, QUOTA};
 
-use crate::config::{Config, UnmatchedRequests};
+use crate::config::{Config, PeerEntry, UnmatchedRequests};
 use crate::matching::match_entry;
 use crate::model::{Identity, Peering, PeeringSide, PeeringStatus, Vpc};
 use checks::{Outcome, assess, peer_count, peered_cidrs};
@@ -119,36 +119,10 @@ pub fn decide_as(ctx: &AcceptContext<'_>, peering: &Peering, approval: Approval<
         checks,
         approved_by: approved_by.clone(),
     };
-    let skip = |reason: String| decision(Verdict::Skip, reason, String::new(), None, Vec::new());
+    if let Some(why) = not_ours(ctx, peering) {
+        return decision(Verdict::Skip, why, String::new(), None, Vec::new());
+    }
     let accepter = &peering.accepter;
-    if accepter.account != ctx.me.account {
-        let role = if peering.requester.account == ctx.me.account {
-            "this account is the requester"
-        } else {
-            "this account is not a party to it"
-        };
-        return skip(format!("{role}; account {} decides", accepter.account));
-    }
-    if accepter.region != ctx.me.region {
-        return skip(format!(
-            "the accepter VPC is in {}; it is decided there, not in {}",
-            accepter.region, ctx.me.region
-        ));
-    }
-    if peering.status != PeeringStatus::PendingAcceptance {
-        return skip(format!(
-            "the peering is {}; only pending-acceptance requests are decided",
-            peering.status
-        ));
-    }
-    // A VPC no entry names is not ours to decide for, whatever the setting
-    // for unmatched requests (the shipped role may not even reject there).
-    if !ctx.config.peers.iter().any(|e| e.local_vpc == *accepter.vpc.as_str()) {
-        return skip(format!(
-            "{} is not a managed VPC: no entry names it as local_vpc; left for whoever manages it",
-            accepter.vpc
-        ));
-    }
     let refused = match ctx.config.settings.unmatched_requests {
         UnmatchedRequests::Reject => Verdict::Reject,
         UnmatchedRequests::Ignore => Verdict::LeavePending,
@@ -165,41 +139,9 @@ pub fn decide_as(ctx: &AcceptContext<'_>, peering: &Peering, approval: Approval<
             return decision(refused, reason.to_string(), told, None, vec![failed.check]);
         }
     };
-    let mut outcomes = vec![Outcome {
-        check: Check {
-            check: ALLOWLIST,
-            ok: true,
-            detail: format!("matches entry {:?}", entry.name),
-        },
-        told: String::new(),
-    }];
+    let mut outcomes = vec![Outcome::ok(ALLOWLIST, format!("matches entry {:?}", entry.name))];
     outcomes.extend(assess(ctx, peering, entry, true));
-    outcomes.push(match approval {
-        Approval::Human(who) => Outcome {
-            check: Check {
-                check: AUTO_ACCEPT,
-                ok: true,
-                detail: format!("approved by {who}"),
-            },
-            told: String::new(),
-        },
-        Approval::Automatic if entry.auto_accept => Outcome {
-            check: Check {
-                check: AUTO_ACCEPT,
-                ok: true,
-                detail: format!("entry {:?} allows auto-accept", entry.name),
-            },
-            told: String::new(),
-        },
-        Approval::Automatic => Outcome::failed(
-            AUTO_ACCEPT,
-            format!(
-                "entry {:?} does not allow auto-accept, so a human accepts it (peerlink approve)",
-                entry.name
-            ),
-            "the request waits for the accepter's approval".into(),
-        ),
-    });
+    outcomes.push(approval_check(entry, approval));
     let checks: Vec<Check> = outcomes.iter().map(|o| o.check.clone()).collect();
     let name = Some(entry.name.as_str());
     // Refused on what is unsafe; left pending on what is only not yet allowed.
@@ -218,19 +160,7 @@ pub fn decide_as(ctx: &AcceptContext<'_>, peering: &Peering, approval: Approval<
             checks,
         );
     }
-    let peered = peered_cidrs(ctx, &accepter.vpc, &peering.id);
-    let mut reason = format!(
-        "matches entry {:?}; requester CIDR block(s) {} lie inside the allowed ranges and overlap neither the local VPC nor its {} active peer(s)",
-        entry.name,
-        list(&requester.cidrs),
-        peer_count(&peered)
-    );
-    // EC2 lists the requester's other blocks only once the peering is
-    // active: decide on what is known; the routing invariant then routes
-    // only the blocks that pass (and reports the others).
-    if !requester.blocks_known {
-        reason.push_str("; EC2 lists only the primary block of a pending request: any other block is checked once the peering is active, and gets no route or rule unless it passes");
-    }
+    let mut reason = passed(ctx, peering, entry);
     match outcomes.iter().find(|o| !o.check.ok) {
         Some(wait) => decision(
             Verdict::LeavePending,
@@ -246,6 +176,77 @@ pub fn decide_as(ctx: &AcceptContext<'_>, peering: &Peering, approval: Approval<
             decision(Verdict::Accept, reason, "accepted".into(), name, checks)
         }
     }
+}
+
+/// Why a peering is not this account's to decide here, if it is not.
+fn not_ours(ctx: &AcceptContext<'_>, peering: &Peering) -> Option<String> {
+    let accepter = &peering.accepter;
+    if accepter.account != ctx.me.account {
+        let role = if peering.requester.account == ctx.me.account {
+            "this account is the requester"
+        } else {
+            "this account is not a party to it"
+        };
+        return Some(format!("{role}; account {} decides", accepter.account));
+    }
+    if accepter.region != ctx.me.region {
+        return Some(format!(
+            "the accepter VPC is in {}; it is decided there, not in {}",
+            accepter.region, ctx.me.region
+        ));
+    }
+    if peering.status != PeeringStatus::PendingAcceptance {
+        return Some(format!(
+            "the peering is {}; only pending-acceptance requests are decided",
+            peering.status
+        ));
+    }
+    // A VPC no entry names is not ours to decide for, whatever the setting
+    // for unmatched requests (the shipped role may not even reject there).
+    if !ctx.config.peers.iter().any(|e| e.local_vpc == *accepter.vpc.as_str()) {
+        return Some(format!(
+            "{} is not a managed VPC: no entry names it as local_vpc; left for whoever manages it",
+            accepter.vpc
+        ));
+    }
+    None
+}
+
+/// Who stands behind accepting: the entry's `auto_accept`, or a human.
+fn approval_check(entry: &PeerEntry, approval: Approval<'_>) -> Outcome {
+    match approval {
+        Approval::Human(who) => Outcome::ok(AUTO_ACCEPT, format!("approved by {who}")),
+        Approval::Automatic if entry.auto_accept => {
+            Outcome::ok(AUTO_ACCEPT, format!("entry {:?} allows auto-accept", entry.name))
+        }
+        Approval::Automatic => Outcome::failed(
+            AUTO_ACCEPT,
+            format!(
+                "entry {:?} does not allow auto-accept, so a human accepts it (peerlink approve)",
+                entry.name
+            ),
+            "the request waits for the accepter's approval".into(),
+        ),
+    }
+}
+
+/// The reason of a request that passes every safety check.
+fn passed(ctx: &AcceptContext<'_>, peering: &Peering, entry: &PeerEntry) -> String {
+    let requester = &peering.requester;
+    let peered = peered_cidrs(ctx, &peering.accepter.vpc, &peering.id);
+    let mut reason = format!(
+        "matches entry {:?}; requester CIDR block(s) {} lie inside the allowed ranges and overlap neither the local VPC nor its {} active peer(s)",
+        entry.name,
+        list(&requester.cidrs),
+        peer_count(&peered)
+    );
+    // EC2 lists the requester's other blocks only once the peering is
+    // active: decide on what is known; the routing invariant then routes
+    // only the blocks that pass (and reports the others).
+    if !requester.blocks_known {
+        reason.push_str("; EC2 lists only the primary block of a pending request: any other block is checked once the peering is active, and gets no route or rule unless it passes");
+    }
+    reason
 }
 
 /// The acceptance checks of an established peering that this account is
