@@ -16,7 +16,7 @@
 //! | [`events`] | what an invocation asks for (an event is only a hint) |
 //! | [`aws`] | the [`aws::Aws`] trait: every AWS call, with the SDK implementation |
 //! | [`context`] | one invocation's identity, configuration, calls, settings, deadline |
-//! | [`decision`], [`accepter`] | the pure accept/reject decision; its orchestration (and concurrent acceptances undone) |
+//! | [`decision`], [`accepter`] | the pure accept/reject decision and its checks; its orchestration (concurrent acceptances undone, announcements, `peerlink approve`, peerings accepted outside peerlink) |
 //! | [`reconcile`] | observe (one round) → [`reconcile::plan`] (pure) → apply, shared by finisher, drift and CLI |
 //! | [`finisher`], [`drift`], [`doctor`] | what each function (and `peerlink doctor`) does |
 //! | [`finding`], [`metrics`], [`logging`] | what we report: findings, EMF metrics, JSON logs |
