@@ -23,6 +23,16 @@ Besides faults, two ways to shape time (both in the configuration):
                     together: it forces two invocations to read before either
                     writes. Counted in stats as "barrier_released".
 
+IAM as it would answer after a redeploy that no longer covers a resource:
+
+  deny              [{"action": "DescribeSecret", "contains": "orders-db"}]:
+                    a request of that action ("*": any) whose body or query
+                    contains the text is answered as the service answers a
+                    call its caller's policies do not allow (EC2: HTTP 403
+                    UnauthorizedOperation; JSON services: HTTP 400
+                    AccessDeniedException). Not forwarded. Counted as the
+                    fault "denied".
+
 Usage: fault_proxy.py --upstream http://127.0.0.1:PORT [--port 0] [--seed N]
 Prints "PROXY_PORT=<n>" first on stdout; exits when its stdin closes.
 
@@ -67,6 +77,7 @@ class State:
         self.slow_seconds = 3.0
         self.latency = 0.0
         self.barriers = {}
+        self.denials = []
         self.reset()
 
     def reset(self):
@@ -85,6 +96,17 @@ class State:
                 action: {"size": int(n), "arrived": 0, "event": threading.Event()}
                 for action, n in config.get("barrier", {}).items()
             }
+            self.denials = list(config.get("deny", []))
+
+    def denied(self, action, body, query):
+        """Whether a `deny` rule covers this request."""
+        raw = body.decode("utf-8", "replace") + "&" + query
+        texts = (raw, urllib.parse.unquote_plus(raw))
+        with self.lock:
+            return any(
+                d.get("action") in (action, "*") and any(d.get("contains", "") in t for t in texts)
+                for d in self.denials
+            )
 
     def wait_at_barrier(self, action):
         """Holds one of the first `size` requests of `action` until all arrived."""
@@ -176,6 +198,20 @@ def internal_error(json_protocol):
     return 500, "text/xml", body, {}
 
 
+def access_denied(json_protocol, action):
+    """The answer of a service to a call the caller's IAM policies do not allow."""
+    if json_protocol:
+        message = f"User is not authorized to perform: {action} because no identity-based policy allows it"
+        body = json.dumps({"__type": "AccessDeniedException", "Message": message}).encode()
+        return 400, "application/x-amz-json-1.1", body, {"x-amzn-ErrorType": "AccessDeniedException"}
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>UnauthorizedOperation</Code>'
+        "<Message>You are not authorized to perform this operation.</Message></Error></Errors>"
+        f"<RequestID>{uuid.uuid4()}</RequestID></Response>"
+    ).encode()
+    return 403, "text/xml", body, {}
+
+
 def make_handler(state, upstream, log):
     up = urllib.parse.urlsplit(upstream)
 
@@ -241,6 +277,9 @@ def make_handler(state, upstream, log):
                 return self.control(body)
             query = urllib.parse.urlsplit(self.path).query
             action, json_protocol = action_of(self.headers, body, query)
+            if action != "AssumeRole" and state.denied(action, body, query):
+                state.count(action, fault="denied")
+                return self.reply(*access_denied(json_protocol, action))
             fault = None if action == "AssumeRole" else state.draw(action)
             state.count(action, fault=fault)
             if log:

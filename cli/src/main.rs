@@ -210,7 +210,9 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             let ctx = context(&cli, None).await?;
             let report = reconcile::run(&ctx, scope(peering)?, Mode::Apply, Deadline::none()).await?;
             print_report(&report, *json, "apply")?;
-            Ok(if report.failed().is_empty() {
+            // A write your credentials may not make did not happen: an error here.
+            let not_permitted = report.count(peerlink::finding::FindingKind::NotPermitted);
+            Ok(if report.failed().is_empty() && not_permitted == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -346,6 +348,7 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
                     ActionResult::AlreadyDone => "already done".to_string(),
                     ActionResult::NotStarted => "not started".to_string(),
                     ActionResult::Failed(e) => format!("FAILED: {e}"),
+                    ActionResult::NotPermitted(e) => format!("NOT PERMITTED: {e}"),
                 };
                 vec![
                     a.planned.peering.clone().unwrap_or_default(),

@@ -53,6 +53,7 @@ impl InvocationReport for DriftReport {
             ("Decisions", s.decisions),
             ("ConcurrentAcceptsUndone", self.requests.undone.len()),
             ("OverlapConflicts", self.reconcile.count(FindingKind::OverlapConflict)),
+            ("NotPermitted", self.reconcile.count(FindingKind::NotPermitted)),
         ]
     }
 }

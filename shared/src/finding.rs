@@ -42,6 +42,10 @@ pub enum FindingKind {
     NetworkAclBlocks,
     /// A security group references a group across an inter-region peering.
     CrossRegionGroupReference,
+    /// The role may not read or write a resource the pass needs (the stack
+    /// no longer covers it, or it belongs to another account): that resource
+    /// is left as it is, everything else is reconciled.
+    NotPermitted,
 }
 
 impl FindingKind {

@@ -110,6 +110,10 @@ pub trait Aws: Send + Sync {
     fn describe_key<'a>(&'a self, key: &'a str) -> Pending<'a, Option<KeyDescription>>;
     fn get_key_policy<'a>(&'a self, key: &'a str) -> Pending<'a, Option<Value>>;
     fn put_key_policy<'a>(&'a self, key: &'a str, policy: &'a Value) -> Pending<'a, ()>;
+    /// Tags a customer-managed key (peerlink's mark, so the role's tag
+    /// condition still lets it take back its grant after the configuration
+    /// stops naming the key).
+    fn tag_key<'a>(&'a self, key: &'a str, tag_key: &'a str, value: &'a str) -> Pending<'a, ()>;
 }
 
 /// Reduces an SDK error to code and message. The code is what idempotency

@@ -261,4 +261,7 @@ impl Aws for Clients {
     fn put_key_policy<'a>(&'a self, key: &'a str, policy: &'a Value) -> Pending<'a, ()> {
         Box::pin(secrets::put_key_policy(&self.kms, key, policy))
     }
+    fn tag_key<'a>(&'a self, key: &'a str, tag_key: &'a str, value: &'a str) -> Pending<'a, ()> {
+        Box::pin(secrets::tag_key(&self.kms, key, tag_key, value))
+    }
 }

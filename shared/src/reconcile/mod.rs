@@ -2,6 +2,7 @@
 //! command-line tool: observe → plan (pure) → apply (idempotent).
 
 pub mod apply;
+pub mod denied;
 pub mod observe;
 pub mod plan;
 pub mod policy;
@@ -101,6 +102,7 @@ impl InvocationReport for Report {
             ("Conflicts", self.count(FindingKind::RouteConflict)),
             ("OverlapConflicts", self.count(FindingKind::OverlapConflict)),
             ("Findings", self.findings.len()),
+            ("NotPermitted", self.count(FindingKind::NotPermitted)),
             ("RejectionsReceived", usize::from(self.rejection.is_some())),
             (
                 "RequestsCreated",
@@ -148,7 +150,9 @@ pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, mode: Mod
             "action"
         );
     }
-    for f in &plan.findings {
+    let mut findings = plan.findings;
+    findings.extend(denied::write_findings(&actions));
+    for f in &findings {
         tracing::warn!(
             peering_id = f.peering.as_deref().unwrap_or(""),
             finding = ?f.kind,
@@ -163,7 +167,7 @@ pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, mode: Mod
         applied: mode == Mode::Apply,
         managed: plan.managed,
         actions,
-        findings: plan.findings,
+        findings,
         note: None,
         rejection: None,
     }

@@ -42,6 +42,7 @@ async fn a_pass_finishes_the_peering_and_a_second_pass_writes_nothing() {
             "merge-key-policy",
             "merge-secret-policy",
             "tag-group",
+            "tag-key",
             "tag-secret",
             "authorize-rule",
             "create-route",

@@ -407,4 +407,12 @@ impl Aws for Memory {
             Ok(())
         })
     }
+    fn tag_key<'a>(&'a self, key: &'a str, _tag_key: &'a str, _value: &'a str) -> Pending<'a, ()> {
+        self.call("TagResource", |w| {
+            w.keys
+                .get(key)
+                .map(|_| ())
+                .ok_or_else(|| err("TagResource", "NotFoundException", key))
+        })
+    }
 }

@@ -4,7 +4,6 @@ use std::fmt;
 
 use ipnet::IpNet;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::model::{SgRule, Side, VpcDnsAttribute};
 use crate::reconcile::policy::{self, PolicyChange};
@@ -59,19 +58,18 @@ pub enum Action {
     MergeSecretPolicy {
         secret: String,
         change: PolicyChange,
-        /// The policy as observed, to merge into without reading it again.
-        #[serde(skip)]
-        base: Option<Value>,
     },
     MergeKeyPolicy {
         key: String,
         change: PolicyChange,
-        #[serde(skip)]
-        base: Option<Value>,
     },
     /// Tags a secret whose policy we write to.
     TagSecret {
         secret: String,
+    },
+    /// Tags a customer-managed key whose policy we write to.
+    TagKey {
+        key: String,
     },
     /// Requests a peering for an entry with `request = true`, and records
     /// the attempt (a tag on the local VPC, `at` in Unix seconds).
@@ -99,7 +97,7 @@ impl Action {
             Action::EnablePeeringDns { peering, .. } => peering,
             Action::EnableVpcAttribute { vpc, .. } | Action::CreatePeeringRequest { vpc, .. } => vpc,
             Action::MergeSecretPolicy { secret, .. } | Action::TagSecret { secret } => secret,
-            Action::MergeKeyPolicy { key, .. } => key,
+            Action::MergeKeyPolicy { key, .. } | Action::TagKey { key } => key,
         }
     }
 
@@ -113,6 +111,7 @@ impl Action {
             Action::RemarkRule { .. } => "remark-rule",
             Action::TagGroup { .. } => "tag-group",
             Action::TagSecret { .. } => "tag-secret",
+            Action::TagKey { .. } => "tag-key",
             Action::CreatePeeringRequest { .. } => "create-peering-request",
             Action::EnablePeeringDns { .. } => "enable-peering-dns",
             Action::EnableVpcAttribute { .. } => "enable-vpc-attribute",
@@ -150,7 +149,9 @@ impl fmt::Display for Action {
             } => write!(f, "{destination} -> {peering}"),
             Action::AuthorizeRule { rule, .. } | Action::RevokeRule { rule, .. } => write!(f, "{rule}"),
             Action::RemarkRule { rule, description, .. } => write!(f, "{rule} now {description}"),
-            Action::TagGroup { .. } | Action::TagSecret { .. } => write!(f, "{}=true", crate::ownership::MANAGED_TAG),
+            Action::TagGroup { .. } | Action::TagSecret { .. } | Action::TagKey { .. } => {
+                write!(f, "{}=true", crate::ownership::MANAGED_TAG)
+            }
             Action::CreatePeeringRequest {
                 entry,
                 peer_account,

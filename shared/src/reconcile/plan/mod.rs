@@ -63,6 +63,8 @@ pub struct Observed {
     pub secrets: HashMap<String, Option<SecretState>>,
     /// By the key reference a secret names (id, ARN or alias); `None` when missing.
     pub keys: HashMap<String, Option<KeyState>>,
+    /// Secrets and keys the role may not read: left alone, reported.
+    pub denied: crate::reconcile::denied::DeniedReads,
 }
 
 impl Observed {
@@ -133,6 +135,11 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
         cleaned: BTreeSet::new(),
     };
     p.entries();
+    for (resource, (kind, error)) in &obs.denied {
+        p.plan
+            .findings
+            .push(crate::reconcile::denied::read_finding(resource, *kind, error));
+    }
     // Live peerings first: what they claim, a gone peering's cleanup keeps.
     for b in &binds {
         match b.peering.status {

@@ -150,6 +150,7 @@ pub(super) fn world(status: PeeringStatus) -> Observed {
                 policy: Some(key_policy()),
             }),
         )]),
+        denied: Default::default(),
     }
 }
 
@@ -219,7 +220,7 @@ pub(super) fn applied(mut obs: Observed, plan: &Plan) -> Observed {
             }
             Action::TagGroup { group } => obs.security_groups.get_mut(group).unwrap().tagged = true,
             Action::TagSecret { secret } => obs.secrets.get_mut(secret).unwrap().as_mut().unwrap().tagged = true,
-            Action::EnableVpcAttribute { .. } | Action::CreatePeeringRequest { .. } => {}
+            Action::EnableVpcAttribute { .. } | Action::CreatePeeringRequest { .. } | Action::TagKey { .. } => {}
             Action::MergeSecretPolicy { secret, change, .. } => {
                 let s = obs.secrets.get_mut(secret).unwrap().as_mut().unwrap();
                 s.policy = Some(policy::merge(s.policy.as_ref(), change));
