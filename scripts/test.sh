@@ -21,7 +21,7 @@ step() {
 }
 
 step "tools"
-bash scripts/setup.sh infra arm64
+bash scripts/setup.sh infra arm64 chromium
 
 step "format"
 cargo fmt --all -- --check

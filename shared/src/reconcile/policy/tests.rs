@@ -118,7 +118,8 @@ fn one_statement_per_policy_fits_a_hub() {
 #[test]
 fn a_write_keeps_every_statement_of_others() {
     let user = json!({"Sid": "UserRotation", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::1:role/r"]}, "Action": ["a"], "Resource": "*"});
-    let ours = json!({"Sid": READ_SID, "Effect": "Allow", "Principal": {"AWS": "arn:x"}, "Action": "b", "Resource": "*"});
+    let ours =
+        json!({"Sid": READ_SID, "Effect": "Allow", "Principal": {"AWS": "arn:x"}, "Action": "b", "Resource": "*"});
     let before = json!({"Statement": [user.clone(), ours]});
     // AWS collapses single-element lists: still the same statement.
     let collapsed = json!({"Sid": "UserRotation", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:role/r"}, "Action": "a", "Resource": "*"});
