@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Validates the SAM templates in infra/ offline, and runs their tests:
+#   0. the templates are what infra/generate.py makes of their one source,
+#      infra/peerlink.yaml.j2;
 #   1. cfn-lint on each template (SAM templates are transformed by cfn-lint itself);
 #   2. sam validate, then sam validate --lint;
 #   3. the template translated to plain CloudFormation with aws-sam-translator
@@ -42,6 +44,8 @@ run() { # run <label> <command...>: prints the command, records the outcome
     failed=1
   fi
 }
+
+run "templates generated from infra/peerlink.yaml.j2" .tools/venv/bin/python infra/generate.py --check
 
 for t in "${templates[@]}"; do
   name=$(basename "$t" .yaml)
