@@ -24,6 +24,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from cfn import ROOT, TEMPLATES, functions, handlers, load, parameter_values, pattern_rules, resolve, sample_events, schedules
+from cloudtrail_identities import PEOPLE, function_role, made_by, person
 from test_iam import as_list
 
 # The account each template is deployed to in these tests.
@@ -89,6 +90,15 @@ def put_sample(events, name, event, bus="default"):
     }
     out = events.put_events(Entries=[entry])
     assert out["FailedEntryCount"] == 0, (name, out)
+
+
+def put_all(events, cases, bus="default"):
+    """PutEvents of every event, ten to a call (the API's limit)."""
+    for i in range(0, len(cases), 10):
+        entries = [{"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"]),
+                    "EventBusName": bus} for e in cases[i:i + 10]]
+        out = events.put_events(Entries=entries)
+        assert out["FailedEntryCount"] == 0, out
 
 
 def drain(sqs, url):
@@ -477,3 +487,82 @@ def test_accepter_bus_admits_only_cloudtrail_events_from_the_requester_accounts(
     assert not bus_policy_allows(statements, "999999999999", bus_arn, request)
     for name in DECISIONS:
         assert not bus_policy_allows(statements, "111111111111", bus_arn, sample_events()[name]), name
+
+
+# ------------------------------------------------ peerlink does not wake itself
+
+
+def function_roles(template_name, account_id, **params):
+    """{function binary: the ARN of its execution role} in `account_id`."""
+    template = load(TEMPLATES[template_name], **params)
+    values = parameter_values(template, **{"AWS::AccountId": account_id, **params})
+    return {fn: resolve(template["Resources"][logical]["Properties"]["Role"], values)
+            for logical, fn in functions(template).items()}
+
+
+# A fresh account per template: its own rules and queues.
+SELF_ACCOUNTS = {"accepter": "131313131313", "requester": "141414141414"}
+
+
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_peerlink_does_not_wake_itself(template_name, moto_endpoint, account):
+    """Issue 19.8: the finisher's CloudTrail rules match a person's call (an
+    IAM user with keys or in the console, an SSO user, an assumed role) and no
+    call made by one of this stack's functions (their execution roles): a
+    finisher writing 200 routes must not start 200 more finishers. Peerlink's
+    own peering requests still reach the accepter (locally, or forwarded by
+    the requester stack): a request peerlink made must be decided."""
+    acct = SELF_ACCOUNTS[template_name]
+    session = account(acct)
+    installed = install_rules(template_name, session, moto_endpoint)
+    events, sqs = endpoint_clients(session, moto_endpoint)
+    deployed = set(functions(load(TEMPLATES[template_name])).values())
+    callers = {kind: person(kind, acct) for kind in PEOPLE}
+    peerlink = {f"peerlink's {fn}": function_role(arn, f"peerlink-{fn}")
+                for fn, arn in function_roles(template_name, acct).items()}
+    assert len(peerlink) == len(deployed)
+    manifest = handlers()
+    cloudtrail = {n: e for n, e in sample_events().items() if e["detail-type"] == "AWS API Call via CloudTrail"}
+    assert len(cloudtrail) >= 15, sorted(cloudtrail)
+    got, want, cases = {}, {}, []
+    for name, event in cloudtrail.items():
+        by_person = manifest[name] & deployed
+        if template_name == "requester" and event["detail"]["eventName"] in FORWARDED:
+            by_person = by_person | {"forward"}
+        for who, identity in {**callers, **peerlink}.items():
+            case = made_by(event, identity)
+            case["detail"]["eventID"] = f"{name} by {who}"  # which case a delivered event is
+            cases.append(case)
+            got[name, who] = []
+            want[name, who] = sorted(by_person - {"finisher"} if who in peerlink else by_person)
+    put_all(events, cases)
+    for rule, url in installed:
+        for delivered in drain(sqs, url):
+            name, who = delivered["detail"]["eventID"].split(" by ", 1)
+            got[name, who] = sorted(set(got[name, who]) | {rule["owner"]})
+    wrong = {k: f"matched by {got[k]}, expected {want[k]}" for k in got if got[k] != want[k]}
+    assert not wrong, f"{template_name}: " + "; ".join(f"{n} made by {who}: {v}" for (n, who), v in wrong.items())
+    # What the exclusion must keep: a request peerlink made is decided.
+    for fn in peerlink:
+        request = got["create-vpc-peering-connection.json", fn]
+        assert ("accepter" if template_name == "accepter" else "forward") in request, (fn, request)
+
+
+# The requester stack forwards these to the accepter account (ForwardPeeringEvents).
+FORWARDED = {"CreateVpcPeeringConnection", "DeleteVpcPeeringConnection"}
+
+
+def test_anything_but_alone_would_miss_an_iam_user():
+    """Why the finisher's rules need `exists: false` besides `anything-but`:
+    an IAM user's call has no sessionIssuer (or an empty one), and
+    `anything-but` matches only a value that is there (EventBridge's
+    documented behaviour, which the emulator's matcher follows; if it ever
+    stopped doing so, the IAM-user cases above would prove nothing)."""
+    event = sample_events()["create-route.json"]
+    issuer = {"detail": {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": None}}}}}
+    only_anything_but = copy.deepcopy(issuer)
+    only_anything_but["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = [
+        {"anything-but": ["arn:aws:iam::222222222222:role/peerlink-FinisherRole-1A2B3C4D5E6F"]}]
+    for kind in ("IAM user", "IAM user in the console"):
+        assert not in_process_matches(only_anything_but, made_by(event, person(kind, "222222222222"))), kind
+    assert in_process_matches(only_anything_but, made_by(event, person("SSO user", "222222222222")))
