@@ -23,7 +23,7 @@ import re
 import pytest
 from moto.events.models import EventPattern
 
-from cfn import ROOT, TEMPLATES, functions, handlers, load, parameter_values, pattern_rules, resolve, sample_events, schedules
+from cfn import EVENTS, ROOT, TEMPLATES, functions, handlers, load, parameter_values, pattern_rules, resolve, sample_events, schedules
 from cloudtrail_identities import PEOPLE, function_role, made_by, person
 from test_iam import as_list
 
@@ -158,7 +158,12 @@ def test_each_function_matches_exactly_its_events(template_name, moto_endpoint, 
     for rule, (owner, names) in seen.items():
         assert "run-instances.json" not in names, f"{template_name}: {rule} matches an unrelated RunInstances"
         assert "scheduled.json" not in names, f"{template_name}: {rule} matches a scheduled event"
-        assert names or (template_name, rule) in CHECKED_IN_PROCESS, f"{template_name}: {rule} matches no sample at all"
+        # Until events/ holds the continuation samples (issue 20.2: their
+        # handlers come with them), test_each_function_continues_itself_only
+        # sends the agreed shape.
+        awaiting_sample = rule.endswith("Continue") and not (EVENTS / f"continuation-{owner}.json").exists()
+        assert names or (template_name, rule) in CHECKED_IN_PROCESS or awaiting_sample, (
+            f"{template_name}: {rule} matches no sample at all")
 
     if template_name == "requester":
         assert by_owner.get("forward") == {"create-vpc-peering-connection.json", "delete-vpc-peering-connection.json"}
@@ -566,3 +571,104 @@ def test_anything_but_alone_would_miss_an_iam_user():
     for kind in ("IAM user", "IAM user in the console"):
         assert not in_process_matches(only_anything_but, made_by(event, person(kind, "222222222222"))), kind
     assert in_process_matches(only_anything_but, made_by(event, person("SSO user", "222222222222")))
+
+
+# ------------------------------------------------------------------ continuations
+
+CONTINUED = ("accepter", "finisher", "drift")
+
+
+def continuation(fn, account_id="222222222222"):
+    """The continuation a pass of `fn` that ran out of time asks for (issue
+    20.2): events/continuation-<fn>.json when it exists, else the agreed
+    shape (detail {"function", "account", "left"})."""
+    path = EVENTS / f"continuation-{fn}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"version": "0", "id": f"c0471a0e-0000-4000-8000-00000000000{CONTINUED.index(fn)}",
+            "detail-type": "Peerlink Continuation", "source": "peerlink", "account": account_id,
+            "time": "2026-11-20T09:46:58Z", "region": "eu-west-1", "resources": [],
+            "detail": {"function": fn, "account": account_id, "left": 120}}
+
+
+def test_the_continuation_samples_have_the_agreed_shape():
+    for fn in CONTINUED:
+        event = continuation(fn)
+        assert (event["source"], event["detail-type"]) == ("peerlink", "Peerlink Continuation"), fn
+        assert set(event["detail"]) == {"function", "account", "left"} and event["detail"]["function"] == fn, event
+
+
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_each_function_continues_itself_only(template_name, moto_endpoint, account):
+    """Issue 20.2: a pass that runs out of time puts its own continuation on
+    its bus (PEERLINK_EVENT_BUS), and that function's rule, and only that
+    one, takes it: the finisher's continuation starts a finisher, never drift
+    or the accepter."""
+    acct = {"accepter": "151515151515", "requester": "161616161616"}[template_name]
+    session = account(acct)
+    installed = install_rules(template_name, session, moto_endpoint)
+    events, sqs = endpoint_clients(session, moto_endpoint)
+    deployed = set(functions(load(TEMPLATES[template_name])).values())
+    buses = sorted({resolve_bus(r, template_name, session, moto_endpoint) for r, _ in installed})
+    got = {}
+    for fn in CONTINUED:
+        for bus in buses:
+            put_sample(events, f"continuation of {fn}", continuation(fn, acct), bus)
+        got[fn] = sorted({rule["owner"] for rule, url in installed if drain(sqs, url)})
+    assert got == {fn: [fn] if fn in deployed else [] for fn in CONTINUED}, got
+
+
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_a_continuation_counts_only_from_this_account(template_name):
+    """Nobody else's continuation starts a pass here: the rules take only the
+    events this account put (moto stamps the putting account, so this is
+    evaluated in-process with its matcher)."""
+    me = ACCOUNTS[template_name]
+    template = load(TEMPLATES[template_name])
+    for fn in set(functions(template).values()):
+        rules = [p for rule, p, _ in rules_of(template_name, fn, me)
+                 if in_process_matches(p, with_account(continuation(fn, me), me))]
+        assert len(rules) == 1, (fn, "exactly one rule takes its continuation", rules)
+        (pattern,) = rules
+        for stranger in ["999999999999", "111111111111" if me != "111111111111" else "222222222222"]:
+            assert not in_process_matches(pattern, with_account(continuation(fn, me), stranger)), (fn, stranger)
+        for other in set(CONTINUED) - {fn}:
+            assert not in_process_matches(pattern, with_account(continuation(other, me), me)), (fn, other)
+
+
+def environment(template, logical, values):
+    """The function's environment variables as Lambda gets them: Globals, then its own."""
+    env = dict((template.get("Globals", {}).get("Function", {}).get("Environment") or {}).get("Variables") or {})
+    props = template["Resources"][logical]["Properties"]
+    env.update((props.get("Environment") or {}).get("Variables") or {})
+    return resolve(env, values)
+
+
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_each_function_asks_on_the_bus_its_rule_listens_on(template_name):
+    """Every function has PEERLINK_EVENT_BUS, and it is the bus (in this
+    account and region) on which its continuation rule listens."""
+    me = ACCOUNTS[template_name]
+    template = load(TEMPLATES[template_name])
+    values = parameter_values(template, **{"AWS::AccountId": me})
+    for logical, fn in functions(template).items():
+        bus_arn = environment(template, logical, values).get("PEERLINK_EVENT_BUS")
+        assert bus_arn, f"{template_name} {fn}: no PEERLINK_EVENT_BUS"
+        (rule,) = [r for r, p, _ in rules_of(template_name, fn, me)
+                   if in_process_matches(p, with_account(continuation(fn, me), me))]
+        bus = resolve(rule["bus"], values)
+        assert bus_arn == f"arn:aws:events:eu-west-1:{me}:event-bus/{bus}", (fn, bus_arn, bus)
+
+
+def test_the_templates_set_only_variables_the_code_reads():
+    """Every PEERLINK_* variable a template sets is one shared/src/settings.rs
+    reads (a misspelt or removed variable would be silently ignored)."""
+    known = set(re.findall(r'pub const ENV_\w+: &str = "(PEERLINK_\w+)";',
+                           (ROOT / "shared" / "src" / "settings.rs").read_text()))
+    assert "PEERLINK_EVENT_BUS" in known, known
+    for template_name, path in TEMPLATES.items():
+        template = load(path)
+        values = parameter_values(template, **{"AWS::AccountId": ACCOUNTS[template_name]})
+        for logical in functions(template):
+            unknown = {k for k in environment(template, logical, values) if k.startswith("PEERLINK_")} - known
+            assert not unknown, f"{template_name} {logical}: {sorted(unknown)} unknown to shared/src/settings.rs"

@@ -269,16 +269,16 @@ DECIDE = {"AcceptVpcPeeringConnection", "RejectVpcPeeringConnection"}
 # and drift's sweep (the same logic), delete a peering they accepted
 # concurrently with an overlapping one; finisher and drift also delete their own
 # duplicate requests (DeleteVpcPeeringConnection in WRITES_FINISH). Which
-# peerings each role may delete: test_who_deletes_which_peerings.
+# peerings each role may delete: test_who_deletes_which_peerings. Every
+# function may put its own continuation on its bus (PutEvents, issue 20.2).
 CALLS = {
     "accepter": {"DescribeVpcPeeringConnections", "DescribeVpcs", "PutEvents", "GetParameter",
                  "DeleteVpcPeeringConnection"} | DECIDE,
-    "finisher": READS_FINISH | WRITES_FINISH | {"GetParameter"},
+    "finisher": READS_FINISH | WRITES_FINISH | {"PutEvents", "GetParameter"},
     "drift": READS_FINISH | WRITES_FINISH | DECIDE | {"PutEvents", "GetParameter"},
 }
-# A requester account cannot accept or reject (infra/requester.yaml), so its
-# drift has no decision to announce either.
-WITHOUT = {"requester": DECIDE | {"PutEvents"}}
+# A requester account cannot accept or reject (infra/requester.yaml).
+WITHOUT = {"requester": DECIDE}
 
 # What a role needs besides the code's calls: its logs, its failure
 # destination, and kms:Decrypt when the configuration is a SecureString on a CMK.
@@ -403,6 +403,10 @@ def bool_condition(st, key, values):
     return [v.lower() for v in condition_value(st, "Bool", key, values)]
 
 
+# The detail-types of the events peerlink puts on its bus.
+PEERLINK_DETAIL_TYPES = {"VPC Peering Accepted", "VPC Peering Rejected", "VPC Peering Awaiting Approval",
+                         "Peerlink Continuation"}
+
 # Writes granted only under a condition: action -> (what, predicate(statement, values)).
 CONDITIONED_WRITES = {
     "secretsmanager:PutResourcePolicy": (
@@ -464,6 +468,26 @@ def test_writes_carry_their_conditions(template_name, action):
     assert grants, f"{template_name}: nothing grants {action} (a removed statement should fail here too)"
     for where, st in grants:
         assert holds(st, values), f"{template_name} {where} {st.get('Sid')}: {action} without {what}"
+
+
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_functions_put_only_peerlink_events_on_their_own_bus(template_name):
+    """Every function may put events (its continuation; the accepter and
+    drift also their decisions), only with source peerlink and peerlink's
+    detail-types, only on this account's peerlink bus."""
+    template = load(TEMPLATES[template_name])
+    bus = "arn:aws:events:eu-west-1:222222222222:event-bus/default"
+    values = parameter_values(template, **{"AWS::AccountId": "222222222222"})
+    for logical, fn in functions(template).items():
+        role = template["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+        grants = [st for st in role_statements(template, role)
+                  if st["Effect"] == "Allow" and "events:PutEvents" in as_list(st["Action"])]
+        assert grants, f"{template_name} {fn}: may not put its continuation"
+        for st in grants:
+            assert resources_of(st, values) == [bus], (fn, st.get("Sid"))
+            assert condition_value(st, "StringEquals", "events:source", values) == ["peerlink"], (fn, st.get("Sid"))
+            types = set(condition_value(st, "StringEquals", "events:detail-type", values))
+            assert types and types <= PEERLINK_DETAIL_TYPES, (fn, st.get("Sid"), types)
 
 
 # Which peerings each function's role may delete: "undo" (ec2:AccepterVpc a
