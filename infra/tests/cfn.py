@@ -212,8 +212,9 @@ def functions(template):
 
 def pattern_rules(template):
     """Every EventBridge rule with an event pattern, as dicts with `name`,
-    `owner` (the function's binary, or "forward" for a rule whose target is an
-    event bus), `bus` (unresolved) and `pattern` (unresolved)."""
+    `owner` (the function's binary, "notify" for a rule whose target is the
+    notification topic AlarmTopicArn, or "forward" for a rule whose target is
+    an event bus), `bus` (unresolved) and `pattern` (unresolved)."""
     rules = []
     fns = functions(template)
     for name, res in template["Resources"].items():
@@ -234,6 +235,8 @@ def pattern_rules(template):
                 arn = target["Arn"]
                 if isinstance(arn, dict) and "Fn::GetAtt" in arn and arn["Fn::GetAtt"][0] in fns:
                     owners.add(fns[arn["Fn::GetAtt"][0]])
+                elif arn == {"Ref": "AlarmTopicArn"}:
+                    owners.add("notify")
                 else:
                     owners.add("forward")
             assert len(owners) == 1, f"{name}: targets of different kinds {owners}"

@@ -37,6 +37,8 @@ NOT_BY_PATTERN = {"scheduled.json"}  # schedule rules, checked separately below
 # Each names the peering's requester account (detail.requesterAccount): the
 # requester account of the samples, 111111111111.
 DECISIONS = {"peering-accepted.json", "peering-accepted-forwarded.json", "peering-rejected.json"}
+# A request the accepter left for a human (issue 19.14): to the notification topic.
+AWAITING_APPROVAL = "peering-awaiting-approval.json"
 SAMPLE_REQUESTER = "111111111111"
 
 # What a function legitimately does not get in a given template, and why.
@@ -167,11 +169,14 @@ def test_each_function_matches_exactly_its_events(template_name, moto_endpoint, 
 
     if template_name == "requester":
         assert by_owner.get("forward") == {"create-vpc-peering-connection.json", "delete-vpc-peering-connection.json"}
+        assert "notify" not in by_owner, "a requester stack leaves nothing for a human"
     else:
         # The decisions, to their requester account (the one rule, for
         # 111111111111, which the samples name; moto stamps the forwarded sample
         # with this account too, which makes it the accepter's own event).
         assert by_owner.get("forward") == DECISIONS
+        # A request left for a human goes to the notification topic, and nothing else does.
+        assert by_owner.get("notify") == {"peering-awaiting-approval.json"}, by_owner.get("notify")
 
 
 def test_every_sample_is_in_the_manifest():
@@ -672,3 +677,35 @@ def test_the_templates_set_only_variables_the_code_reads():
         for logical in functions(template):
             unknown = {k for k in environment(template, logical, values) if k.startswith("PEERLINK_")} - known
             assert not unknown, f"{template_name} {logical}: {sorted(unknown)} unknown to shared/src/settings.rs"
+
+
+# ------------------------------------------------------------- left for a human
+
+
+def test_a_request_left_for_a_human_reaches_the_topic_only_from_this_account():
+    """Issue 19.14: the accepter stack sends "VPC Peering Awaiting Approval"
+    to the notification topic (AlarmTopicArn), only when the accepter (or
+    drift's sweep) of this account put it, and only that event."""
+    me = ACCOUNTS["accepter"]
+    rules = rules_of("accepter", "notify", me, AlarmTopicArn="arn:aws:sns:eu-west-1:222222222222:peerlink-alarms")
+    (rule, pattern, values), = rules
+    (target,) = rule["targets"]
+    assert resolve(target["Arn"], values) == "arn:aws:sns:eu-west-1:222222222222:peerlink-alarms"
+    assert "DeadLetterConfig" in target, "a delivery the topic policy refuses must land in the failure queue"
+    event = sample_events()[AWAITING_APPROVAL]
+    assert in_process_matches(pattern, with_account(event, me))
+    for stranger in ["111111111111", "999999999999"]:
+        assert not in_process_matches(pattern, with_account(event, stranger)), stranger
+    for name, other in sample_events().items():
+        if name != AWAITING_APPROVAL:
+            assert not in_process_matches(pattern, with_account(other, me)), name
+    template = load(TEMPLATES["accepter"])
+    assert template["Resources"][rule["name"]].get("Condition") == "HasAlarmTopic", "no topic, no rule"
+
+
+def test_the_awaiting_approval_sample_has_the_agreed_shape():
+    event = sample_events()[AWAITING_APPROVAL]
+    assert (event["source"], event["detail-type"]) == ("peerlink", "VPC Peering Awaiting Approval")
+    assert set(event["detail"]) == {"peeringId", "requesterAccount", "requesterVpc", "requesterCidrs", "accepterVpc",
+                                    "entry", "reason", "checks"}, sorted(event["detail"])
+    assert all(set(c) == {"check", "ok", "detail"} for c in event["detail"]["checks"]), event["detail"]["checks"]

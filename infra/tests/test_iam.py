@@ -490,6 +490,29 @@ def test_functions_put_only_peerlink_events_on_their_own_bus(template_name):
             assert types and types <= PEERLINK_DETAIL_TYPES, (fn, st.get("Sid"), types)
 
 
+# What each function may announce on its bus: the accepter and drift's sweep
+# decide (and leave requests for a human, issue 19.14), every function asks
+# for its own continuation (issue 20.2). A requester stack decides nothing.
+ANNOUNCES = {
+    "accepter": {"accepter": PEERLINK_DETAIL_TYPES, "drift": PEERLINK_DETAIL_TYPES,
+                 "finisher": {"Peerlink Continuation"}},
+    "requester": {"drift": {"Peerlink Continuation"}, "finisher": {"Peerlink Continuation"}},
+}
+
+
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_who_may_announce_what(template_name):
+    template = load(TEMPLATES[template_name])
+    values = parameter_values(template, **{"AWS::AccountId": "222222222222"})
+    got = {}
+    for logical, fn in functions(template).items():
+        role = template["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+        got[fn] = {t for st in role_statements(template, role)
+                   if st["Effect"] == "Allow" and "events:PutEvents" in as_list(st["Action"])
+                   for t in condition_value(st, "StringEquals", "events:detail-type", values)}
+    assert got == ANNOUNCES[template_name]
+
+
 # Which peerings each function's role may delete: "undo" (ec2:AccepterVpc a
 # local VPC: one of two overlapping peerings accepted concurrently, by the
 # accepter or by drift's sweep, which decides like it) and "duplicate"
