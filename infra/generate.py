@@ -9,9 +9,10 @@ statements are lines of their own that read as YAML comments
 (`#{% if accepter %}` … `#{% else %}` … `#{% endif %}`), and `{{ … }}` for
 the few values that differ inside a line. Variables: `role` ("accepter" or
 "requester"), `accepter` and `requester` (booleans). The generated files are
-what every check (cfn-lint, sam validate, checkov, infra/tests), `sam build`
-and `peerlink deploy-params` read; infra/tests/test_generated.py fails when
-they differ from the source.
+what every check (cfn-lint, sam validate, checkov, infra/tests) and `sam
+build` read, and whose parameter names `peerlink deploy-params` prints
+(test_deploy_params.py holds it to them); infra/tests/test_generated.py fails
+when they differ from the source.
 
 Usage (from the repository root):
   .tools/venv/bin/python infra/generate.py          write both templates
