@@ -207,7 +207,13 @@ pub(super) fn applied(mut obs: Observed, plan: &Plan) -> Observed {
                 .unwrap()
                 .rules
                 .retain(|r| &r.rule != rule),
-            Action::EnablePeeringDns { .. } => obs.peerings[0].accepter.allow_remote_dns = true,
+            Action::EnablePeeringDns { peering, side } => {
+                let p = obs.peerings.iter_mut().find(|p| &p.id == peering).unwrap();
+                match side {
+                    Side::Requester => p.requester.allow_remote_dns = true,
+                    Side::Accepter => p.accepter.allow_remote_dns = true,
+                }
+            }
             Action::RemarkRule {
                 group,
                 rule,
