@@ -281,7 +281,9 @@ config = "missing/peerlink.toml"
         (&done, "finished"),
         (&drifted, "drift-pending"),
         (&rejected, "rejected"),
-        (&spoke_ecs, "conflict"),
+        // The ECS spoke holds the contested range and keeps it; only the
+        // analytics spoke's new block is refused.
+        (&spoke_ecs, "finished"),
         (&spoke_analytics, "conflict"),
     ];
     let got: Vec<(&str, &str)> = rows
@@ -310,8 +312,8 @@ config = "missing/peerlink.toml"
         "{row:#}"
     );
     assert_eq!(row["accepter"]["missing"], serde_json::json!([]), "{row:#}");
-    // The conflict's finding, with its fix, on both peerings.
-    for id in [&spoke_ecs, &spoke_analytics] {
+    // The conflict's finding, with its fix, on the newcomer, naming the holder.
+    for id in [&spoke_analytics] {
         let findings = rows[id.as_str()]["findings"].as_array().unwrap();
         let overlap = findings
             .iter()
@@ -319,7 +321,8 @@ config = "missing/peerlink.toml"
             .unwrap_or_else(|| panic!("{id}: {findings:#?}"));
         assert_eq!(overlap["account"], DB);
         assert!(
-            overlap["message"].as_str().unwrap().contains("10.60.2.0/24"),
+            overlap["message"].as_str().unwrap().contains("10.60.2.0/24")
+                && overlap["message"].as_str().unwrap().contains(spoke_ecs.as_str()),
             "{overlap}"
         );
         assert!(!overlap["fix"].as_str().unwrap().is_empty());

@@ -207,7 +207,10 @@ async fn when_neither_peer_holds_a_contested_block_neither_is_routed() {
         assert_eq!(overlap_findings(&report).len(), 2, "{report:#?}");
     }
     let routes = hub.routes().await;
-    assert!(!routes.iter().any(|(d, _)| d == "10.6.0.0/16" || d == "10.6.2.0/24"), "{routes:?}");
+    assert!(
+        !routes.iter().any(|(d, _)| d == "10.6.0.0/16" || d == "10.6.2.0/24"),
+        "{routes:?}"
+    );
     assert!(routes.contains(&("10.7.0.0/16".into(), c.clone())), "{routes:?}");
     // The operator narrows C: A gets its block on the next pass.
     let ctx = hub
@@ -247,7 +250,10 @@ async fn routes_that_can_never_carry_traffic_are_taken_back() {
     let report = finish(&ctx, json!({ "reconcile": a })).await;
     assert!(report.failed().is_empty(), "{report:#?}");
     let routes = hub.routes().await;
-    assert!(!routes.iter().any(|(d, _)| d == "10.3.0.0/16"), "dead routes left: {routes:?}");
+    assert!(
+        !routes.iter().any(|(d, _)| d == "10.3.0.0/16"),
+        "dead routes left: {routes:?}"
+    );
     let report = finish(&ctx, json!({ "reconcile": c })).await;
     assert!(report.failed().is_empty(), "{report:#?}");
     let routes = hub.routes().await;
@@ -277,7 +283,11 @@ async fn routes_that_can_never_carry_traffic_are_taken_back() {
         a_routes.iter().all(|(_, d)| d == "10.1.0.0/16"),
         "A keeps no route to a block it gave up: {a_routes:?}"
     );
-    assert_eq!(rules, vec!["10.1.0.0/16".to_string()], "A's rules for blocks it gave up are revoked");
+    assert_eq!(
+        rules,
+        vec!["10.1.0.0/16".to_string()],
+        "A's rules for blocks it gave up are revoked"
+    );
     let again = reconcile::run(&ctx, Scope::All, Mode::Apply, Deadline::none())
         .await
         .unwrap();
@@ -441,7 +451,9 @@ async fn a_replaced_peering_ends_fully_finished_whatever_the_order_of_events() {
 async fn users_routes(link: &Link, other: &str, pcx: &str) -> (bool, bool) {
     let b = &link.accepter;
     (
-        b.routes(&link.spare_table).await.contains(&("10.2.0.0/16".into(), pcx.into())),
+        b.routes(&link.spare_table)
+            .await
+            .contains(&("10.2.0.0/16".into(), pcx.into())),
         b.routes(other).await.contains(&("10.0.0.0/16".into(), pcx.into())),
     )
 }
@@ -482,7 +494,11 @@ async fn what_the_user_selected_away_is_never_touched() {
         .unwrap();
     assert!(drift.reconcile.failed().is_empty(), "{drift:#?}");
     assert!(!b.routes(&selected).await.contains(&ours("10.2.0.0/16")));
-    assert_eq!(users_routes(&link, &other, &pcx).await, (true, true), "the user's routes were removed");
+    assert_eq!(
+        users_routes(&link, &other, &pcx).await,
+        (true, true),
+        "the user's routes were removed"
+    );
 
     // Nothing selected: nothing of the routes is touched, peerlink's included.
     let none = b
@@ -502,5 +518,9 @@ async fn what_the_user_selected_away_is_never_touched() {
         .unwrap();
     assert!(drift.reconcile.failed().is_empty(), "{drift:#?}");
     assert!(!b.routes(&selected).await.iter().any(|(_, t)| *t == pcx));
-    assert_eq!(users_routes(&link, &other, &pcx).await, (true, true), "the user's routes were removed");
+    assert_eq!(
+        users_routes(&link, &other, &pcx).await,
+        (true, true),
+        "the user's routes were removed"
+    );
 }

@@ -277,10 +277,13 @@ async fn run(ctx: &peerlink::Context) -> drift::DriftReport {
 
 #[tokio::test]
 async fn every_grant_can_be_withdrawn() {
-    let link = Link::new(Emulator::shared(), "634000000001", "634000000002").await;
+    let link = Link::new(Emulator::shared(), "635000000001", "635000000002").await;
     let (pcx, _, ctx) = link.accepted().await;
     run(&ctx).await;
-    assert!(link.accepter.peering_dns(&pcx).await.1, "peerlink turned DNS resolution on");
+    assert!(
+        link.accepter.peering_dns(&pcx).await.1,
+        "peerlink turned DNS resolution on"
+    );
     assert_eq!(routes_through(&link, &pcx).await.len(), 8, "two blocks in four tables");
     let entry = |dns: bool| {
         Entry::new(
@@ -312,10 +315,23 @@ async fn every_grant_can_be_withdrawn() {
     let gone = link.accepter.context(&fixtures::document("", &[other])).await;
     let report = run(&gone).await;
     assert!(!link.accepter.peering_dns(&pcx).await.1, "DNS left on: {report:#?}");
-    assert_eq!(routes_through(&link, &pcx).await, Vec::<(String, String)>::new(), "{report:#?}");
+    assert_eq!(
+        routes_through(&link, &pcx).await,
+        Vec::<(String, String)>::new(),
+        "{report:#?}"
+    );
     let marker = format!("peerlink:{pcx}");
     let rules = link.accepter.rules(&link.accepter_vpc.security_group, false).await;
-    assert!(rules.iter().all(|(.., d)| d.as_deref() != Some(marker.as_str())), "{rules:?}");
+    assert!(
+        rules.iter().all(|(.., d)| d.as_deref() != Some(marker.as_str())),
+        "{rules:?}"
+    );
+
+    // The next pass finds nothing of peerlink's left and clears its record
+    // on the peering (only then: a route whose removal failed is retried).
+    let report = run(&gone).await;
+    assert_eq!(report.reconcile.kinds(), vec!["tag-peering"], "{report:#?}");
+    assert!(run(&gone).await.reconcile.actions.is_empty());
 
     // The peering is the user's now: a route they add through it stays.
     link.accepter
