@@ -4,6 +4,7 @@
 mod cleanup;
 mod finish;
 mod properties;
+mod withdraw;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
