@@ -131,56 +131,62 @@ fn change(blocks: Vec<IpNet>) -> impl Strategy<Value = Change> {
     ]
 }
 
+/// Applies a peer's change to the observed peerings; returns the peer.
+fn apply_change(obs: &mut Observed, c: &Change) -> usize {
+    let n = obs.peerings.len();
+    match *c {
+        Change::Associate(p, block) => {
+            // A VPC's own blocks never overlap (EC2 refuses that).
+            let cidrs = &mut obs.peerings[p % n].requester.cidrs;
+            if !cidrs.iter().any(|c| overlaps(c, &block)) {
+                cidrs.push(block);
+            }
+            p % n
+        }
+        Change::Disassociate(p, i) => {
+            // The primary block (the first) cannot be given up.
+            let cidrs = &mut obs.peerings[p % n].requester.cidrs;
+            if i + 1 < cidrs.len() {
+                cidrs.remove(i + 1);
+            }
+            p % n
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// Whatever blocks any peers associate or give up, in any order: routing
-    /// is never ambiguous, and a peer's routes and rules are never taken
-    /// away by another peer's change (the block stays with who holds it).
+    /// Whatever blocks any peers associate or give up, in any order, one or
+    /// several changes between two passes: routing is never ambiguous, and a
+    /// peer's routes and rules are never taken away by another peer's change
+    /// (the block stays with who holds it).
     #[test]
     fn no_peer_ever_cuts_off_another(
         initial in proptest::collection::vec(0usize..14, 2..5),
-        changes in proptest::collection::vec(change(pool()), 0..8),
+        batches in proptest::collection::vec(proptest::collection::vec(change(pool()), 1..3), 0..6),
     ) {
         let blocks = pool();
         let initial: Vec<IpNet> = initial.iter().map(|i| blocks[*i]).collect();
         let (config, obs) = hub(&initial);
-        let n = obs.peerings.len();
         let mut obs = settle(&config, obs).map_err(TestCaseError::fail)?;
         let v = violations(&obs);
         prop_assert!(v.is_empty(), "initially: {:?}", v);
-        for c in changes {
+        for batch in batches {
             let before = held(&obs);
-            let peer = match c {
-                Change::Associate(p, block) => {
-                    // A VPC's own blocks never overlap (EC2 refuses that).
-                    let cidrs = &mut obs.peerings[p % n].requester.cidrs;
-                    if !cidrs.iter().any(|c| overlaps(c, &block)) {
-                        cidrs.push(block);
-                    }
-                    p % n
-                }
-                Change::Disassociate(p, i) => {
-                    // The primary block (the first) cannot be given up.
-                    let cidrs = &mut obs.peerings[p % n].requester.cidrs;
-                    if i + 1 < cidrs.len() {
-                        cidrs.remove(i + 1);
-                    }
-                    p % n
-                }
-            };
+            let mut changed = BTreeSet::new();
+            for c in &batch {
+                let i = apply_change(&mut obs, c);
+                changed.insert(obs.peerings[i].id.clone());
+            }
             obs = settle(&config, obs).map_err(TestCaseError::fail)?;
             let v = violations(&obs);
-            prop_assert!(v.is_empty(), "after {:?}: {:?}", c, v);
+            prop_assert!(v.is_empty(), "after {:?}: {:?}", batch, v);
             let after = held(&obs);
-            let changed = &obs.peerings[peer].id;
-            for (pcx, had) in &before {
-                if pcx == changed {
-                    continue;
-                }
+            for (pcx, had) in before.iter().filter(|(pcx, _)| !changed.contains(*pcx)) {
                 let kept = after.get(pcx).cloned().unwrap_or_default();
                 let lost: Vec<_> = had.difference(&kept).collect();
-                prop_assert!(lost.is_empty(), "{:?} took {:?} away from {}", c, lost, pcx);
+                prop_assert!(lost.is_empty(), "{:?} took {:?} away from {}", batch, lost, pcx);
             }
         }
     }

@@ -60,7 +60,11 @@ fn a_dead_route_is_taken_back_in_the_selected_tables_only() {
         .iter()
         .filter(|f| f.kind == FindingKind::UnexpectedRoute)
         .collect();
-    assert_eq!(unexpected.len(), 1, "only the route outside the ranges: {unexpected:#?}");
+    assert_eq!(
+        unexpected.len(),
+        1,
+        "only the route outside the ranges: {unexpected:#?}"
+    );
     assert!(unexpected[0].message.contains("10.9.0.0/16"));
 }
 
@@ -175,7 +179,11 @@ fn a_removed_entrys_routes_and_dns_are_taken_back_in_whole_account_passes() {
             side: Side::Accepter
         }));
     assert_eq!(count(&first, "revoke-rule"), 2, "its rules too");
-    assert_eq!(count(&first, "tag-peering"), 0, "the record stays until nothing is left");
+    assert_eq!(
+        count(&first, "tag-peering"),
+        0,
+        "the record stays until nothing is left"
+    );
     let obs = applied(obs, &first);
     // Nothing of ours left: the record is cleared, and then nothing more.
     let second = plan(&other, &obs);
