@@ -6,7 +6,8 @@
 //! One [`Planner`] walks the managed peerings; each concern is an `impl
 //! Planner` block in its own file: [`routes`], [`rules`], [`dns`],
 //! [`secrets`] (statements to grant) and [`cleanup`] (what gone peerings
-//! leave behind), with [`bindings`] deciding which peerings are managed and
+//! leave behind, and what peerlink did for a peering no entry manages any
+//! more), with [`bindings`] deciding which peerings are managed and
 //! [`index`] holding the lookups built once per pass.
 
 mod action;
