@@ -106,7 +106,13 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
 
     // The routing invariant: blocks no route may go to (overlaps between
     // peers of a VPC, blocks EC2 does not list).
-    let routed = crate::routing::routing(config, me, &obs.peerings, &obs.vpcs);
+    let state = crate::routing::State {
+        peerings: &obs.peerings,
+        vpcs: &obs.vpcs,
+        route_tables: &obs.route_tables,
+        groups: obs.security_groups.iter().map(|g| (g.id.as_str(), g)).collect(),
+    };
+    let routed = crate::routing::routing(config, me, &state);
     out.extend(
         routed
             .refused

@@ -287,7 +287,9 @@ config = "missing/peerlink.toml"
         (&done, "finished"),
         (&drifted, "drift-pending"),
         (&rejected, "rejected"),
-        (&spoke_ecs, "conflict"),
+        // The ECS spoke holds the contested range and keeps it; only the
+        // analytics spoke's new block is refused.
+        (&spoke_ecs, "finished"),
         (&spoke_analytics, "conflict"),
     ];
     let got: Vec<(&str, &str)> = rows
@@ -316,20 +318,28 @@ config = "missing/peerlink.toml"
         "{row:#}"
     );
     assert_eq!(row["accepter"]["missing"], serde_json::json!([]), "{row:#}");
-    // The conflict's finding, with its fix, on both peerings.
-    for id in [&spoke_ecs, &spoke_analytics] {
-        let findings = rows[id.as_str()]["findings"].as_array().unwrap();
-        let overlap = findings
+    // The conflict's finding, with its fix, on the newcomer, naming the holder.
+    let findings = rows[spoke_analytics.as_str()]["findings"].as_array().unwrap();
+    let overlap = findings
+        .iter()
+        .find(|f| f["kind"] == "overlap-conflict")
+        .unwrap_or_else(|| panic!("{spoke_analytics}: {findings:#?}"));
+    assert_eq!(overlap["account"], DB);
+    let message = overlap["message"].as_str().unwrap();
+    assert!(
+        message.contains("10.60.2.0/24") && message.contains(spoke_ecs.as_str()),
+        "{overlap}"
+    );
+    assert!(!overlap["fix"].as_str().unwrap().is_empty());
+    assert!(
+        rows[spoke_ecs.as_str()]["findings"]
+            .as_array()
+            .unwrap()
             .iter()
-            .find(|f| f["kind"] == "overlap-conflict")
-            .unwrap_or_else(|| panic!("{id}: {findings:#?}"));
-        assert_eq!(overlap["account"], DB);
-        assert!(
-            overlap["message"].as_str().unwrap().contains("10.60.2.0/24"),
-            "{overlap}"
-        );
-        assert!(!overlap["fix"].as_str().unwrap().is_empty());
-    }
+            .all(|f| f["kind"] != "overlap-conflict"),
+        "the holder keeps its block: {:#}",
+        rows[spoke_ecs.as_str()]
+    );
     assert_eq!(rows[rejected.as_str()]["requester"]["account"], ANALYTICS);
 
     // The accounts that cannot be read are rows saying why.

@@ -77,8 +77,8 @@ async fn reconcile_reads_are_flat_from_1_to_200_route_tables() {
         let first = ctx.calls().summary();
         assert_eq!(
             first.writes as usize,
-            tables + 1 + 1 + 1,
-            "a route per table, a rule, the DNS option, our tag on the group"
+            tables + 1 + 1 + 1 + 1,
+            "a route per table, a rule, the DNS option, our tag on the group, our record on the peering"
         );
         ctx.calls().reset();
         reconcile::run(&ctx, scope, Mode::Apply, Deadline::none())

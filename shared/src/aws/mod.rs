@@ -86,7 +86,7 @@ pub trait Aws: Send + Sync {
     fn delete_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()>;
     /// Creates a request; returns its id.
     fn create_peering<'a>(&'a self, request: &'a PeeringRequest) -> Pending<'a, String>;
-    /// Sets tags on an EC2 resource (a security group, a VPC).
+    /// Sets tags on an EC2 resource (a security group, a VPC, a peering).
     fn create_tags<'a>(&'a self, resource: &'a str, tags: &'a [(String, String)]) -> Pending<'a, ()>;
     fn create_route<'a>(&'a self, table: &'a str, destination: &'a IpNet, peering: &'a str) -> Pending<'a, ()>;
     fn replace_route<'a>(&'a self, table: &'a str, destination: &'a IpNet, peering: &'a str) -> Pending<'a, ()>;
@@ -97,6 +97,8 @@ pub trait Aws: Send + Sync {
     fn update_rule_description<'a>(&'a self, group: &'a str, rule: &'a SgRule, description: &'a str)
     -> Pending<'a, ()>;
     fn enable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()>;
+    /// Turns `AllowDnsResolutionFromRemoteVpc` off on our side (a grant withdrawn).
+    fn disable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()>;
     fn enable_vpc_attribute<'a>(&'a self, vpc: &'a str, attribute: VpcDnsAttribute) -> Pending<'a, ()>;
 
     /// `None` when the secret does not exist.

@@ -231,7 +231,10 @@ impl Aws for Clients {
         Box::pin(ec2::update_rule_description(&self.ec2, group, rule, description))
     }
     fn enable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()> {
-        Box::pin(ec2::enable_peering_dns(&self.ec2, peering, side))
+        Box::pin(ec2::set_peering_dns(&self.ec2, peering, side, true))
+    }
+    fn disable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()> {
+        Box::pin(ec2::set_peering_dns(&self.ec2, peering, side, false))
     }
     fn enable_vpc_attribute<'a>(&'a self, vpc: &'a str, attribute: VpcDnsAttribute) -> Pending<'a, ()> {
         Box::pin(ec2::enable_vpc_attribute(&self.ec2, vpc, attribute))

@@ -14,7 +14,7 @@ use crate::aws::{Aws, PeeringRequest};
 use crate::context::{Context, Deadline};
 use crate::error::AwsError;
 use crate::model::PeeringStatus;
-use crate::ownership::{ENTRY_TAG, MANAGED_TAG, request_tag};
+use crate::ownership::{DNS_OFF, ENTRY_TAG, MANAGED_TAG, dns_tag, request_tag};
 
 fn managed_tag() -> [(String, String); 1] {
     [(MANAGED_TAG.to_string(), "true".to_string())]
@@ -146,6 +146,12 @@ async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsErro
             request_peering(aws, &request, entry, *at).await?;
         }
         Action::EnablePeeringDns { peering, side } => aws.enable_peering_dns(peering, *side).await?,
+        Action::DisablePeeringDns { peering, side } => {
+            aws.disable_peering_dns(peering, *side).await?;
+            aws.create_tags(peering, &[(dns_tag(*side), DNS_OFF.to_string())])
+                .await?;
+        }
+        Action::TagPeering { peering, tags } => aws.create_tags(peering, tags).await?,
         Action::EnableVpcAttribute { vpc, attribute } => aws.enable_vpc_attribute(vpc, *attribute).await?,
         Action::MergeSecretPolicy { secret, change } => {
             return merge_loop(

@@ -95,7 +95,10 @@ fn write_fix(action: &Action) -> String {
         Action::CreatePeeringRequest { .. } => {
             "the peer VPC must be in the stack's RequestPeerVpcArns (peerlink deploy-params); redeploy".into()
         }
-        Action::EnablePeeringDns { .. } | Action::EnableVpcAttribute { .. } => {
+        Action::EnablePeeringDns { .. }
+        | Action::DisablePeeringDns { .. }
+        | Action::TagPeering { .. }
+        | Action::EnableVpcAttribute { .. } => {
             "the local VPC must be in the stack's LocalVpcIds (peerlink deploy-params); redeploy".into()
         }
     }

@@ -19,8 +19,8 @@ use crate::aws::{Aws, Select};
 use crate::context::Context;
 use crate::error::{AwsError, Error, Result};
 use crate::matching::match_entry;
-use crate::model::{KeyState, SecretState};
-use crate::ownership::MANAGED_TAG;
+use crate::model::{KeyState, PeeringStatus, SecretState};
+use crate::ownership::{MANAGED_TAG, NO_TABLES, routes_tag};
 
 /// How many reads run at once: enough for one round in any sane
 /// configuration, bounded so a huge one does not open hundreds of connections.
@@ -155,6 +155,17 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
     );
     let more_keys = all(&unresolved, |k| permitted(read_key(aws, k))).await?;
     record(&mut obs.keys, &mut obs.denied, DeniedRead::Key, more_keys);
+    // And the route tables of local VPCs no entry names any more, where a
+    // live peering records that peerlink routes it: its routes are taken back.
+    let recorded = if whole_account {
+        unnamed_routed_vpcs(ctx, &obs, &vpc_ids)
+    } else {
+        Vec::new()
+    };
+    if !recorded.is_empty() {
+        obs.route_tables
+            .extend(aws.describe_route_tables(Select::Vpcs(&recorded)).await?);
+    }
     Ok(obs)
 }
 
@@ -175,6 +186,23 @@ fn record<T>(
             }
         }
     }
+}
+
+/// Local VPCs not among `named` with an active peering whose side there
+/// records peerlink's routes ([`routes_tag`]).
+fn unnamed_routed_vpcs(ctx: &Context, obs: &Observed, named: &[String]) -> Vec<String> {
+    sorted(
+        obs.peerings
+            .iter()
+            .filter(|p| p.status == PeeringStatus::Active)
+            .flat_map(|p| {
+                p.local_sides(&ctx.me)
+                    .into_iter()
+                    .filter(|s| p.tags.get(&routes_tag(*s)).is_some_and(|v| v != NO_TABLES))
+                    .map(|s| p.side(s).vpc.clone())
+            })
+            .filter(|v| !named.contains(v)),
+    )
 }
 
 /// The entries `scope` names. An event naming a peering EC2 does not list is

@@ -48,6 +48,7 @@ async fn a_pass_finishes_the_peering_and_a_second_pass_writes_nothing() {
             "create-route",
             "create-route",
             "enable-peering-dns",
+            "tag-peering",
         ]
     );
     assert!(
@@ -62,6 +63,14 @@ async fn a_pass_finishes_the_peering_and_a_second_pass_writes_nothing() {
             Some("peerlink:pcx-00000000000000001")
         );
         assert!(w.peerings[0].accepter.allow_remote_dns);
+        assert_eq!(
+            w.peerings[0].tags.get("peerlink:dns:accepter").map(String::as_str),
+            Some("on")
+        );
+        assert_eq!(
+            w.peerings[0].tags.get("peerlink:routes:accepter").map(String::as_str),
+            Some("*")
+        );
     }
     ctx.calls().reset();
     let second = run(&ctx, scope, Mode::Apply, Deadline::none()).await.unwrap();

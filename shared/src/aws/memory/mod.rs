@@ -71,6 +71,17 @@ impl Memory {
         };
         async move { result }.boxed()
     }
+
+    fn set_peering_dns(&self, id: &str, side: Side, on: bool) -> Pending<'_, ()> {
+        self.call("ModifyVpcPeeringConnectionOptions", |w| {
+            let p = peering(w, id, "ModifyVpcPeeringConnectionOptions")?;
+            match side {
+                Side::Requester => p.requester.allow_remote_dns = on,
+                Side::Accepter => p.accepter.allow_remote_dns = on,
+            }
+            Ok(())
+        })
+    }
 }
 
 fn table<'w>(w: &'w mut World, id: &str, op: &'static str) -> Result<&'w mut RouteTable, AwsError> {
@@ -239,6 +250,8 @@ impl Aws for Memory {
                 v.tags.extend(tags.iter().cloned());
             } else if let Some(g) = w.groups.iter_mut().find(|g| g.id == resource) {
                 g.tagged |= tags.iter().any(|(k, _)| k == MANAGED_TAG);
+            } else if let Some(p) = w.peerings.iter_mut().find(|p| p.id == resource) {
+                p.tags.extend(tags.iter().cloned());
             } else {
                 return Err(err("CreateTags", "InvalidID", resource));
             }
@@ -333,14 +346,10 @@ impl Aws for Memory {
         })
     }
     fn enable_peering_dns<'a>(&'a self, id: &'a str, side: Side) -> Pending<'a, ()> {
-        self.call("ModifyVpcPeeringConnectionOptions", |w| {
-            let p = peering(w, id, "ModifyVpcPeeringConnectionOptions")?;
-            match side {
-                Side::Requester => p.requester.allow_remote_dns = true,
-                Side::Accepter => p.accepter.allow_remote_dns = true,
-            }
-            Ok(())
-        })
+        self.set_peering_dns(id, side, true)
+    }
+    fn disable_peering_dns<'a>(&'a self, id: &'a str, side: Side) -> Pending<'a, ()> {
+        self.set_peering_dns(id, side, false)
     }
     fn enable_vpc_attribute<'a>(&'a self, vpc: &'a str, attribute: VpcDnsAttribute) -> Pending<'a, ()> {
         self.call("ModifyVpcAttribute", |w| {

@@ -51,6 +51,17 @@ pub enum Action {
         peering: String,
         side: Side,
     },
+    /// Turns off what peerlink turned on, then records that on the peering
+    /// (in that order: a failed turn-off stays peerlink's to retry).
+    DisablePeeringDns {
+        peering: String,
+        side: Side,
+    },
+    /// Sets peerlink's tags on a peering (what it routes and turned on there).
+    TagPeering {
+        peering: String,
+        tags: Vec<(String, String)>,
+    },
     EnableVpcAttribute {
         vpc: String,
         attribute: VpcDnsAttribute,
@@ -94,7 +105,9 @@ impl Action {
             | Action::RevokeRule { group, .. }
             | Action::RemarkRule { group, .. }
             | Action::TagGroup { group } => group,
-            Action::EnablePeeringDns { peering, .. } => peering,
+            Action::EnablePeeringDns { peering, .. }
+            | Action::DisablePeeringDns { peering, .. }
+            | Action::TagPeering { peering, .. } => peering,
             Action::EnableVpcAttribute { vpc, .. } | Action::CreatePeeringRequest { vpc, .. } => vpc,
             Action::MergeSecretPolicy { secret, .. } | Action::TagSecret { secret } => secret,
             Action::MergeKeyPolicy { key, .. } | Action::TagKey { key } => key,
@@ -114,6 +127,8 @@ impl Action {
             Action::TagKey { .. } => "tag-key",
             Action::CreatePeeringRequest { .. } => "create-peering-request",
             Action::EnablePeeringDns { .. } => "enable-peering-dns",
+            Action::DisablePeeringDns { .. } => "disable-peering-dns",
+            Action::TagPeering { .. } => "tag-peering",
             Action::EnableVpcAttribute { .. } => "enable-vpc-attribute",
             Action::MergeSecretPolicy { .. } => "merge-secret-policy",
             Action::MergeKeyPolicy { .. } => "merge-key-policy",
@@ -164,6 +179,11 @@ impl fmt::Display for Action {
                 peer_region.as_ref().map(|r| format!(" in {r}")).unwrap_or_default()
             ),
             Action::EnablePeeringDns { side, .. } => write!(f, "{side} AllowDnsResolutionFromRemoteVpc"),
+            Action::DisablePeeringDns { side, .. } => write!(f, "{side} AllowDnsResolutionFromRemoteVpc off"),
+            Action::TagPeering { tags, .. } => {
+                let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                f.write_str(&pairs.join(" "))
+            }
             Action::EnableVpcAttribute { attribute, .. } => write!(f, "{attribute:?}"),
             Action::MergeSecretPolicy { change, .. } | Action::MergeKeyPolicy { change, .. } => {
                 f.write_str(&sids(change))
