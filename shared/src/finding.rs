@@ -42,6 +42,9 @@ pub enum FindingKind {
     NetworkAclBlocks,
     /// A security group references a group across an inter-region peering.
     CrossRegionGroupReference,
+    /// A path an entry declares (`verify`) is blocked on this account's side:
+    /// the hop that stops it, and the fix.
+    PathBlocked,
 }
 
 impl FindingKind {

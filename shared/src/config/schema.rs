@@ -111,6 +111,18 @@ pub(super) fn rule_needs_ports(schema: &mut Schema) {
     );
 }
 
+/// A path's `tcp` and `udp` (the default) need `port`, `icmp` takes none, `all` is no traffic one sends.
+pub(super) fn path_needs_port(schema: &mut Schema) {
+    all_of(
+        schema,
+        json_schema!({
+            "if": { "properties": { "protocol": { "const": "icmp" } }, "required": ["protocol"] },
+            "then": { "not": { "required": ["port"] } },
+            "else": { "required": ["port"], "properties": { "protocol": { "enum": ["tcp", "udp"] } } },
+        }),
+    );
+}
+
 /// `select = "tagged"` needs `tags`, `select = "ids"` needs `ids`; otherwise neither applies.
 pub(super) fn select_needs_its_list(schema: &mut Schema) {
     for (select, list) in [("tagged", "tags"), ("ids", "ids")] {
