@@ -112,8 +112,9 @@ async fn read_account(spec: &AccountSpec, base: &SdkConfig) -> Vec<AccountRead> 
     futures_util::future::join_all(reads).await
 }
 
-/// Assumes the account's role with the caller's credentials.
-async fn assume(spec: &AccountSpec, base: &SdkConfig) -> Result<Credentials, String> {
+/// Assumes the account's role with the caller's credentials (`peerlink
+/// verify` assumes it the same way).
+pub async fn assume(spec: &AccountSpec, base: &SdkConfig) -> Result<Credentials, String> {
     let region = &spec.regions[0].region;
     let sts = aws_sdk_sts::Client::new(&base.to_builder().region(Region::new(region.clone())).build());
     let out = sts
@@ -142,12 +143,7 @@ async fn read_region(
     credentials: Credentials,
     config: Option<Config>,
 ) -> Result<Seen, String> {
-    // The caller's endpoint (AWS_ENDPOINT_URL), retries and timeouts; the role's credentials.
-    let sdk = base
-        .to_builder()
-        .region(Region::new(region.to_string()))
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .build();
+    let sdk = region_sdk(base, region, credentials);
     let managed = config.is_some();
     let ctx = Context::connect(&sdk, config.unwrap_or_default(), Settings::default())
         .await
@@ -181,4 +177,13 @@ async fn read_region(
     }
     vpcs.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Seen { peerings, vpcs, report })
+}
+
+/// The SDK configuration of one account in one region: the caller's
+/// endpoint (`AWS_ENDPOINT_URL`), retries and timeouts; the role's credentials.
+pub fn region_sdk(base: &SdkConfig, region: &str, credentials: Credentials) -> SdkConfig {
+    base.to_builder()
+        .region(Region::new(region.to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build()
 }
