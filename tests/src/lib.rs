@@ -12,6 +12,7 @@
 
 mod account;
 mod chain;
+mod cli;
 mod emulator;
 mod events;
 mod fault_proxy;
@@ -27,6 +28,7 @@ use std::sync::OnceLock;
 
 pub use account::{Account, TestSecret, TestVpc};
 pub use chain::{Chain, EventCapture, connect_by_events};
+pub use cli::peerlink;
 pub use emulator::Emulator;
 pub use events::{cloudtrail_event, create_event, create_event_in, decide, finish, scheduled_event};
 pub use fault_proxy::FaultProxy;

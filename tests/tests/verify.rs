@@ -14,7 +14,7 @@ use peerlink::verify::Traffic;
 use peerlink::{Context, Deadline, Mode};
 use peerlink_cli::report::AccountsFile;
 use peerlink_cli::verify::{Outcome, prove, render};
-use peerlink_tests::{Emulator, Link, REGION, TestInterface, accounts_file, decide, workspace_root};
+use peerlink_tests::{Emulator, Link, REGION, TestInterface, accounts_file, decide, peerlink, workspace_root};
 
 /// The guide's two accounts with the ends of the path.
 struct Guide {
@@ -357,4 +357,187 @@ async fn a_transitive_route_and_overlapping_ranges_get_their_advice() {
     assert_eq!(first.check.name(), "peering");
     assert!(first.detail.contains("overlap"), "{}", first.detail);
     assert!(first.fix.as_deref().unwrap().contains("PrivateLink"), "{first:?}");
+}
+
+/// The command itself: JSON in the shape and exit 0 when reachable,
+/// a table with the blocking hop and exit 2 when blocked, exit 1 naming the
+/// endpoint not found or the account that cannot be read.
+#[tokio::test]
+async fn the_command_exits_0_when_reachable_2_when_blocked_1_on_error() {
+    let g = guide("740000000005", "740000000006").await;
+    let _ = g.link.accepted().await;
+    g.finish().await;
+    let endpoint = &Emulator::shared().endpoint;
+    let file = g.accounts.path.to_str().unwrap().to_string();
+    let args = |from: &str, to: &str, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["verify", "--accounts", &file, "--from", from, "--to", to, "--port", "5432"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| peerlink(endpoint, &a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let out = run(args(&g.task.id, &g.db.address, &["--json"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["checks", "from", "peering", "reachable", "to"]);
+    assert_eq!(json["reachable"], true);
+    assert_eq!(json["to"]["interface"], g.db.id.as_str());
+    assert_eq!(json["from"]["account"], "740000000005");
+    assert_eq!(json["peering"]["status"], "active");
+    let check = json["checks"][0].as_object().unwrap();
+    let keys: Vec<&str> = check.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["account", "check", "detail", "fix", "ok", "resource"]);
+    // An id and an address: two look-ups per account, then the same 16.
+    assert!(stderr.contains("reads: 22 (") && stderr.contains("DescribeNetworkInterfaces 4"), "{stderr}");
+
+    g.link
+        .requester
+        .ec2
+        .delete_route()
+        .route_table_id(&g.link.requester_vpc.subnet_tables[0])
+        .destination_cidr_block("10.1.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let out = run(args(&g.task.address, &g.db.id, &[]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("BLOCKED at source-route") && text.contains("fix: add a route"), "{text}");
+
+    let out = run(args(&g.task.id, "10.1.250.250", &[]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--to 10.1.250.250") && stderr.contains("740000000006 eu-west-1"),
+        "{stderr}"
+    );
+
+    // An account whose role is in another account: its answer is not its own.
+    let dir = workspace_root()
+        .join("results/tmp")
+        .join(format!("verify-wrong-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wrong = dir.join("accounts.toml");
+    std::fs::write(
+        &wrong,
+        format!(
+            "{}\n[[account]]\nid = \"740000000008\"\nrole = \"arn:aws:iam::740000000007:role/peerlink-verify\"\nregions = [\"{REGION}\"]\n",
+            std::fs::read_to_string(&g.accounts.path).unwrap()
+        ),
+    )
+    .unwrap();
+    let mut a = args(&g.task.id, &g.db.id, &[]);
+    a[2] = wrong.to_str().unwrap().to_string();
+    let out = run(a);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("account 740000000008") && stderr.contains("is in account 740000000007"),
+        "{stderr}"
+    );
+}
+
+/// Continuous proof: each side declares its half of the path; a drift pass
+/// reports a network-ACL change that blocks it, naming the hop and the fix.
+#[tokio::test]
+async fn a_declared_path_blocked_by_a_network_acl_is_reported_on_the_next_drift_pass() {
+    use peerlink::config::DriftMode;
+    use peerlink::drift;
+    use peerlink::finding::FindingKind;
+    use peerlink::fixtures;
+    use peerlink::metrics::InvocationReport;
+
+    let g = guide("740000000009", "740000000010").await;
+    let _ = g.link.accepted().await;
+    g.finish().await;
+    let (requester, accepter) = (&g.link.requester, &g.link.accepter);
+    let declare = |local: &str, remote: &str| format!("verify = [{{ local = \"{local}\", remote = \"{remote}\", port = 5432 }}]");
+    let task_side = requester
+        .context(&fixtures::document(
+            "",
+            &[g.link.requester_entry("orders-db").line(&declare(&g.task.id, &g.db.address))],
+        ))
+        .await;
+    let db_config = g
+        .link
+        .accepter_config("")
+        .replacen("auto_accept = true\n", &format!("auto_accept = true\n{}\n", declare(&g.db.id, &g.task.address)), 1);
+    let db_side = accepter.context(&db_config).await;
+    let pass = |ctx: &Context| {
+        let ctx = ctx.clone();
+        async move {
+            ctx.calls().reset();
+            let report = drift::run(&ctx, DriftMode::Report, Deadline::none()).await.expect("drift");
+            let blocked: Vec<_> = report
+                .reconcile
+                .findings
+                .iter()
+                .filter(|f| f.kind == FindingKind::PathBlocked)
+                .cloned()
+                .collect();
+            let metric = report.metrics().into_iter().find(|(m, _)| *m == "PathsBlocked").map(|(_, n)| n);
+            assert_eq!(metric, Some(blocked.len()));
+            (blocked, ctx.calls().summary())
+        }
+    };
+
+    // Both halves proved; the reads a pass adds for them.
+    let (blocked, with_paths) = pass(&task_side).await;
+    assert!(blocked.is_empty(), "{blocked:#?}");
+    let (blocked, _) = pass(&db_side).await;
+    assert!(blocked.is_empty(), "{blocked:#?}");
+    let (_, without) = pass(&g.requester_ctx).await;
+    println!(
+        "drift reads: {} without declared paths, {} with one (+{:?})",
+        without.reads,
+        with_paths.reads,
+        ["DescribeNetworkInterfaces", "DescribeNetworkAcls"].map(|op| with_paths.calls(op))
+    );
+    assert_eq!(with_paths.calls("DescribeNetworkInterfaces"), 1);
+    assert_eq!(with_paths.calls("DescribeNetworkAcls"), 1);
+    assert_eq!(with_paths.reads, without.reads + 2, "{with_paths:#?}");
+
+    // The task's subnet gets a custom ACL that lets the request out but not the answer in.
+    let task_acl = requester
+        .custom_acl(&g.link.requester_vpc.id, &g.link.requester_vpc.subnets[0])
+        .await;
+    requester
+        .acl_entry(&task_acl, 50, false, false, "6", Some((1024, 65535)), "10.1.0.0/16")
+        .await;
+    let (blocked, _) = pass(&task_side).await;
+    assert_eq!(blocked.len(), 1, "{blocked:#?}");
+    let f = &blocked[0];
+    println!("{}\n  fix: {}", f.message, f.fix);
+    assert!(f.message.contains("blocked at source-nacl-in") && f.message.contains("entry 50 denies"), "{}", f.message);
+    assert_eq!(f.resource.as_deref(), Some(task_acl.as_str()));
+    assert!(f.fix.contains("stateless"), "{}", f.fix);
+    // The database's half does not see the task's ACL.
+    let (blocked, _) = pass(&db_side).await;
+    assert!(blocked.is_empty(), "{blocked:#?}");
+
+    // The database's subnet denies the port inbound: its own pass names its hop.
+    let db_acl = accepter
+        .custom_acl(&g.link.accepter_vpc.id, &g.link.accepter_vpc.subnets[0])
+        .await;
+    accepter
+        .acl_entry(&db_acl, 50, false, false, "6", Some((5432, 5432)), "10.0.0.0/16")
+        .await;
+    let (blocked, _) = pass(&db_side).await;
+    assert_eq!(blocked.len(), 1, "{blocked:#?}");
+    assert!(blocked[0].message.contains("blocked at destination-nacl-in"), "{}", blocked[0].message);
+    assert!(blocked[0].message.contains(&format!("{} -> {}", g.task.address, g.db.id)), "{}", blocked[0].message);
+
+    // Repaired: both halves proved again.
+    requester.delete_acl_entry(&task_acl, 50, false).await;
+    accepter.delete_acl_entry(&db_acl, 50, false).await;
+    for ctx in [&task_side, &db_side] {
+        let (blocked, _) = pass(ctx).await;
+        assert!(blocked.is_empty(), "{blocked:#?}");
+    }
 }
