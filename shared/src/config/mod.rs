@@ -289,6 +289,7 @@ pub struct PathSpec {
     /// The network interface in `local_vpc` (an ECS task's, a database's).
     pub local: NetworkInterfaceId,
     /// The address at the other end, in the peer VPC (inside `allowed_cidrs`).
+    #[schemars(schema_with = "schema::ipv4")]
     pub remote: Ipv4Addr,
     /// The port (with `tcp` and `udp`).
     #[serde(default)]
