@@ -45,6 +45,9 @@ pub enum FindingKind {
     /// A path an entry declares (`verify`) is blocked on this account's side:
     /// the hop that stops it, and the fix.
     PathBlocked,
+    /// Peering is the wrong tool here (overlapping ranges, a transitive
+    /// route, a VPC near its quota of peerings): the fix names the right one.
+    WrongTool,
 }
 
 impl FindingKind {

@@ -245,8 +245,8 @@ impl<'w> Path<'w> {
                     .flatten()
                 {
                     let active = advice::active_peerings(&self.world.peerings, &v.account, &v.vpc.id);
-                    if let Some(advice) = advice::near_quota(&v.vpc.id, active, v.peering_quota) {
-                        detail.push_str(&format!("; {advice}"));
+                    if let Some(near) = advice::near_quota(&v.vpc.id, active, v.peering_quota) {
+                        detail.push_str(&format!("; {near}: {}", advice::QUOTA));
                     }
                 }
                 (detail, None)
