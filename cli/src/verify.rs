@@ -188,7 +188,10 @@ async fn locate(
             None => GlobalSettings::default().active_peerings_per_vpc,
             Some(path) => {
                 let config = ConfigSource::File(path.clone()).read_local();
-                config.map_err(|e| fail(&r.region, e.to_string()))?.settings.active_peerings_per_vpc
+                config
+                    .map_err(|e| fail(&r.region, e.to_string()))?
+                    .settings
+                    .active_peerings_per_vpc
             }
         };
         let aws = Arc::new(Clients::new(&region_sdk(base, &r.region, credentials.clone())));
@@ -225,7 +228,10 @@ fn pick<'a>(
     match matches.as_slice() {
         [one] => Ok(*one),
         [] => {
-            let searched: Vec<String> = found.iter().map(|(r, _)| format!("{} {}", r.account, r.region)).collect();
+            let searched: Vec<String> = found
+                .iter()
+                .map(|(r, _)| format!("{} {}", r.account, r.region))
+                .collect();
             let what = match endpoint {
                 Endpoint::Interface(_) => "network interface has this id",
                 Endpoint::Address(_) => "network interface has this private address",
@@ -284,7 +290,12 @@ pub fn reads_line(outcome: &Outcome) -> String {
 /// The checks as a table in path order, the first failing hop marked (and
 /// in bold red on a terminal), then its fix.
 pub fn render(outcome: &Outcome, traffic: Traffic, colour: bool) -> String {
-    let end = |e: &EndInfo| format!("{} ({}, account {} {}, {})", e.interface, e.address, e.account, e.region, e.vpc);
+    let end = |e: &EndInfo| {
+        format!(
+            "{} ({}, account {} {}, {})",
+            e.interface, e.address, e.account, e.region, e.vpc
+        )
+    };
     let mut out = format!("verify: {} -> {}, {traffic}\n\n", end(&outcome.from), end(&outcome.to));
     let first = outcome.first_failure().map(|c| c.check);
     let rows: Vec<Vec<String>> = outcome

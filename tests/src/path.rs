@@ -161,7 +161,12 @@ pub fn accounts_file(dir: &Path, accounts: &[&str]) -> PathBuf {
     std::fs::create_dir_all(dir).expect("accounts file directory");
     let text: String = accounts
         .iter()
-        .map(|id| format!("[[account]]\nid = \"{id}\"\nrole = \"peerlink-verify\"\nregions = [\"{}\"]\n\n", crate::REGION))
+        .map(|id| {
+            format!(
+                "[[account]]\nid = \"{id}\"\nrole = \"peerlink-verify\"\nregions = [\"{}\"]\n\n",
+                crate::REGION
+            )
+        })
         .collect();
     let path = dir.join("accounts.toml");
     std::fs::write(&path, text).expect("write the accounts file");

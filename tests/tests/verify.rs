@@ -106,7 +106,11 @@ impl Guide {
         println!("== {what}\n{}", show(&o));
         let first = o.first_failure().unwrap_or_else(|| panic!("{what}: reachable"));
         assert_eq!(first.check.name(), hop, "{what}:\n{}", show(&o));
-        assert!(first.detail.contains(detail), "{what}: {:?} lacks {detail:?}", first.detail);
+        assert!(
+            first.detail.contains(detail),
+            "{what}: {:?} lacks {detail:?}",
+            first.detail
+        );
         assert!(first.fix.as_deref().is_some_and(|f| !f.is_empty()), "{what}: no fix");
     }
 
@@ -168,8 +172,12 @@ async fn the_guides_path_is_proved_and_each_break_is_its_own_first_failure() {
         .send()
         .await
         .unwrap();
-    g.expect_blocked("route missing in the task subnet's own table", "source-route", "the main table")
-        .await;
+    g.expect_blocked(
+        "route missing in the task subnet's own table",
+        "source-route",
+        "the main table",
+    )
+    .await;
     g.finish().await;
     g.expect_reachable("route repaired").await;
 
@@ -279,7 +287,10 @@ async fn the_guides_path_is_proved_and_each_break_is_its_own_first_failure() {
 
     // Reads are flat: 49 more route tables in each VPC, 50 more rules in the
     // database group, 50 more entries in its ACL: the same count.
-    for (account, vpc) in [(requester, &g.link.requester_vpc.id), (accepter, &g.link.accepter_vpc.id)] {
+    for (account, vpc) in [
+        (requester, &g.link.requester_vpc.id),
+        (accepter, &g.link.accepter_vpc.id),
+    ] {
         for i in 0..49 {
             account.route_table(vpc, &[("Name", &format!("extra-{i}"))]).await;
         }
@@ -294,7 +305,15 @@ async fn the_guides_path_is_proved_and_each_break_is_its_own_first_failure() {
             )
             .await;
         accepter
-            .acl_entry(&acl, 200 + i, false, true, "6", Some((7000 + i, 7000 + i)), "10.8.0.0/16")
+            .acl_entry(
+                &acl,
+                200 + i,
+                false,
+                true,
+                "6",
+                Some((7000 + i, 7000 + i)),
+                "10.8.0.0/16",
+            )
             .await;
     }
     let grown = g.expect_reachable("grown").await;
@@ -319,8 +338,12 @@ async fn a_transitive_route_and_overlapping_ranges_get_their_advice() {
     // vpc-c (10.5.0.0/16) peers with the database VPC only; the task's
     // table sends 10.5.0.0/16 through its peering to the database VPC.
     let c = accepter.vpc(&["10.5.0.0/16"], 1).await;
-    let c_eni = accepter.interface(&c.subnets[0], &[&c.security_group], "service in vpc-c").await;
-    let bc = accepter.request_peering(&c.id, &accepter.id, &g.link.accepter_vpc.id, None).await;
+    let c_eni = accepter
+        .interface(&c.subnets[0], &[&c.security_group], "service in vpc-c")
+        .await;
+    let bc = accepter
+        .request_peering(&c.id, &accepter.id, &g.link.accepter_vpc.id, None)
+        .await;
     accepter.accept(&bc).await;
     requester
         .ec2
@@ -340,7 +363,9 @@ async fn a_transitive_route_and_overlapping_ranges_get_their_advice() {
 
     // vpc-d (10.0.0.0/16) overlaps the task's VPC; its request is rejected.
     let d = accepter.vpc(&["10.0.0.0/16"], 1).await;
-    let d_eni = accepter.interface(&d.subnets[0], &[&d.security_group], "service in vpc-d").await;
+    let d_eni = accepter
+        .interface(&d.subnets[0], &[&d.security_group], "service in vpc-d")
+        .await;
     let ad = requester
         .request_peering(&g.link.requester_vpc.id, &accepter.id, &d.id, None)
         .await;
@@ -370,10 +395,20 @@ async fn the_command_exits_0_when_reachable_2_when_blocked_1_on_error() {
     let endpoint = &Emulator::shared().endpoint;
     let file = g.accounts.path.to_str().unwrap().to_string();
     let args = |from: &str, to: &str, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = ["verify", "--accounts", &file, "--from", from, "--to", to, "--port", "5432"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut a: Vec<String> = [
+            "verify",
+            "--accounts",
+            &file,
+            "--from",
+            from,
+            "--to",
+            to,
+            "--port",
+            "5432",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
@@ -393,7 +428,10 @@ async fn the_command_exits_0_when_reachable_2_when_blocked_1_on_error() {
     let keys: Vec<&str> = check.keys().map(String::as_str).collect();
     assert_eq!(keys, ["account", "check", "detail", "fix", "ok", "resource"]);
     // An id and an address: two look-ups per account, then the same 16.
-    assert!(stderr.contains("reads: 22 (") && stderr.contains("DescribeNetworkInterfaces 4"), "{stderr}");
+    assert!(
+        stderr.contains("reads: 22 (") && stderr.contains("DescribeNetworkInterfaces 4"),
+        "{stderr}"
+    );
 
     g.link
         .requester
@@ -408,7 +446,10 @@ async fn the_command_exits_0_when_reachable_2_when_blocked_1_on_error() {
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}");
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("BLOCKED at source-route") && text.contains("fix: add a route"), "{text}");
+    assert!(
+        text.contains("BLOCKED at source-route") && text.contains("fix: add a route"),
+        "{text}"
+    );
 
     let out = run(args(&g.task.id, "10.1.250.250", &[]));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -457,23 +498,29 @@ async fn a_declared_path_blocked_by_a_network_acl_is_reported_on_the_next_drift_
     let _ = g.link.accepted().await;
     g.finish().await;
     let (requester, accepter) = (&g.link.requester, &g.link.accepter);
-    let declare = |local: &str, remote: &str| format!("verify = [{{ local = \"{local}\", remote = \"{remote}\", port = 5432 }}]");
+    let declare =
+        |local: &str, remote: &str| format!("verify = [{{ local = \"{local}\", remote = \"{remote}\", port = 5432 }}]");
     let task_side = requester
         .context(&fixtures::document(
             "",
-            &[g.link.requester_entry("orders-db").line(&declare(&g.task.id, &g.db.address))],
+            &[g.link
+                .requester_entry("orders-db")
+                .line(&declare(&g.task.id, &g.db.address))],
         ))
         .await;
-    let db_config = g
-        .link
-        .accepter_config("")
-        .replacen("auto_accept = true\n", &format!("auto_accept = true\n{}\n", declare(&g.db.id, &g.task.address)), 1);
+    let db_config = g.link.accepter_config("").replacen(
+        "auto_accept = true\n",
+        &format!("auto_accept = true\n{}\n", declare(&g.db.id, &g.task.address)),
+        1,
+    );
     let db_side = accepter.context(&db_config).await;
     let pass = |ctx: &Context| {
         let ctx = ctx.clone();
         async move {
             ctx.calls().reset();
-            let report = drift::run(&ctx, DriftMode::Report, Deadline::none()).await.expect("drift");
+            let report = drift::run(&ctx, DriftMode::Report, Deadline::none())
+                .await
+                .expect("drift");
             let blocked: Vec<_> = report
                 .reconcile
                 .findings
@@ -481,7 +528,11 @@ async fn a_declared_path_blocked_by_a_network_acl_is_reported_on_the_next_drift_
                 .filter(|f| f.kind == FindingKind::PathBlocked)
                 .cloned()
                 .collect();
-            let metric = report.metrics().into_iter().find(|(m, _)| *m == "PathsBlocked").map(|(_, n)| n);
+            let metric = report
+                .metrics()
+                .into_iter()
+                .find(|(m, _)| *m == "PathsBlocked")
+                .map(|(_, n)| n);
             assert_eq!(metric, Some(blocked.len()));
             (blocked, ctx.calls().summary())
         }
@@ -514,7 +565,11 @@ async fn a_declared_path_blocked_by_a_network_acl_is_reported_on_the_next_drift_
     assert_eq!(blocked.len(), 1, "{blocked:#?}");
     let f = &blocked[0];
     println!("{}\n  fix: {}", f.message, f.fix);
-    assert!(f.message.contains("blocked at source-nacl-in") && f.message.contains("entry 50 denies"), "{}", f.message);
+    assert!(
+        f.message.contains("blocked at source-nacl-in") && f.message.contains("entry 50 denies"),
+        "{}",
+        f.message
+    );
     assert_eq!(f.resource.as_deref(), Some(task_acl.as_str()));
     assert!(f.fix.contains("stateless"), "{}", f.fix);
     // The database's half does not see the task's ACL.
@@ -530,8 +585,18 @@ async fn a_declared_path_blocked_by_a_network_acl_is_reported_on_the_next_drift_
         .await;
     let (blocked, _) = pass(&db_side).await;
     assert_eq!(blocked.len(), 1, "{blocked:#?}");
-    assert!(blocked[0].message.contains("blocked at destination-nacl-in"), "{}", blocked[0].message);
-    assert!(blocked[0].message.contains(&format!("{} -> {}", g.task.address, g.db.id)), "{}", blocked[0].message);
+    assert!(
+        blocked[0].message.contains("blocked at destination-nacl-in"),
+        "{}",
+        blocked[0].message
+    );
+    assert!(
+        blocked[0]
+            .message
+            .contains(&format!("{} -> {}", g.task.address, g.db.id)),
+        "{}",
+        blocked[0].message
+    );
 
     // Repaired: both halves proved again.
     requester.delete_acl_entry(&task_acl, 50, false).await;

@@ -347,7 +347,11 @@ fn advice_where_peering_is_the_wrong_tool_reaches_the_rows_once() {
     // Both ends see the overlap; one account is near its quota.
     for r in reads.iter_mut().take(2) {
         if let Ok(seen) = &mut r.outcome {
-            seen.advice.push(wrong(Some("pcx-1"), "vpc-a and vpc-b on pcx-1 overlap", advice::OVERLAP));
+            seen.advice.push(wrong(
+                Some("pcx-1"),
+                "vpc-a and vpc-b on pcx-1 overlap",
+                advice::OVERLAP,
+            ));
         }
     }
     if let Ok(seen) = &mut reads[0].outcome {
@@ -365,7 +369,10 @@ fn advice_where_peering_is_the_wrong_tool_reaches_the_rows_once() {
     assert_eq!(said, [advice::OVERLAP]);
     let account = r.accounts.iter().find(|a| a.account == reads[0].account).unwrap();
     assert!(
-        account.findings.iter().any(|f| f.fix == advice::QUOTA && f.message.contains("45 of 50")),
+        account
+            .findings
+            .iter()
+            .any(|f| f.fix == advice::QUOTA && f.message.contains("45 of 50")),
         "{account:#?}"
     );
 }

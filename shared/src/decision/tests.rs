@@ -399,5 +399,9 @@ fn an_overlap_rejection_says_which_tool_would_work() {
     existing.id = "pcx-0fffffffffffffff0".into();
     existing.status = PeeringStatus::Active;
     w.peerings.push(existing);
-    expect(&run(&config(""), &w, &request(&["10.1.0.0/16"])), Verdict::Reject, "re-address one VPC");
+    expect(
+        &run(&config(""), &w, &request(&["10.1.0.0/16"])),
+        Verdict::Reject,
+        "re-address one VPC",
+    );
 }

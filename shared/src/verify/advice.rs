@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use crate::doctor::QUOTA_WARN_RATIO;
-use crate::matching::overlaps;
 use crate::finding::{Finding, FindingKind};
+use crate::matching::overlaps;
 use crate::model::{Identity, Peering, PeeringStatus, RouteTable, RouteTarget};
 
 /// Overlapping ranges: AWS never activates such a peering, and no route
@@ -62,7 +62,8 @@ pub fn active_peerings(peerings: &[Peering], account: &str, vpc: &str) -> usize 
 /// "vpc-… has 41 of 50 active peerings allowed", when `active` is at least
 /// 80 % of `quota` (then [`QUOTA`] is the advice).
 pub fn near_quota(vpc: &str, active: usize, quota: usize) -> Option<String> {
-    (active as f64 >= quota as f64 * QUOTA_WARN_RATIO).then(|| format!("{vpc} has {active} of {quota} active peerings allowed"))
+    (active as f64 >= quota as f64 * QUOTA_WARN_RATIO)
+        .then(|| format!("{vpc} has {active} of {quota} active peerings allowed"))
 }
 
 /// Where peering is the wrong tool in one account's view (the organisation
@@ -81,7 +82,10 @@ pub fn findings(me: &Identity, peerings: &[Peering], tables: &[RouteTable], quot
     let mine: Vec<&Peering> = peerings.iter().filter(|p| !p.local_sides(me).is_empty()).collect();
     for p in &mine {
         if let Some((a, b)) = overlap(&p.requester.cidrs, &p.accepter.cidrs) {
-            let message = format!("{} ({a}) and {} ({b}) on {} overlap", p.requester.vpc, p.accepter.vpc, p.id);
+            let message = format!(
+                "{} ({a}) and {} ({b}) on {} overlap",
+                p.requester.vpc, p.accepter.vpc, p.id
+            );
             out.push(finding(Some(&p.id), &p.id, message, OVERLAP));
         }
     }
@@ -205,7 +209,10 @@ mod tests {
         assert_eq!(
             messages,
             [
-                ("vpc-a (10.0.0.0/16) and vpc-x (10.0.128.0/17) on pcx-ax overlap", OVERLAP),
+                (
+                    "vpc-a (10.0.0.0/16) and vpc-x (10.0.128.0/17) on pcx-ax overlap",
+                    OVERLAP
+                ),
                 (
                     "route table rtb-a sends 10.5.0.0/16 through pcx-ab to vpc-b (10.1.0.0/16), which does not hold it",
                     TRANSITIVE
