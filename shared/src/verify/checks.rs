@@ -9,18 +9,18 @@ use ipnet::IpNet;
 use super::advice::{self, holds};
 use super::{Check, CheckId, EndView, PathWorld, Traffic, nacl};
 use crate::config::{Direction, PortRange, Protocol};
-use crate::model::{Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, Side};
+use crate::model::{Peering, PeeringSide, PeeringStatus, Side};
 
 /// A path and the peering it goes through.
 pub(super) struct Path<'w> {
-    world: &'w PathWorld,
+    pub(super) world: &'w PathWorld,
     pub(super) peering: Option<&'w Peering>,
     /// The side of `peering` the source is on.
-    source_side: Side,
-    same_vpc: bool,
+    pub(super) source_side: Side,
+    pub(super) same_vpc: bool,
 }
 
-fn check(check: CheckId, account: &str, resource: &str, detail: String, fix: Option<String>) -> Check {
+pub(super) fn check(check: CheckId, account: &str, resource: &str, detail: String, fix: Option<String>) -> Check {
     Check {
         check,
         account: account.to_string(),
@@ -51,23 +51,6 @@ fn is_end(side: &PeeringSide, view: Option<&EndView>, address: Ipv4Addr) -> bool
     }
 }
 
-/// The route a table uses for `to`: the longest prefix holding it.
-fn longest_prefix(table: &RouteTable, to: Ipv4Addr) -> Option<&Route> {
-    table
-        .routes
-        .iter()
-        .filter(|r| r.destination.contains(&IpAddr::V4(to)))
-        .max_by_key(|r| r.destination.prefix_len())
-}
-
-/// The subnet's own table, else the VPC's main one; and which it is.
-fn table_of(v: &EndView) -> Option<(&RouteTable, &'static str)> {
-    let own = v.route_tables.iter().find(|t| t.subnets.contains(&v.interface.subnet));
-    let main = v.route_tables.iter().find(|t| t.main && t.vpc == v.vpc.id);
-    own.map(|t| (t, "the subnet's own table"))
-        .or(main.map(|t| (t, "the main table: the subnet has none of its own")))
-}
-
 /// "tcp 5432", "tcp 1024-65535", "icmp".
 fn leg(protocol: Protocol, ports: PortRange) -> String {
     match protocol {
@@ -88,7 +71,7 @@ fn lets_through(protocol: Option<Protocol>, ports: Option<PortRange>, traffic: T
     }
 }
 
-fn capitalised(s: &str) -> String {
+pub(super) fn capitalised(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
@@ -163,30 +146,6 @@ impl<'w> Path<'w> {
         view.map(|v| v.account.clone()).unwrap_or_default()
     }
 
-    /// A route through a peering that ends in a VPC not holding its
-    /// destination, in either end's table: "rtb sends 10.5.0.9 through pcx to vpc-b (…), which does not hold it".
-    fn transitive(&self) -> Option<String> {
-        let ends = [
-            (&self.world.source, self.world.destination.address),
-            (&self.world.destination, self.world.source.address),
-        ];
-        ends.into_iter().find_map(|(end, to)| {
-            let v = end.view.as_ref()?;
-            let (table, _) = table_of(v)?;
-            let route = longest_prefix(table, to)?;
-            let RouteTarget::Peering(through) = &route.target else {
-                return None;
-            };
-            let p = self.world.peerings.iter().find(|p| p.id == *through)?;
-            let (far, cidrs) = advice::beyond(p, &v.vpc.id, to)?;
-            Some(format!(
-                "{} sends {to} through {through} to {far} ({}), which does not hold it",
-                table.id,
-                crate::logging::joined(cidrs)
-            ))
-        })
-    }
-
     /// `peering`: an active peering joins the two VPCs, whose ranges do not overlap.
     pub(super) fn peering(&self) -> Check {
         let id = CheckId::Peering;
@@ -233,8 +192,14 @@ impl<'w> Path<'w> {
                 ),
             };
         };
+        let (detail, fix) = self.status(p, &src, &dst);
+        check(id, &account, &resource, detail, fix)
+    }
+
+    /// What the peering's status means for the path: its detail and fix.
+    fn status(&self, p: &Peering, src: &str, dst: &str) -> (String, Option<String>) {
         let accepter = &p.accepter;
-        let (detail, fix) = match &p.status {
+        match &p.status {
             PeeringStatus::Active => {
                 let mut detail = format!(
                     "{} is active between {} (account {}) and {} (account {})",
@@ -284,129 +249,6 @@ impl<'w> Path<'w> {
                     )
                 }
             }
-        };
-        check(id, &account, &resource, detail, fix)
-    }
-
-    /// The far side's block holding `to`, for a route to add.
-    fn block_for(&self, from_vpc: &str, to: Ipv4Addr) -> String {
-        let far = self
-            .peering
-            .and_then(|p| [&p.requester, &p.accepter].into_iter().find(|s| s.vpc != from_vpc));
-        far.and_then(|s| s.cidrs.iter().find(|c| holds(c, to)))
-            .map_or_else(|| format!("{to}/32"), ToString::to_string)
-    }
-
-    /// `source-route`, `destination-route`: the end's table sends `to`, by
-    /// longest prefix, to the path's peering (or locally within one VPC).
-    pub(super) fn route(&self, id: CheckId, v: &EndView, to: Ipv4Addr) -> Check {
-        let Some((table, which)) = table_of(v) else {
-            return check(
-                id,
-                &v.account,
-                &v.interface.subnet,
-                format!(
-                    "no route table of {} was found (neither its own nor the main table of {})",
-                    v.interface.subnet, v.vpc.id
-                ),
-                Some(format!("associate a route table with {}", v.interface.subnet)),
-            );
-        };
-        let fail = |detail: String, fix: String| check(id, &v.account, &table.id, detail, Some(fix));
-        let expected = self.peering.map_or("the peering", |p| p.id.as_str());
-        let add = || match self.peering {
-            Some(p) => format!(
-                "add a route to {} through {} in {} (peerlink's finisher adds it to every table routes.select takes)",
-                self.block_for(&v.vpc.id, to),
-                p.id,
-                table.id
-            ),
-            None => format!(
-                "create the peering first, then add a route to {} through it in {}",
-                self.block_for(&v.vpc.id, to),
-                table.id
-            ),
-        };
-        let Some(route) = longest_prefix(table, to) else {
-            let mut detail = format!("{} ({which}) has no route to {to}", table.id);
-            let main = v
-                .route_tables
-                .iter()
-                .find(|t| t.main && t.vpc == v.vpc.id && t.id != table.id);
-            if let Some(main) = main.filter(|m| longest_prefix(m, to).is_some()) {
-                detail.push_str(&format!(
-                    "; the main table {} has one, but a subnet with its own table never uses the main table",
-                    main.id
-                ));
-            }
-            return fail(detail, add());
-        };
-        let by = format!("route {} -> {}", route.destination, route.target);
-        match &route.target {
-            RouteTarget::Local if self.same_vpc => check(
-                id,
-                &v.account,
-                &table.id,
-                format!("{} sends {to} within the VPC ({by})", table.id),
-                None,
-            ),
-            RouteTarget::Local => fail(
-                format!(
-                    "{} sends {to} to its own VPC ({by}): the address is inside {}'s range",
-                    table.id, v.vpc.id
-                ),
-                capitalised(advice::OVERLAP),
-            ),
-            RouteTarget::Peering(through) if Some(through.as_str()) == self.peering.map(|p| p.id.as_str()) => {
-                if route.blackhole {
-                    fail(
-                        format!(
-                            "{} sends {to} to {through}, but the route is a blackhole ({by})",
-                            table.id
-                        ),
-                        format!(
-                            "replace the route to {} in {} with one through an active peering",
-                            route.destination, table.id
-                        ),
-                    )
-                } else {
-                    check(
-                        id,
-                        &v.account,
-                        &table.id,
-                        format!("{} ({which}) sends {to} to {through} ({by})", table.id),
-                        None,
-                    )
-                }
-            }
-            RouteTarget::Peering(through) => {
-                let known = self.world.peerings.iter().find(|p| p.id == *through);
-                match known.and_then(|p| advice::beyond(p, &v.vpc.id, to)) {
-                    Some((far, cidrs)) => fail(
-                        format!(
-                            "{} sends {to} through {through} to {far} ({}), which does not hold it",
-                            table.id,
-                            crate::logging::joined(cidrs)
-                        ),
-                        capitalised(advice::TRANSITIVE),
-                    ),
-                    None => {
-                        let state = known.map(|p| format!(", which is {}", p.status)).unwrap_or_default();
-                        let black = if route.blackhole { " (a blackhole)" } else { "" };
-                        fail(
-                            format!(
-                                "{} sends {to} through {through}{state}{black}, not through {expected} ({by})",
-                                table.id
-                            ),
-                            add().replacen("add a route", "replace the route", 1),
-                        )
-                    }
-                }
-            }
-            RouteTarget::Other(target) => fail(
-                format!("{} sends {to} to {target} ({by}), not to {expected}", table.id),
-                add(),
-            ),
         }
     }
 

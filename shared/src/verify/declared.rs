@@ -15,7 +15,7 @@ use crate::config::{Config, Direction, PathSpec, PeerEntry};
 use crate::context::Context;
 use crate::error::AwsError;
 use crate::finding::{Finding, FindingKind};
-use crate::model::{Identity, NetworkAcl, NetworkInterface, SecurityGroup, Side};
+use crate::model::{Identity, NetworkAcl, NetworkInterface, SecurityGroup, Side, Vpc};
 use crate::reconcile::Observed;
 
 /// The declared paths, with their entries and places in them.
@@ -127,32 +127,7 @@ pub fn prove(config: &Config, me: &Identity, obs: &Observed, reads: &PathReads, 
         let Ok(traffic) = Traffic::new(path.protocol, path.port) else {
             continue;
         };
-        let subnet = &interface.subnet;
-        let view = EndView {
-            account: me.account.clone(),
-            region: me.region.clone(),
-            interface: interface.clone(),
-            vpc: vpc.clone(),
-            route_tables: obs
-                .route_tables
-                .iter()
-                .filter(|t| t.vpc == vpc.id && (t.main || t.subnets.contains(subnet)))
-                .cloned()
-                .collect(),
-            network_acls: reads
-                .network_acls
-                .iter()
-                .filter(|a| a.subnets.contains(subnet))
-                .cloned()
-                .collect(),
-            groups: interface
-                .groups
-                .iter()
-                .filter_map(|g| obs.security_groups.get(g).or(reads.groups.iter().find(|r| r.id == *g)))
-                .cloned()
-                .collect(),
-            peering_quota: config.settings.active_peerings_per_vpc,
-        };
+        let view = local_view(me, obs, reads, interface, vpc, config.settings.active_peerings_per_vpc);
         let local = End {
             address,
             view: Some(view),
@@ -199,6 +174,44 @@ pub fn prove(config: &Config, me: &Identity, obs: &Observed, reads: &PathReads, 
         });
     }
     out
+}
+
+/// This account's end of a path: the interface, its subnet's tables and ACL,
+/// its groups, from the pass's observation and the path reads.
+fn local_view(
+    me: &Identity,
+    obs: &Observed,
+    reads: &PathReads,
+    interface: &NetworkInterface,
+    vpc: &Vpc,
+    peering_quota: usize,
+) -> EndView {
+    let subnet = &interface.subnet;
+    EndView {
+        account: me.account.clone(),
+        region: me.region.clone(),
+        interface: interface.clone(),
+        vpc: vpc.clone(),
+        route_tables: obs
+            .route_tables
+            .iter()
+            .filter(|t| t.vpc == vpc.id && (t.main || t.subnets.contains(subnet)))
+            .cloned()
+            .collect(),
+        network_acls: reads
+            .network_acls
+            .iter()
+            .filter(|a| a.subnets.contains(subnet))
+            .cloned()
+            .collect(),
+        groups: interface
+            .groups
+            .iter()
+            .filter_map(|g| obs.security_groups.get(g).or(reads.groups.iter().find(|r| r.id == *g)))
+            .cloned()
+            .collect(),
+        peering_quota,
+    }
 }
 
 /// Who connects, when the path does not say: as for rules, the requester

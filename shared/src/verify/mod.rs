@@ -24,6 +24,7 @@ mod checks;
 pub mod declared;
 pub mod nacl;
 pub mod read;
+mod route;
 #[cfg(test)]
 mod tests;
 
