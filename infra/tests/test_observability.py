@@ -17,6 +17,7 @@ DIMENSIONS = {"Function", "Account"}
 METRICS = {
     "Accepted", "Rejected", "LeftPending", "DecisionsFailed", "ConcurrentAcceptsUndone", "DriftFound", "Repaired",
     "RepairFailed", "Conflicts", "OverlapConflicts", "Findings", "Decisions", "RejectionsReceived", "RequestsCreated",
+    "PathsBlocked",
 }
 ACCOUNT = "222222222222"
 
