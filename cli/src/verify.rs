@@ -45,6 +45,9 @@ struct Reader {
     quota: usize,
 }
 
+/// The interfaces one account and region holds that match an end.
+type Located = (Reader, Vec<NetworkInterface>);
+
 /// An end of the path: as given, and where it was found.
 #[derive(Debug, Clone, Serialize)]
 pub struct EndInfo {
@@ -113,12 +116,12 @@ pub async fn prove(
     dns: bool,
 ) -> Result<Outcome, Error> {
     let ends = [from, to];
-    let found: Vec<Result<Vec<(Reader, Vec<NetworkInterface>)>, String>> = futures_util::stream::iter(&file.accounts)
+    let found: Vec<Result<Vec<Located>, String>> = futures_util::stream::iter(&file.accounts)
         .map(|spec| locate(spec, base, &ends))
         .buffered(ACCOUNTS_AT_ONCE)
         .collect()
         .await;
-    let found: Vec<(Reader, Vec<NetworkInterface>)> = found
+    let found: Vec<Located> = found
         .into_iter()
         .collect::<Result<Vec<_>, String>>()?
         .into_iter()
@@ -175,11 +178,7 @@ pub async fn prove(
 
 /// Assumes the account's role and, in each of its regions, checks whose
 /// account the role is in and finds the interfaces matching the ends.
-async fn locate(
-    spec: &AccountSpec,
-    base: &SdkConfig,
-    ends: &[&Endpoint],
-) -> Result<Vec<(Reader, Vec<NetworkInterface>)>, String> {
+async fn locate(spec: &AccountSpec, base: &SdkConfig, ends: &[&Endpoint]) -> Result<Vec<Located>, String> {
     let fail = |region: &str, why: String| format!("account {} ({region}) cannot be read: {why}", spec.id);
     let credentials = assume(spec, base).await.map_err(|e| fail(&spec.regions[0].region, e))?;
     let mut out = Vec::new();
@@ -219,7 +218,7 @@ async fn locate(
 fn pick<'a>(
     flag: &str,
     endpoint: &Endpoint,
-    found: &'a [(Reader, Vec<NetworkInterface>)],
+    found: &'a [Located],
 ) -> Result<(&'a Reader, &'a NetworkInterface), String> {
     let matches: Vec<(&Reader, &NetworkInterface)> = found
         .iter()
