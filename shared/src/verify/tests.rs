@@ -612,3 +612,43 @@ fn endpoints_parse_as_an_interface_or_an_address() {
         );
     }
 }
+
+#[test]
+fn two_ends_in_one_vpc_need_no_peering_only_the_local_route() {
+    let mut w = guide();
+    let task = src(&mut w).clone();
+    let mut db = task.clone();
+    db.interface.id = "eni-c".into();
+    db.interface.subnet = "subnet-c".into();
+    db.interface.addresses = vec!["10.0.2.30".parse().unwrap()];
+    db.network_acls = vec![open_acl("acl-c", "vpc-a", "subnet-c")];
+    db.groups = vec![group(
+        "sg-task",
+        "vpc-a",
+        vec![rule(
+            Direction::Ingress,
+            Protocol::Tcp,
+            Some((5432, 5432)),
+            "10.0.0.0/16",
+        )],
+    )];
+    w.destination = End {
+        address: "10.0.2.30".parse().unwrap(),
+        view: Some(db),
+    };
+    w.source.view.as_mut().unwrap().groups[0].rules.push(rule(
+        Direction::Ingress,
+        Protocol::Tcp,
+        Some((5432, 5432)),
+        "10.0.0.0/16",
+    ));
+    let v = evaluate(&w);
+    assert!(v.reachable, "{v:#?}");
+    assert_eq!(v.peering, None);
+    assert!(
+        v.checks[0].detail.contains("no peering needed"),
+        "{}",
+        v.checks[0].detail
+    );
+    assert!(v.checks[1].detail.contains("within the VPC"), "{}", v.checks[1].detail);
+}
