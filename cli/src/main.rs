@@ -9,11 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use peerlink::aws::{Aws, Clients, load_sdk_config};
-use peerlink::config::{Config, ConfigSource};
+use peerlink::config::{Config, ConfigSource, Protocol};
 use peerlink::context::load_config;
 use peerlink::finding::Finding;
 use peerlink::reconcile::{self, ActionResult, Report, Scope};
 use peerlink::settings::Settings;
+use peerlink::verify::Traffic;
 use peerlink::{Context, Deadline, Mode};
 use serde::Serialize;
 
@@ -21,7 +22,7 @@ use serde::Serialize;
 #[command(
     name = "peerlink",
     version,
-    about = "Cross-account VPC peering: plan, apply, doctor, check-config, report"
+    about = "Cross-account VPC peering: plan, apply, doctor, check-config, report, verify"
 )]
 struct Cli {
     /// Configuration file. Default: PEERLINK_CONFIG_FILE, PEERLINK_CONFIG or
@@ -101,6 +102,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prove a path across accounts: can FROM reach TO on this port, and if
+    /// not, which hop stops it (peering, routes, network ACLs both ways,
+    /// security groups, DNS), each with a fix. Reads the accounts of an
+    /// accounts file (as `report`); writes nothing.
+    /// Exit 0: reachable; 2: blocked; 1: error (an endpoint not found, an
+    /// account that cannot be read).
+    Verify {
+        /// TOML: `[[account]]` tables with `id`, `role`, `regions` (the
+        /// file `report` reads).
+        #[arg(long, value_name = "FILE")]
+        accounts: PathBuf,
+        /// Where the traffic starts: a network interface id (eni-…) or a
+        /// private IPv4 address in a VPC of a listed account.
+        #[arg(long, value_name = "ENDPOINT")]
+        from: String,
+        /// Where it goes (an RDS database or an ECS task by its interface or address).
+        #[arg(long, value_name = "ENDPOINT")]
+        to: String,
+        /// The destination port (tcp, udp).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
+        #[arg(long, value_enum, default_value = "tcp")]
+        protocol: VerifyProtocol,
+        /// Leave out the dns check (the client connects by address).
+        #[arg(long)]
+        no_dns: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What `verify` sends.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum VerifyProtocol {
+    Tcp,
+    Udp,
+    Icmp,
 }
 
 #[tokio::main]
@@ -225,6 +264,33 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
                 json: *json,
             };
             let code = peerlink_cli::report::run(&opts)
+                .await
+                .map_err(|e| e as Box<dyn std::error::Error>)?;
+            Ok(ExitCode::from(code))
+        }
+        Command::Verify {
+            accounts,
+            from,
+            to,
+            port,
+            protocol,
+            no_dns,
+            json,
+        } => {
+            let protocol = match protocol {
+                VerifyProtocol::Tcp => Protocol::Tcp,
+                VerifyProtocol::Udp => Protocol::Udp,
+                VerifyProtocol::Icmp => Protocol::Icmp,
+            };
+            let opts = peerlink_cli::verify::Options {
+                accounts: accounts.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                traffic: Traffic::new(protocol, *port).map_err(|e| format!("--protocol and --port: {e}"))?,
+                dns: !no_dns,
+                json: *json,
+            };
+            let code = peerlink_cli::verify::run(&opts)
                 .await
                 .map_err(|e| e as Box<dyn std::error::Error>)?;
             Ok(ExitCode::from(code))

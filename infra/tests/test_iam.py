@@ -249,8 +249,11 @@ SERVICE = {
 # Calls the code makes that the Lambda roles must not (or need not) grant.
 NOT_GRANTED = {
     "GetCallerIdentity": "sts:GetCallerIdentity needs no permission",
-    "DescribeNetworkAcls": "only `peerlink doctor` (the CLI) reads network ACLs",
 }
+
+# Drift proves the paths entries declare (verify = [...]): their interfaces
+# and their subnets' network ACLs.
+READS_PATHS = {"DescribeNetworkInterfaces", "DescribeNetworkAcls"}
 
 READS_FINISH = {"DescribeVpcPeeringConnections", "DescribeVpcs", "DescribeVpcAttribute", "DescribeRouteTables",
                 "DescribeSecurityGroups", "DescribeSecret", "GetResourcePolicy", "DescribeKey", "GetKeyPolicy",
@@ -275,7 +278,7 @@ CALLS = {
     "accepter": {"DescribeVpcPeeringConnections", "DescribeVpcs", "PutEvents", "GetParameter",
                  "DeleteVpcPeeringConnection"} | DECIDE,
     "finisher": READS_FINISH | WRITES_FINISH | {"PutEvents", "GetParameter"},
-    "drift": READS_FINISH | WRITES_FINISH | DECIDE | {"PutEvents", "GetParameter"},
+    "drift": READS_FINISH | READS_PATHS | WRITES_FINISH | DECIDE | {"PutEvents", "GetParameter"},
 }
 # A requester account cannot accept or reject (infra/requester.yaml).
 WITHOUT = {"requester": DECIDE}

@@ -14,6 +14,7 @@ use crate::finding::FindingKind;
 use crate::metrics::InvocationReport;
 use crate::model::PeeringStatus;
 use crate::reconcile::{self, Report, Scope, observe};
+use crate::verify;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DriftReport {
@@ -54,6 +55,7 @@ impl InvocationReport for DriftReport {
             ("ConcurrentAcceptsUndone", self.requests.undone.len()),
             ("OverlapConflicts", self.reconcile.count(FindingKind::OverlapConflict)),
             ("NotPermitted", self.reconcile.count(FindingKind::NotPermitted)),
+            ("PathsBlocked", self.reconcile.count(FindingKind::PathBlocked)),
         ]
     }
 }
@@ -86,7 +88,12 @@ pub async fn run(ctx: &Context, drift_mode: DriftMode, deadline: Deadline) -> Re
             }
         }
     }
-    let reconcile = reconcile::run_observed(ctx, Scope::All, &obs, mode, deadline).await;
+    let mut reconcile = reconcile::run_observed(ctx, Scope::All, &obs, mode, deadline).await;
+    // Declared paths: this account's half of each, as observed.
+    let repaired = if mode == Mode::Apply { reconcile.done() } else { 0 };
+    reconcile
+        .findings
+        .extend(verify::declared::run(ctx, &obs, repaired).await?);
     let summary = DriftSummary {
         managed: reconcile.managed.len(),
         drift_found: reconcile.actions.len(),

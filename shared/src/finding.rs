@@ -46,6 +46,12 @@ pub enum FindingKind {
     /// no longer covers it, or it belongs to another account): that resource
     /// is left as it is, everything else is reconciled.
     NotPermitted,
+    /// A path an entry declares (`verify`) is blocked on this account's side:
+    /// the hop that stops it, and the fix.
+    PathBlocked,
+    /// Peering is the wrong tool here (overlapping ranges, a transitive
+    /// route, a VPC near its quota of peerings): the fix names the right one.
+    WrongTool,
 }
 
 impl FindingKind {

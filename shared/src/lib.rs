@@ -20,6 +20,7 @@
 //! | [`reconcile`] | observe (one round) → [`reconcile::plan`] (pure) → apply, shared by finisher, drift and CLI |
 //! | [`finisher`], [`drift`], [`doctor`] | what each function (and `peerlink doctor`) does |
 //! | [`finding`], [`metrics`], [`logging`] | what we report: findings, EMF metrics, JSON logs |
+//! | [`verify`] | proving a path hop by hop (pure), its reads, the paths a configuration declares, advice when peering is the wrong tool |
 //! | `lambda` | the shared Lambda entrypoint (feature `lambda`) |
 //!
 //! # One invocation
@@ -54,6 +55,7 @@ pub mod ownership;
 pub mod reconcile;
 pub mod routing;
 pub mod settings;
+pub mod verify;
 
 pub use context::{Context, Deadline, Mode};
 pub use error::{Error, Result};

@@ -3,20 +3,23 @@
 //! `scripts/moto_server.py`, which patches what moto leaves out: every CIDR
 //! block of a peered VPC, blackhole routes), accounts through STS AssumeRole
 //! with builders for VPCs, subnets, route tables, groups and secrets, sample
-//! events, the two-account link, `cargo lambda watch`, fleets for scale, and
-//! the fault-injection proxy.
+//! events, the two-account link, the ends of a path to prove (interfaces,
+//! network ACLs), `cargo lambda watch`, fleets for scale, and the
+//! fault-injection proxy.
 //!
 //! Every request goes through the standard endpoint override, exactly as
 //! `AWS_ENDPOINT_URL` does for the functions.
 
 mod account;
 mod chain;
+mod cli;
 mod emulator;
 mod events;
 mod fault_proxy;
 mod fleet;
 mod lambda_watch;
 mod link;
+mod path;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -25,12 +28,14 @@ use std::sync::OnceLock;
 
 pub use account::{Account, TestSecret, TestVpc};
 pub use chain::{Chain, EventCapture, connect_by_events};
+pub use cli::peerlink;
 pub use emulator::Emulator;
 pub use events::{cloudtrail_event, create_event, create_event_in, decide, finish, scheduled_event};
 pub use fault_proxy::FaultProxy;
 pub use fleet::{Fleet, Grown, differ_only_by_pagination};
 pub use lambda_watch::LambdaWatch;
 pub use link::Link;
+pub use path::{TestInterface, accounts_file};
 
 pub const REGION: &str = "eu-west-1";
 

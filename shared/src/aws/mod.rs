@@ -24,7 +24,9 @@ pub use sdk::{Clients, Resilience, load_sdk_config};
 pub use secrets::{KeyDescription, SecretDescription};
 
 use crate::error::AwsError;
-use crate::model::{NetworkAcl, Peering, RouteTable, SecurityGroup, SgRule, Side, Vpc, VpcDnsAttribute};
+use crate::model::{
+    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, Vpc, VpcDnsAttribute,
+};
 
 /// A call under way.
 pub type Pending<'a, T> = BoxFuture<'a, Result<T, AwsError>>;
@@ -46,6 +48,15 @@ pub enum Select<'a> {
     Ids(&'a [String]),
     /// Everything carrying this tag key.
     Tagged(&'a str),
+}
+
+/// Which network interfaces DescribeNetworkInterfaces asks for: always
+/// filtered, never every interface of an account.
+#[derive(Debug, Clone, Copy)]
+pub enum Interfaces<'a> {
+    Ids(&'a [String]),
+    /// By private IPv4 address (`addresses.private-ip-address`).
+    Addresses(&'a [String]),
 }
 
 /// A peering request to make.
@@ -80,6 +91,15 @@ pub trait Aws: Send + Sync {
     fn describe_route_tables<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<RouteTable>>;
     fn describe_security_groups<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<SecurityGroup>>;
     fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>>;
+    /// The network ACL of each of these subnets.
+    fn describe_subnet_network_acls<'a>(&'a self, subnets: &'a [String]) -> Pending<'a, Vec<NetworkAcl>>;
+    /// The route tables associated with `subnets` and the main tables of `vpcs`.
+    fn describe_subnet_route_tables<'a>(
+        &'a self,
+        subnets: &'a [String],
+        vpcs: &'a [String],
+    ) -> Pending<'a, Vec<RouteTable>>;
+    fn describe_network_interfaces<'a>(&'a self, by: Interfaces<'a>) -> Pending<'a, Vec<NetworkInterface>>;
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()>;
     fn reject_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()>;

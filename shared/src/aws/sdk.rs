@@ -11,9 +11,11 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use super::secrets::{KeyDescription, SecretDescription};
-use super::{ApiCalls, Aws, Parameter, PeeringRequest, Pending, Select, aws_error, ec2, secrets};
+use super::{ApiCalls, Aws, Interfaces, Parameter, PeeringRequest, Pending, Select, aws_error, ec2, secrets};
 use crate::error::AwsError;
-use crate::model::{NetworkAcl, Peering, RouteTable, SecurityGroup, SgRule, Side, Vpc, VpcDnsAttribute};
+use crate::model::{
+    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, Vpc, VpcDnsAttribute,
+};
 
 /// Retry and timeout settings. The SDK retries throttling (`RequestLimitExceeded`,
 /// `ThrottlingException`), 5xx and timeouts with exponential backoff and jitter.
@@ -190,6 +192,19 @@ impl Aws for Clients {
     }
     fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
         Box::pin(ec2::describe_network_acls(&self.ec2, vpcs))
+    }
+    fn describe_subnet_network_acls<'a>(&'a self, subnets: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
+        Box::pin(ec2::describe_subnet_network_acls(&self.ec2, subnets))
+    }
+    fn describe_subnet_route_tables<'a>(
+        &'a self,
+        subnets: &'a [String],
+        vpcs: &'a [String],
+    ) -> Pending<'a, Vec<RouteTable>> {
+        Box::pin(ec2::describe_subnet_route_tables(&self.ec2, subnets, vpcs))
+    }
+    fn describe_network_interfaces<'a>(&'a self, by: Interfaces<'a>) -> Pending<'a, Vec<NetworkInterface>> {
+        Box::pin(ec2::describe_network_interfaces(&self.ec2, by))
     }
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {

@@ -110,8 +110,9 @@ fn check(ctx: &AcceptContext<'_>, peering: &Peering, entry: &PeerEntry) -> Resul
     for r in &requester.cidrs {
         if let Some(l) = local.iter().find(|l| overlaps(r, l)) {
             return Err(format!(
-                "requester CIDR {r} overlaps {l} of the local VPC {}",
-                local_vpc.id
+                "requester CIDR {r} overlaps {l} of the local VPC {}; {}",
+                local_vpc.id,
+                crate::verify::advice::OVERLAP
             ));
         }
     }
@@ -119,8 +120,11 @@ fn check(ctx: &AcceptContext<'_>, peering: &Peering, entry: &PeerEntry) -> Resul
     for r in &requester.cidrs {
         if let Some((c, p)) = peered.iter().find(|(c, _)| overlaps(r, c)) {
             return Err(format!(
-                "requester CIDR {r} overlaps {c}, already reachable (or about to be) from {} through peering {} ({})",
-                local_vpc.id, p.id, p.status
+                "requester CIDR {r} overlaps {c}, already reachable (or about to be) from {} through peering {} ({}); {}",
+                local_vpc.id,
+                p.id,
+                p.status,
+                crate::verify::advice::OVERLAP
             ));
         }
     }

@@ -2,15 +2,18 @@
 //! the request made by peerlink from the requester's configuration, several
 //! hostile requests, the accepter run through `cargo lambda` with the sample
 //! events, both finishers on the accepter's announcement (no schedule), a
-//! deliberate break, `peerlink plan` showing it, and the drift function
-//! repairing it.
+//! deliberate break, `peerlink plan` showing it, the drift function
+//! repairing it, and `peerlink verify` proving the path hop by hop (reachable,
+//! blocked by a network ACL, reachable again).
 //!
 //! Run it with `scripts/demo.sh` (which installs the tools and builds first).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use peerlink_tests::{Emulator, EventCapture, LambdaWatch, Link, create_event_in, workspace_root};
+use peerlink_tests::{
+    Emulator, EventCapture, LambdaWatch, Link, accounts_file, create_event_in, peerlink, workspace_root,
+};
 use serde_json::{Value, json};
 
 const REQUESTER: &str = "111111111111";
@@ -314,10 +317,82 @@ async fn main() {
     let code = cli(&emu, &link.accepter, &accepter_toml, &["plan"]);
     assert_eq!(code, 0, "plan should be clean after the repair");
 
+    prove_the_path(&emu, &link, &dir).await;
+
     drop(watch_a);
     drop(watch_b);
     println!(
-        "\nDemo complete: 1 requested by peerlink and accepted, 4 refused with reasons, both sides finished through events, a break repaired by drift."
+        "\nDemo complete: 1 requested by peerlink and accepted, 4 refused with reasons, both sides finished through events, a break repaired by drift, the path proved hop by hop."
     );
     println!("Files: target/demo/ (configs, events used); function logs: target/cargo-lambda-watch-*.log");
+}
+
+/// Step 10: `peerlink verify` proves the path from an ECS task's interface
+/// to the database's address across both accounts, finds a network-ACL
+/// break (which peerlink does not own, so drift cannot repair it) as its
+/// hop, and proves it again after the repair.
+async fn prove_the_path(emu: &Emulator, link: &Link, dir: &Path) {
+    step("10. peerlink verify: can the task reach the database on 5432? (exit 0 reachable, 2 blocked)");
+    let (requester, accepter) = (&link.requester, &link.accepter);
+    let task = requester
+        .interface(
+            &link.requester_vpc.subnets[0],
+            &[&link.requester_vpc.security_group],
+            "ECS task orders",
+        )
+        .await;
+    let db = accepter
+        .interface(
+            &link.accepter_vpc.subnets[0],
+            &[&link.accepter_vpc.security_group],
+            "RDSNetworkInterface",
+        )
+        .await;
+    requester.dns_hostnames(&link.requester_vpc.id, true).await;
+    accepter.dns_hostnames(&link.accepter_vpc.id, true).await;
+    println!(
+        "  the ECS task's interface {} ({}) in {REQUESTER}, the database's {} ({}) in {ACCEPTER}; DNS hostnames on in both VPCs",
+        task.id, task.address, db.id, db.address
+    );
+    let accounts = accounts_file(dir, &[REQUESTER, ACCEPTER]);
+    println!(
+        "  accounts file: target/demo/accounts.toml (both accounts, role peerlink-verify, as `peerlink report` reads it)"
+    );
+    let accounts = accounts.to_str().expect("a UTF-8 path").to_string();
+    let verify = |want: i32| {
+        let args = [
+            "verify",
+            "--accounts",
+            &accounts,
+            "--from",
+            &task.id,
+            "--to",
+            &db.address,
+            "--port",
+            "5432",
+        ];
+        let out = peerlink(&emu.endpoint, &args);
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            println!("  {line}");
+        }
+        let code = out.status.code().unwrap_or(1);
+        println!("  (exit code {code})");
+        assert_eq!(code, want, "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    verify(0);
+
+    println!(
+        "\n  A break peerlink does not own: a network ACL on the database's subnet denies 5432 from the tasks' VPC"
+    );
+    let acl = accepter
+        .custom_acl(&link.accepter_vpc.id, &link.accepter_vpc.subnets[0])
+        .await;
+    accepter
+        .acl_entry(&acl, 90, false, false, "6", Some((5432, 5432)), "10.0.0.0/16")
+        .await;
+    verify(2);
+
+    println!("\n  The repair: entry 90 deleted");
+    accepter.delete_acl_entry(&acl, 90, false).await;
+    verify(0);
 }

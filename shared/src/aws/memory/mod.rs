@@ -15,11 +15,11 @@ mod world;
 
 pub use world::{World, accepter_world};
 
-use super::{ApiCalls, Aws, KeyDescription, Parameter, PeeringRequest, Pending, SecretDescription, Select};
+use super::{ApiCalls, Aws, Interfaces, KeyDescription, Parameter, PeeringRequest, Pending, SecretDescription, Select};
 use crate::error::AwsError;
 use crate::model::{
-    NetworkAcl, ObservedRule, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, SgRule, Side, Vpc,
-    VpcDnsAttribute,
+    NetworkAcl, NetworkInterface, ObservedRule, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup,
+    SgRule, Side, Vpc, VpcDnsAttribute,
 };
 use crate::ownership::MANAGED_TAG;
 
@@ -192,8 +192,51 @@ impl Aws for Memory {
                 .collect())
         })
     }
-    fn describe_network_acls<'a>(&'a self, _vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
-        self.call("DescribeNetworkAcls", |_| Ok(Vec::new()))
+    fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
+        self.call("DescribeNetworkAcls", |w| {
+            Ok(w.network_acls
+                .iter()
+                .filter(|a| vpcs.contains(&a.vpc))
+                .cloned()
+                .collect())
+        })
+    }
+    fn describe_subnet_network_acls<'a>(&'a self, subnets: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
+        self.call("DescribeNetworkAcls", |w| {
+            Ok(w.network_acls
+                .iter()
+                .filter(|a| a.subnets.iter().any(|s| subnets.contains(s)))
+                .cloned()
+                .collect())
+        })
+    }
+    fn describe_subnet_route_tables<'a>(
+        &'a self,
+        subnets: &'a [String],
+        vpcs: &'a [String],
+    ) -> Pending<'a, Vec<RouteTable>> {
+        // Two calls, as EC2 needs: the subnets' own tables, the VPCs' main ones.
+        self.calls.bump("DescribeRouteTables", false);
+        self.calls.bump("DescribeRouteTables", true);
+        self.call("DescribeRouteTables", |w| {
+            Ok(w.route_tables
+                .iter()
+                .filter(|t| t.subnets.iter().any(|s| subnets.contains(s)) || (t.main && vpcs.contains(&t.vpc)))
+                .cloned()
+                .collect())
+        })
+    }
+    fn describe_network_interfaces<'a>(&'a self, by: Interfaces<'a>) -> Pending<'a, Vec<NetworkInterface>> {
+        self.call("DescribeNetworkInterfaces", |w| {
+            Ok(w.interfaces
+                .iter()
+                .filter(|i| match by {
+                    Interfaces::Ids(ids) => ids.contains(&i.id),
+                    Interfaces::Addresses(a) => i.addresses.iter().any(|ip| a.contains(&ip.to_string())),
+                })
+                .cloned()
+                .collect())
+        })
     }
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {

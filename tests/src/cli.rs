@@ -1,0 +1,54 @@
+//! The built `peerlink` binary, run as a person with credentials would run
+//! it against the emulator (the caller's own credentials; roles assumed by
+//! the command itself).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::workspace_root;
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Runs `target/debug/peerlink ARGS` with the emulator at `endpoint`.
+pub fn peerlink(endpoint: &str, args: &[&str]) -> Output {
+    let bin = target_dir().join("debug/peerlink");
+    assert_fresh(&bin);
+    println!("$ peerlink {}", args.join(" "));
+    Command::new(&bin)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", crate::REGION)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e} (build it first: cargo build --workspace)", bin.display()))
+}
+
+/// The binary is not older than any source it was built from (cargo's
+/// dep-info file next to it lists them): a stale one would test old code.
+fn assert_fresh(bin: &Path) {
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("{}: {e} (build it first: cargo build --workspace)", bin.display()));
+    let Ok(deps) = std::fs::read_to_string(bin.with_extension("d")) else {
+        return;
+    };
+    let sources = deps.split_once(": ").map_or("", |(_, s)| s).replace("\\ ", "\u{0}");
+    for source in sources.split_whitespace().map(|s| s.replace('\u{0}', " ")) {
+        let changed = std::fs::metadata(&source).and_then(|m| m.modified());
+        assert!(
+            changed.is_ok_and(|c| c <= built),
+            "{} is older than {source}: rebuild it (cargo build --workspace)",
+            bin.display()
+        );
+    }
+}
