@@ -2,16 +2,50 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
+use std::sync::OnceLock;
 
 use crate::{Account, Emulator, ensure_tools, workspace_root};
 
+/// The functions a watch serves.
+const FUNCTIONS: [&str; 3] = ["accepter", "finisher", "drift"];
+
+/// A binary of the workspace as `cargo build --workspace --bins` builds it:
+/// the same features as the tests' own build (`--all-targets`), so this
+/// compiles nothing after it. Built once per process (a no-op when fresh), so
+/// a test never runs a stale binary.
+pub fn built_binary(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--workspace", "--bins", "--locked", "--quiet"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --workspace --bins failed");
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"))
+            .join("debug")
+    });
+    dir.join(name)
+}
+
 /// `cargo lambda watch` serving the workspace's functions on a free loopback
 /// port, acting as `account` against the emulator. Stopped on drop.
+///
+/// cargo lambda serves the Runtime API and the invoke endpoint
+/// (`--only-lambda-apis`); the functions are the workspace's built binaries,
+/// started here with the environment cargo lambda gives them, one warm
+/// process each. Left to start them itself, cargo lambda would `cargo run
+/// --bin <function>`, which resolves that one package's features and compiles
+/// the AWS SDK a second time.
 pub struct LambdaWatch {
     pub port: u16,
     /// Where the watch server and the functions log.
     pub log_path: PathBuf,
     child: Child,
+    functions: Vec<Child>,
     env: Vec<(String, String)>,
 }
 
@@ -37,7 +71,7 @@ impl LambdaWatch {
             .args([
                 "lambda",
                 "watch",
-                "--ignore-changes",
+                "--only-lambda-apis",
                 "-A",
                 "127.0.0.1",
                 "-P",
@@ -46,7 +80,7 @@ impl LambdaWatch {
             .current_dir(workspace_root())
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
+            .stderr(log.try_clone().expect("log handle"))
             .process_group(0)
             .spawn()
             .expect("start cargo lambda watch");
@@ -55,10 +89,30 @@ impl LambdaWatch {
             assert!(std::time::Instant::now() < deadline, "cargo lambda watch did not start");
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
+        let functions = FUNCTIONS
+            .iter()
+            .map(|name| {
+                let runtime_api = format!("http://127.0.0.1:{port}/.rt/{name}");
+                Command::new(built_binary(name))
+                    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .envs([
+                        ("AWS_LAMBDA_FUNCTION_NAME", *name),
+                        ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
+                        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096"),
+                        ("AWS_LAMBDA_MAX_CONCURRENCY", "1"),
+                        ("AWS_LAMBDA_RUNTIME_API", &runtime_api),
+                    ])
+                    .stdout(log.try_clone().expect("log handle"))
+                    .stderr(log.try_clone().expect("log handle"))
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("start {name}: {e}"))
+            })
+            .collect();
         LambdaWatch {
             port,
             log_path,
             child,
+            functions,
             env,
         }
     }
@@ -94,7 +148,10 @@ impl LambdaWatch {
 
 impl Drop for LambdaWatch {
     fn drop(&mut self) {
-        // The watch server runs the functions as children: end the whole group.
+        for f in &mut self.functions {
+            let _ = f.kill();
+            let _ = f.wait();
+        }
         let _ = Command::new("kill")
             .args(["-TERM", "--", &format!("-{}", self.child.id())])
             .status();
