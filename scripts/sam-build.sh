@@ -42,7 +42,7 @@ export CARGO_TERM_COLOR=never
 
 # The bootstraps cargo builds for arm64 (scripts/artifacts.sh builds the same).
 release="${CARGO_TARGET_DIR:-target}/aarch64-unknown-linux-gnu/release"
-built() { stat -c '%n %Y' "$release"/{accepter,finisher,drift} 2>/dev/null || true; }
+built() { stat -c '%n %y' "$release"/{accepter,finisher,drift} 2>/dev/null || true; }
 before=$(built)
 
 for t in "${templates[@]}"; do

@@ -43,6 +43,7 @@ summary() {
   end_step "$([ $status = 0 ] && echo ok || echo FAILED)"
   printf '\n== summary: %s in %ds\n' "$([ $status = 0 ] && echo passed || echo FAILED)" "$SECONDS"
   printf '%s\n' "${done_steps[@]}"
+  [ $status = 0 ] || echo "the run stopped at the failed step: the steps after it did not run"
   if [ ${#not_run[@]} -eq 0 ]; then
     echo "steps that did not run: none"
   else
@@ -51,6 +52,9 @@ summary() {
   fi
 }
 trap summary EXIT
+# Stopped from outside: the summary must say FAILED, not passed.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 step "tools"
 if $quick; then bash scripts/setup.sh infra; else bash scripts/setup.sh infra arm64; fi

@@ -2,12 +2,9 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use crate::{Account, Emulator, ensure_tools, workspace_root};
-
-/// The functions a watch serves.
-const FUNCTIONS: [&str; 3] = ["accepter", "finisher", "drift"];
 
 /// A binary of the workspace as `cargo build --workspace --bins` builds it:
 /// the same features as the tests' own build (`--all-targets`), so this
@@ -36,16 +33,17 @@ pub fn built_binary(name: &str) -> PathBuf {
 ///
 /// cargo lambda serves the Runtime API and the invoke endpoint
 /// (`--only-lambda-apis`); the functions are the workspace's built binaries,
-/// started here with the environment cargo lambda gives them, one warm
-/// process each. Left to start them itself, cargo lambda would `cargo run
-/// --bin <function>`, which resolves that one package's features and compiles
-/// the AWS SDK a second time.
+/// each started here on its first invocation, as cargo lambda would, with the
+/// environment it gives them, and kept warm. Left to start them itself, cargo
+/// lambda would `cargo run --bin <function>`, which resolves that one
+/// package's features and compiles the AWS SDK a second time.
 pub struct LambdaWatch {
     pub port: u16,
     /// Where the watch server and the functions log.
     pub log_path: PathBuf,
     child: Child,
-    functions: Vec<Child>,
+    /// The functions started so far, by name.
+    functions: Mutex<Vec<(String, Child)>>,
     env: Vec<(String, String)>,
 }
 
@@ -89,37 +87,45 @@ impl LambdaWatch {
             assert!(std::time::Instant::now() < deadline, "cargo lambda watch did not start");
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        let functions = FUNCTIONS
-            .iter()
-            .map(|name| {
-                let runtime_api = format!("http://127.0.0.1:{port}/.rt/{name}");
-                Command::new(built_binary(name))
-                    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                    .envs([
-                        ("AWS_LAMBDA_FUNCTION_NAME", *name),
-                        ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
-                        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096"),
-                        ("AWS_LAMBDA_MAX_CONCURRENCY", "1"),
-                        ("AWS_LAMBDA_RUNTIME_API", &runtime_api),
-                    ])
-                    .stdout(log.try_clone().expect("log handle"))
-                    .stderr(log.try_clone().expect("log handle"))
-                    .spawn()
-                    .unwrap_or_else(|e| panic!("start {name}: {e}"))
-            })
-            .collect();
         LambdaWatch {
             port,
             log_path,
             child,
-            functions,
+            functions: Mutex::new(Vec::new()),
             env,
         }
+    }
+
+    /// Starts `function`'s process the first time it is invoked.
+    fn warm(&self, function: &str) {
+        let mut functions = self.functions.lock().expect("functions");
+        if functions.iter().any(|(name, _)| name == function) {
+            return;
+        }
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_path)
+            .expect("watch log file");
+        let runtime_api = format!("http://127.0.0.1:{}/.rt/{function}", self.port);
+        let child = Command::new(built_binary(function))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs([
+                ("AWS_LAMBDA_FUNCTION_NAME", function),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096"),
+                ("AWS_LAMBDA_RUNTIME_API", &runtime_api),
+            ])
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {function}: {e}"));
+        functions.push((function.to_string(), child));
     }
 
     /// `cargo lambda invoke <function> --data-file <file>`: the response on
     /// success, the error text otherwise.
     pub fn invoke(&self, function: &str, data_file: &std::path::Path) -> Result<serde_json::Value, String> {
+        self.warm(function);
         let bin = ensure_tools();
         let out = Command::new(bin.join("cargo-lambda"))
             .args([
@@ -148,7 +154,7 @@ impl LambdaWatch {
 
 impl Drop for LambdaWatch {
     fn drop(&mut self) {
-        for f in &mut self.functions {
+        for (_, f) in self.functions.get_mut().into_iter().flatten() {
             let _ = f.kill();
             let _ = f.wait();
         }
