@@ -33,6 +33,15 @@ IAM as it would answer after a redeploy that no longer covers a resource:
                     AccessDeniedException). Not forwarded. Counted as the
                     fault "denied".
 
+And a call log (for bench/startup.py; off unless configured):
+
+  record            true: every forwarded request is logged with its service,
+                    action, parameters (the JSON body, or the query form
+                    without Action and Version), answer status, and when it
+                    started and ended (monotonic ns, one clock): enough to
+                    tell the rounds calls came in, and to send the same
+                    requests again. GET /__proxy/calls reads the log.
+
 Usage: fault_proxy.py --upstream http://127.0.0.1:PORT [--port 0] [--seed N]
 Prints "PROXY_PORT=<n>" first on stdout; exits when its stdin closes.
 
@@ -45,7 +54,8 @@ Control API (never forwarded):
        Rates apply by the most specific key: the action, then "writes" or
        "reads", then "*". Absent rates: no faults.
   GET  /__proxy/stats   {"totals": {...}, "actions": {"<Action>": {...}}}
-  POST /__proxy/reset   zeroes the counters (keeps the configuration)
+  GET  /__proxy/calls   [{"service", "action", "params", "status", "start_ns", "end_ns"}]
+  POST /__proxy/reset   zeroes the counters and the call log (keeps the configuration)
 """
 
 import argparse
@@ -53,6 +63,7 @@ import http.client
 import json
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -78,12 +89,14 @@ class State:
         self.latency = 0.0
         self.barriers = {}
         self.denials = []
+        self.recorder = CallLog()
         self.reset()
 
     def reset(self):
         with self.lock:
             self.actions = {}
             self.totals = {"requests": 0, "forwarded": 0, "forwarded_writes": 0, "faults_injected": 0, "setup": 0}
+        self.recorder.reset()
 
     def configure(self, config):
         with self.lock:
@@ -107,6 +120,7 @@ class State:
                 d.get("action") in (action, "*") and any(d.get("contains", "") in t for t in texts)
                 for d in self.denials
             )
+        self.recorder.configure(config)
 
     def wait_at_barrier(self, action):
         """Holds one of the first `size` requests of `action` until all arrived."""
@@ -211,12 +225,65 @@ def access_denied(json_protocol, action):
     ).encode()
     return 403, "text/xml", body, {}
 
+# ---------------------------------------------------------------- the call log
+
+
+class CallLog:
+    """Every forwarded request, when configured with "record": true."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.on = False
+        self.calls = []
+
+    def configure(self, config):
+        self.on = bool(config.get("record", False))
+
+    def reset(self):
+        with self.lock:
+            self.calls = []
+
+    def add(self, headers, body, query, action, json_protocol, status, start_ns):
+        if not self.on:
+            return
+        call = {
+            "service": service_of(headers),
+            "action": action,
+            "params": params_of(body, query, json_protocol),
+            "status": status,
+            "start_ns": start_ns,
+            "end_ns": time.monotonic_ns(),
+        }
+        with self.lock:
+            self.calls.append(call)
+
+    def json(self):
+        with self.lock:
+            return json.dumps(self.calls)
+
+
+def service_of(headers):
+    """The signing name in "Credential=<key>/<date>/<region>/<service>/aws4_request"."""
+    m = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", headers.get("Authorization", ""))
+    return m[1] if m else "?"
+
+
+def params_of(body, query, json_protocol):
+    if json_protocol:
+        return json.loads(body or b"{}")
+    form = urllib.parse.parse_qs(query, keep_blank_values=True)
+    form.update(urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return {k: v[0] for k, v in sorted(form.items()) if k not in ("Action", "Version")}
+
 
 def make_handler(state, upstream, log):
     up = urllib.parse.urlsplit(upstream)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as separate writes: without this, Nagle's
+        # algorithm and delayed ACKs can hold an answer for tens of ms.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args):
             pass
@@ -253,6 +320,8 @@ def make_handler(state, upstream, log):
                 return self.reply(200, "application/json", b'{"ok":true}')
             if path == "/__proxy/stats":
                 return self.reply(200, "application/json", json.dumps(state.stats()).encode())
+            if path == "/__proxy/calls":
+                return self.reply(200, "application/json", state.recorder.json().encode())
             if path == "/__proxy/reset":
                 state.reset()
                 return self.reply(200, "application/json", b'{"ok":true}')
@@ -272,6 +341,7 @@ def make_handler(state, upstream, log):
                 conn.close()
 
         def handle_any(self):
+            start_ns = time.monotonic_ns()
             body = self.read_body()
             if self.path.startswith("/__proxy/"):
                 return self.control(body)
@@ -306,6 +376,9 @@ def make_handler(state, upstream, log):
             except OSError as e:
                 return self.reply(502, "text/plain", f"upstream error: {e}".encode())
             state.count(action, forwarded=True)
+            # Logged before the answer goes out: once a client has its last
+            # answer, every call it made is in the log.
+            state.recorder.add(self.headers, body, query, action, json_protocol, status, start_ns)
             if fault == "fail_after_write":
                 return self.reply(*internal_error(json_protocol))
             try:
@@ -325,6 +398,13 @@ def make_handler(state, upstream, log):
     return Handler
 
 
+class Server(ThreadingHTTPServer):
+    # A function opens a connection per call it makes at once (a dozen in one
+    # round): with socketserver's backlog of 5 some SYNs are dropped, and the
+    # kernel retries them only after a second.
+    request_queue_size = 128
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", required=True)
@@ -340,7 +420,7 @@ def main():
     if args.config:
         state.configure(json.loads(args.config))
     log = open(args.log, "a") if args.log else None
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(state, args.upstream, log))
+    server = Server((args.host, args.port), make_handler(state, args.upstream, log))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"PROXY_PORT={server.server_address[1]}", flush=True)

@@ -84,8 +84,9 @@ async fn per_reconcile(emu: &Emulator, tables: usize, groups: usize) -> Value {
         peerlink::reconcile::run(&ctx, scope, Mode::Apply, Deadline::none()),
     )
     .await;
-    // A route per table, a rule per group, the DNS option, our tag on each group.
-    let expected_writes = tables + 2 * groups + 1;
+    // A route per table, a rule per group, the DNS option, our tag on each group,
+    // and the peering tag that records which grants this side made.
+    let expected_writes = tables + 2 * groups + 2;
     assert_eq!(first.calls.writes as usize, expected_writes, "writes = missing items");
     assert_eq!(steady.calls.writes, 0, "steady state writes nothing");
     assert!(first.value.expect("reconcile").failed().is_empty());

@@ -33,7 +33,7 @@ pub use emulator::Emulator;
 pub use events::{cloudtrail_event, create_event, create_event_in, decide, finish, scheduled_event};
 pub use fault_proxy::FaultProxy;
 pub use fleet::{Fleet, Grown, differ_only_by_pagination};
-pub use lambda_watch::LambdaWatch;
+pub use lambda_watch::{LambdaWatch, built_binary};
 pub use link::Link;
 pub use path::{TestInterface, accounts_file};
 

@@ -3,8 +3,9 @@
 //! hostile requests, the accepter run through `cargo lambda` with the sample
 //! events, both finishers on the accepter's announcement (no schedule), a
 //! deliberate break, `peerlink plan` showing it, the drift function
-//! repairing it, and `peerlink verify` proving the path hop by hop (reachable,
-//! blocked by a network ACL, reachable again).
+//! repairing it, `peerlink verify` proving the path hop by hop (reachable,
+//! blocked by a network ACL, reachable again), and the organisation report
+//! page of both accounts.
 //!
 //! Run it with `scripts/demo.sh` (which installs the tools and builds first).
 
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use peerlink_tests::{
-    Emulator, EventCapture, LambdaWatch, Link, accounts_file, create_event_in, peerlink, workspace_root,
+    Emulator, EventCapture, LambdaWatch, Link, accounts_file, built_binary, create_event_in, peerlink, workspace_root,
 };
 use serde_json::{Value, json};
 
@@ -95,10 +96,7 @@ fn findings(report: &Value) {
 
 /// Runs the built `peerlink` CLI as `account`; returns its exit code.
 fn cli(emu: &Emulator, account: &peerlink_tests::Account, config: &Path, args: &[&str]) -> i32 {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let bin = target.join("debug/peerlink");
+    let bin = built_binary("peerlink");
     println!(
         "  $ peerlink {} --config {}",
         args.join(" "),
@@ -110,10 +108,48 @@ fn cli(emu: &Emulator, account: &peerlink_tests::Account, config: &Path, args: &
         .arg(config)
         .envs(emu.env_for(account))
         .status()
-        .unwrap_or_else(|e| panic!("run {}: {e} (build it first: cargo build --workspace)", bin.display()));
+        .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
     let code = status.code().unwrap_or(1);
     println!("  (exit code {code})");
     code
+}
+
+/// The last step: the organisation report page of both accounts, written by
+/// the built `peerlink report --html` (what a user runs), assuming a role in
+/// each account from the accepter's credentials. Returns the page's path.
+fn report_page(emu: &Emulator, link: &Link, dir: &Path) -> PathBuf {
+    step("The picture: peerlink report reads both accounts and draws the organisation");
+    let accounts = write(
+        &dir.join("accounts.toml"),
+        &format!(
+            "[[account]]\nid = \"{REQUESTER}\"\nname = \"ecs\"\nrole = \"peerlink-report\"\nregions = [\"{region}\"]\nconfig = \"requester.toml\"\n\n\
+             [[account]]\nid = \"{ACCEPTER}\"\nname = \"databases\"\nrole = \"peerlink-report\"\nregions = [\"{region}\"]\nconfig = \"accepter.toml\"\n",
+            region = peerlink_tests::REGION
+        ),
+    );
+    let page = dir.join("report.html");
+    let _ = std::fs::remove_file(&page);
+    let shown = |p: &Path| p.strip_prefix(workspace_root()).unwrap_or(p).display().to_string();
+    println!(
+        "  $ peerlink report --accounts {} --html {}",
+        shown(&accounts),
+        shown(&page)
+    );
+    let status = Command::new(built_binary("peerlink"))
+        .args(["report", "--accounts"])
+        .arg(&accounts)
+        .arg("--html")
+        .arg(&page)
+        .envs(emu.env_for(&link.accepter))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .status()
+        .expect("run peerlink report");
+    // 0: everything finished; 2: something needs attention (the refused
+    // requests are listed); 1 would be an error.
+    assert!(matches!(status.code(), Some(0 | 2)), "peerlink report: {status}");
+    assert!(page.is_file(), "peerlink report wrote no page");
+    page
 }
 
 #[tokio::main]
@@ -321,8 +357,13 @@ async fn main() {
 
     drop(watch_a);
     drop(watch_b);
+    let page = report_page(&emu, &link, &dir);
     println!(
         "\nDemo complete: 1 requested by peerlink and accepted, 4 refused with reasons, both sides finished through events, a break repaired by drift, the path proved hop by hop."
+    );
+    println!(
+        "The picture: {} (open it in a browser)",
+        page.strip_prefix(workspace_root()).unwrap_or(&page).display()
     );
     println!("Files: target/demo/ (configs, events used); function logs: target/cargo-lambda-watch-*.log");
 }
