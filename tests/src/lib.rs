@@ -15,6 +15,7 @@ mod emulator;
 mod events;
 mod fault_proxy;
 mod fleet;
+mod hub;
 mod lambda_watch;
 mod link;
 
@@ -29,6 +30,7 @@ pub use emulator::Emulator;
 pub use events::{cloudtrail_event, create_event, create_event_in, decide, finish, scheduled_event};
 pub use fault_proxy::FaultProxy;
 pub use fleet::{Fleet, Grown, differ_only_by_pagination};
+pub use hub::{Hub, Throttling, ec2_like};
 pub use lambda_watch::LambdaWatch;
 pub use link::Link;
 
