@@ -180,7 +180,8 @@ async fn batching(emu: &Emulator) -> Value {
     for i in 1..200 {
         ids.push(acct.route_table(&vpc.id, &[("Name", &format!("t{i}"))]).await);
     }
-    let clients = peerlink::aws::Clients::new(&acct.sdk);
+    // Batching, not pacing, is measured here: the emulator does not throttle.
+    let clients = peerlink::aws::Clients::new(&acct.sdk, &peerlink::aws::Buckets::unpaced());
     let t0 = Instant::now();
     let batched = clients
         .describe_route_tables(Select::Vpcs(std::slice::from_ref(&vpc.id)))

@@ -42,6 +42,10 @@ pub enum FindingKind {
     NetworkAclBlocks,
     /// A security group references a group across an inter-region peering.
     CrossRegionGroupReference,
+    /// The invocation's time ran out before every write could start (EC2
+    /// admits each mutating action 5 times a second): the rest is left to
+    /// the pass's continuation, or the next scheduled one.
+    WorkLeft,
 }
 
 impl FindingKind {

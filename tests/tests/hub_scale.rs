@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use peerlink::aws::Buckets;
 use peerlink::config::Config;
 use peerlink::events::Event;
 use peerlink::settings::Settings;
@@ -19,14 +20,12 @@ const SPEEDUP: f64 = 5.0;
 /// The finisher's timeout in the templates (120 s), on the sped-up clock.
 const FINISHER_TIMEOUT: Duration = Duration::from_secs(24);
 
+/// The client paces itself to the same sped-up buckets.
 fn settings() -> Settings {
-    let buckets = format!(
-        "reads=100/{},writes=50/{},tags=100/{}",
-        20.0 * SPEEDUP,
-        5.0 * SPEEDUP,
-        10.0 * SPEEDUP
-    );
-    Settings::from_vars(|name| (name == "PEERLINK_EC2_BUCKETS").then(|| buckets.clone())).unwrap()
+    Settings {
+        ec2_buckets: Buckets::default().faster(SPEEDUP),
+        ..Settings::default()
+    }
 }
 
 async fn hub_context(emu: &Emulator, proxy: &FaultProxy, hub: &Hub) -> Context {
@@ -60,7 +59,14 @@ async fn a_hub_of_40_spokes_and_6_tables_is_finished_in_one_finisher_invocation(
     let failed: Vec<String> = report
         .failed()
         .iter()
-        .map(|o| format!("{} {}: {:?}", o.planned.action.kind(), o.planned.action.resource(), o.result))
+        .map(|o| {
+            format!(
+                "{} {}: {:?}",
+                o.planned.action.kind(),
+                o.planned.action.resource(),
+                o.result
+            )
+        })
         .collect();
     println!(
         "40x6 hub: {} writes in {took:.1} s, floor {:.1} s (ratio {:.2}), {} throttled answers, {} failed writes",
@@ -70,7 +76,17 @@ async fn a_hub_of_40_spokes_and_6_tables_is_finished_in_one_finisher_invocation(
         seen.throttled,
         failed.len()
     );
-    assert!(failed.is_empty(), "{} of {} writes failed: {:#?}", failed.len(), report.actions.len(), &failed[..failed.len().min(5)]);
-    assert_eq!(hub.unfinished_tables().await, vec![], "every table routes to every spoke");
+    assert!(
+        failed.is_empty(),
+        "{} of {} writes failed: {:#?}",
+        failed.len(),
+        report.actions.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert_eq!(
+        hub.unfinished_tables().await,
+        vec![],
+        "every table routes to every spoke"
+    );
     assert_eq!(seen.throttled, 0, "paced to the buckets, EC2 never has to say no");
 }

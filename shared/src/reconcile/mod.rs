@@ -15,7 +15,7 @@ pub use plan::{Action, Managed, Observed, Plan, Planned};
 use crate::context::{Context, Deadline, Mode};
 use crate::error::Result;
 use crate::finding::{Finding, FindingKind};
-use crate::metrics::InvocationReport;
+use crate::metrics::{InvocationReport, Progress};
 
 /// What a pass found and did.
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +68,13 @@ impl Report {
         self.actions.iter().filter(|a| a.result.failed()).collect()
     }
 
+    /// Actions that failed, not counting those not started for lack of time.
+    fn errors(&self) -> impl Iterator<Item = &ActionOutcome> {
+        self.actions
+            .iter()
+            .filter(|a| matches!(a.result, ActionResult::Failed(_)))
+    }
+
     /// The kind of every action, in plan order (`create-route`, ...).
     pub fn kinds(&self) -> Vec<&'static str> {
         self.actions.iter().map(|a| a.planned.action.kind()).collect()
@@ -80,8 +87,7 @@ impl Report {
 
 impl InvocationReport for Report {
     fn failures(&self) -> Vec<String> {
-        self.failed()
-            .iter()
+        self.errors()
             .map(|o| {
                 format!(
                     "{} {} ({:?})",
@@ -97,7 +103,7 @@ impl InvocationReport for Report {
         vec![
             ("DriftFound", self.actions.len()),
             ("Repaired", self.done()),
-            ("RepairFailed", self.failed().len()),
+            ("RepairFailed", self.errors().count()),
             ("Conflicts", self.count(FindingKind::RouteConflict)),
             ("OverlapConflicts", self.count(FindingKind::OverlapConflict)),
             ("Findings", self.findings.len()),
@@ -114,6 +120,17 @@ impl InvocationReport for Report {
             ),
         ]
     }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            done: self.done(),
+            left: self
+                .actions
+                .iter()
+                .filter(|a| a.result == ActionResult::NotStarted)
+                .count(),
+        }
+    }
 }
 
 /// Observes `scope`, plans, and applies in [`Mode::Apply`].
@@ -124,7 +141,7 @@ pub async fn run(ctx: &Context, scope: Scope, mode: Mode, deadline: Deadline) ->
 
 /// Plans (and applies) from state already observed.
 pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, mode: Mode, deadline: Deadline) -> Report {
-    let plan = plan::plan(&ctx.config, obs);
+    let mut plan = plan::plan(&ctx.config, obs);
     let actions = match mode {
         Mode::Apply => apply::apply(ctx, plan.actions, deadline).await,
         Mode::Plan => plan
@@ -148,6 +165,10 @@ pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, mode: Mod
             "action"
         );
     }
+    let left = actions.iter().filter(|a| a.result == ActionResult::NotStarted).count();
+    if left > 0 {
+        plan.findings.push(work_left(left, actions.len()));
+    }
     for f in &plan.findings {
         tracing::warn!(
             peering_id = f.peering.as_deref().unwrap_or(""),
@@ -166,6 +187,19 @@ pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, mode: Mod
         findings: plan.findings,
         note: None,
         rejection: None,
+    }
+}
+
+/// The finding for writes a pass could not start in time.
+fn work_left(left: usize, planned: usize) -> Finding {
+    Finding {
+        kind: FindingKind::WorkLeft,
+        peering: None,
+        resource: None,
+        message: format!(
+            "{left} of {planned} change(s) not started: the invocation's time ran out (EC2 admits each mutating action about 5 times a second)"
+        ),
+        fix: "nothing: the function continues in a new invocation at once (event \"Peerlink Continuation\"), or at its next scheduled pass; if this recurs for a pass that should fit, raise the function's timeout, or ask AWS to raise the account's EC2 request rate and set PEERLINK_EC2_BUCKETS".into(),
     }
 }
 
