@@ -22,9 +22,10 @@ Two modes make the emulator answer as EC2 does where moto does not:
                     RequestLimitExceeded and is not forwarded.
   page_size         EC2 Describe answers split at min(MaxResults, page_size)
                     with a NextToken (moto ignores MaxResults for several
-                    Describe calls): the request is forwarded without
-                    MaxResults/NextToken and its answer sliced; the token
-                    encodes the offset. Requests without MaxResults are not
+                    Describe calls): a listing's first request is forwarded
+                    without MaxResults/NextToken and its whole answer kept;
+                    every page is cut from it, the token naming the listing
+                    and the offset. Requests without MaxResults are not
                     split (EC2 returns everything then).
 
 Besides faults, two ways to shape time (both in the configuration):
@@ -244,13 +245,18 @@ def ec2_access_key(headers):
 
 
 class Pager:
-    """Splits EC2 Describe answers into pages of min(MaxResults, page_size)."""
+    """Splits EC2 Describe answers into pages of min(MaxResults, page_size).
+
+    The first page forwards the request (without MaxResults) and keeps the
+    whole answer; the later pages are cut from it, as EC2's own token would
+    continue one listing. The token names the listing and the offset."""
 
     TOKEN = "proxy-page-"
 
     def __init__(self, page_size):
         self.page_size = page_size
         self.lock = threading.Lock()
+        self.listings = {}
         self.reset_counts()
 
     def reset_counts(self):
@@ -258,21 +264,31 @@ class Pager:
             self.counts = {}
 
     def prepare(self, action, body):
-        """(body to forward, page size, offset), or None when not paged."""
+        """(body to forward, page size, listing, offset), or None when not paged.
+        A listing already kept needs no forwarding (body None)."""
         if not action.startswith("Describe"):
             return None
         params = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         asked = dict(params)
         if "MaxResults" not in asked:
             return None
-        token = asked.get("NextToken", "")
-        offset = int(token[len(self.TOKEN):]) if token.startswith(self.TOKEN) else 0
-        kept = [(k, v) for k, v in params if k not in ("MaxResults", "NextToken")]
         size = min(int(asked["MaxResults"]), self.page_size)
-        return urllib.parse.urlencode(kept).encode(), size, offset
+        token = asked.get("NextToken", "")
+        if token.startswith(self.TOKEN):
+            listing, offset = token[len(self.TOKEN):].rsplit("-", 1)
+            return None, size, listing, int(offset)
+        kept = [(k, v) for k, v in params if k not in ("MaxResults", "NextToken")]
+        return urllib.parse.urlencode(kept).encode(), size, uuid.uuid4().hex[:12], 0
 
-    def split(self, action, data, size, offset):
-        """The page of the full answer `data` starting at `offset`."""
+    def page(self, action, listing, size, offset, data=None):
+        """The page at `offset` of the listing (whose whole answer is `data`
+        on its first page)."""
+        with self.lock:
+            if data is not None:
+                self.listings[listing] = data
+                while len(self.listings) > 256:
+                    self.listings.pop(next(iter(self.listings)))
+            data = self.listings[listing]
         root = ET.fromstring(data)
         ns = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
         q = (lambda t: f"{{{ns}}}{t}") if ns else (lambda t: t)  # noqa: E731
@@ -287,7 +303,7 @@ class Pager:
             lists[0].extend(page)
         more = offset + size < len(items)
         if more:
-            ET.SubElement(root, q("nextToken")).text = f"{self.TOKEN}{offset + size}"
+            ET.SubElement(root, q("nextToken")).text = f"{self.TOKEN}{listing}-{offset + size}"
         with self.lock:
             c = self.counts.setdefault(action, {"pages": 0, "split": 0, "items": 0})
             c["pages"] += 1
@@ -427,9 +443,13 @@ def make_handler(state, upstream, log):
                 time.sleep(state.latency)
             paged = state.pager.prepare(action, body) if key and state.pager else None
             try:
-                status, headers, data = self.forward(paged[0] if paged else body)
-                if paged and status == 200:
-                    data = state.pager.split(action, data, paged[1], paged[2])
+                if paged and paged[0] is None:
+                    status, headers = 200, [("Content-Type", "text/xml;charset=UTF-8")]
+                    data = state.pager.page(action, paged[2], paged[1], paged[3])
+                else:
+                    status, headers, data = self.forward(paged[0] if paged else body)
+                    if paged and status == 200:
+                        data = state.pager.page(action, paged[2], paged[1], paged[3], data)
             except OSError as e:
                 return self.reply(502, "text/plain", f"upstream error: {e}".encode())
             state.count(action, forwarded=True)

@@ -8,14 +8,16 @@ use serde_json::{Value, json};
 
 use crate::{Account, Emulator, FaultProxy, TestVpc};
 
-/// `spokes` VPCs (10.x.y.0/24) in one account, each asking to peer with a
-/// hub VPC (172.16.0.0/16, its main route table and `tables - 1` subnet
-/// tables, one security group) in another; the hub's configuration: one
-/// entry that accepts them all, with a route in every table, a rule and DNS
-/// per spoke (quotas raised to fit, as such a hub has them raised).
+/// Spoke VPCs (10.x.y.0/24), `per_account` in each of `spokes` accounts,
+/// each asking to peer with a hub VPC (172.16.0.0/16, its main route table
+/// and `tables - 1` subnet tables) in another; the hub's configuration: an
+/// entry per spoke account that accepts its VPCs, with a route in every
+/// table, a rule in that entry's own security group (AWS allows 60 inbound
+/// rules a group) and DNS per spoke. Routes per table are raised to fit, as
+/// such a hub has them raised.
 pub struct Hub {
     pub hub: Account,
-    pub spokes: Account,
+    pub spokes: Vec<Account>,
     pub vpc: TestVpc,
     /// The spokes' requests, pending.
     pub requests: Vec<String>,
@@ -23,29 +25,37 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub async fn build(emu: &Emulator, hub: &str, spokes: &str, n: usize, tables: usize) -> Hub {
+    pub async fn build(emu: &Emulator, hub: &str, spokes: &[&str], per_account: usize, tables: usize) -> Hub {
         let hub = emu.account(hub).await;
-        let spokes = emu.account(spokes).await;
         let vpc = hub.vpc(&["172.16.0.0/16"], tables - 1).await;
-        let entry = Entry::new("spokes", &spokes.id, &vpc.id, &["10.0.0.0/8"])
-            .auto_accept(true)
-            .rule(&vpc.security_group, 5432);
-        let config = fixtures::document(
-            "routes_per_route_table = 1000\nrules_per_security_group = 1000\nactive_peerings_per_vpc = 125",
-            &[entry],
-        );
-        let (s, h, v) = (&spokes, &hub.id, &vpc.id);
-        let requests: Vec<String> = futures_util::stream::iter(0..n)
-            .map(|i| async move {
-                let own = s.bare_vpc(&format!("10.{}.{}.0/24", i / 256, i % 256)).await;
-                s.request_peering(&own, h, v, None).await
-            })
-            .buffered(8)
-            .collect()
-            .await;
+        let (mut accounts, mut entries, mut requests) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, id) in spokes.iter().enumerate() {
+            let account = emu.account(id).await;
+            let group = match k {
+                0 => vpc.security_group.clone(),
+                _ => hub.security_group(&vpc.id, &format!("spokes-{k}")).await,
+            };
+            entries.push(
+                Entry::new(&format!("spokes-{k}"), id, &vpc.id, &["10.0.0.0/8"])
+                    .auto_accept(true)
+                    .rule(&group, 5432),
+            );
+            let (s, h, v) = (&account, &hub.id, &vpc.id);
+            let asked: Vec<String> = futures_util::stream::iter(k * per_account..(k + 1) * per_account)
+                .map(|i| async move {
+                    let own = s.bare_vpc(&format!("10.{}.{}.0/24", i / 256, i % 256)).await;
+                    s.request_peering(&own, h, v, None).await
+                })
+                .buffered(8)
+                .collect()
+                .await;
+            requests.extend(asked);
+            accounts.push(account);
+        }
+        let config = fixtures::document("routes_per_route_table = 1000\nactive_peerings_per_vpc = 125", &entries);
         Hub {
             hub,
-            spokes,
+            spokes: accounts,
             vpc,
             requests,
             config,

@@ -138,6 +138,7 @@ pub async fn describe_vpcs(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<Vpc>,
         let mut pages = ec2
             .describe_vpcs()
             .filters(filter("vpc-id", chunk))
+            .max_results(1000)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -402,6 +403,7 @@ pub async fn describe_network_acls(ec2: &Client, vpc_ids: &[String]) -> Result<V
         let mut pages = ec2
             .describe_network_acls()
             .filters(filter("vpc-id", chunk))
+            .max_results(100)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
