@@ -193,6 +193,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_function_runs_a_whole_account_pass_on_its_own_continuation_only() {
+        use crate::context::Deadline;
+        use crate::{accepter, drift, finisher};
+        let (_, ctx) = ctx(None);
+        let go_on = |function| Event::Continue { function, left: 3 };
+        let d = Deadline::none();
+        assert!(finisher::handle(&ctx, &go_on(Function::Finisher), d).await.is_ok());
+        assert!(drift::handle(&ctx, &go_on(Function::Drift), d).await.is_ok());
+        assert!(accepter::handle(&ctx, &go_on(Function::Accepter), d).await.is_ok());
+        let refused = |r: crate::Result<()>| matches!(r, Err(crate::Error::Event(_)));
+        assert!(refused(
+            finisher::handle(&ctx, &go_on(Function::Drift), d).await.map(drop)
+        ));
+        assert!(refused(
+            drift::handle(&ctx, &go_on(Function::Accepter), d).await.map(drop)
+        ));
+        assert!(refused(
+            accepter::handle(&ctx, &go_on(Function::Finisher), d).await.map(drop)
+        ));
+    }
+
+    #[tokio::test]
     async fn a_continuation_that_cannot_be_published_fails_the_invocation() {
         let (memory, ctx) = ctx(Some("default"));
         memory.fail("PutEvents", "AccessDeniedException");
