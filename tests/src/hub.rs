@@ -2,11 +2,19 @@
 //! proxy that throttles as EC2's token buckets do and pages Describe answers
 //! (the scale tests and the benchmark).
 
+use std::time::{Duration, Instant};
+
 use futures_util::StreamExt;
-use peerlink::fixtures::{self, Entry};
+use peerlink::aws::Buckets;
+use peerlink::config::Config;
+use peerlink::events::{self, Event, Function};
+use peerlink::metrics::Progress;
+use peerlink::settings::Settings;
+use peerlink::{Context, continuation};
 use serde_json::{Value, json};
 
-use crate::{Account, Emulator, FaultProxy, TestVpc};
+use crate::{Account, Emulator, EventCapture, FaultProxy, TestVpc};
+use peerlink::fixtures::{self, Entry};
 
 /// Spoke VPCs (10.x.y.0/24), `per_account` in each of `spokes` accounts,
 /// each asking to peer with a hub VPC (172.16.0.0/16, its main route table
@@ -62,6 +70,32 @@ impl Hub {
         }
     }
 
+    /// The hub account's role through `proxy`: one session, so the proxy
+    /// (which tells accounts apart by access key) keeps one set of buckets
+    /// for the account, however many processes use it.
+    pub async fn role_via(&self, emu: &Emulator, proxy: &FaultProxy) -> Account {
+        emu.account_via(&proxy.endpoint, &self.hub.id).await
+    }
+
+    /// A function's process in the hub account, acting through `via`: its
+    /// own copy of the buckets (`speedup` times EC2's, as the proxy's), its
+    /// continuations on the default bus.
+    pub async fn context(&self, via: &Account, speedup: f64) -> Context {
+        let config = Config::parse(&self.config, "hub").expect("the hub's configuration");
+        let settings = Settings {
+            ec2_buckets: Buckets::default().faster(speedup),
+            event_bus: Some("default".into()),
+            ..Settings::default()
+        };
+        Context::connect(&via.sdk, config, settings).await.expect("context")
+    }
+
+    /// Captures the continuations published in the hub account.
+    pub async fn continuations(&self) -> EventCapture {
+        let pattern = format!(r#"{{"detail-type": ["{}"]}}"#, events::CONTINUATION_DETAIL_TYPE);
+        EventCapture::matching(&self.hub, "continuations", &pattern).await
+    }
+
     /// Tables of the hub VPC that lack a route to some spoke, with how many
     /// routes through a peering each has.
     pub async fn unfinished_tables(&self) -> Vec<(String, usize)> {
@@ -104,5 +138,63 @@ impl FaultProxy {
             floor_seconds: b["floor_seconds"].as_f64().unwrap_or_default(),
             paging: stats["paging"].clone(),
         }
+    }
+}
+
+/// The functions' timeout in the templates (120 s), on a clock `speedup`
+/// times faster.
+pub fn timeout(speedup: f64) -> Duration {
+    Duration::from_secs(120).div_f64(speedup)
+}
+
+/// One invocation of a chain.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub event: String,
+    pub took_s: f64,
+    /// Accepted, or writes done.
+    pub count: usize,
+    pub left: usize,
+}
+
+/// Invokes `function` with a scheduled event, then with each continuation it
+/// publishes (read back from the bus through `capture`), until one asks for
+/// none. Every invocation must succeed: no failed write, no work left
+/// without a continuation. `invoke` returns the invocation's context, its
+/// progress, its failures and what it counts (accepted, writes done).
+pub async fn chain(
+    capture: &EventCapture,
+    function: Function,
+    mut invoke: impl AsyncFnMut(Event) -> (Context, Progress, Vec<String>, usize),
+) -> Vec<Link> {
+    let (mut event, mut links) = (Event::Scheduled, Vec::<Link>::new());
+    loop {
+        assert!(
+            links.len() < 40,
+            "{function:?} did not converge in 40 invocations: {links:?}"
+        );
+        let t0 = Instant::now();
+        let (ctx, progress, failures, count) = invoke(event.clone()).await;
+        let c = continuation::after(&ctx, function, &event, progress).await;
+        let n = links.len() + 1;
+        assert!(failures.is_empty(), "{function:?} invocation {n}: {failures:#?}");
+        assert_eq!(c.failure(), None, "{function:?} invocation {n} would fail");
+        links.push(Link {
+            event: event.label(),
+            took_s: (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            count,
+            left: c.left,
+        });
+        if !c.requested {
+            return links;
+        }
+        event = events::parse(&capture.next().await).expect("a continuation");
+        assert_eq!(
+            event,
+            Event::Continue {
+                function,
+                left: c.left as u64
+            }
+        );
     }
 }

@@ -30,7 +30,7 @@ pub use emulator::Emulator;
 pub use events::{cloudtrail_event, create_event, create_event_in, decide, finish, scheduled_event};
 pub use fault_proxy::FaultProxy;
 pub use fleet::{Fleet, Grown, differ_only_by_pagination};
-pub use hub::{Hub, Throttling, ec2_like};
+pub use hub::{Hub, Link as ChainLink, Throttling, chain, ec2_like, timeout};
 pub use lambda_watch::LambdaWatch;
 pub use link::Link;
 

@@ -4,56 +4,23 @@
 //! splits every paginated Describe answer into pages of 5.
 //!
 //! The proxy's buckets, and the client's copy of them, run `SPEEDUP` times
-//! faster than EC2's, and the functions' timeouts (120 s) are shortened alike, so
-//! the minutes EC2 needs take seconds here with the same shape: the same
+//! faster than EC2's, and the functions' timeout (120 s) is shortened alike,
+//! so the minutes EC2 needs take seconds here with the same shape: the same
 //! calls, the same throttling decisions, the same floor in sped-up seconds.
 //! Times are printed, never asserted (`scripts/bench.sh` measures the ratio
 //! to the floor at EC2's own rates).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use peerlink::aws::Buckets;
-use peerlink::config::Config;
 use peerlink::continuation;
-use peerlink::events::{self, Event, Function};
+use peerlink::events::{Event, Function};
 use peerlink::finding::FindingKind;
-use peerlink::metrics::{InvocationReport, Progress};
-use peerlink::settings::Settings;
+use peerlink::metrics::InvocationReport;
 use peerlink::{Context, Deadline, accepter, finisher};
-use peerlink_tests::{Account, Emulator, EventCapture, FaultProxy, Hub, ec2_like};
+use peerlink_tests::{Emulator, FaultProxy, Hub, chain, ec2_like, timeout};
 use serde_json::Value;
 
 const PAGE: usize = 5;
-
-/// The finisher's and accepter's timeout in the templates, on a clock
-/// `speedup` times faster.
-fn timeout(speedup: f64) -> Duration {
-    Duration::from_secs(120).div_f64(speedup)
-}
-
-/// The hub account's role, through the proxy: one session, so the proxy
-/// (which tells accounts apart by access key) keeps one set of buckets for
-/// the account, however many processes use it.
-async fn hub_role(emu: &Emulator, proxy: &FaultProxy, hub: &Hub) -> Account {
-    emu.account_via(&proxy.endpoint, &hub.hub.id).await
-}
-
-/// A function's process in the hub account: its own copy of the buckets
-/// (sped up as the proxy's), its continuations on the default bus.
-async fn hub_context(via: &Account, hub: &Hub, speedup: f64) -> Context {
-    let config = Config::parse(&hub.config, "hub").unwrap();
-    let settings = Settings {
-        ec2_buckets: Buckets::default().faster(speedup),
-        event_bus: Some("default".into()),
-        ..Settings::default()
-    };
-    Context::connect(&via.sdk, config, settings).await.unwrap()
-}
-
-/// Failed writes of a finisher report, described.
-fn failed_writes(report: &peerlink::reconcile::Report) -> Vec<String> {
-    report.failures()
-}
 
 /// Every Describe the pass made asked for pages (`MaxResults`) and got them
 /// at most `PAGE` items long, split wherever there were more.
@@ -91,7 +58,7 @@ async fn a_hub_of_40_spokes_and_6_tables_is_finished_in_one_finisher_invocation(
     let proxy = FaultProxy::start(emu, 1);
     let hub = Hub::build(emu, "930000000001", &["930000000002"], 40, 6).await;
     proxy.configure(&ec2_like(SPEEDUP, PAGE));
-    let ctx = hub_context(&hub_role(emu, &proxy, &hub).await, &hub, SPEEDUP).await;
+    let ctx = hub.context(&hub.role_via(emu, &proxy).await, SPEEDUP).await;
 
     let swept = accepter::handle(&ctx, &Event::Scheduled, Deadline::within(timeout(SPEEDUP)))
         .await
@@ -106,7 +73,7 @@ async fn a_hub_of_40_spokes_and_6_tables_is_finished_in_one_finisher_invocation(
         .unwrap();
     let took = t0.elapsed().as_secs_f64();
     let seen = proxy.throttling();
-    let failed = failed_writes(&report);
+    let failed = report.failures();
     println!(
         "40x6 hub: {} writes in {took:.1} s, floor {:.1} s (ratio {:.2}), {} throttled answers, {} failed writes",
         report.actions.len(),
@@ -144,18 +111,15 @@ async fn two_finishers_at_once_share_the_buckets_and_no_write_fails() {
     let proxy = FaultProxy::start(emu, 3);
     let hub = Hub::build(emu, "930000000021", &["930000000022"], 40, 6).await;
     proxy.configure(&ec2_like(SPEEDUP, PAGE));
-    let via = hub_role(emu, &proxy, &hub).await;
-    let ctx = hub_context(&via, &hub, SPEEDUP).await;
+    let via = hub.role_via(emu, &proxy).await;
+    let ctx = hub.context(&via, SPEEDUP).await;
     let swept = accepter::handle(&ctx, &Event::Scheduled, Deadline::within(timeout(SPEEDUP)))
         .await
         .unwrap();
     assert_eq!(swept.accepted.len(), 40, "{swept:#?}");
 
     proxy.reset();
-    let (a, b) = (
-        hub_context(&via, &hub, SPEEDUP).await,
-        hub_context(&via, &hub, SPEEDUP).await,
-    );
+    let (a, b) = (hub.context(&via, SPEEDUP).await, hub.context(&via, SPEEDUP).await);
     let deadline = Deadline::within(timeout(SPEEDUP));
     let (ra, rb) = tokio::join!(
         finisher::handle(&a, &Event::Scheduled, deadline),
@@ -209,17 +173,12 @@ async fn a_hub_of_120_spokes_and_10_tables_is_finished_through_continuations() {
     let emu = &Emulator::start();
     let proxy = FaultProxy::start(emu, 2);
     let hub = Hub::build(emu, "930000000011", &["930000000012", "930000000013"], 60, 10).await;
-    let capture = EventCapture::matching(
-        &hub.hub,
-        "continuations",
-        &format!(r#"{{"detail-type": ["{}"]}}"#, events::CONTINUATION_DETAIL_TYPE),
-    )
-    .await;
+    let capture = hub.continuations().await;
     proxy.configure(&ec2_like(SPEEDUP, PAGE));
-    let via = hub_role(emu, &proxy, &hub).await;
+    let via = hub.role_via(emu, &proxy).await;
 
     let sweeps = chain(&capture, Function::Accepter, async |event| {
-        let ctx = hub_context(&via, &hub, SPEEDUP).await;
+        let ctx = hub.context(&via, SPEEDUP).await;
         let r = accepter::handle(&ctx, &event, Deadline::within(timeout(SPEEDUP)))
             .await
             .unwrap();
@@ -236,7 +195,7 @@ async fn a_hub_of_120_spokes_and_10_tables_is_finished_through_continuations() {
     proxy.reset();
     let t0 = Instant::now();
     let finishes = chain(&capture, Function::Finisher, async |event| {
-        let ctx = hub_context(&via, &hub, SPEEDUP).await;
+        let ctx = hub.context(&via, SPEEDUP).await;
         let r = finisher::handle(&ctx, &event, Deadline::within(timeout(SPEEDUP)))
             .await
             .unwrap();
@@ -258,55 +217,4 @@ async fn a_hub_of_120_spokes_and_10_tables_is_finished_through_continuations() {
         vec![],
         "every table routes to every spoke"
     );
-}
-
-/// One link of a chain of invocations.
-#[derive(Debug)]
-#[allow(dead_code)] // Read through Debug.
-struct Link {
-    event: String,
-    took_s: f64,
-    /// Accepted, or writes done.
-    count: usize,
-    left: usize,
-}
-
-/// Invokes `function` with a scheduled event, then with each continuation it
-/// publishes (read back from the bus), until one asks for none. Every
-/// invocation succeeds: no failed write, no work left without a continuation.
-async fn chain(
-    capture: &EventCapture,
-    function: Function,
-    mut invoke: impl AsyncFnMut(Event) -> (Context, Progress, Vec<String>, usize),
-) -> Vec<Link> {
-    let (mut event, mut links) = (Event::Scheduled, Vec::<Link>::new());
-    loop {
-        assert!(
-            links.len() < 40,
-            "{function:?} did not converge in 40 invocations: {links:?}"
-        );
-        let t0 = Instant::now();
-        let (ctx, progress, failures, count) = invoke(event.clone()).await;
-        let c = continuation::after(&ctx, function, &event, progress).await;
-        let n = links.len() + 1;
-        assert!(failures.is_empty(), "{function:?} invocation {n}: {failures:#?}");
-        assert_eq!(c.failure(), None, "{function:?} invocation {n} would fail");
-        links.push(Link {
-            event: event.label(),
-            took_s: (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            count,
-            left: c.left,
-        });
-        if !c.requested {
-            return links;
-        }
-        event = events::parse(&capture.next().await).unwrap();
-        assert_eq!(
-            event,
-            Event::Continue {
-                function,
-                left: c.left as u64
-            }
-        );
-    }
 }
