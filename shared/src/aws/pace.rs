@@ -11,14 +11,15 @@
 //!   behind each other in the order they asked; `write_concurrency` bounds
 //!   the queue.
 //! - As an interceptor on the EC2 client it counts every attempt the SDK
-//!   makes on its own (later pages, retries) against the bucket, and after a
-//!   retryable failure reserves the retry's token and tells the SDK to wait
-//!   for it (the `x-amz-retry-after` hint the SDK honours), so retries are
-//!   paced too.
+//!   makes on its own against the bucket: a later page is counted, not
+//!   waited for (a pass reads tens of pages; the read buckets hold 100);
+//!   after a retryable failure it reserves the retry's token and tells the
+//!   SDK to wait for it (the `x-amz-retry-after` hint the SDK honours), so
+//!   retries are paced too.
 //! - A throttle that still comes back means someone else drains the same
 //!   bucket (another invocation, another tool): the refill rate we pace to
 //!   is halved (at most once a second, down to a tenth), and recovers by a
-//!   twentieth of the documented rate with each success.
+//!   twentieth of the documented rate with each call EC2 takes.
 //!
 //! Other services are not paced: peerlink makes a handful of calls to them.
 
@@ -244,7 +245,8 @@ impl Bucket {
         self.cut_at = Some(now);
     }
 
-    fn succeeded(&mut self, now: Instant) {
+    /// EC2 took a call (whatever it answered): the rate recovers a little.
+    fn admitted(&mut self, now: Instant) {
         self.refill(now);
         self.rate = (self.rate + self.limit.refill * RECOVERY).min(self.limit.refill);
     }
@@ -324,8 +326,8 @@ impl Pacer {
         });
     }
 
-    fn succeeded(&self, action: &str, now: Instant) {
-        self.with(action, now, |e| e.bucket.succeeded(now));
+    fn admitted(&self, action: &str, now: Instant) {
+        self.with(action, now, |e| e.bucket.admitted(now));
     }
 
     /// A retryable failure: a throttle cuts the rate; either way the retry's
@@ -385,10 +387,12 @@ impl Intercept for Pacer {
         let Some(action) = action_of(cfg) else { return Ok(()) };
         let now = Instant::now();
         match context.output_or_error() {
-            Some(Ok(_)) => self.succeeded(&action, now),
+            Some(Ok(_)) => self.admitted(&action, now),
             Some(Err(_)) => {
                 let verdict = verdict(runtime_components, context.inner());
                 if !verdict.should_retry() {
+                    // An answer such as RouteAlreadyExists: EC2 took the call.
+                    self.admitted(&action, now);
                     return Ok(());
                 }
                 let throttled = matches!(

@@ -111,14 +111,14 @@ fn a_throttle_empties_the_copy_and_halves_the_rate_once_per_burst_down_to_a_tent
 }
 
 #[test]
-fn successes_give_the_rate_back_slowly_up_to_the_documented_one() {
+fn calls_ec2_takes_give_the_rate_back_slowly_up_to_the_documented_one() {
     let t0 = Instant::now();
     let mut b = Bucket::new(WRITES, 5.0, t0);
     b.throttled(t0);
-    b.succeeded(t0);
+    b.admitted(t0);
     assert!(close(b.rate, 2.75), "{}", b.rate);
     for _ in 0..100 {
-        b.succeeded(t0);
+        b.admitted(t0);
     }
     assert!(close(b.rate, 5.0), "{}", b.rate);
 }
@@ -132,7 +132,7 @@ fn the_rate_in_force_when_tokens_came_back_counts_not_the_new_one() {
     }
     b.throttled(t0);
     // 2 s at 2.5/s, then the rate goes up: 5 tokens, not 5.5.
-    b.succeeded(t0 + Duration::from_secs(2));
+    b.admitted(t0 + Duration::from_secs(2));
     assert!(close(b.tokens, 5.0) && close(b.rate, 2.75), "{b:?}");
     b.refill(t0 + Duration::from_secs(3));
     assert!(close(b.tokens, 7.75), "{}", b.tokens);
