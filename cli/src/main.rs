@@ -170,7 +170,7 @@ async fn context(cli: &Cli, config: Option<Config>) -> Result<Context, AnyError>
     let sdk = load_sdk_config(&settings.resilience).await;
     let config = match config {
         Some(config) => config,
-        None => load_config(&source(cli, &settings)?, &Clients::new(&sdk)).await?,
+        None => load_config(&source(cli, &settings)?, &Clients::new(&sdk, &settings.ec2_buckets)).await?,
     };
     Ok(Context::connect(&sdk, config, settings).await?)
 }
@@ -188,7 +188,7 @@ async fn config_text(cli: &Cli) -> Result<(String, String), AnyError> {
         ConfigSource::Inline(text) => (src.to_string(), text.clone()),
         ConfigSource::SsmParameter(name) => {
             let sdk = load_sdk_config(&settings.resilience).await;
-            let parameter = Clients::new(&sdk).get_parameter(name).await?;
+            let parameter = Clients::new(&sdk, &settings.ec2_buckets).get_parameter(name).await?;
             (src.to_string(), parameter.value)
         }
     })

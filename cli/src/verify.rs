@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use futures_util::StreamExt;
-use peerlink::aws::{Aws, Clients, load_sdk_config};
+use peerlink::aws::{Aws, Buckets, Clients, load_sdk_config};
 use peerlink::config::{ConfigSource, GlobalSettings};
 use peerlink::model::{NetworkInterface, Peering};
 use peerlink::settings::Settings;
@@ -193,7 +193,10 @@ async fn locate(spec: &AccountSpec, base: &SdkConfig, ends: &[&Endpoint]) -> Res
                     .active_peerings_per_vpc
             }
         };
-        let aws = Arc::new(Clients::new(&region_sdk(base, &r.region, credentials.clone())));
+        let aws = Arc::new(Clients::new(
+            &region_sdk(base, &r.region, credentials.clone()),
+            &Buckets::default(),
+        ));
         let (who, found) = tokio::join!(aws.caller_account(), read::find(aws.as_ref(), ends));
         let who = who.map_err(|e| fail(&r.region, e.to_string()))?;
         if who != spec.id {

@@ -52,6 +52,10 @@ pub enum FindingKind {
     /// Peering is the wrong tool here (overlapping ranges, a transitive
     /// route, a VPC near its quota of peerings): the fix names the right one.
     WrongTool,
+    /// The invocation's time ran out before every write could start (EC2
+    /// admits each mutating action 5 times a second): the rest is left to
+    /// the pass's continuation, or the next scheduled one.
+    WorkLeft,
 }
 
 impl FindingKind {

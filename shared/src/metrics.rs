@@ -9,8 +9,31 @@ use serde_json::{Map, Value, json};
 /// CloudWatch metrics of the invocation. Each report implements it beside
 /// its own definition.
 pub trait InvocationReport: Serialize {
+    /// What failed. Work left for lack of time is not a failure here: it is
+    /// [`InvocationReport::progress`]'s `left`, continued or failed by
+    /// [`crate::continuation`].
     fn failures(&self) -> Vec<String>;
     fn metrics(&self) -> Vec<(&'static str, usize)>;
+    fn progress(&self) -> Progress;
+}
+
+/// What a pass got done, and what it left because its time ran out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// Writes carried out (or found already done).
+    pub done: usize,
+    /// Writes not started before the deadline.
+    pub left: usize,
+}
+
+impl std::ops::Add for Progress {
+    type Output = Progress;
+    fn add(self, other: Progress) -> Progress {
+        Progress {
+            done: self.done + other.done,
+            left: self.left + other.left,
+        }
+    }
 }
 
 /// Namespace of every metric peerlink emits.

@@ -43,8 +43,23 @@ impl TestVpc {
 impl Account {
     /// A peerlink context acting as this account with the given configuration.
     pub async fn context(&self, config_toml: &str) -> peerlink::Context {
+        self.context_with(config_toml, Settings::default()).await
+    }
+
+    /// The same, its EC2 calls not paced: for cases that make hundreds of
+    /// writes to count calls (the emulator does not throttle; `hub_scale.rs`
+    /// is where pacing is tested).
+    pub async fn unpaced_context(&self, config_toml: &str) -> peerlink::Context {
+        let settings = Settings {
+            ec2_buckets: peerlink::aws::Buckets::unpaced(),
+            ..Settings::default()
+        };
+        self.context_with(config_toml, settings).await
+    }
+
+    pub async fn context_with(&self, config_toml: &str, settings: Settings) -> peerlink::Context {
         let config = Config::parse(config_toml, "test config").expect("valid test config");
-        peerlink::Context::connect(&self.sdk, config, Settings::default())
+        peerlink::Context::connect(&self.sdk, config, settings)
             .await
             .expect("context")
     }

@@ -10,9 +10,9 @@ use serde::Serialize;
 use crate::context::{Context, Deadline, Mode};
 use crate::decision::{AcceptContext, Decision, Verdict, decide};
 use crate::error::{Error, Result};
-use crate::events::{ACCEPTED_DETAIL_TYPE, Event, EventError, REJECTED_DETAIL_TYPE, Subject};
+use crate::events::{ACCEPTED_DETAIL_TYPE, Event, EventError, Function, REJECTED_DETAIL_TYPE, Subject};
 use crate::logging::joined;
-use crate::metrics::InvocationReport;
+use crate::metrics::{InvocationReport, Progress};
 use crate::model::{Peering, PeeringStatus, Side, Vpc};
 
 /// What became of one decision.
@@ -71,6 +71,9 @@ pub struct AccepterReport {
     pub left_pending: Vec<String>,
     pub skipped: Vec<String>,
     pub failed: Vec<String>,
+    /// Decisions not written: the invocation's time ran out (left to the
+    /// continuation, or the next sweep).
+    pub not_started: Vec<String>,
     /// Accepted peerings deleted again: accepted at the same time as an
     /// overlapping one that takes precedence.
     pub undone: Vec<String>,
@@ -91,6 +94,17 @@ impl InvocationReport for AccepterReport {
             ("DecisionsFailed", self.failed.len()),
             ("ConcurrentAcceptsUndone", self.undone.len()),
         ]
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            done: self
+                .outcomes
+                .iter()
+                .filter(|o| matches!(o.result, DecisionResult::Done | DecisionResult::AlreadyDone))
+                .count(),
+            left: self.not_started.len(),
+        }
     }
 }
 
@@ -170,7 +184,11 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
             )
             .await)
         }
-        Event::Scheduled => sweep(ctx, &Snapshot::read(ctx).await?, Mode::Apply, deadline).await,
+        Event::Scheduled
+        | Event::Continue {
+            function: Function::Accepter,
+            ..
+        } => sweep(ctx, &Snapshot::read(ctx).await?, Mode::Apply, deadline).await,
         Event::FailedApiCall { name, error_code } => {
             tracing::info!(event = %event.label(), error_code = %error_code, "ignored a failed API call");
             Ok(AccepterReport {
@@ -182,7 +200,7 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
             })
         }
         other => Err(EventError(format!(
-            "the accepter handles CloudTrail CreateVpcPeeringConnection and scheduled events, not {}",
+            "the accepter handles CloudTrail CreateVpcPeeringConnection, scheduled events and its own continuations, not {}",
             other.label()
         ))
         .into()),
@@ -273,7 +291,8 @@ async fn apply(ctx: &Context, decisions: Vec<Decision>, mode: Mode, deadline: De
                 DecisionResult::NoWrite
             } else if mode == Mode::Plan {
                 DecisionResult::Planned
-            } else if deadline.expired() {
+            } else if !deadline.admits(ctx.aws.ready_at(write_operation(&d))) {
+                // Its turn (accepts are paced to EC2's rate) comes after the stop.
                 DecisionResult::NotStarted
             } else {
                 write(ctx, &d).await
@@ -287,7 +306,9 @@ async fn apply(ctx: &Context, decisions: Vec<Decision>, mode: Mode, deadline: De
     for o in outcomes {
         log_outcome(&o);
         let id = o.decision.peering_id.clone();
-        if !o.result.succeeded() {
+        if o.result == DecisionResult::NotStarted {
+            report.not_started.push(id);
+        } else if !o.result.succeeded() {
             report.failed.push(id);
         } else {
             match o.decision.verdict {
@@ -298,6 +319,14 @@ async fn apply(ctx: &Context, decisions: Vec<Decision>, mode: Mode, deadline: De
             }
         }
         report.outcomes.push(o);
+    }
+}
+
+/// The EC2 action a decision is written with.
+fn write_operation(d: &Decision) -> &'static str {
+    match d.verdict {
+        Verdict::Reject => "RejectVpcPeeringConnection",
+        _ => "AcceptVpcPeeringConnection",
     }
 }
 

@@ -8,8 +8,11 @@ mod calls;
 pub mod ec2;
 #[cfg(test)]
 pub mod memory;
+mod pace;
 mod sdk;
 pub mod secrets;
+
+use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 use ipnet::IpNet;
@@ -20,6 +23,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use calls::{ApiCalls, CallCount, CallSummary, is_read};
+pub use pace::{Buckets, Limit, Pacer};
 pub use sdk::{Clients, Resilience, load_sdk_config};
 pub use secrets::{KeyDescription, SecretDescription};
 
@@ -77,6 +81,12 @@ pub struct PeeringRequest {
 pub trait Aws: Send + Sync {
     /// Counts calls (and attempts) per operation.
     fn calls(&self) -> &ApiCalls;
+    /// When a call of `operation` asked for now would be sent: later than
+    /// now while the client paces it behind others to EC2's request rate
+    /// ([`Pacer`]), so a pass can leave a write it could not start in time.
+    fn ready_at(&self, _operation: &str) -> Instant {
+        Instant::now()
+    }
     /// The account of the credentials (STS), where nothing else tells it.
     fn caller_account(&self) -> Pending<'_, String>;
     fn get_parameter<'a>(&'a self, name: &'a str) -> Pending<'a, Parameter>;
@@ -159,3 +169,19 @@ where
 
 /// Chunks of at most this many values per EC2 filter (the API's limit).
 pub const FILTER_VALUES_MAX: usize = 200;
+
+/// The EC2 actions writing a rule, for ingress and for egress.
+pub const AUTHORIZE_RULE: [&str; 2] = ["AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"];
+pub const REVOKE_RULE: [&str; 2] = ["RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"];
+pub const REMARK_RULE: [&str; 2] = [
+    "UpdateSecurityGroupRuleDescriptionsIngress",
+    "UpdateSecurityGroupRuleDescriptionsEgress",
+];
+
+/// Which of a pair of actions writes `rule`.
+pub fn rule_action(actions: [&'static str; 2], rule: &SgRule) -> &'static str {
+    match rule.direction {
+        crate::config::Direction::Ingress => actions[0],
+        crate::config::Direction::Egress => actions[1],
+    }
+}

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::plan::{Action, Planned};
 use super::policy::{self, PolicyChange};
-use crate::aws::{Aws, PeeringRequest};
+use crate::aws::{AUTHORIZE_RULE, Aws, PeeringRequest, REMARK_RULE, REVOKE_RULE, rule_action};
 use crate::context::{Context, Deadline};
 use crate::error::AwsError;
 use crate::model::PeeringStatus;
@@ -72,7 +72,9 @@ pub async fn apply(ctx: &Context, actions: Vec<Planned>, deadline: Deadline) -> 
     let limit = ctx.config.settings.write_concurrency;
     let mut out: Vec<ActionOutcome> = futures_util::stream::iter(actions)
         .map(|planned| async move {
-            let result = if deadline.expired() {
+            // Not started when its turn (the client paces writes to EC2's
+            // rate) would come after the stop: the next run does it.
+            let result = if !deadline.admits(ctx.aws.ready_at(operation(&planned.action))) {
                 ActionResult::NotStarted
             } else {
                 match execute(ctx, &planned.action).await {
@@ -90,6 +92,26 @@ pub async fn apply(ctx: &Context, actions: Vec<Planned>, deadline: Deadline) -> 
     // Keep the plan's order in reports, whatever order the writes finished in.
     out.sort_by_cached_key(|o| o.planned.sort_key());
     out
+}
+
+/// The AWS operation an action's write starts with: the one the client
+/// paces it by.
+fn operation(action: &Action) -> &'static str {
+    match action {
+        Action::CreateRoute { .. } => "CreateRoute",
+        Action::ReplaceRoute { .. } => "ReplaceRoute",
+        Action::DeleteRoute { .. } => "DeleteRoute",
+        Action::AuthorizeRule { rule, .. } => rule_action(AUTHORIZE_RULE, rule),
+        Action::RevokeRule { rule, .. } => rule_action(REVOKE_RULE, rule),
+        Action::RemarkRule { rule, .. } => rule_action(REMARK_RULE, rule),
+        Action::TagGroup { .. } | Action::TagPeering { .. } => "CreateTags",
+        Action::TagSecret { .. } | Action::TagKey { .. } => "TagResource",
+        Action::CreatePeeringRequest { .. } => "CreateVpcPeeringConnection",
+        Action::EnablePeeringDns { .. } | Action::DisablePeeringDns { .. } => "ModifyVpcPeeringConnectionOptions",
+        Action::EnableVpcAttribute { .. } => "ModifyVpcAttribute",
+        Action::MergeSecretPolicy { .. } => "PutResourcePolicy",
+        Action::MergeKeyPolicy { .. } => "PutKeyPolicy",
+    }
 }
 
 async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsError> {

@@ -140,6 +140,7 @@ pub async fn describe_vpcs(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<Vpc>,
         let mut pages = ec2
             .describe_vpcs()
             .filters(filter("vpc-id", chunk))
+            .max_results(1000)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {

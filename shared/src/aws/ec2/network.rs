@@ -123,6 +123,7 @@ async fn network_acls_where(ec2: &Client, name: &str, values: &[String]) -> Resu
         let mut pages = ec2
             .describe_network_acls()
             .filters(filter(name, chunk))
+            .max_results(100)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {

@@ -29,6 +29,8 @@ pub struct Memory {
     calls: ApiCalls,
     /// Operations that fail, with the error code they fail with.
     failing: Mutex<BTreeMap<&'static str, String>>,
+    /// Operations a pacer would hold: how long a call asked for now waits.
+    paced: Mutex<BTreeMap<&'static str, std::time::Duration>>,
 }
 
 fn err(operation: &'static str, code: &str, message: &str) -> AwsError {
@@ -55,6 +57,12 @@ impl Memory {
     /// Makes every later call of `operation` fail with `code`.
     pub fn fail(&self, operation: &'static str, code: &str) {
         self.failing.lock().expect("lock").insert(operation, code.to_string());
+    }
+
+    /// Makes calls of `operation` wait `wait` for their turn, as the SDK
+    /// client's pacer would when EC2's bucket for it is drained ([`Aws::ready_at`]).
+    pub fn pace(&self, operation: &'static str, wait: std::time::Duration) {
+        self.paced.lock().expect("lock").insert(operation, wait);
     }
 
     /// Counts the call, fails it if asked to, else runs `f` on the world.
@@ -118,6 +126,10 @@ fn decide(w: &mut World, id: &str, to: PeeringStatus, op: &'static str) -> Resul
 impl Aws for Memory {
     fn calls(&self) -> &ApiCalls {
         &self.calls
+    }
+    fn ready_at(&self, operation: &str) -> std::time::Instant {
+        let wait = self.paced.lock().expect("lock").get(operation).copied();
+        std::time::Instant::now() + wait.unwrap_or_default()
     }
     fn caller_account(&self) -> Pending<'_, String> {
         self.call("GetCallerIdentity", |w| Ok(w.account.clone()))
