@@ -159,6 +159,9 @@ def main():
             print(f"{args.template}: {cause.message}", file=sys.stderr)
         return 1
 
+    if not out.get("Resources"):
+        print(f"{args.template}: the translation has no resources", file=sys.stderr)
+        return 1
     text = json.dumps(out, indent=2, sort_keys=False) + "\n"
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:

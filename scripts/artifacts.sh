@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
-# Builds the Lambda artifacts (release, arm64 when the aarch64 standard
-# library is available, else x86_64 with a clear message) and reports the zip
-# size of each function against the 3 MB goal. Writes results/artifacts.json.
+# Builds the Lambda artifacts (release profile, arm64, as deployed) and checks
+# the zip of each function against the 3 MB goal. Writes results/artifacts.json.
+# Fails when the aarch64 standard library is missing, when a bootstrap is not
+# an aarch64 executable, or when a zip is at or above the goal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh arm64
 export PATH="$PWD/.tools/venv/bin:$PATH"
-arch=(--arm64)
-if ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
-  echo "artifacts: no aarch64 standard library here; building x86_64 instead (sizes are close, not equal)" >&2
-  arch=()
-fi
-cargo lambda build --release --locked "${arch[@]}" --output-format zip -p accepter -p finisher -p drift
+cargo lambda build --release --locked --arm64 --output-format zip -p accepter -p finisher -p drift
 mkdir -p results
-python3 - "${arch[@]:-x86_64}" <<'PY'
-import json, os, sys
-arch = "arm64" if sys.argv[1] == "--arm64" else "x86_64"
+python3 - "${CARGO_TARGET_DIR:-target}" <<'EOF'
+import json, os, struct, sys, zipfile
 goal = 3 * 1000 * 1000
-rows = {}
+rows, problems = {}, []
 for fn in ("accepter", "finisher", "drift"):
-    z = f"target/lambda/{fn}/bootstrap.zip"
-    rows[fn] = {"zip_bytes": os.path.getsize(z), "arch": arch}
-    mark = "ok" if rows[fn]["zip_bytes"] < goal else "ABOVE GOAL"
-    print(f"  {fn:<9} {rows[fn]['zip_bytes'] / 1e6:5.2f} MB zipped ({arch})  goal < 3 MB: {mark}")
-json.dump({"goal_bytes": goal, "functions": rows}, open("results/artifacts.json", "w"), indent=2)
-PY
+    z = f"{sys.argv[1]}/lambda/{fn}/bootstrap.zip"
+    with zipfile.ZipFile(z) as archive:
+        head = archive.open("bootstrap").read(20)
+    machine = struct.unpack_from("<H", head, 18)[0] if head[:4] == b"\x7fELF" else None
+    rows[fn] = {"zip_bytes": os.path.getsize(z), "arch": "arm64" if machine == 183 else f"e_machine {machine}"}
+    ok = rows[fn]["zip_bytes"] < goal
+    print(f"  {fn:<9} {rows[fn]['zip_bytes'] / 1e6:5.2f} MB zipped ({rows[fn]['arch']})  goal < 3 MB: {'ok' if ok else 'ABOVE GOAL'}")
+    if not ok:
+        problems.append(f"{fn}: {rows[fn]['zip_bytes']:,} bytes zipped, at or above the goal of {goal:,}")
+    if machine != 183:  # EM_AARCH64
+        problems.append(f"{fn}: the bootstrap in {z} is not an aarch64 executable (e_machine {machine})")
+json.dump({"goal_bytes": goal, "functions": rows, "problems": problems}, open("results/artifacts.json", "w"), indent=2)
+if problems:
+    sys.exit("artifacts: FAILED\n  " + "\n  ".join(problems))
+EOF

@@ -29,6 +29,7 @@ when its stdin closes (so it never outlives the test process that started it).
 """
 
 import argparse
+import copy
 import logging
 import os
 import sys
@@ -58,7 +59,7 @@ def patch_moto(pending_block_set):
         }
         if primary:
             info["CidrBlock"] = vpc.cidr_block
-        hidden = any(t.get("key") == "peerlink-test:hide-cidr-block-set" for t in vpc.get_tags())
+        hidden = "peerlink-test:hide-cidr-block-set" in vpc.ec2_backend.tags.get(vpc.id, {})
         if hidden or not sets:
             return info
         info["CidrBlockSet"] = [{"CidrBlock": c} for c in _associated(vpc, False)]
@@ -102,6 +103,31 @@ def patch_moto(pending_block_set):
         return "active"
 
     Route.state = property(route_state)
+
+    # EC2 keeps a peering's tags per account: each side sees only the tags
+    # it set itself (peerlink records on its own side what it routes and
+    # turned on). moto reads them from the backend of the account that
+    # created the peering, so the accepter never saw its own: describe each
+    # peering with the asking account's tags.
+    from moto.ec2.models.vpc_peering_connections import VPCPeeringConnectionBackend
+
+    describe = VPCPeeringConnectionBackend.describe_vpc_peering_connections
+
+    def describe_as_seen_by(self, vpc_peering_ids=None):
+        seen = []
+        for pcx in describe(self, vpc_peering_ids):
+            mine = copy.copy(pcx)
+            # One lookup, not moto's scan of every tag of the account per
+            # peering (quadratic in a hub of a thousand tagged peerings).
+            tags = [
+                {"resource_id": pcx.id, "key": k, "value": v, "resource_type": "vpc-peering-connection"}
+                for k, v in self.tags.get(pcx.id, {}).items()
+            ]
+            mine.get_tags = lambda tags=tags: tags
+            seen.append(mine)
+        return seen
+
+    VPCPeeringConnectionBackend.describe_vpc_peering_connections = describe_as_seen_by
 
 
 def main():

@@ -13,9 +13,12 @@
 # function's package directory (CodeUri functions/<name>), with the workspace's
 # target/ directory. Features are resolved for that package alone, as in
 #   cargo lambda build --release --arm64 -p accepter -p finisher -p drift
-# (scripts/artifacts.sh), so either build serves the other. The first release
-# arm64 build of the AWS SDK crates takes about 20 minutes on 2 cores, plus a
-# few minutes of LTO per function; it runs at nice 10.
+# (scripts/artifacts.sh), so either build serves the other: with
+# PEERLINK_SAM_REUSE=1 (scripts/test.sh, after artifacts.sh) this fails unless
+# sam build relinked nothing. Every function of each template must come out as
+# an aarch64 ELF bootstrap, or this fails. The first release arm64 build of the
+# AWS SDK crates takes about 20 minutes on 2 cores, plus a few minutes of LTO
+# per function; it runs at nice 10.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -37,29 +40,65 @@ export PATH="$root/.tools/venv/bin:$root/.tools/sam/bin:$PATH"
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-eu-west-1}"
 export CARGO_TERM_COLOR=never
 
+# The bootstraps cargo builds for arm64 (scripts/artifacts.sh builds the same).
+release="${CARGO_TARGET_DIR:-target}/aarch64-unknown-linux-gnu/release"
+built() { stat -c '%n %y' "$release"/{accepter,finisher,drift} 2>/dev/null || true; }
+before=$(built)
+
 for t in "${templates[@]}"; do
   name=$(basename "$t" .yaml)
   dir="infra/.aws-sam/$name"
-  echo "== sam build $t -> $dir/build"
+  # Every function of the template must come out of the build (none skipped).
+  functions=$(python3 - "$t" <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+print(" ".join(re.findall(r"^  (\w+):\n    Type: AWS::Serverless::Function\b", text, re.M)))
+EOF
+)
+  if [ -z "$functions" ]; then
+    echo "sam-build: no AWS::Serverless::Function found in $t" >&2
+    exit 1
+  fi
+  echo "== sam build $t -> $dir/build ($functions)"
   start=$SECONDS
   # The Rust build is heavy: keep it polite to whatever else runs here.
   nice -n 10 sam build --template-file "$t" --build-dir "$dir/build" --cache-dir "$dir/cache"
   echo "sam build $t: $((SECONDS - start))s"
 
-  for fn_dir in "$dir"/build/*/; do
-    fn=$(basename "$fn_dir")
-    [ -f "$fn_dir/bootstrap" ] || continue
-    python3 - "$fn_dir/bootstrap" "$dir/$fn.zip" <<'EOF'
-import sys, zipfile
+  for fn in $functions; do
+    bootstrap="$dir/build/$fn/bootstrap"
+    if [ ! -f "$bootstrap" ]; then
+      echo "sam-build: $t: $fn has no bootstrap ($bootstrap)" >&2
+      exit 1
+    fi
+    # The templates declare arm64: an x86_64 bootstrap would not start there.
+    python3 - "$bootstrap" "$dir/$fn.zip" <<'EOF'
+import struct, sys, zipfile
 src, dst = sys.argv[1], sys.argv[2]
+with open(src, "rb") as f:
+    head = f.read(20)
+machine = struct.unpack_from("<H", head, 18)[0] if head[:4] == b"\x7fELF" else None
+if machine != 183:  # EM_AARCH64
+    sys.exit(f"sam-build: {src} is not an aarch64 ELF executable (e_machine {machine})")
 info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
 info.external_attr = 0o100755 << 16  # executable, as Lambda needs
 info.compress_type = zipfile.ZIP_DEFLATED
 with open(src, "rb") as f, zipfile.ZipFile(dst, "w") as z:
     z.writestr(info, f.read(), compresslevel=9)
 EOF
-    arch=$(file -b "$fn_dir/bootstrap" 2>/dev/null | cut -d, -f1-2 || true)
-    printf '  %-18s bootstrap %9d bytes   zip %9d bytes   %s\n' "$fn" \
-      "$(stat -c %s "$fn_dir/bootstrap")" "$(stat -c %s "$dir/$fn.zip")" "$arch"
+    printf '  %-18s bootstrap %9d bytes   zip %9d bytes   aarch64 ELF\n' "$fn" \
+      "$(stat -c %s "$bootstrap")" "$(stat -c %s "$dir/$fn.zip")"
   done
 done
+
+# After scripts/artifacts.sh (scripts/test.sh): sam build must have found the
+# functions built, not relinked (or rebuilt) them.
+if [ "${PEERLINK_SAM_REUSE:-}" = 1 ]; then
+  if [ -z "$before" ] || [ "$before" != "$(built)" ]; then
+    echo "sam-build: sam build did not reuse the release build of scripts/artifacts.sh:" >&2
+    echo "  before: ${before:-(not built)}" >&2
+    echo "  after:  $(built)" >&2
+    exit 1
+  fi
+  echo "sam build reused the release build (bootstraps not relinked)"
+fi

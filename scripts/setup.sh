@@ -4,13 +4,17 @@
 #
 #   scripts/setup.sh           moto (emulator), boto3, cargo-lambda
 #   scripts/setup.sh infra     + cfn-lint, AWS SAM CLI, checkov (template checks)
-#   scripts/setup.sh arm64     + the Rust standard library for aarch64 (optional)
+#   scripts/setup.sh arm64     + the Rust standard library for aarch64 (fails without it)
 #   scripts/setup.sh chromium  + Debian's chromium, with apt-get, when missing
 #                                (optional: the report test's screenshot)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
 mkdir -p "$tools"
+# .tools may be shared (a worktree's link, CI's cache kept across clones):
+# one install at a time; the others then find the stamps and do nothing.
+exec 9>"$tools/.lock"
+flock 9
 
 # venv <dir> <packages...>: create/refresh a virtualenv holding exactly these pins.
 venv() {
@@ -38,10 +42,14 @@ for extra in "$@"; do
       venv "$tools/checkov" 'checkov==3.3.30'
       ;;
     arm64)
-      # Not a package registry: try it, and let callers fall back to x86_64.
+      # Not a package registry: rustup fetches it. The functions deploy as
+      # arm64, so their release build and size check need it: no fallback.
       if ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
-        rustup target add aarch64-unknown-linux-gnu >&2 \
-          || echo "setup: could not add the aarch64 target; arm64 builds will fall back to x86_64" >&2
+        if ! rustup target add aarch64-unknown-linux-gnu >&2; then
+          echo "setup: could not add the aarch64 target (rustup target add aarch64-unknown-linux-gnu);" >&2
+          echo "       the arm64 release build and its size check cannot run here" >&2
+          exit 1
+        fi
       fi
       ;;
     chromium)

@@ -3,8 +3,9 @@
 //! (every call goes through the SDK interceptor that counts them); times are
 //! indicative (the emulator is much slower than EC2, and this machine is shared).
 //!
-//! Usage: emulator-bench [--short] [--json PATH]
-//! `--short` (CI) runs the smaller cases only.
+//! Usage: emulator-bench [--short | --hubs] [--json PATH]
+//! `--short` (CI) runs the smaller cases only; `--hubs` only the hubs behind
+//! EC2's token buckets (40x6 and 120x10, at EC2's own rates: about 6 minutes).
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,8 @@ use peerlink::{Context, Deadline, Mode};
 use peerlink_bench::synthetic::{Shape, account};
 use peerlink_tests::{Emulator, EventCapture, FaultProxy, Fleet, Grown, Link, connect_by_events};
 use serde_json::{Value, json};
+
+mod hub;
 
 /// CPU time of this process (user + system): our work, not the emulator's,
 /// which runs in its own process.
@@ -72,7 +75,7 @@ fn account_id() -> String {
 async fn per_reconcile(emu: &Emulator, tables: usize, groups: usize) -> Value {
     let grown = Grown::build(emu, &account_id(), &account_id(), tables, groups).await;
     let (accepter, cfg, pcx) = (&grown.accepter, &grown.config, &grown.peering);
-    let ctx = accepter.context(cfg).await;
+    let ctx = accepter.unpaced_context(cfg).await;
     let scope = Scope::Peerings(vec![pcx.clone()]);
     let first = measure(
         &ctx,
@@ -84,8 +87,9 @@ async fn per_reconcile(emu: &Emulator, tables: usize, groups: usize) -> Value {
         peerlink::reconcile::run(&ctx, scope, Mode::Apply, Deadline::none()),
     )
     .await;
-    // A route per table, a rule per group, the DNS option, our tag on each group.
-    let expected_writes = tables + 2 * groups + 1;
+    // A route per table, a rule per group, the DNS option, our tag on each group,
+    // and the peering tag that records which grants this side made.
+    let expected_writes = tables + 2 * groups + 2;
     assert_eq!(first.calls.writes as usize, expected_writes, "writes = missing items");
     assert_eq!(steady.calls.writes, 0, "steady state writes nothing");
     assert!(first.value.expect("reconcile").failed().is_empty());
@@ -104,7 +108,7 @@ async fn drift_pass(emu: &Emulator, n: usize) -> Value {
     // 50 peerings per security group stays under its default quota of 60 rules).
     let fleet = Fleet::build(emu, &account_id(), &account_id(), n, 20).await;
     let setup = t0.elapsed();
-    let ctx = fleet.accepter.context(&fleet.config).await;
+    let ctx = fleet.accepter.unpaced_context(&fleet.config).await;
     let first = measure(&ctx, peerlink::drift::run(&ctx, DriftMode::Remediate, Deadline::none())).await;
     let first_report = first.value.expect("drift");
     assert_eq!(first_report.summary.managed, n);
@@ -162,7 +166,7 @@ async fn concurrency(emu: &Emulator, limit: usize) -> Value {
     );
     let pcx = requester.request_peering(&rv.id, &accepter.id, &local.id, None).await;
     accepter.accept(&pcx).await;
-    let ctx = accepter.context(&cfg).await;
+    let ctx = accepter.unpaced_context(&cfg).await;
     let obs = peerlink::reconcile::observe::observe(&ctx, &Scope::Peerings(vec![pcx]))
         .await
         .expect("observe");
@@ -180,7 +184,8 @@ async fn batching(emu: &Emulator) -> Value {
     for i in 1..200 {
         ids.push(acct.route_table(&vpc.id, &[("Name", &format!("t{i}"))]).await);
     }
-    let clients = peerlink::aws::Clients::new(&acct.sdk);
+    // Batching, not pacing, is measured here: the emulator does not throttle.
+    let clients = peerlink::aws::Clients::new(&acct.sdk, &peerlink::aws::Buckets::unpaced());
     let t0 = Instant::now();
     let batched = clients
         .describe_route_tables(Select::Vpcs(std::slice::from_ref(&vpc.id)))
@@ -325,6 +330,7 @@ fn cell(v: &Value) -> String {
 }
 
 fn print_results(r: &Value) {
+    hub::print(r["hubs"].as_array().map(Vec::as_slice).unwrap_or_default());
     println!("\nDependent rounds of AWS calls per function (wall time bare | with every call held 30 ms)");
     let bare = r["rounds"][0]["rows"].as_array().cloned().unwrap_or_default();
     let slow = r["rounds"][1]["rows"].as_array().cloned().unwrap_or_default();
@@ -446,6 +452,12 @@ async fn main() {
         emu.endpoint,
         if short { "short" } else { "full" }
     );
+    if args.iter().any(|a| a == "--hubs") {
+        let hubs = hub::run(&emu, false, account_id).await;
+        hub::print(&hubs);
+        write(json_path, &json!({ "hubs": hubs }));
+        return;
+    }
 
     let mut per = Vec::new();
     let table_cases: &[usize] = if short { &[1, 200] } else { &[1, 10, 100, 200] };
@@ -473,7 +485,9 @@ async fn main() {
     eprintln!("  connecting by events");
     let connect_rows = vec![connect(&emu, 0).await, connect(&emu, 30).await];
     let policies: Vec<Value> = [10, 50, 120].into_iter().map(policy_bytes).collect();
+    let hubs = hub::run(&emu, short, account_id).await;
     let results = json!({
+        "hubs": hubs,
         "rounds": round_rows,
         "connect": connect_rows,
         "policies": policies,
@@ -486,11 +500,15 @@ async fn main() {
         "batching": batching(&emu).await,
     });
     print_results(&results);
+    write(json_path, &results);
+}
+
+fn write(json_path: Option<String>, results: &Value) {
     if let Some(path) = json_path {
         if let Some(dir) = std::path::Path::new(&path).parent() {
             std::fs::create_dir_all(dir).expect("results directory");
         }
-        std::fs::write(&path, serde_json::to_string_pretty(&results).expect("json")).expect("write results");
+        std::fs::write(&path, serde_json::to_string_pretty(results).expect("json")).expect("write results");
         eprintln!("emulator-bench: wrote {path}");
     }
 }

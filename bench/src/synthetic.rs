@@ -10,8 +10,9 @@ use peerlink::config::{Config, Direction, PortRange, Protocol};
 use peerlink::fixtures::{self, Entry, ME, PEER, REGION};
 use peerlink::model::{
     Identity, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, SgRule,
-    Vpc,
+    Side, Vpc,
 };
+use peerlink::ownership::{ALL_TABLES, DNS_ON, dns_tag, routes_tag};
 use peerlink::reconcile::Observed;
 
 /// The shape of the synthetic account.
@@ -137,7 +138,15 @@ pub fn account(shape: Shape) -> (Config, Observed) {
                 allow_remote_dns: shape.finished,
                 blocks_known: true,
             },
-            tags: BTreeMap::new(),
+            // What peerlink records on a peering it finished.
+            tags: if shape.finished {
+                BTreeMap::from([
+                    (routes_tag(Side::Accepter), ALL_TABLES.to_string()),
+                    (dns_tag(Side::Accepter), DNS_ON.to_string()),
+                ])
+            } else {
+                BTreeMap::new()
+            },
         });
         if shape.finished {
             for t in 0..shape.tables_per_vpc {
@@ -182,6 +191,7 @@ mod tests {
         assert_eq!(count("create-route"), 40 * 5);
         assert_eq!(count("authorize-rule"), 40);
         assert_eq!(count("enable-peering-dns"), 40);
+        assert_eq!(count("tag-peering"), 40);
         let (config, obs) = account(Shape {
             finished: true,
             ..shape

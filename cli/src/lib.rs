@@ -5,3 +5,4 @@ pub mod check;
 pub mod report;
 pub mod stack;
 pub mod text;
+pub mod verify;

@@ -10,11 +10,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use peerlink::aws::{Aws, Clients, load_sdk_config};
-use peerlink::config::{Config, ConfigSource};
+use peerlink::config::{Config, ConfigSource, Protocol};
 use peerlink::context::load_config;
 use peerlink::finding::Finding;
 use peerlink::reconcile::{self, ActionResult, Report, Scope};
 use peerlink::settings::Settings;
+use peerlink::verify::Traffic;
 use peerlink::{Context, Deadline, Mode};
 use serde::Serialize;
 
@@ -22,7 +23,7 @@ use serde::Serialize;
 #[command(
     name = "peerlink",
     version,
-    about = "Cross-account VPC peering: plan, apply, approve, doctor, check-config, report"
+    about = "Cross-account VPC peering: plan, apply, approve, doctor, check-config, report, verify"
 )]
 struct Cli {
     /// Configuration file. Default: PEERLINK_CONFIG_FILE, PEERLINK_CONFIG or
@@ -112,6 +113,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prove a path across accounts: can FROM reach TO on this port, and if
+    /// not, which hop stops it (peering, routes, network ACLs both ways,
+    /// security groups, DNS), each with a fix. Reads the accounts of an
+    /// accounts file (as `report`); writes nothing.
+    /// Exit 0: reachable; 2: blocked; 1: error (an endpoint not found, an
+    /// account that cannot be read).
+    Verify {
+        /// TOML: `[[account]]` tables with `id`, `role`, `regions` (the
+        /// file `report` reads).
+        #[arg(long, value_name = "FILE")]
+        accounts: PathBuf,
+        /// Where the traffic starts: a network interface id (eni-…) or a
+        /// private IPv4 address in a VPC of a listed account.
+        #[arg(long, value_name = "ENDPOINT")]
+        from: String,
+        /// Where it goes (an RDS database or an ECS task by its interface or address).
+        #[arg(long, value_name = "ENDPOINT")]
+        to: String,
+        /// The destination port (tcp, udp).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
+        #[arg(long, value_enum, default_value = "tcp")]
+        protocol: VerifyProtocol,
+        /// Leave out the dns check (the client connects by address).
+        #[arg(long)]
+        no_dns: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What `verify` sends.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum VerifyProtocol {
+    Tcp,
+    Udp,
+    Icmp,
 }
 
 #[tokio::main]
@@ -142,7 +181,7 @@ async fn context(cli: &Cli, config: Option<Config>) -> Result<Context, AnyError>
     let sdk = load_sdk_config(&settings.resilience).await;
     let config = match config {
         Some(config) => config,
-        None => load_config(&source(cli, &settings)?, &Clients::new(&sdk)).await?,
+        None => load_config(&source(cli, &settings)?, &Clients::new(&sdk, &settings.ec2_buckets)).await?,
     };
     Ok(Context::connect(&sdk, config, settings).await?)
 }
@@ -160,7 +199,7 @@ async fn config_text(cli: &Cli) -> Result<(String, String), AnyError> {
         ConfigSource::Inline(text) => (src.to_string(), text.clone()),
         ConfigSource::SsmParameter(name) => {
             let sdk = load_sdk_config(&settings.resilience).await;
-            let parameter = Clients::new(&sdk).get_parameter(name).await?;
+            let parameter = Clients::new(&sdk, &settings.ec2_buckets).get_parameter(name).await?;
             (src.to_string(), parameter.value)
         }
     })
@@ -225,7 +264,9 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             let ctx = context(&cli, None).await?;
             let report = reconcile::run(&ctx, scope(peering)?, Mode::Apply, Deadline::none()).await?;
             print_report(&report, *json, "apply")?;
-            Ok(if report.failed().is_empty() {
+            // A write your credentials may not make did not happen: an error here.
+            let not_permitted = report.count(peerlink::finding::FindingKind::NotPermitted);
+            Ok(if report.failed().is_empty() && not_permitted == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -238,6 +279,33 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
                 json: *json,
             };
             let code = peerlink_cli::report::run(&opts)
+                .await
+                .map_err(|e| e as Box<dyn std::error::Error>)?;
+            Ok(ExitCode::from(code))
+        }
+        Command::Verify {
+            accounts,
+            from,
+            to,
+            port,
+            protocol,
+            no_dns,
+            json,
+        } => {
+            let protocol = match protocol {
+                VerifyProtocol::Tcp => Protocol::Tcp,
+                VerifyProtocol::Udp => Protocol::Udp,
+                VerifyProtocol::Icmp => Protocol::Icmp,
+            };
+            let opts = peerlink_cli::verify::Options {
+                accounts: accounts.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                traffic: Traffic::new(protocol, *port).map_err(|e| format!("--protocol and --port: {e}"))?,
+                dns: !no_dns,
+                json: *json,
+            };
+            let code = peerlink_cli::verify::run(&opts)
                 .await
                 .map_err(|e| e as Box<dyn std::error::Error>)?;
             Ok(ExitCode::from(code))
@@ -361,6 +429,7 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
                     ActionResult::AlreadyDone => "already done".to_string(),
                     ActionResult::NotStarted => "not started".to_string(),
                     ActionResult::Failed(e) => format!("FAILED: {e}"),
+                    ActionResult::NotPermitted(e) => format!("NOT PERMITTED: {e}"),
                 };
                 vec![
                     a.planned.peering.clone().unwrap_or_default(),

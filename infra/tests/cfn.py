@@ -94,8 +94,9 @@ def expand_foreach(template, values):
 
 
 def resolve(node, values):
-    """Resolves Ref/Sub/Join/Split/Select/If against `values` (parameters,
-    pseudo parameters and conditions, see parameter_values). Enough for event
+    """Resolves Ref/Sub/Join/Split/Select/If/GetAtt against `values`
+    (parameters, pseudo parameters, role ARNs and conditions, see
+    parameter_values). Enough for event
     patterns, ARNs and policies; anything else is an error, so a pattern we
     cannot evaluate fails the test instead of being silently skipped."""
     if isinstance(node, list):
@@ -130,6 +131,11 @@ def resolve(node, values):
         if key == "Fn::Split":
             sep, text = arg
             return resolve(text, values).split(sep)
+        if key == "Fn::GetAtt":
+            name = arg if isinstance(arg, str) else ".".join(arg)
+            if name not in values:
+                raise KeyError(f"no test value for GetAtt {name}")
+            return values[name]
         if key == "Fn::Select":
             index, items = arg
             return resolve(items, values)[int(resolve(index, values))]
@@ -161,6 +167,11 @@ def _named_condition(name, values, conditions, template):
     return conditions[name]
 
 
+def role_arn(account, logical):
+    """The test ARN of the template's role `logical` in `account`."""
+    return f"arn:aws:iam::{account}:role/peerlink-{logical}-1A2B3C4D5E6F"
+
+
 def parameter_values(template, **overrides):
     """Template defaults (lists split like CloudFormation does), then
     TEST_PARAMETERS for the template's parameters, then overrides; and under
@@ -175,6 +186,11 @@ def parameter_values(template, **overrides):
         if name in TEST_PARAMETERS:
             values[name] = TEST_PARAMETERS[name]
     values.update(overrides)
+    # The ARN CloudFormation gives each role: <stack>-<logical id>-<suffix>.
+    if "AWS::AccountId" in values:
+        for name, res in (template.get("Resources") or {}).items():
+            if isinstance(res, dict) and res.get("Type") == "AWS::IAM::Role":
+                values.setdefault(f"{name}.Arn", role_arn(values["AWS::AccountId"], name))
     conditions = {}
     values["Conditions"] = conditions
     for name in template.get("Conditions") or {}:
@@ -196,8 +212,9 @@ def functions(template):
 
 def pattern_rules(template):
     """Every EventBridge rule with an event pattern, as dicts with `name`,
-    `owner` (the function's binary, or "forward" for a rule whose target is an
-    event bus), `bus` (unresolved) and `pattern` (unresolved)."""
+    `owner` (the function's binary, "notify" for a rule whose target is the
+    notification topic AlarmTopicArn, or "forward" for a rule whose target is
+    an event bus), `bus` (unresolved) and `pattern` (unresolved)."""
     rules = []
     fns = functions(template)
     for name, res in template["Resources"].items():
@@ -218,6 +235,8 @@ def pattern_rules(template):
                 arn = target["Arn"]
                 if isinstance(arn, dict) and "Fn::GetAtt" in arn and arn["Fn::GetAtt"][0] in fns:
                     owners.add(fns[arn["Fn::GetAtt"][0]])
+                elif arn == {"Ref": "AlarmTopicArn"}:
+                    owners.add("notify")
                 else:
                     owners.add("forward")
             assert len(owners) == 1, f"{name}: targets of different kinds {owners}"

@@ -13,6 +13,7 @@ except Null)."""
 
 import fnmatch
 import json
+import re
 import subprocess
 import tomllib
 
@@ -238,6 +239,72 @@ def test_the_roles_allow_exactly_the_configured_resources(template_name, which, 
         assert allowed(forward, "events:PutEvents", bus) == (account in want["requesters"]), account
     rules = {name for name in template["Resources"] if name.startswith("ForwardDecisionsTo")}
     assert rules == {f"ForwardDecisionsTo{a}" for a in want["requesters"]}, rules
+
+
+def without_secrets(path, tmp_path):
+    """The configuration at `path` with every [[peer.secrets]] block removed:
+    an entry's secret withdrawn from the configuration."""
+    text, n = re.subn(r"\[\[peer\.secrets\]\]\n(?:\w+ = .*\n)+", "", path.read_text())
+    assert n, "the example no longer has a [[peer.secrets]] block"
+    out = tmp_path / "shrunk.toml"
+    out.write_text(text)
+    return out
+
+
+TAGGED = {"aws:ResourceTag/peerlink:managed": "true"}
+
+
+@pytest.mark.parametrize("template_name,which", CASES)
+def test_what_peerlink_tagged_stays_manageable_when_the_configuration_drops_it(template_name, which, tmp_path):
+    """Issue 19.2: an entry's secret (and its key) leave the configuration and
+    the stack is redeployed with deploy-params. The secret and key still hold
+    peerlink's grant, and carry its tag (peerlink:managed = true): finisher and
+    drift may still read and rewrite their policies to take the grant back, on
+    this account's tagged secrets and keys only, never an untagged one, never
+    a public secret policy, never a key policy that skips KMS's lockout check;
+    and they tag only the keys the configuration names, only with that tag."""
+    full = config_path(which, tmp_path)
+    (secret,), (key,) = configured(full)["secrets"], configured(full)["keys"]
+    shrunk = without_secrets(full, tmp_path)
+    values, _ = derived(shrunk, template_name)
+    assert not listed(values, "SecretArns") and not listed(values, "KmsKeyArns"), values
+    _, _, roles = resolved_roles(template_name, values)
+    untagged_secret = secret.replace("orders-db", "unrelated")
+    other_account_secret = secret.replace(ME, STRANGER)
+    untagged_key = key.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    public, safe = {"secretsmanager:BlockPublicPolicy": "false"}, {"secretsmanager:BlockPublicPolicy": "true"}
+    lockout, no_lockout = ({"kms:BypassPolicyLockoutSafetyCheck": v} for v in ("true", "false"))
+    tag = {"aws:TagKeys": ["peerlink:managed"], "aws:RequestTag/peerlink:managed": "true"}
+    for fn, statements in roles.items():
+        writes = fn in ("finisher", "drift")
+        for action in ("secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy"):
+            assert allowed(statements, action, secret, **TAGGED) == writes, (fn, action, "tagged secret")
+            assert not allowed(statements, action, untagged_secret), (fn, action, "untagged secret")
+            assert not allowed(statements, action, other_account_secret, **TAGGED), (fn, action, "another account")
+        put = "secretsmanager:PutResourcePolicy"
+        assert allowed(statements, put, secret, **TAGGED, **safe) == writes, (fn, "tagged secret")
+        assert not allowed(statements, put, secret, **TAGGED, **public), (fn, "a public policy")
+        assert not allowed(statements, put, untagged_secret, **safe), (fn, "untagged secret")
+        for action in ("kms:DescribeKey", "kms:GetKeyPolicy"):
+            assert allowed(statements, action, key, **TAGGED) == writes, (fn, action, "tagged key")
+            assert not allowed(statements, action, untagged_key), (fn, action, "untagged key")
+        assert allowed(statements, "kms:PutKeyPolicy", key, **TAGGED, **no_lockout) == writes, (fn, "tagged key")
+        assert not allowed(statements, "kms:PutKeyPolicy", key, **TAGGED, **lockout), (fn, "lockout check skipped")
+        assert not allowed(statements, "kms:PutKeyPolicy", untagged_key, **no_lockout), (fn, "untagged key")
+        # Tagging a key: only the configured ones; the shrunk configuration names none.
+        assert not allowed(statements, "kms:TagResource", key, **tag), (fn, "a key no longer configured")
+
+    # With the full configuration: the configured key may be tagged, with peerlink:managed only.
+    values, _ = derived(full, template_name)
+    _, _, roles = resolved_roles(template_name, values)
+    for fn in ("finisher", "drift"):
+        statements = roles[fn]
+        assert allowed(statements, "kms:TagResource", key, **tag), fn
+        assert not allowed(statements, "kms:TagResource", untagged_key, **tag), fn
+        assert not allowed(statements, "kms:TagResource", key,
+                           **{**tag, "aws:TagKeys": ["peerlink:managed", "owner"]}), (fn, "another tag key")
+        assert not allowed(statements, "kms:TagResource", key,
+                           **{**tag, "aws:RequestTag/peerlink:managed": "false"}), (fn, "another value")
 
 
 def policy_principals(template, values, logical):

@@ -101,6 +101,21 @@ def as_list(v):
     return v if isinstance(v, list) else [v]
 
 
+def every_resource_of_a_type(resource):
+    """The resource types of which a Resource element names every one (an
+    ARN ending in `:*` or `/*`, e.g. `…:secret:*`, `…:route-table/*`);
+    Fn::Sub texts are read as written, lists built from parameters (the
+    configured resources) are not wildcards."""
+    out = []
+    for r in [r for b in branches(resource) for r in as_list(b)]:
+        text = r if isinstance(r, str) else r.get("Fn::Sub") if isinstance(r, dict) else None
+        if isinstance(text, list):
+            text = text[0]
+        if isinstance(text, str) and text != "*" and re.search(r"[:/]\*$", text):
+            out.append(re.split(r"[:/]", text[:-2])[-1] or text)
+    return out
+
+
 def violations(template):
     found = []
     for where, st in all_statements(template):
@@ -121,6 +136,12 @@ def violations(template):
                 verb = a.split(":", 1)[-1]
                 if not verb.startswith(READ_VERBS):
                     found.append(f"{where} {sid}: {a} on Resource '*'")
+        for kind in every_resource_of_a_type(st["Resource"]):
+            keys = {k for tests in (st.get("Condition") or {}).values() for k in tests}
+            if not keys - {"aws:RequestedRegion"}:
+                for a in actions:
+                    if not a.split(":", 1)[-1].startswith(READ_VERBS):
+                        found.append(f"{where} {sid}: {a} on every {kind} without a condition")
         principal = st.get("Principal")
         if principal == "*" or (isinstance(principal, dict) and "*" in as_list(principal.get("AWS", []))):
             found.append(f"{where} {sid}: Allow to every principal")
@@ -160,6 +181,18 @@ Resources:
         - Statement:
             - {Sid: Inline, Effect: Allow, Action: "secretsmanager:Put*", Resource: "arn:x"}
         - SQSPollerPolicy: {QueueName: q}
+  Tagged:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Statement:
+          - {Sid: AllSecrets, Effect: Allow, Action: secretsmanager:PutResourcePolicy,
+             Resource: !Sub "arn:aws:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"}
+          - {Sid: RegionOnly, Effect: Allow, Action: kms:PutKeyPolicy, Resource: "arn:aws:kms:eu-west-1:1:key/*",
+             Condition: {StringEquals: {aws:RequestedRegion: eu-west-1}}}
+          - {Sid: TaggedOnly, Effect: Allow, Action: kms:PutKeyPolicy, Resource: "arn:aws:kms:eu-west-1:1:key/*",
+             Condition: {StringEquals: {aws:ResourceTag/peerlink:managed: "true"}}}
+          - {Sid: ReadAll, Effect: Allow, Action: kms:DescribeKey, Resource: "arn:aws:kms:eu-west-1:1:key/*"}
   Bus:
     Type: AWS::Events::EventBusPolicy
     Properties:
@@ -178,9 +211,12 @@ Resources:
         ("Managed", "sqs:SendMessage on Resource '*'"),
         ("Inline", "wildcard action 'secretsmanager:Put*'"),
         ("Everyone", "Allow to every principal"),
+        ("AllSecrets", "secretsmanager:PutResourcePolicy on every secret without a condition"),
+        ("RegionOnly", "kms:PutKeyPolicy on every key without a condition"),
     ]:
         assert f"{sid}: {what}" in found, f"the checker missed {sid}:\n{found}"
     assert "DescribeVpcs" not in found, "reads on '*' are allowed"
+    assert "TaggedOnly" not in found and "ReadAll" not in found, found
 
 
 @pytest.mark.parametrize("template_name", sorted(TEMPLATES))
@@ -193,12 +229,15 @@ def test_no_wildcard_actions_and_no_writes_on_everything(template_name):
 # ------------------------------------------------------------------ per function
 
 # The service of each operation in shared/src/aws; anything not listed is ec2.
+# TagResource is both Secrets Manager's and KMS's: peerlink tags the secrets
+# and the keys it writes to (peerlink:managed), so it can find them again once
+# the configuration no longer names them (issue 19.2).
 SERVICE = {
     "DescribeSecret": "secretsmanager",
     "GetResourcePolicy": "secretsmanager",
     "PutResourcePolicy": "secretsmanager",
     "ListSecrets": "secretsmanager",
-    "TagResource": "secretsmanager",
+    "TagResource": ("secretsmanager", "kms"),
     "DescribeKey": "kms",
     "GetKeyPolicy": "kms",
     "PutKeyPolicy": "kms",
@@ -210,8 +249,11 @@ SERVICE = {
 # Calls the code makes that the Lambda roles must not (or need not) grant.
 NOT_GRANTED = {
     "GetCallerIdentity": "sts:GetCallerIdentity needs no permission",
-    "DescribeNetworkAcls": "only `peerlink doctor` (the CLI) reads network ACLs",
 }
+
+# Drift proves the paths entries declare (verify = [...]): their interfaces
+# and their subnets' network ACLs.
+READS_PATHS = {"DescribeNetworkInterfaces", "DescribeNetworkAcls"}
 
 READS_FINISH = {"DescribeVpcPeeringConnections", "DescribeVpcs", "DescribeVpcAttribute", "DescribeRouteTables",
                 "DescribeSecurityGroups", "DescribeSecret", "GetResourcePolicy", "DescribeKey", "GetKeyPolicy",
@@ -230,16 +272,16 @@ DECIDE = {"AcceptVpcPeeringConnection", "RejectVpcPeeringConnection"}
 # and drift's sweep (the same logic), delete a peering they accepted
 # concurrently with an overlapping one; finisher and drift also delete their own
 # duplicate requests (DeleteVpcPeeringConnection in WRITES_FINISH). Which
-# peerings each role may delete: test_who_deletes_which_peerings.
+# peerings each role may delete: test_who_deletes_which_peerings. Every
+# function may put its own continuation on its bus (PutEvents, issue 20.2).
 CALLS = {
     "accepter": {"DescribeVpcPeeringConnections", "DescribeVpcs", "PutEvents", "GetParameter",
                  "DeleteVpcPeeringConnection"} | DECIDE,
-    "finisher": READS_FINISH | WRITES_FINISH | {"GetParameter"},
-    "drift": READS_FINISH | WRITES_FINISH | DECIDE | {"PutEvents", "GetParameter"},
+    "finisher": READS_FINISH | WRITES_FINISH | {"PutEvents", "GetParameter"},
+    "drift": READS_FINISH | READS_PATHS | WRITES_FINISH | DECIDE | {"PutEvents", "GetParameter"},
 }
-# A requester account cannot accept or reject (infra/requester.yaml), so its
-# drift has no decision to announce either.
-WITHOUT = {"requester": DECIDE | {"PutEvents"}}
+# A requester account cannot accept or reject (infra/requester.yaml).
+WITHOUT = {"requester": DECIDE}
 
 # What a role needs besides the code's calls: its logs, its failure
 # destination, and kms:Decrypt when the configuration is a SecureString on a CMK.
@@ -253,8 +295,9 @@ def code_operations():
     return ops
 
 
-def iam_action(op):
-    return f"{SERVICE.get(op, 'ec2')}:{op}"
+def iam_actions(op):
+    services = SERVICE.get(op, "ec2")
+    return {f"{service}:{op}" for service in ([services] if isinstance(services, str) else services)}
 
 
 def test_the_call_table_covers_the_code():
@@ -298,7 +341,7 @@ def test_each_role_grants_exactly_what_its_function_calls(template_name):
         role_ref = template["Resources"][logical]["Properties"]["Role"]
         role = role_ref["Fn::GetAtt"][0]
         granted = role_actions(template, role)
-        expected = {iam_action(op) for op in CALLS[fn] - WITHOUT.get(template_name, set())}
+        expected = {a for op in CALLS[fn] - WITHOUT.get(template_name, set()) for a in iam_actions(op)}
         api = granted - PLUMBING
         assert api == expected, (
             f"{template_name} {fn}: missing {sorted(expected - api)}, not used by the code {sorted(api - expected)}"
@@ -363,6 +406,10 @@ def bool_condition(st, key, values):
     return [v.lower() for v in condition_value(st, "Bool", key, values)]
 
 
+# The detail-types of the events peerlink puts on its bus.
+PEERLINK_DETAIL_TYPES = {"VPC Peering Accepted", "VPC Peering Rejected", "VPC Peering Awaiting Approval",
+                         "Peerlink Continuation"}
+
 # Writes granted only under a condition: action -> (what, predicate(statement, values)).
 CONDITIONED_WRITES = {
     "secretsmanager:PutResourcePolicy": (
@@ -376,6 +423,13 @@ CONDITIONED_WRITES = {
     "secretsmanager:TagResource": (
         'ForAllValues:StringLike aws:TagKeys "peerlink:*"',
         lambda st, v: condition_value(st, "ForAllValues:StringLike", "aws:TagKeys", v) == ["peerlink:*"],
+    ),
+    # A key: only the configured ones, only the tag peerlink:managed = true.
+    "kms:TagResource": (
+        "KmsKeyArns, ForAllValues:StringEquals aws:TagKeys [peerlink:managed], aws:RequestTag = true",
+        lambda st, v: resources_of(st, v) == ["arn:aws:kms:eu-west-1:222222222222:key/k"]
+        and condition_value(st, "ForAllValues:StringEquals", "aws:TagKeys", v) == ["peerlink:managed"]
+        and condition_value(st, "StringEquals", "aws:RequestTag/peerlink:managed", v) == ["true"],
     ),
     # On the local VPCs and groups only peerlink's keys; on a peering only while creating it.
     "ec2:CreateTags": (
@@ -417,6 +471,49 @@ def test_writes_carry_their_conditions(template_name, action):
     assert grants, f"{template_name}: nothing grants {action} (a removed statement should fail here too)"
     for where, st in grants:
         assert holds(st, values), f"{template_name} {where} {st.get('Sid')}: {action} without {what}"
+
+
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_functions_put_only_peerlink_events_on_their_own_bus(template_name):
+    """Every function may put events (its continuation; the accepter and
+    drift also their decisions), only with source peerlink and peerlink's
+    detail-types, only on this account's peerlink bus."""
+    template = load(TEMPLATES[template_name])
+    bus = "arn:aws:events:eu-west-1:222222222222:event-bus/default"
+    values = parameter_values(template, **{"AWS::AccountId": "222222222222"})
+    for logical, fn in functions(template).items():
+        role = template["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+        grants = [st for st in role_statements(template, role)
+                  if st["Effect"] == "Allow" and "events:PutEvents" in as_list(st["Action"])]
+        assert grants, f"{template_name} {fn}: may not put its continuation"
+        for st in grants:
+            assert resources_of(st, values) == [bus], (fn, st.get("Sid"))
+            assert condition_value(st, "StringEquals", "events:source", values) == ["peerlink"], (fn, st.get("Sid"))
+            types = set(condition_value(st, "StringEquals", "events:detail-type", values))
+            assert types and types <= PEERLINK_DETAIL_TYPES, (fn, st.get("Sid"), types)
+
+
+# What each function may announce on its bus: the accepter and drift's sweep
+# decide (and leave requests for a human, issue 19.14), every function asks
+# for its own continuation (issue 20.2). A requester stack decides nothing.
+ANNOUNCES = {
+    "accepter": {"accepter": PEERLINK_DETAIL_TYPES, "drift": PEERLINK_DETAIL_TYPES,
+                 "finisher": {"Peerlink Continuation"}},
+    "requester": {"drift": {"Peerlink Continuation"}, "finisher": {"Peerlink Continuation"}},
+}
+
+
+@pytest.mark.parametrize("template_name", sorted(TEMPLATES))
+def test_who_may_announce_what(template_name):
+    template = load(TEMPLATES[template_name])
+    values = parameter_values(template, **{"AWS::AccountId": "222222222222"})
+    got = {}
+    for logical, fn in functions(template).items():
+        role = template["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]
+        got[fn] = {t for st in role_statements(template, role)
+                   if st["Effect"] == "Allow" and "events:PutEvents" in as_list(st["Action"])
+                   for t in condition_value(st, "StringEquals", "events:detail-type", values)}
+    assert got == ANNOUNCES[template_name]
 
 
 # Which peerings each function's role may delete: "undo" (ec2:AccepterVpc a

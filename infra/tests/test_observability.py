@@ -1,5 +1,6 @@
 """The dashboard and the alarms of each template, against the metrics the
-functions emit in CloudWatch embedded metric format (shared/src/metrics.rs):
+functions emit in CloudWatch embedded metric format (shared/src/metrics.rs;
+the names are read from the code, see metrics_emitted):
 namespace Peerlink, one dimension set [Function, Account], unit Count, with
 Function the binary (accepter, finisher, drift) and Account the account id.
 A metric is only found with exactly those dimensions, so an alarm or a graph
@@ -10,15 +11,53 @@ import re
 
 import pytest
 
-from cfn import TEMPLATES, functions, load, parameter_values, resolve
+from cfn import ROOT, TEMPLATES, functions, load, parameter_values, resolve
 
 NAMESPACE = "Peerlink"
 DIMENSIONS = {"Function", "Account"}
-METRICS = {
-    "Accepted", "Rejected", "LeftPending", "DecisionsFailed", "ConcurrentAcceptsUndone", "DriftFound", "Repaired",
-    "RepairFailed", "Conflicts", "OverlapConflicts", "Findings", "Decisions", "RejectionsReceived", "RequestsCreated",
-}
 ACCOUNT = "222222222222"
+
+
+def metrics_emitted(src=ROOT / "shared" / "src"):
+    """{metric name: [files]} of every `("Name", n)` in a `fn metrics` body of
+    the Rust library (the InvocationReport implementations): what the
+    functions really emit, so a metric renamed or added in the code and not on
+    the dashboard fails here."""
+    found = {}
+    for path in sorted(src.rglob("*.rs")):
+        text = path.read_text()
+        for m in re.finditer(r"fn metrics\(&self\)[^{]*\{", text):
+            depth, i = 1, m.end()
+            while depth:
+                depth += {"{": 1, "}": -1}.get(text[i], 0)
+                i += 1
+            for name in re.findall(r'\(\s*"(\w+)"\s*,', text[m.end():i]):
+                where = path.relative_to(ROOT if path.is_relative_to(ROOT) else src)
+                found.setdefault(name, []).append(str(where))
+    return found
+
+
+METRICS = set(metrics_emitted())
+# Named in the team's plan (README, issues 19-21) and graphed ahead of the code
+# that emits them, which other branches bring: allowed on the dashboard though
+# not (yet) in a `fn metrics`. A name here never excuses a metric the code
+# emits and the dashboard lacks.
+ANNOUNCED = {"PathsBlocked", "WorkLeft", "ContinuationsRequested", "NotPermitted", "LeftForApproval"}
+
+
+def test_the_metrics_are_read_from_the_code():
+    assert len(METRICS) >= 14, f"found only {sorted(METRICS)} in shared/src: did the form of `fn metrics` change?"
+    assert {"Accepted", "DriftFound", "RepairFailed"} <= METRICS, sorted(METRICS)
+
+
+def test_a_metric_in_the_code_is_found(tmp_path):
+    """The reader itself: a report whose `fn metrics` emits a new name (nested
+    braces and all) shows it."""
+    (tmp_path / "report.rs").write_text(
+        'impl InvocationReport for R {\n    fn metrics(&self) -> Vec<(&\'static str, usize)> {\n'
+        '        vec![("Brand", self.n), ("New", if x { 1 } else { 0 })]\n    }\n}\n'
+        'fn other() -> Vec<(&\'static str, usize)> { vec![("NotAMetric", 1)] }\n')
+    assert set(metrics_emitted(tmp_path)) == {"Brand", "New"}
 
 # (metric, function) of each alarm on a peerlink metric, per template. The
 # requester's drift cannot decide: a request to one of its VPCs fails its
@@ -84,10 +123,13 @@ def test_the_dashboard_graphs_every_metric_per_function(template_name):
     body, template, values = dashboard(template_name)
     metrics = graphed(body)
     ours = [(m, dims, title) for ns, m, dims, title in metrics if ns == NAMESPACE]
-    assert {m for m, _, _ in ours} == METRICS, (
-        f"{template_name}: missing {sorted(METRICS - {m for m, _, _ in ours})}, "
-        f"unknown {sorted({m for m, _, _ in ours} - METRICS)}"
+    graphed_names = {m for m, _, _ in ours}
+    assert METRICS <= graphed_names and graphed_names <= METRICS | ANNOUNCED, (
+        f"{template_name}: the code emits {sorted(METRICS - graphed_names)} that the dashboard lacks "
+        f"({', '.join(sorted({f for m in METRICS - graphed_names for f in metrics_emitted()[m]}))}); "
+        f"the dashboard graphs {sorted(graphed_names - METRICS - ANNOUNCED)} that nothing emits"
     )
+    assert ANNOUNCED <= graphed_names, f"{template_name}: not graphed yet {sorted(ANNOUNCED - graphed_names)}"
     for metric, dims, title in ours:
         # Per function: the Function dimension is left open, so each function is a line.
         assert set(dims) == DIMENSIONS, f"{title}: {metric} with dimensions {sorted(dims)}"

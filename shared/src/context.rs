@@ -66,7 +66,7 @@ impl Context {
     /// A context for the SDK configuration `sdk`: the account from STS, the
     /// region from `sdk`.
     pub async fn connect(sdk: &SdkConfig, config: Config, settings: Settings) -> Result<Context> {
-        let aws: Arc<dyn Aws> = Arc::new(Clients::new(sdk));
+        let aws: Arc<dyn Aws> = Arc::new(Clients::new(sdk, &settings.ec2_buckets));
         let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| AwsError {
             operation: "GetCallerIdentity",
             code: None,
@@ -184,7 +184,14 @@ impl Deadline {
     }
 
     pub fn expired(&self) -> bool {
-        self.stop_at.is_some_and(|t| Instant::now() >= t)
+        !self.admits(Instant::now())
+    }
+
+    /// Whether work that can only start at `at` (a write the client paces
+    /// behind others: [`crate::aws::Aws::ready_at`]) starts in time. A
+    /// write whose turn comes after the stop is left for the next run.
+    pub fn admits(&self, at: Instant) -> bool {
+        self.stop_at.is_none_or(|t| at < t)
     }
 }
 
@@ -252,5 +259,17 @@ mod tests {
         assert!(!Deadline::within(Duration::from_secs(60)).expired());
         assert!(Deadline::within(Duration::ZERO).expired());
         assert!(!Deadline::none().expired());
+    }
+
+    #[test]
+    fn a_write_whose_turn_comes_after_the_stop_is_not_admitted() {
+        let deadline = Deadline::within(Duration::from_secs(60));
+        let now = Instant::now();
+        assert!(deadline.admits(now + Duration::from_secs(50)));
+        assert!(
+            !deadline.admits(now + Duration::from_secs(56)),
+            "past 60 s less the 5 s margin"
+        );
+        assert!(Deadline::none().admits(now + Duration::from_secs(86_400)));
     }
 }

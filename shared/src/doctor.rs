@@ -10,18 +10,16 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::aws::Select;
-use crate::config::{Config, Direction, PeerEntry, PortRange, Protocol};
+use crate::config::{Config, Direction, PeerEntry, Protocol};
 use crate::context::Context;
 use crate::error::Result;
 use crate::finding::{Finding, FindingKind};
-use crate::matching::{match_entry, overlaps};
+use crate::matching::match_entry;
 use crate::model::{Identity, NetworkAcl, Peering, PeeringStatus, RouteTable, SecurityGroup, Side, Vpc};
+use crate::verify::nacl::{self, EPHEMERAL};
 
 /// Share of a quota at which the doctor warns.
 pub const QUOTA_WARN_RATIO: f64 = 0.8;
-
-/// Ports a client's return traffic comes back on (the widest ephemeral range).
-pub const EPHEMERAL: PortRange = PortRange { from: 1024, to: 65535 };
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DoctorObserved {
@@ -106,7 +104,13 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
 
     // The routing invariant: blocks no route may go to (overlaps between
     // peers of a VPC, blocks EC2 does not list).
-    let routed = crate::routing::routing(config, me, &obs.peerings, &obs.vpcs);
+    let state = crate::routing::State {
+        peerings: &obs.peerings,
+        vpcs: &obs.vpcs,
+        route_tables: &obs.route_tables,
+        groups: obs.security_groups.iter().map(|g| (g.id.as_str(), g)).collect(),
+    };
+    let routed = crate::routing::routing(config, me, &state);
     out.extend(
         routed
             .refused
@@ -212,7 +216,7 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
                         // Calling: requests leave on the port, answers come back on ephemeral ports.
                         let legs = [(!serving, ports, "requests"), (serving, EPHEMERAL, "return traffic")];
                         for (egress, range, what) in legs {
-                            if let Some(why) = nacl_blocks(acl, egress, rule.protocol, range, cidr) {
+                            if let Some(why) = nacl::blocks(acl, egress, rule.protocol, range, cidr) {
                                 let way = if egress { "outbound to" } else { "inbound from" };
                                 out.push(finding(
                                     FindingKind::NetworkAclBlocks,
@@ -260,169 +264,4 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
     out.sort_by(|a, b| (a.kind, &a.resource, &a.message).cmp(&(b.kind, &b.resource, &b.message)));
     out.dedup();
     out
-}
-
-/// Why `acl` stops `protocol` traffic on `ports` between us and `cidr`
-/// (`egress` for outbound), or `None` when every port passes. Entries are
-/// evaluated in rule-number order and the first match wins, as EC2 does.
-pub fn nacl_blocks(
-    acl: &NetworkAcl,
-    egress: bool,
-    protocol: Protocol,
-    ports: PortRange,
-    cidr: &IpNet,
-) -> Option<String> {
-    let mut entries: Vec<_> = acl.entries.iter().filter(|e| e.egress == egress).collect();
-    entries.sort_by_key(|e| e.rule_number);
-    let mut open: Vec<(u32, u32)> = vec![(u32::from(ports.from), u32::from(ports.to))];
-    for e in entries {
-        if open.is_empty() {
-            return None;
-        }
-        let proto_match = e.protocol.is_none_or(|p| p == protocol || p == Protocol::All);
-        if !proto_match || !overlaps(&e.cidr, cidr) {
-            continue;
-        }
-        let (lo, hi) = e.ports.map_or((0, 65535), |r| (u32::from(r.from), u32::from(r.to)));
-        let hit = open.iter().any(|&(a, b)| a <= hi && lo <= b);
-        if !hit {
-            continue;
-        }
-        if !e.allow {
-            let rule = if e.rule_number >= 32767 {
-                "*".to_string()
-            } else {
-                e.rule_number.to_string()
-            };
-            return Some(format!("entry {rule} denies {}", e.cidr));
-        }
-        // An allow only settles the ports for every address if it covers the whole block.
-        if e.cidr.contains(cidr) {
-            open = open
-                .into_iter()
-                .flat_map(|(a, b)| {
-                    let mut rest = Vec::new();
-                    if a < lo {
-                        rest.push((a, b.min(lo.saturating_sub(1))));
-                    }
-                    if b > hi {
-                        rest.push((a.max(hi + 1), b));
-                    }
-                    if b < lo || a > hi {
-                        rest = vec![(a, b)];
-                    }
-                    rest
-                })
-                .collect();
-        }
-    }
-    if open.is_empty() {
-        None
-    } else {
-        Some("no entry allows it, so the final deny applies".into())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::NaclEntry;
-
-    fn entry(
-        n: i32,
-        egress: bool,
-        allow: bool,
-        protocol: Option<Protocol>,
-        ports: Option<(u16, u16)>,
-        cidr: &str,
-    ) -> NaclEntry {
-        NaclEntry {
-            rule_number: n,
-            egress,
-            allow,
-            protocol,
-            ports: ports.map(|(from, to)| PortRange { from, to }),
-            cidr: cidr.parse().unwrap(),
-        }
-    }
-
-    fn acl(entries: Vec<NaclEntry>) -> NetworkAcl {
-        NetworkAcl {
-            id: "acl-1".into(),
-            vpc: "vpc-1".into(),
-            subnets: vec!["subnet-1".into()],
-            entries,
-        }
-    }
-
-    const PG: PortRange = PortRange { from: 5432, to: 5432 };
-
-    #[test]
-    fn default_allow_all_passes() {
-        let a = acl(vec![
-            entry(100, false, true, None, None, "0.0.0.0/0"),
-            entry(32767, false, false, None, None, "0.0.0.0/0"),
-        ]);
-        assert_eq!(
-            nacl_blocks(&a, false, Protocol::Tcp, PG, &"10.0.0.0/16".parse().unwrap()),
-            None
-        );
-    }
-
-    #[test]
-    fn an_earlier_deny_wins() {
-        let a = acl(vec![
-            entry(50, false, false, Some(Protocol::Tcp), Some((5432, 5432)), "10.0.0.0/8"),
-            entry(100, false, true, None, None, "0.0.0.0/0"),
-        ]);
-        let why = nacl_blocks(&a, false, Protocol::Tcp, PG, &"10.0.0.0/16".parse().unwrap()).unwrap();
-        assert!(why.contains("entry 50 denies"), "{why}");
-        // Other ports and other sources pass.
-        assert_eq!(
-            nacl_blocks(
-                &a,
-                false,
-                Protocol::Tcp,
-                PortRange { from: 443, to: 443 },
-                &"10.0.0.0/16".parse().unwrap()
-            ),
-            None
-        );
-        assert_eq!(
-            nacl_blocks(&a, false, Protocol::Tcp, PG, &"192.168.0.0/16".parse().unwrap()),
-            None
-        );
-    }
-
-    #[test]
-    fn a_partial_allow_leaves_the_rest_to_the_final_deny() {
-        let a = acl(vec![
-            entry(100, true, true, Some(Protocol::Tcp), Some((1024, 32767)), "10.0.0.0/16"),
-            entry(32767, true, false, None, None, "0.0.0.0/0"),
-        ]);
-        let why = nacl_blocks(&a, true, Protocol::Tcp, EPHEMERAL, &"10.0.0.0/16".parse().unwrap()).unwrap();
-        assert!(why.contains("entry * denies"), "{why}");
-        let full = acl(vec![
-            entry(100, true, true, Some(Protocol::Tcp), Some((1024, 32767)), "10.0.0.0/16"),
-            entry(
-                110,
-                true,
-                true,
-                Some(Protocol::Tcp),
-                Some((32768, 65535)),
-                "10.0.0.0/16",
-            ),
-            entry(32767, true, false, None, None, "0.0.0.0/0"),
-        ]);
-        assert_eq!(
-            nacl_blocks(&full, true, Protocol::Tcp, EPHEMERAL, &"10.0.0.0/16".parse().unwrap()),
-            None
-        );
-    }
-
-    #[test]
-    fn an_allow_for_part_of_the_block_is_not_enough() {
-        let a = acl(vec![entry(100, false, true, None, None, "10.0.0.0/24")]);
-        assert!(nacl_blocks(&a, false, Protocol::Tcp, PG, &"10.0.0.0/16".parse().unwrap()).is_some());
-    }
 }

@@ -9,11 +9,12 @@ use crate::config::DriftMode;
 use crate::context::{Context, Deadline, Mode};
 use crate::decision::Verdict;
 use crate::error::Result;
-use crate::events::{Event, EventError};
+use crate::events::{Event, EventError, Function};
 use crate::finding::FindingKind;
-use crate::metrics::InvocationReport;
+use crate::metrics::{InvocationReport, Progress};
 use crate::model::PeeringStatus;
 use crate::reconcile::{self, Report, Scope, observe};
+use crate::verify;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DriftReport {
@@ -30,6 +31,8 @@ pub struct DriftSummary {
     pub drift_found: usize,
     pub repaired: usize,
     pub failed: usize,
+    /// Writes not started before the deadline (left to the continuation).
+    pub left: usize,
     pub conflicts: usize,
     pub findings: usize,
     pub decisions: usize,
@@ -54,7 +57,13 @@ impl InvocationReport for DriftReport {
             ("ConcurrentAcceptsUndone", self.requests.undone.len()),
             ("OverlapConflicts", self.reconcile.count(FindingKind::OverlapConflict)),
             ("LeftForApproval", self.requests.awaiting_approval.len()),
+            ("NotPermitted", self.reconcile.count(FindingKind::NotPermitted)),
+            ("PathsBlocked", self.reconcile.count(FindingKind::PathBlocked)),
         ]
+    }
+
+    fn progress(&self) -> Progress {
+        self.requests.progress() + self.reconcile.progress()
     }
 }
 
@@ -98,11 +107,17 @@ pub async fn run(ctx: &Context, drift_mode: DriftMode, deadline: Deadline) -> Re
         tracing::warn!(peering_id = f.peering.as_deref().unwrap_or(""), finding = ?f.kind, message = %f.message, fix = %f.fix, "finding");
         reconcile.findings.push(f);
     }
+    // Declared paths: this account's half of each, as observed.
+    let repaired = if mode == Mode::Apply { reconcile.done() } else { 0 };
+    reconcile
+        .findings
+        .extend(verify::declared::run(ctx, &obs, repaired).await?);
     let summary = DriftSummary {
         managed: reconcile.managed.len(),
         drift_found: reconcile.actions.len(),
         repaired: reconcile.done(),
-        failed: reconcile.failed().len(),
+        failed: reconcile.failures().len(),
+        left: reconcile.progress().left,
         conflicts: reconcile.count(FindingKind::RouteConflict),
         findings: reconcile.findings.len(),
         decisions: requests.outcomes.len(),
@@ -125,11 +140,18 @@ pub async fn run(ctx: &Context, drift_mode: DriftMode, deadline: Deadline) -> Re
     })
 }
 
-/// The drift function's handler: scheduled events only.
+/// The drift function's handler: scheduled events, and its own continuations.
 pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<DriftReport> {
-    if *event != Event::Scheduled {
+    let continued = matches!(
+        event,
+        Event::Continue {
+            function: Function::Drift,
+            ..
+        }
+    );
+    if *event != Event::Scheduled && !continued {
         return Err(EventError(format!(
-            "the drift function runs on a schedule, not on {}",
+            "the drift function runs on a schedule (and its own continuations), not on {}",
             event.label()
         ))
         .into());

@@ -31,9 +31,21 @@ pub struct AwsError {
     pub message: String,
 }
 
+/// Codes the services answer when the caller's IAM policies do not allow a
+/// call (EC2's `UnauthorizedOperation`, the JSON services'
+/// `AccessDeniedException`).
+const DENIED: [&str; 3] = ["UnauthorizedOperation", "AccessDeniedException", "AccessDenied"];
+
 impl AwsError {
     pub fn code_is(&self, codes: &[&str]) -> bool {
         self.code.as_deref().is_some_and(|c| codes.contains(&c))
+    }
+
+    /// The role may not make this call on this resource (a stack deployed
+    /// for another configuration, an ARN of another account): a finding on
+    /// that resource, not a failed pass.
+    pub fn is_denied(&self) -> bool {
+        self.code_is(&DENIED)
     }
 }
 

@@ -45,6 +45,20 @@ pub enum FindingKind {
     /// A peering peerlink did not accept (the console, another tool) that
     /// fails the checks peerlink makes before accepting.
     AcceptedOutsidePeerlink,
+    /// The role may not read or write a resource the pass needs (the stack
+    /// no longer covers it, or it belongs to another account): that resource
+    /// is left as it is, everything else is reconciled.
+    NotPermitted,
+    /// A path an entry declares (`verify`) is blocked on this account's side:
+    /// the hop that stops it, and the fix.
+    PathBlocked,
+    /// Peering is the wrong tool here (overlapping ranges, a transitive
+    /// route, a VPC near its quota of peerings): the fix names the right one.
+    WrongTool,
+    /// The invocation's time ran out before every write could start (EC2
+    /// admits each mutating action 5 times a second): the rest is left to
+    /// the pass's continuation, or the next scheduled one.
+    WorkLeft,
 }
 
 impl FindingKind {

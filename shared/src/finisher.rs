@@ -5,7 +5,7 @@
 use crate::aws::Select;
 use crate::context::{Context, Deadline, Mode};
 use crate::error::{Error, Result};
-use crate::events::{Announced, Event, EventError, Subject};
+use crate::events::{Announced, Event, EventError, Function, Subject};
 use crate::reconcile::{self, Observed, Rejection, Report, Scope, observe};
 
 /// The CloudTrail calls the finisher reacts to: every call peerlink can map
@@ -79,7 +79,12 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
             }
             (Scope::Peerings(vec![peering.to_string()]), account.as_deref())
         }
-        Event::Scheduled | Event::ReconcileAll => (Scope::All, None),
+        Event::Scheduled
+        | Event::ReconcileAll
+        | Event::Continue {
+            function: Function::Finisher,
+            ..
+        } => (Scope::All, None),
         Event::ApiCall { name, subject, account } if CALLS.contains(&name.as_str()) => {
             match scope_of(ctx, subject).await? {
                 Some(scope) => (scope, account.as_deref()),
@@ -100,7 +105,7 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
         }
         other => {
             return Err(EventError(format!(
-                "the finisher handles CloudTrail {}, scheduled events, peerlink's decisions and {{\"reconcile\": \"pcx-…\"}}, not {}",
+                "the finisher handles CloudTrail {}, scheduled events, peerlink's decisions, its own continuations and {{\"reconcile\": \"pcx-…\"}}, not {}",
                 CALLS.join("/"),
                 other.label()
             ))

@@ -111,6 +111,10 @@ ec2_id!(
     /// `sg-…`
     SecurityGroupId, "sg", "security group id"
 );
+ec2_id!(
+    /// `eni-…`
+    NetworkInterfaceId, "eni", "network interface id"
+);
 
 /// A 12-digit AWS account id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -1,7 +1,8 @@
 //! What the three Lambda functions share: start-up (logs, configuration,
-//! clients), payload parsing, the time budget, and turning a report with
-//! failures into a failed invocation (so Lambda's retry and on-failure
-//! destination see it). Each function's `main` is one call to [`serve`].
+//! clients), payload parsing, the time budget, the continuation of a pass
+//! that ran out of time, and turning a report with failures into a failed
+//! invocation (so Lambda's retry and on-failure destination see it). Each
+//! function's `main` is one call to [`serve`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,8 +15,9 @@ use tokio::sync::OnceCell;
 use crate::aws::{Aws, Clients, load_sdk_config};
 use crate::config::ConfigError;
 use crate::context::{ConfigCache, Context, Deadline, account_of_function_arn};
+use crate::continuation;
 use crate::error::{Error, Result};
-use crate::events::{self, Event};
+use crate::events::{self, Event, Function};
 use crate::metrics::InvocationReport;
 use crate::model::Identity;
 use crate::settings::Settings;
@@ -51,7 +53,7 @@ impl Process {
         let sdk = load_sdk_config(&settings.resilience).await;
         let config = ConfigCache::new(settings.require_config_source()?.clone());
         Ok(Process {
-            aws: Arc::new(Clients::new(&sdk)),
+            aws: Arc::new(Clients::new(&sdk, &settings.ec2_buckets)),
             region: sdk.region().map(|r| r.to_string()),
             settings,
             config,
@@ -130,17 +132,26 @@ where
                 tracing::error!(function, error = %e, "rejected the invocation");
                 diagnostic(&Error::Event(e))
             })?;
-            let account = ctx.me.account.clone();
-            let report = handler(ctx, parsed.clone(), deadline).await.map_err(|e| {
+            let report = handler(ctx.clone(), parsed.clone(), deadline).await.map_err(|e| {
                 tracing::error!(function, error = %e, event = %parsed.label(), "failed");
                 diagnostic(&e)
             })?;
-            crate::metrics::emit(function, &account, &report.metrics());
-            let summary = serde_json::to_value(&report).map_err(|e| Diagnostic {
+            let continuation = match Function::from_name(function) {
+                Some(f) => Some(continuation::after(&ctx, f, &parsed, report.progress()).await),
+                None => None,
+            };
+            let mut metrics = report.metrics();
+            metrics.extend(continuation.iter().flat_map(|c| c.metrics()));
+            crate::metrics::emit(function, &ctx.me.account, &metrics);
+            let mut summary = serde_json::to_value(&report).map_err(|e| Diagnostic {
                 error_type: "ReportNotSerializable".into(),
                 error_message: format!("the report could not be written as JSON: {e}"),
             })?;
-            let failures = report.failures();
+            if let (Some(c), Some(obj)) = (&continuation, summary.as_object_mut()) {
+                obj.insert("continuation".into(), serde_json::json!(c));
+            }
+            let mut failures = report.failures();
+            failures.extend(continuation.and_then(|c| c.failure()));
             if !failures.is_empty() {
                 tracing::error!(function, failed = ?failures, report = %summary, "some work could not be done; the next run retries it");
                 return Err(Diagnostic {

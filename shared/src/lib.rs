@@ -19,7 +19,9 @@
 //! | [`decision`], [`accepter`] | the pure accept/reject decision and its checks; its orchestration (concurrent acceptances undone, announcements, `peerlink approve`, peerings accepted outside peerlink) |
 //! | [`reconcile`] | observe (one round) → [`reconcile::plan`] (pure) → apply, shared by finisher, drift and CLI |
 //! | [`finisher`], [`drift`], [`doctor`] | what each function (and `peerlink doctor`) does |
+//! | [`continuation`] | a pass out of time asks for its own continuation (bounded) |
 //! | [`finding`], [`metrics`], [`logging`] | what we report: findings, EMF metrics, JSON logs |
+//! | [`verify`] | proving a path hop by hop (pure), its reads, the paths a configuration declares, advice when peering is the wrong tool |
 //! | `lambda` | the shared Lambda entrypoint (feature `lambda`) |
 //!
 //! # One invocation
@@ -27,13 +29,16 @@
 //! event → [`events::parse`] (a hint: which peering, table, group or secret)
 //! → [`Context`] (settings, the configuration as it is now, identity, AWS calls)
 //! → observe (few filtered reads) → plan (pure: actions with reasons, findings)
-//! → apply (bounded concurrency, idempotent) → report (one JSON record per
-//! decision or action, metrics, and a failed invocation if work is left).
+//! → apply (bounded concurrency, idempotent, paced to EC2's request rate)
+//! → report (one JSON record per decision or action, metrics) → a
+//! continuation when time ran out with work left, or a failed invocation if
+//! something failed.
 
 pub mod accepter;
 pub mod aws;
 pub mod config;
 pub mod context;
+pub mod continuation;
 pub mod decision;
 pub mod doctor;
 pub mod drift;
@@ -54,6 +59,7 @@ pub mod ownership;
 pub mod reconcile;
 pub mod routing;
 pub mod settings;
+pub mod verify;
 
 pub use context::{Context, Deadline, Mode};
 pub use error::{Error, Result};

@@ -9,8 +9,31 @@ use serde_json::{Map, Value, json};
 /// CloudWatch metrics of the invocation. Each report implements it beside
 /// its own definition.
 pub trait InvocationReport: Serialize {
+    /// What failed. Work left for lack of time is not a failure here: it is
+    /// [`InvocationReport::progress`]'s `left`, continued or failed by
+    /// [`crate::continuation`].
     fn failures(&self) -> Vec<String>;
     fn metrics(&self) -> Vec<(&'static str, usize)>;
+    fn progress(&self) -> Progress;
+}
+
+/// What a pass got done, and what it left because its time ran out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// Writes carried out (or found already done).
+    pub done: usize,
+    /// Writes not started before the deadline.
+    pub left: usize,
+}
+
+impl std::ops::Add for Progress {
+    type Output = Progress;
+    fn add(self, other: Progress) -> Progress {
+        Progress {
+            done: self.done + other.done,
+            left: self.left + other.left,
+        }
+    }
 }
 
 /// Namespace of every metric peerlink emits.
@@ -51,17 +74,20 @@ pub fn emit(function: &str, account: &str, values: &[(&str, usize)]) {
 mod tests {
     #[test]
     fn the_record_declares_every_metric() {
-        let r = super::record(
-            "drift",
-            "222222222222",
-            &[("DriftFound", 3), ("Repaired", 2)],
-            1_700_000_000_000,
-        );
+        let values = [("DriftFound", 3), ("Repaired", 2), ("RepairFailed", 0), ("Findings", 7)];
+        let r = super::record("drift", "222222222222", &values, 1_700_000_000_000);
         let m = &r["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(m["Namespace"], "Peerlink");
-        assert_eq!(m["Metrics"][1]["Name"], "Repaired");
-        assert_eq!(r["DriftFound"], 3);
+        assert_eq!(m["Dimensions"], serde_json::json!([["Function", "Account"]]));
         assert_eq!(r["Function"], "drift");
-        assert_eq!(m["Dimensions"][0][1], "Account");
+        assert_eq!(r["Account"], "222222222222");
+        assert_eq!(r["_aws"]["Timestamp"], 1_700_000_000_000u64);
+        let declared = m["Metrics"].as_array().unwrap();
+        assert_eq!(declared.len(), values.len(), "{m}");
+        for ((name, value), d) in values.iter().zip(declared) {
+            assert_eq!(d["Name"], *name, "{m}");
+            assert_eq!(d["Unit"], "Count", "{m}");
+            assert_eq!(r[*name], *value, "{r}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::Ipv4Addr;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -275,6 +276,12 @@ pub struct GroupRef {
     pub account: Option<String>,
     pub vpc: Option<String>,
     pub peering: Option<String>,
+    /// The rule's direction, protocol (`None`: one we do not model, such as
+    /// a single ICMP type) and ports (TCP and UDP only): what the reference
+    /// lets through (`peerlink verify`).
+    pub direction: Direction,
+    pub protocol: Option<Protocol>,
+    pub ports: Option<PortRange>,
 }
 
 impl SecurityGroup {
@@ -326,7 +333,7 @@ impl VpcDnsAttribute {
     }
 }
 
-/// A network ACL entry (doctor only).
+/// A network ACL entry (doctor, verify).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NaclEntry {
     pub rule_number: i32,
@@ -344,4 +351,21 @@ pub struct NetworkAcl {
     pub vpc: String,
     pub subnets: Vec<String>,
     pub entries: Vec<NaclEntry>,
+}
+
+/// A network interface: an ECS task's, an RDS database's, an instance's.
+/// `peerlink verify` finds the ends of a path by them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkInterface {
+    pub id: String,
+    /// The account that owns it (`OwnerId`).
+    pub account: String,
+    pub vpc: String,
+    pub subnet: String,
+    /// Its private IPv4 addresses, the primary first.
+    pub addresses: Vec<Ipv4Addr>,
+    /// Its security groups.
+    pub groups: Vec<String>,
+    /// What it belongs to, as EC2 says (`RDSNetworkInterface`, an ECS attachment ARN…).
+    pub description: String,
 }

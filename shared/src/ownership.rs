@@ -15,9 +15,14 @@
 //!   local VPC ([`request_tag`]), a cache that outlives the request;
 //! - a request peerlink accepted: the tag [`ACCEPTED_TAG`] (this account's
 //!   own tag on the peering; EC2 keeps a peering's tags per account);
-//! - a request announced as awaiting a human's approval: [`APPROVAL_TAG`].
+//! - a request announced as awaiting a human's approval: [`APPROVAL_TAG`];
+//! - on a peering, for each side in this account (tags on a peering are
+//!   seen only by the account that wrote them): the route tables peerlink
+//!   routes it in ([`routes_tag`]), and DNS resolution peerlink turned on
+//!   ([`dns_tag`]), so both can be taken back once no entry asks for them.
 
 use crate::ids::PeeringId;
+use crate::model::Side;
 
 /// Tag on every resource peerlink writes to (value `true`).
 pub const MANAGED_TAG: &str = "peerlink:managed";
@@ -66,6 +71,30 @@ pub fn is_our_sid(sid: &str) -> bool {
         .or_else(|| sid.strip_prefix("PeerlinkDecryptPcx"));
     hex.is_some_and(|h| PeeringId::try_from(format!("pcx-{h}")).is_ok())
 }
+
+/// The peering tag recording the route tables peerlink routes this side of
+/// it in, as the entry selected them: [`ALL_TABLES`], [`NO_TABLES`], the
+/// table ids separated by spaces, or [`TOO_MANY_TABLES`].
+pub fn routes_tag(side: Side) -> String {
+    format!("peerlink:routes:{side}")
+}
+
+/// [`routes_tag`]: every route table of the local VPC.
+pub const ALL_TABLES: &str = "*";
+/// [`routes_tag`]: no table (nothing to take back).
+pub const NO_TABLES: &str = "none";
+/// [`routes_tag`]: more tables than a tag value can list; nothing is taken
+/// back without knowing where.
+pub const TOO_MANY_TABLES: &str = "?";
+
+/// The peering tag saying peerlink turned `AllowDnsResolutionFromRemoteVpc`
+/// on for this side ([`DNS_ON`]); [`DNS_OFF`] once it turned it off again.
+pub fn dns_tag(side: Side) -> String {
+    format!("peerlink:dns:{side}")
+}
+
+pub const DNS_ON: &str = "on";
+pub const DNS_OFF: &str = "off";
 
 /// The VPC tag recording an entry's last request: `<pcx-id> <unix seconds>`.
 pub fn request_tag(entry: &str) -> String {

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::aws::Resilience;
+use crate::aws::{Buckets, Resilience};
 use crate::config::{ConfigError, ConfigSource, DriftMode};
 
 pub const ENV_INLINE: &str = "PEERLINK_CONFIG";
@@ -22,6 +22,7 @@ pub const ENV_ATTEMPT_TIMEOUT_MS: &str = "PEERLINK_ATTEMPT_TIMEOUT_MS";
 pub const ENV_INITIAL_BACKOFF_MS: &str = "PEERLINK_INITIAL_BACKOFF_MS";
 pub const ENV_POLICY_SETTLE_MS: &str = "PEERLINK_POLICY_SETTLE_MS";
 pub const ENV_ROLE: &str = "PEERLINK_ROLE";
+pub const ENV_EC2_BUCKETS: &str = "PEERLINK_EC2_BUCKETS";
 
 /// Every variable peerlink reads, for the documentation check.
 pub const VARS: &[&str] = &[
@@ -36,6 +37,7 @@ pub const VARS: &[&str] = &[
     ENV_INITIAL_BACKOFF_MS,
     ENV_POLICY_SETTLE_MS,
     ENV_ROLE,
+    ENV_EC2_BUCKETS,
 ];
 
 /// `PEERLINK_LOG` alone, read before anything else so that a start-up that
@@ -71,6 +73,9 @@ pub struct Settings {
     /// read-to-write window (policies have no conditional write).
     pub policy_settle: Duration,
     pub role: Role,
+    /// EC2's request-rate buckets the client paces its calls to: the
+    /// documented figures, or an account's raised ones.
+    pub ec2_buckets: Buckets,
 }
 
 impl Default for Settings {
@@ -82,6 +87,7 @@ impl Default for Settings {
             resilience: Resilience::default(),
             policy_settle: Duration::from_secs(1),
             role: Role::Accepter,
+            ec2_buckets: Buckets::default(),
         }
     }
 }
@@ -156,6 +162,15 @@ impl Settings {
         if let Some(ms) = number(ENV_POLICY_SETTLE_MS, 0..=60_000)? {
             s.policy_settle = Duration::from_millis(ms);
         }
+        if let Some(text) = var(ENV_EC2_BUCKETS) {
+            s.ec2_buckets = Buckets::default().with_overrides(&text).map_err(|e| {
+                invalid(
+                    ENV_EC2_BUCKETS,
+                    &text,
+                    &format!("comma-separated NAME=SIZE/REFILL pairs ({e})"),
+                )
+            })?;
+        }
         Ok(s)
     }
 
@@ -199,6 +214,7 @@ mod tests {
             (ENV_ATTEMPT_TIMEOUT_MS, "-1"),
             (ENV_POLICY_SETTLE_MS, "1s"),
             (ENV_ROLE, "both"),
+            (ENV_EC2_BUCKETS, "CreateRoute=fast"),
         ] {
             let err = with(&[(name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
@@ -216,10 +232,13 @@ mod tests {
             (ENV_POLICY_SETTLE_MS, "0"),
             (ENV_EVENT_BUS, "default"),
             (ENV_ROLE, "requester"),
+            (ENV_EC2_BUCKETS, "CreateRoute=200/20"),
         ])
         .unwrap();
         assert_eq!(s.role, Role::Requester);
         assert_eq!(with(&[]).unwrap().role, Role::Accepter);
+        assert_eq!(s.ec2_buckets.limit("CreateRoute").unwrap().refill, 20.0);
+        assert_eq!(s.ec2_buckets.limit("DeleteRoute").unwrap().refill, 5.0);
         assert_eq!(s.drift_mode, Some(DriftMode::Remediate));
         assert_eq!(s.resilience.max_attempts, 3);
         assert_eq!(s.resilience.attempt_timeout, Duration::from_secs(2));
@@ -238,7 +257,11 @@ mod tests {
             .expect("README has an Environment section");
         let mut documented: Vec<&str> = section
             .split('`')
-            .filter(|w| w.starts_with("PEERLINK_") && w.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+            .filter(|w| {
+                w.starts_with("PEERLINK_")
+                    && w.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
             .collect();
         documented.sort();
         documented.dedup();

@@ -43,8 +43,23 @@ impl TestVpc {
 impl Account {
     /// A peerlink context acting as this account with the given configuration.
     pub async fn context(&self, config_toml: &str) -> peerlink::Context {
+        self.context_with(config_toml, Settings::default()).await
+    }
+
+    /// The same, its EC2 calls not paced: for cases that make hundreds of
+    /// writes to count calls (the emulator does not throttle; `hub_scale.rs`
+    /// is where pacing is tested).
+    pub async fn unpaced_context(&self, config_toml: &str) -> peerlink::Context {
+        let settings = Settings {
+            ec2_buckets: peerlink::aws::Buckets::unpaced(),
+            ..Settings::default()
+        };
+        self.context_with(config_toml, settings).await
+    }
+
+    pub async fn context_with(&self, config_toml: &str, settings: Settings) -> peerlink::Context {
         let config = Config::parse(config_toml, "test config").expect("valid test config");
-        peerlink::Context::connect(&self.sdk, config, Settings::default())
+        peerlink::Context::connect(&self.sdk, config, settings)
             .await
             .expect("context")
     }
@@ -389,6 +404,60 @@ impl Account {
             .send()
             .await
             .expect("AssociateVpcCidrBlock");
+    }
+
+    /// Disassociates a CIDR block from `vpc` (a peer giving a block up).
+    pub async fn disassociate_cidr(&self, vpc: &str, cidr: &str) {
+        let out = self
+            .ec2
+            .describe_vpcs()
+            .vpc_ids(vpc)
+            .send()
+            .await
+            .expect("DescribeVpcs");
+        let association = out.vpcs()[0]
+            .cidr_block_association_set()
+            .iter()
+            .find(|a| a.cidr_block() == Some(cidr))
+            .and_then(|a| a.association_id())
+            .expect("the block is associated")
+            .to_string();
+        self.ec2
+            .disassociate_vpc_cidr_block()
+            .association_id(association)
+            .send()
+            .await
+            .expect("DisassociateVpcCidrBlock");
+    }
+
+    /// Sets `AllowDnsResolutionFromRemoteVpc` on one side of a peering by
+    /// hand (as a person would in the console).
+    pub async fn set_peering_dns(&self, id: &str, accepter_side: bool, on: bool) {
+        let opts = aws_sdk_ec2::types::PeeringConnectionOptionsRequest::builder()
+            .allow_dns_resolution_from_remote_vpc(on)
+            .build();
+        let req = self
+            .ec2
+            .modify_vpc_peering_connection_options()
+            .vpc_peering_connection_id(id);
+        let req = if accepter_side {
+            req.accepter_peering_connection_options(opts)
+        } else {
+            req.requester_peering_connection_options(opts)
+        };
+        req.send().await.expect("ModifyVpcPeeringConnectionOptions");
+    }
+
+    /// A route of the user's own through a peering.
+    pub async fn user_route(&self, table: &str, destination: &str, peering: &str) {
+        self.ec2
+            .create_route()
+            .route_table_id(table)
+            .destination_cidr_block(destination)
+            .vpc_peering_connection_id(peering)
+            .send()
+            .await
+            .expect("CreateRoute");
     }
 
     /// Tags an EC2 resource.

@@ -23,22 +23,28 @@ pub struct EventCapture {
 
 impl EventCapture {
     pub async fn start(account: &Account) -> EventCapture {
+        Self::matching(account, "peerlink-announcements", r#"{"source": ["peerlink"]}"#).await
+    }
+
+    /// Captures what matches `pattern` on the default bus, through a rule and
+    /// a queue both called `name`.
+    pub async fn matching(account: &Account, name: &str, pattern: &str) -> EventCapture {
         let sqs = aws_sdk_sqs::Client::new(&account.sdk);
         let events = aws_sdk_eventbridge::Client::new(&account.sdk);
         let queue_url = sqs
             .create_queue()
-            .queue_name("peerlink-announcements")
+            .queue_name(name)
             .send()
             .await
             .expect("CreateQueue")
             .queue_url()
             .expect("queue url")
             .to_string();
-        let arn = format!("arn:aws:sqs:{}:{}:peerlink-announcements", crate::REGION, account.id);
+        let arn = format!("arn:aws:sqs:{}:{}:{name}", crate::REGION, account.id);
         events
             .put_rule()
-            .name("peerlink-announcements")
-            .event_pattern(r#"{"source": ["peerlink"]}"#)
+            .name(name)
+            .event_pattern(pattern)
             .send()
             .await
             .expect("PutRule");
@@ -49,7 +55,7 @@ impl EventCapture {
             .expect("target");
         events
             .put_targets()
-            .rule("peerlink-announcements")
+            .rule(name)
             .targets(target)
             .send()
             .await

@@ -1,5 +1,6 @@
-//! The built `peerlink` command, run against the emulator as a person would
-//! run it in a terminal.
+//! The built `peerlink` binary, run as a person with credentials would run
+//! it against the emulator in a terminal (the caller's own credentials, or
+//! an account's; roles assumed by the command itself).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,21 +13,44 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
+/// Runs `target/debug/peerlink ARGS` with the emulator at `endpoint`.
+pub fn peerlink(endpoint: &str, args: &[&str]) -> Output {
+    println!("$ peerlink {}", args.join(" "));
+    run(command(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", crate::REGION)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_SESSION_TOKEN"))
+}
+
 /// Runs the built `peerlink` binary acting as `account` on `emu`.
 pub fn peerlink_as(emu: &Emulator, account: &Account, args: &[&str]) -> Output {
-    let bin = target_dir().join("debug/peerlink");
-    assert_fresh(&bin);
-    Command::new(&bin)
-        .args(args)
+    run(command(args)
         .envs(emu.env_for(account))
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
         .env_remove("PEERLINK_CONFIG_FILE")
         .env_remove("PEERLINK_CONFIG")
-        .env_remove("PEERLINK_CONFIG_SSM_PARAMETER")
+        .env_remove("PEERLINK_CONFIG_SSM_PARAMETER"))
+}
+
+/// The built binary with ARGS, no profile or shared file of the person
+/// running the tests.
+fn command(args: &[&str]) -> Command {
+    let bin = target_dir().join("debug/peerlink");
+    assert_fresh(&bin);
+    let mut c = Command::new(&bin);
+    c.args(args)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE");
+    c
+}
+
+fn run(command: &mut Command) -> Output {
+    command
         .output()
-        .unwrap_or_else(|e| panic!("run {}: {e} (build it first: cargo build --workspace)", bin.display()))
+        .unwrap_or_else(|e| panic!("run peerlink: {e} (build it first: cargo build --workspace)"))
 }
 
 /// The binary is not older than any source it was built from (cargo's

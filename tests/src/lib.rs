@@ -3,8 +3,9 @@
 //! `scripts/moto_server.py`, which describes peerings as the EC2 API
 //! reference documents and adds blackhole routes), accounts through STS AssumeRole
 //! with builders for VPCs, subnets, route tables, groups and secrets, sample
-//! events, the two-account link, `cargo lambda watch`, fleets for scale, and
-//! the fault-injection proxy.
+//! events, the two-account link, the ends of a path to prove (interfaces,
+//! network ACLs), `cargo lambda watch`, fleets for scale, and the
+//! fault-injection proxy.
 //!
 //! Every request goes through the standard endpoint override, exactly as
 //! `AWS_ENDPOINT_URL` does for the functions.
@@ -16,8 +17,10 @@ mod emulator;
 mod events;
 mod fault_proxy;
 mod fleet;
+mod hub;
 mod lambda_watch;
 mod link;
+mod path;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -26,13 +29,15 @@ use std::sync::OnceLock;
 
 pub use account::{Account, TestSecret, TestVpc};
 pub use chain::{Chain, EventCapture, connect_by_events};
-pub use cli::peerlink_as;
+pub use cli::{peerlink, peerlink_as};
 pub use emulator::{Emulator, PendingBlocks};
 pub use events::{cloudtrail_event, create_event, create_event_in, decide, finish, scheduled_event};
 pub use fault_proxy::FaultProxy;
 pub use fleet::{Fleet, Grown, differ_only_by_pagination};
-pub use lambda_watch::LambdaWatch;
+pub use hub::{Hub, Link as ChainLink, Throttling, chain, ec2_like, timeout};
+pub use lambda_watch::{LambdaWatch, built_binary};
 pub use link::Link;
+pub use path::{TestInterface, accounts_file};
 
 pub const REGION: &str = "eu-west-1";
 

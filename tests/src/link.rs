@@ -113,10 +113,24 @@ impl Link {
     /// Everything the link consists of, in both accounts, with the ids that
     /// differ between two identical links replaced by their role, so the end
     /// states of two runs can be compared: statuses, DNS options, routes per
-    /// table, rules per group, our statements in the policies.
+    /// table (destination and target), rules per group, and every statement
+    /// of the policies in full (principals, actions, conditions), lists in a
+    /// canonical order but duplicates kept.
     pub async fn snapshot(&self, pcx: &str) -> serde_json::Value {
         let hex = pcx.trim_start_matches("pcx-");
-        let norm = |s: String| s.replace(pcx, "PCX").replace(hex, "PCX");
+        let key = self.secret.key_arn.clone().expect("cmk");
+        let key_id = key.rsplit('/').next().unwrap_or_default().to_string();
+        let roles: [(&str, &str); 8] = [
+            (pcx, "PCX"),
+            (hex, "PCX"),
+            (&self.secret.arn, "SECRET"),
+            (&self.plain_secret.arn, "PLAIN_SECRET"),
+            (&key, "KEY"),
+            (&key_id, "KEY"),
+            (&self.requester.id, "REQUESTER"),
+            (&self.accepter.id, "ACCEPTER"),
+        ];
+        let norm = |s: String| roles.iter().fold(s, |s, (from, to)| s.replace(from, to));
         let mut routes = serde_json::Map::new();
         for (side, account, tables) in [
             ("accepter", &self.accepter, self.accepter_tables()),
@@ -141,14 +155,14 @@ impl Link {
                 .map(|(p, f, t, c, d)| norm(format!("{p} {f}-{t} {c} {}", d.unwrap_or_default())))
                 .collect::<Vec<_>>()
         };
-        let sids = |policy: Option<serde_json::Value>| {
-            let mut s: Vec<String> = policy
+        let statements = |policy: Option<serde_json::Value>| {
+            let mut s: Vec<serde_json::Value> = policy
                 .and_then(|p| p["Statement"].as_array().cloned())
                 .unwrap_or_default()
                 .iter()
-                .map(|st| norm(st["Sid"].as_str().unwrap_or("(no sid)").to_string()))
+                .map(|st| canonical(&serde_json::from_str(&norm(st.to_string())).expect("JSON")))
                 .collect();
-            s.sort();
+            s.sort_by_key(|v| v.to_string());
             s
         };
         serde_json::json!({
@@ -157,9 +171,26 @@ impl Link {
             "routes": routes,
             "ingress": rules(self.accepter.rules(&self.accepter_vpc.security_group, false).await),
             "egress": rules(self.requester.rules(&self.requester_vpc.security_group, true).await),
-            "secret_policy": sids(self.accepter.secret_policy(&self.secret.arn).await),
-            "plain_secret_policy": sids(self.accepter.secret_policy(&self.plain_secret.arn).await),
-            "key_policy": sids(Some(self.accepter.key_policy(self.secret.key_arn.as_ref().expect("cmk")).await)),
+            "secret_policy": statements(self.accepter.secret_policy(&self.secret.arn).await),
+            "plain_secret_policy": statements(self.accepter.secret_policy(&self.plain_secret.arn).await),
+            "key_policy": statements(Some(self.accepter.key_policy(&key).await)),
         })
+    }
+}
+
+/// A policy value in a canonical form: single-element lists as their element
+/// (AWS hands them back either way), lists sorted, duplicates KEPT (a
+/// principal granted twice is a difference).
+pub fn canonical(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Array(items) if items.len() == 1 => canonical(&items[0]),
+        Value::Array(items) => {
+            let mut n: Vec<Value> = items.iter().map(canonical).collect();
+            n.sort_by_key(|x| x.to_string());
+            Value::Array(n)
+        }
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), canonical(v))).collect()),
+        other => other.clone(),
     }
 }

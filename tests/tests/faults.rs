@@ -36,6 +36,25 @@ async fn until_clean(what: &str, mut run: impl AsyncFnMut() -> Result<usize, Str
     panic!("{what} did not converge in 8 invocations");
 }
 
+/// How many start-ups a faulty run may need before the test gives up (each
+/// one is an invocation that failed at its first call, GetCallerIdentity).
+const START_ATTEMPTS: usize = 10;
+
+/// A context for `account`, retried like Lambda retries a failed start-up,
+/// at most [`START_ATTEMPTS`] times: a regression fails the test instead of
+/// hanging CI.
+async fn start(account: &peerlink_tests::Account, config: &str, what: &str, invocations: &mut usize) -> Context {
+    for _ in 0..START_ATTEMPTS {
+        *invocations += 1;
+        let config = peerlink::config::Config::parse(config, "test").unwrap();
+        match Context::connect(&account.sdk, config, peerlink::settings::Settings::default()).await {
+            Ok(c) => return c,
+            Err(e) => eprintln!("{what} start-up: {e}"),
+        }
+    }
+    panic!("{what} could not start in {START_ATTEMPTS} attempts");
+}
+
 struct Cycle {
     invocations: usize,
     snapshot: Value,
@@ -49,23 +68,8 @@ async fn cycle(emu: &Emulator, endpoint: &str, a: &str, b: &str) -> Cycle {
     let bx = emu.account_with(endpoint, b, resilience()).await;
     let ax = emu.account_with(endpoint, a, resilience()).await;
     let mut invocations = 0;
-    let ctx_b: Context = loop {
-        // Even building the context (GetCallerIdentity) can hit a fault.
-        invocations += 1;
-        let config = peerlink::config::Config::parse(&link.accepter_config(""), "test").unwrap();
-        match Context::connect(&bx.sdk, config, peerlink::settings::Settings::default()).await {
-            Ok(c) => break c,
-            Err(e) => eprintln!("accepter start-up: {e}"),
-        }
-    };
-    let ctx_a: Context = loop {
-        invocations += 1;
-        let config = peerlink::config::Config::parse(&link.requester_config(""), "test").unwrap();
-        match Context::connect(&ax.sdk, config, peerlink::settings::Settings::default()).await {
-            Ok(c) => break c,
-            Err(e) => eprintln!("requester start-up: {e}"),
-        }
-    };
+    let ctx_b = start(&bx, &link.accepter_config(""), "accepter", &mut invocations).await;
+    let ctx_a = start(&ax, &link.requester_config(""), "requester", &mut invocations).await;
     let event = events::parse(&create_event(&pcx)).unwrap();
     invocations += until_clean("accepter", async || {
         accepter::handle(&ctx_b, &event, Deadline::none())

@@ -59,14 +59,25 @@ async fn hostile_events_fail_clearly_and_write_nothing() {
     let mut huge = create_event(&pending);
     huge["detail"]["requestParameters"]["padding"] = json!("x".repeat(300 * 1024));
     cases.push(("huge".into(), huge, "EventBridge events are at most".into()));
-    let mut deep = json!("bottom");
-    for _ in 0..200 {
-        deep = json!({ "d": deep });
-    }
-    // Recorded in this account, naming a peering that does not exist: an error.
-    let mut nested = create_event_in("pcx-0000000000000000f", &link.accepter.id);
-    nested["detail"]["requestParameters"] = deep;
-    cases.push(("deeply nested".into(), nested, "was not found in account".into()));
+    // Nested where the parser reads (the peering id), as text parsed the way
+    // the runtime parses a payload: past serde_json's depth limit (128) the
+    // runtime refuses it before any handler runs; below it, the parser
+    // names the field.
+    let nested_text = |depth: usize| {
+        let mut text = create_event_in(&pending, &link.accepter.id).to_string();
+        let id = format!("\"{pending}\"");
+        let deep = format!("{}\"bottom\"{}", "{\"d\":".repeat(depth), "}".repeat(depth));
+        text = text.replacen(&id, &deep, 1);
+        text
+    };
+    let refused = serde_json::from_str::<Value>(&nested_text(200)).unwrap_err();
+    assert!(refused.to_string().contains("recursion limit exceeded"), "{refused}");
+    let nested: Value = serde_json::from_str(&nested_text(120)).expect("within the runtime's depth limit");
+    cases.push((
+        "deeply nested".into(),
+        nested,
+        "vpcPeeringConnectionId must be a string".into(),
+    ));
     // Another account's peering with a third account, forwarded here with the
     // rest of the requester's events: well-formed, not ours to see, a no-op.
     let stranger = emu.account("930000000003").await;

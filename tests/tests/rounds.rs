@@ -12,7 +12,7 @@ use peerlink::{Deadline, Mode, accepter, drift, finisher};
 use peerlink_tests::{Emulator, FaultProxy, Link, decide};
 
 #[tokio::test]
-async fn one_round_of_reads_and_three_to_finish_a_new_peering() {
+async fn one_round_of_reads_and_four_to_finish_a_new_peering() {
     let emu = Emulator::shared();
     let link = Link::new(emu, "650000000001", "650000000002").await;
     let proxy = FaultProxy::start(emu, 5);
@@ -31,8 +31,11 @@ async fn one_round_of_reads_and_three_to_finish_a_new_peering() {
     assert_eq!(decided.accepted, vec![pcx.clone()]);
     assert_eq!(rounds(&accepter_ctx), 3, "{:?}", accepter_ctx.calls().summary());
 
-    // Finishing a new peering: reads, writes, the policy settle read.
-    for (ctx, side, expected) in [(&accepter_ctx, "accepter", 3), (&requester_ctx, "requester", 2)] {
+    // Finishing a new peering: reads; writes, each policy merge reading the
+    // policy again right before its write (a statement someone added since
+    // the pass observed is kept); the policy settle read. The requester side
+    // has no policy: reads, writes.
+    for (ctx, side, expected) in [(&accepter_ctx, "accepter", 4), (&requester_ctx, "requester", 2)] {
         ctx.calls().reset();
         let r = finisher::handle(
             ctx,

@@ -80,8 +80,32 @@ fn overlap_findings(report: &Report) -> Vec<String> {
         .collect()
 }
 
+/// What peerlink has in place for `pcx` in the hub: its routes (table,
+/// destination), its marked rules (CIDR), and the hub side's DNS option.
+async fn held(hub: &Hub, pcx: &str) -> (Vec<(String, String)>, Vec<String>, bool) {
+    let mut routes = Vec::new();
+    for t in hub.vpc.all_tables() {
+        for (dest, target) in hub.hub.routes(&t).await {
+            if target == pcx {
+                routes.push((t.clone(), dest));
+            }
+        }
+    }
+    let marker = format!("peerlink:{pcx}");
+    let rules = hub
+        .hub
+        .rules(&hub.vpc.security_group, false)
+        .await
+        .into_iter()
+        .filter(|(.., d)| d.as_deref() == Some(marker.as_str()))
+        .map(|(_, _, _, cidr, _)| cidr)
+        .collect();
+    let dns = hub.hub.peering_dns(pcx).await.1;
+    (routes, rules, dns)
+}
+
 #[tokio::test]
-async fn a_peer_growing_into_another_peers_range_is_never_routed() {
+async fn a_peer_growing_into_another_peers_range_never_cuts_it_off() {
     let hub = Hub::new(610_000_000_000, &["10.1.0.0/16", "10.2.0.0/16"]).await;
     let ctx = hub.context(&[hub.entry(0), hub.entry(1)]).await;
     let (a, c) = (hub.request(0).await, hub.request(1).await);
@@ -91,48 +115,60 @@ async fn a_peer_growing_into_another_peers_range_is_never_routed() {
         .await
         .unwrap();
     assert!(first.failed().is_empty(), "{first:#?}");
-    assert!(hub.routes().await.contains(&("10.1.0.0/16".into(), a.clone())));
+    let before = held(&hub, &a).await;
+    assert_eq!(before.0.len(), 3, "A routed in every hub table: {before:?}");
+    assert_eq!(before.1, vec!["10.1.0.0/16".to_string()]);
+    assert!(before.2, "A's DNS resolution granted");
 
     // C associates a block inside A's range (AWS allows it: C is not peered with A).
     let (c_account, c_vpc) = &hub.peers[1];
     c_account.associate_cidr(&c_vpc.id, "10.1.2.0/24").await;
 
-    let report = finish(&ctx, json!({ "reconcile": c })).await;
-    let routes = hub.routes().await;
-    assert!(
-        !routes.iter().any(|(d, t)| d == "10.1.2.0/24" && t == &c),
-        "part of A's range is routed to C: {routes:?}"
-    );
-    assert!(
-        !hub.ingress_cidrs().await.contains(&"10.1.2.0/24".to_string()),
-        "the group is open to C's new block"
-    );
-    let found = overlap_findings(&report);
-    assert!(
-        found
-            .iter()
-            .any(|m| m.contains(&a) && m.contains(&c) && m.contains("10.1.2.0/24")),
-        "a finding names both peerings and the block: {found:?}"
-    );
-    assert!(
-        report.metrics().contains(&("OverlapConflicts", found.len())),
-        "{:?}",
-        report.metrics()
-    );
-    // A's block overlaps C's new one too: routing either is ambiguous, so
-    // neither is routed (no longest-prefix surprise), and the route peerlink
-    // made for A is taken back.
-    assert!(!routes.iter().any(|(d, t)| d == "10.1.0.0/16" && t == &a), "{routes:?}");
+    // Any number of finisher passes (for C, for A) and drift passes: A keeps
+    // its routes, rules and grants; C's clashing block is refused.
+    let mut reports = vec![finish(&ctx, json!({ "reconcile": c })).await];
+    reports.push(finish(&ctx, json!({ "reconcile": a })).await);
+    for _ in 0..2 {
+        let drift = peerlink::drift::run(&ctx, peerlink::config::DriftMode::Remediate, Deadline::none())
+            .await
+            .unwrap();
+        reports.push(drift.reconcile);
+        reports.push(finish(&ctx, json!({ "reconcile": c })).await);
+    }
+    for report in &reports {
+        assert!(report.failed().is_empty(), "{report:#?}");
+        let found = overlap_findings(report);
+        assert!(
+            found
+                .iter()
+                .any(|m| m.contains(&a) && m.contains(&c) && m.contains("10.1.2.0/24")),
+            "a finding names both peerings and the block: {found:?}"
+        );
+        assert!(
+            report.metrics().contains(&("OverlapConflicts", found.len())),
+            "{:?}",
+            report.metrics()
+        );
+        assert_eq!(held(&hub, &a).await, before, "A lost what it held: {report:#?}");
+        let routes = hub.routes().await;
+        assert!(
+            !routes.iter().any(|(d, t)| d == "10.1.2.0/24" && t == &c),
+            "part of A's range is routed to C: {routes:?}"
+        );
+        assert!(
+            !hub.ingress_cidrs().await.contains(&"10.1.2.0/24".to_string()),
+            "the group is open to C's new block"
+        );
+    }
+    // C's other block is untouched by the clash.
+    assert!(hub.routes().await.contains(&("10.2.0.0/16".into(), c.clone())));
 
-    // plan, drift and doctor say the same.
+    // plan and doctor say the same.
     let plan = reconcile::run(&ctx, Scope::All, Mode::Plan, Deadline::none())
         .await
         .unwrap();
     assert!(!overlap_findings(&plan).is_empty(), "{plan:#?}");
-    let drift = peerlink::drift::run(&ctx, peerlink::config::DriftMode::Report, Deadline::none())
-        .await
-        .unwrap();
-    assert!(!overlap_findings(&drift.reconcile).is_empty());
+    assert!(plan.actions.is_empty(), "nothing left to do: {plan:#?}");
     let doctor = doctor::run(&ctx).await.unwrap();
     assert!(
         doctor
@@ -142,16 +178,120 @@ async fn a_peer_growing_into_another_peers_range_is_never_routed() {
     );
 
     // The operator narrows C's allowed range: C's new block is refused as
-    // outside it, and A is routed again.
+    // outside it, A is as it was, and nothing overlaps any more.
     let ctx = hub
         .context(&[hub.entry(0), hub.entry_allowing(1, &["10.2.0.0/16"])])
         .await;
     let report = finish(&ctx, json!({ "reconcile": a })).await;
     assert!(report.failed().is_empty(), "{report:#?}");
-    let routes = hub.routes().await;
-    assert!(routes.contains(&("10.1.0.0/16".into(), a.clone())), "{routes:?}");
-    assert!(!routes.iter().any(|(d, _)| d == "10.1.2.0/24"), "{routes:?}");
+    assert_eq!(held(&hub, &a).await, before);
+    assert!(!hub.routes().await.iter().any(|(d, _)| d == "10.1.2.0/24"));
     assert!(overlap_findings(&report).is_empty(), "{report:#?}");
+}
+
+#[tokio::test]
+async fn when_neither_peer_holds_a_contested_block_neither_is_routed() {
+    let hub = Hub::new(614_000_000_000, &["10.6.0.0/16", "10.7.0.0/16"]).await;
+    let ctx = hub.context(&[hub.entry(0), hub.entry(1)]).await;
+    let (a, c) = (hub.request(0).await, hub.request(1).await);
+    assert_eq!(decide(&ctx, &a).await.accepted, vec![a.clone()]);
+    assert_eq!(decide(&ctx, &c).await.accepted, vec![c.clone()]);
+    // C grows into A's range before either is finished: no one holds it.
+    let (c_account, c_vpc) = &hub.peers[1];
+    c_account.associate_cidr(&c_vpc.id, "10.6.2.0/24").await;
+    for _ in 0..2 {
+        let report = reconcile::run(&ctx, Scope::All, Mode::Apply, Deadline::none())
+            .await
+            .unwrap();
+        assert!(report.failed().is_empty(), "{report:#?}");
+        assert_eq!(overlap_findings(&report).len(), 2, "{report:#?}");
+    }
+    let routes = hub.routes().await;
+    assert!(
+        !routes.iter().any(|(d, _)| d == "10.6.0.0/16" || d == "10.6.2.0/24"),
+        "{routes:?}"
+    );
+    assert!(routes.contains(&("10.7.0.0/16".into(), c.clone())), "{routes:?}");
+    // The operator narrows C: A gets its block on the next pass.
+    let ctx = hub
+        .context(&[hub.entry(0), hub.entry_allowing(1, &["10.7.0.0/16"])])
+        .await;
+    let report = finish(&ctx, json!({ "reconcile": a })).await;
+    assert!(report.failed().is_empty(), "{report:#?}");
+    assert_eq!(held(&hub, &a).await.0.len(), 3, "{:?}", hub.routes().await);
+}
+
+#[tokio::test]
+async fn routes_that_can_never_carry_traffic_are_taken_back() {
+    let hub = Hub::new(615_000_000_000, &["10.1.0.0/16", "10.2.0.0/16"]).await;
+    let ctx = hub.context(&[hub.entry(0), hub.entry(1)]).await;
+    let (a_account, a_vpc) = &hub.peers[0];
+    let (c_account, c_vpc) = &hub.peers[1];
+    a_account.associate_cidr(&a_vpc.id, "10.3.0.0/16").await;
+    a_account.associate_cidr(&a_vpc.id, "10.4.0.0/16").await;
+    let (a, c) = (hub.request(0).await, hub.request(1).await);
+    assert_eq!(decide(&ctx, &a).await.accepted, vec![a.clone()]);
+    assert_eq!(decide(&ctx, &c).await.accepted, vec![c.clone()]);
+    let first = reconcile::run(&ctx, Scope::All, Mode::Apply, Deadline::none())
+        .await
+        .unwrap();
+    assert!(first.failed().is_empty(), "{first:#?}");
+    assert_eq!(held(&hub, &a).await.0.len(), 9, "three blocks in three tables");
+
+    // C grows into A's 10.3.0.0/16: refused while A holds it.
+    c_account.associate_cidr(&c_vpc.id, "10.3.2.0/24").await;
+    let report = finish(&ctx, json!({ "reconcile": c })).await;
+    assert!(!hub.routes().await.iter().any(|(d, _)| d == "10.3.2.0/24"));
+    assert!(!overlap_findings(&report).is_empty(), "{report:#?}");
+
+    // A gives 10.3.0.0/16 up: its routes there are dead (EC2 drops what they
+    // carry) and taken back, and C gets its block on the next pass.
+    a_account.disassociate_cidr(&a_vpc.id, "10.3.0.0/16").await;
+    let report = finish(&ctx, json!({ "reconcile": a })).await;
+    assert!(report.failed().is_empty(), "{report:#?}");
+    let routes = hub.routes().await;
+    assert!(
+        !routes.iter().any(|(d, _)| d == "10.3.0.0/16"),
+        "dead routes left: {routes:?}"
+    );
+    let report = finish(&ctx, json!({ "reconcile": c })).await;
+    assert!(report.failed().is_empty(), "{report:#?}");
+    let routes = hub.routes().await;
+    assert_eq!(
+        routes.iter().filter(|(d, t)| d == "10.3.2.0/24" && t == &c).count(),
+        3,
+        "{routes:?}"
+    );
+    assert!(hub.ingress_cidrs().await.contains(&"10.3.2.0/24".to_string()));
+    assert!(overlap_findings(&report).is_empty(), "{report:#?}");
+
+    // A gives 10.4.0.0/16 up and C takes exactly that block: A's dead routes
+    // are re-pointed at C in one pass, no conflict reported.
+    a_account.disassociate_cidr(&a_vpc.id, "10.4.0.0/16").await;
+    c_account.associate_cidr(&c_vpc.id, "10.4.0.0/16").await;
+    let report = finish(&ctx, json!({ "reconcile": c })).await;
+    assert!(report.failed().is_empty(), "{report:#?}");
+    assert_eq!(report.count(FindingKind::RouteConflict), 0, "{report:#?}");
+    let routes = hub.routes().await;
+    assert_eq!(
+        routes.iter().filter(|(d, t)| d == "10.4.0.0/16" && t == &c).count(),
+        3,
+        "{routes:?}"
+    );
+    let (a_routes, rules, _) = held(&hub, &a).await;
+    assert!(
+        a_routes.iter().all(|(_, d)| d == "10.1.0.0/16"),
+        "A keeps no route to a block it gave up: {a_routes:?}"
+    );
+    assert_eq!(
+        rules,
+        vec!["10.1.0.0/16".to_string()],
+        "A's rules for blocks it gave up are revoked"
+    );
+    let again = reconcile::run(&ctx, Scope::All, Mode::Apply, Deadline::none())
+        .await
+        .unwrap();
+    assert!(again.actions.is_empty(), "{again:#?}");
 }
 
 #[tokio::test]
@@ -306,4 +446,82 @@ async fn a_replaced_peering_ends_fully_finished_whatever_the_order_of_events() {
             "{order}: {rules:?}"
         );
     }
+}
+
+/// Whether the user's two routes (spare table, unselected subnet table) are there.
+async fn users_routes(link: &Link, other: &str, pcx: &str) -> (bool, bool) {
+    let b = &link.accepter;
+    (
+        b.routes(&link.spare_table)
+            .await
+            .contains(&("10.2.0.0/16".into(), pcx.into())),
+        b.routes(other).await.contains(&("10.0.0.0/16".into(), pcx.into())),
+    )
+}
+
+#[tokio::test]
+async fn what_the_user_selected_away_is_never_touched() {
+    let link = Link::new(Emulator::shared(), "616000000001", "616000000002").await;
+    let b = &link.accepter;
+    let (selected, other) = (
+        link.accepter_vpc.subnet_tables[0].clone(),
+        link.accepter_vpc.subnet_tables[1].clone(),
+    );
+    let entry = |allowed: &[&str], select: &str| {
+        Entry::new("orders-ecs", &link.requester.id, &link.accepter_vpc.id, allowed)
+            .peer_vpc(&link.requester_vpc.id)
+            .routes(select)
+            .rule(&link.accepter_vpc.security_group, 5432)
+    };
+    let by_id = format!("select = \"ids\"\nids = [\"{selected}\"]");
+    let both = ["10.0.0.0/16", "10.2.0.0/16"];
+    let ctx = b.context(&fixtures::document("", &[entry(&both, &by_id)])).await;
+    let pcx = link.request().await;
+    assert_eq!(decide(&ctx, &pcx).await.accepted, vec![pcx.clone()]);
+    let report = finish(&ctx, json!({ "reconcile": pcx })).await;
+    assert!(report.failed().is_empty(), "{report:#?}");
+    let ours = |block: &str| (block.to_string(), pcx.clone());
+    assert!(b.routes(&selected).await.contains(&ours("10.2.0.0/16")));
+    // The user routes the peer by hand in tables peerlink does not select.
+    b.user_route(&link.spare_table, "10.2.0.0/16", &pcx).await;
+    b.user_route(&other, "10.0.0.0/16", &pcx).await;
+    // 10.2.0.0/16 may no longer be routed: peerlink takes back its own
+    // route in the selected table, and leaves the user's.
+    let narrowed = b
+        .context(&fixtures::document("", &[entry(&["10.0.0.0/16"], &by_id)]))
+        .await;
+    let drift = peerlink::drift::run(&narrowed, peerlink::config::DriftMode::Remediate, Deadline::none())
+        .await
+        .unwrap();
+    assert!(drift.reconcile.failed().is_empty(), "{drift:#?}");
+    assert!(!b.routes(&selected).await.contains(&ours("10.2.0.0/16")));
+    assert_eq!(
+        users_routes(&link, &other, &pcx).await,
+        (true, true),
+        "the user's routes were removed"
+    );
+
+    // Nothing selected: nothing of the routes is touched, peerlink's included.
+    let none = b
+        .context(&fixtures::document("", &[entry(&["10.0.0.0/16"], "select = \"none\"")]))
+        .await;
+    let report = reconcile::run(&none, Scope::All, Mode::Apply, Deadline::none())
+        .await
+        .unwrap();
+    assert!(report.failed().is_empty(), "{report:#?}");
+    assert!(b.routes(&selected).await.contains(&ours("10.0.0.0/16")));
+    assert_eq!(users_routes(&link, &other, &pcx).await, (true, true));
+
+    // The peering is deleted: peerlink cleans up the selected table only.
+    link.requester.delete_peering(&pcx).await;
+    let drift = peerlink::drift::run(&narrowed, peerlink::config::DriftMode::Remediate, Deadline::none())
+        .await
+        .unwrap();
+    assert!(drift.reconcile.failed().is_empty(), "{drift:#?}");
+    assert!(!b.routes(&selected).await.iter().any(|(_, t)| *t == pcx));
+    assert_eq!(
+        users_routes(&link, &other, &pcx).await,
+        (true, true),
+        "the user's routes were removed"
+    );
 }

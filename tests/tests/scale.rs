@@ -68,7 +68,7 @@ async fn reconcile_reads_are_flat_from_1_to_200_route_tables() {
         (200, "920000000003", "920000000004"),
     ] {
         let g = Grown::build(emu, a, b, tables, 1).await;
-        let ctx = g.accepter.context(&g.config).await;
+        let ctx = g.accepter.unpaced_context(&g.config).await;
         let scope = Scope::Peerings(vec![g.peering.clone()]);
         ctx.calls().reset();
         reconcile::run(&ctx, scope.clone(), Mode::Apply, Deadline::none())
@@ -77,8 +77,8 @@ async fn reconcile_reads_are_flat_from_1_to_200_route_tables() {
         let first = ctx.calls().summary();
         assert_eq!(
             first.writes as usize,
-            tables + 1 + 1 + 1,
-            "a route per table, a rule, the DNS option, our tag on the group"
+            tables + 1 + 1 + 1 + 1,
+            "a route per table, a rule, the DNS option, our tag on the group, our record on the peering"
         );
         ctx.calls().reset();
         reconcile::run(&ctx, scope, Mode::Apply, Deadline::none())
@@ -104,7 +104,7 @@ async fn drift_reads_are_flat_from_10_to_1000_peerings() {
         (1000, "920000000013", "920000000014"),
     ] {
         let fleet = Fleet::build(emu, a, b, n, 20).await;
-        let ctx = fleet.accepter.context(&fleet.config).await;
+        let ctx = fleet.accepter.unpaced_context(&fleet.config).await;
         let first = drift::run(&ctx, DriftMode::Remediate, Deadline::none()).await.unwrap();
         assert_eq!(first.summary.managed, n);
         assert_eq!(first.summary.failed, 0, "{:?}", first.reconcile.failed().first());

@@ -296,6 +296,97 @@ async fn what_the_configuration_no_longer_grants_is_taken_back() {
             .all(|(.., d)| d.as_deref() != Some(&format!("peerlink:{pcx}"))),
         "{rules:?}"
     );
+    // Its routes and its DNS resolution too: the peering stays active, the grants go.
+    assert_eq!(routes_through(&link, &pcx).await, Vec::<(String, String)>::new());
+    assert!(!link.accepter.peering_dns(&pcx).await.1, "DNS resolution left on");
+}
+
+/// (table, destination) of every accepter route through `pcx`.
+async fn routes_through(link: &Link, pcx: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for t in link.accepter_tables() {
+        for (dest, target) in link.accepter.routes(&t).await {
+            if target == pcx {
+                out.push((t.clone(), dest));
+            }
+        }
+    }
+    out
+}
+
+/// A drift pass in remediate mode, which must not fail.
+async fn run(ctx: &peerlink::Context) -> drift::DriftReport {
+    let report = drift::run(ctx, DriftMode::Remediate, Deadline::none()).await.unwrap();
+    assert!(report.reconcile.failed().is_empty(), "{report:#?}");
+    report
+}
+
+#[tokio::test]
+async fn every_grant_can_be_withdrawn() {
+    let link = Link::new(Emulator::shared(), "635000000001", "635000000002").await;
+    let (pcx, _, ctx) = link.accepted().await;
+    run(&ctx).await;
+    assert!(
+        link.accepter.peering_dns(&pcx).await.1,
+        "peerlink turned DNS resolution on"
+    );
+    assert_eq!(routes_through(&link, &pcx).await.len(), 8, "two blocks in four tables");
+    let entry = |dns: bool| {
+        Entry::new(
+            "orders-ecs",
+            &link.requester.id,
+            &link.accepter_vpc.id,
+            &["10.0.0.0/16", "10.2.0.0/16"],
+        )
+        .peer_vpc(&link.requester_vpc.id)
+        .rule(&link.accepter_vpc.security_group, 5432)
+        .line(&format!("dns = {{ remote_resolution = {dns} }}"))
+    };
+
+    // The configuration turns DNS resolution off: peerlink turns off what it turned on.
+    let off = link.accepter.context(&fixtures::document("", &[entry(false)])).await;
+    run(&off).await;
+    assert!(!link.accepter.peering_dns(&pcx).await.1, "DNS resolution left on");
+    // A person turns it on by hand: that is not peerlink's to turn off.
+    link.accepter.set_peering_dns(&pcx, true, true).await;
+    let report = run(&off).await;
+    assert!(link.accepter.peering_dns(&pcx).await.1, "{report:#?}");
+    link.accepter.set_peering_dns(&pcx, true, false).await;
+
+    // On again, then the entry goes while the peering stays active (another
+    // entry keeps the VPC managed): DNS, routes and rules are taken back.
+    run(&link.accepter.context(&fixtures::document("", &[entry(true)])).await).await;
+    assert!(link.accepter.peering_dns(&pcx).await.1);
+    let other = Entry::new("someone-else", "999999999999", &link.accepter_vpc.id, &["10.0.0.0/8"]);
+    let gone = link.accepter.context(&fixtures::document("", &[other])).await;
+    let report = run(&gone).await;
+    assert!(!link.accepter.peering_dns(&pcx).await.1, "DNS left on: {report:#?}");
+    assert_eq!(
+        routes_through(&link, &pcx).await,
+        Vec::<(String, String)>::new(),
+        "{report:#?}"
+    );
+    let marker = format!("peerlink:{pcx}");
+    let rules = link.accepter.rules(&link.accepter_vpc.security_group, false).await;
+    assert!(
+        rules.iter().all(|(.., d)| d.as_deref() != Some(marker.as_str())),
+        "{rules:?}"
+    );
+
+    // The next pass finds nothing of peerlink's left and clears its record
+    // on the peering (only then: a route whose removal failed is retried).
+    let report = run(&gone).await;
+    assert_eq!(report.reconcile.kinds(), vec!["tag-peering"], "{report:#?}");
+    assert!(run(&gone).await.reconcile.actions.is_empty());
+
+    // The peering is the user's now: a route they add through it stays.
+    link.accepter
+        .user_route(&link.accepter_vpc.main_table, "10.0.0.0/16", &pcx)
+        .await;
+    link.accepter.set_peering_dns(&pcx, true, true).await;
+    let report = run(&gone).await;
+    assert_eq!(routes_through(&link, &pcx).await.len(), 1, "{report:#?}");
+    assert!(link.accepter.peering_dns(&pcx).await.1, "{report:#?}");
 }
 
 #[tokio::test]

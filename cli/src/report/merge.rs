@@ -113,17 +113,18 @@ pub fn merge(accounts_file: &str, reads: &[AccountRead]) -> OrgReport {
                     None => row.other_pending.push(pending(a)),
                 }
             }
-            for f in &report.findings {
-                match f.peering.as_deref().and_then(|id| listed.get_key_value(id)) {
-                    Some((id, _)) => {
-                        if matches!(f.kind, FindingKind::OverlapConflict | FindingKind::RouteConflict) {
-                            conflicts.insert(id);
-                        }
-                        let g = gathered.get_mut(id).expect("listed peerings are gathered");
-                        g.findings.push(finding(&read.account, f));
+        }
+        let findings = seen.report.iter().flat_map(|r| &r.findings).chain(&seen.advice);
+        for f in findings {
+            match f.peering.as_deref().and_then(|id| listed.get_key_value(id)) {
+                Some((id, _)) => {
+                    if matches!(f.kind, FindingKind::OverlapConflict | FindingKind::RouteConflict) {
+                        conflicts.insert(id);
                     }
-                    None => row.findings.push(finding(&read.account, f)),
+                    let g = gathered.get_mut(id).expect("listed peerings are gathered");
+                    g.findings.push(finding(&read.account, f));
                 }
+                None => row.findings.push(finding(&read.account, f)),
             }
         }
         accounts.push(row);
@@ -201,6 +202,9 @@ pub fn merge(accounts_file: &str, reads: &[AccountRead]) -> OrgReport {
             };
             let mut findings = g.findings;
             findings.dedup();
+            // Both ends see an overlap: its advice once.
+            let mut said = BTreeSet::new();
+            findings.retain(|f| f.kind != FindingKind::WrongTool.name() || said.insert(f.message.clone()));
             PeeringRow {
                 id: id.to_string(),
                 state,

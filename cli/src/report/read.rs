@@ -14,6 +14,7 @@ use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
 use futures_util::StreamExt;
 use peerlink::aws::aws_error;
 use peerlink::config::{Config, ConfigSource};
+use peerlink::finding::Finding;
 use peerlink::model::{Peering, Vpc};
 use peerlink::reconcile::{self, Report, Scope, observe};
 use peerlink::settings::Settings;
@@ -44,6 +45,9 @@ pub struct Seen {
     pub vpcs: Vec<Vpc>,
     /// The plan against its configuration (when the file gives one).
     pub report: Option<Report>,
+    /// Where peering is the wrong tool (overlapping ranges, a transitive
+    /// route, a VPC near its quota of peerings), with the right one.
+    pub advice: Vec<Finding>,
 }
 
 /// Reads every account of `file`, in the file's order.
@@ -112,8 +116,9 @@ async fn read_account(spec: &AccountSpec, base: &SdkConfig) -> Vec<AccountRead> 
     futures_util::future::join_all(reads).await
 }
 
-/// Assumes the account's role with the caller's credentials.
-async fn assume(spec: &AccountSpec, base: &SdkConfig) -> Result<Credentials, String> {
+/// Assumes the account's role with the caller's credentials (`peerlink
+/// verify` assumes it the same way).
+pub async fn assume(spec: &AccountSpec, base: &SdkConfig) -> Result<Credentials, String> {
     let region = &spec.regions[0].region;
     let sts = aws_sdk_sts::Client::new(&base.to_builder().region(Region::new(region.clone())).build());
     let out = sts
@@ -142,12 +147,7 @@ async fn read_region(
     credentials: Credentials,
     config: Option<Config>,
 ) -> Result<Seen, String> {
-    // The caller's endpoint (AWS_ENDPOINT_URL), retries and timeouts; the role's credentials.
-    let sdk = base
-        .to_builder()
-        .region(Region::new(region.to_string()))
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .build();
+    let sdk = region_sdk(base, region, credentials);
     let managed = config.is_some();
     let ctx = Context::connect(&sdk, config.unwrap_or_default(), Settings::default())
         .await
@@ -159,15 +159,17 @@ async fn read_region(
         ));
     }
     // The same reads as `plan`: one observation, planned, nothing written.
-    let (peerings, report, mut vpcs) = if managed {
+    let (peerings, report, mut vpcs, tables) = if managed {
         let obs = observe::observe(&ctx, &Scope::All).await.map_err(|e| e.to_string())?;
         let report = reconcile::run_observed(&ctx, Scope::All, &obs, Mode::Plan, Deadline::none()).await;
         let vpcs: Vec<Vpc> = obs.vpcs.values().cloned().collect();
-        (obs.peerings, Some(report), vpcs)
+        (obs.peerings, Some(report), vpcs, obs.route_tables)
     } else {
         let peerings = ctx.aws.describe_peerings(None).await.map_err(|e| e.to_string())?;
-        (peerings, None, Vec::new())
+        (peerings, None, Vec::new(), Vec::new())
     };
+    let quota = ctx.config.settings.active_peerings_per_vpc;
+    let advice = peerlink::verify::advice::findings(&ctx.me, &peerings, &tables, quota);
     let known: BTreeSet<String> = vpcs.iter().map(|v| v.id.clone()).collect();
     let wanted: Vec<String> = peerings
         .iter()
@@ -180,5 +182,19 @@ async fn read_region(
         vpcs.extend(ctx.aws.describe_vpcs(&wanted).await.map_err(|e| e.to_string())?);
     }
     vpcs.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Seen { peerings, vpcs, report })
+    Ok(Seen {
+        peerings,
+        vpcs,
+        report,
+        advice,
+    })
+}
+
+/// The SDK configuration of one account in one region: the caller's
+/// endpoint (`AWS_ENDPOINT_URL`), retries and timeouts; the role's credentials.
+pub fn region_sdk(base: &SdkConfig, region: &str, credentials: Credentials) -> SdkConfig {
+    base.to_builder()
+        .region(Region::new(region.to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build()
 }

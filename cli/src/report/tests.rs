@@ -136,6 +136,7 @@ fn organisation(with_drift: bool) -> Vec<AccountRead> {
                 peerings: peerings.clone(),
                 vpcs: vec![vpc("vpc-a", "10.0.0.0/16", Some("orders <ecs>"))],
                 report: None,
+                advice: Vec::new(),
             }),
         ),
         read(
@@ -149,6 +150,7 @@ fn organisation(with_drift: bool) -> Vec<AccountRead> {
                     .collect(),
                 vpcs: vec![vpc("vpc-b", "10.1.0.0/16", None), vpc("vpc-b2", "10.3.0.0/16", None)],
                 report: Some(b_report),
+                advice: Vec::new(),
             }),
         ),
         read("333333333333", Err("cannot assume role: AccessDenied".into())),
@@ -329,4 +331,48 @@ fn many_peerings_of_one_hub_keep_their_lanes_and_numbers_apart() {
     let svg = html::svg(&r);
     assert_eq!(brackets(&svg).len(), 14);
     assert_apart(&svg);
+}
+
+#[test]
+fn advice_where_peering_is_the_wrong_tool_reaches_the_rows_once() {
+    use peerlink::verify::advice;
+    let mut reads = organisation(false);
+    let wrong = |peering: Option<&str>, message: &str, fix: &str| Finding {
+        kind: FindingKind::WrongTool,
+        peering: peering.map(str::to_string),
+        resource: Some("x".into()),
+        message: message.into(),
+        fix: fix.into(),
+    };
+    // Both ends see the overlap; one account is near its quota.
+    for r in reads.iter_mut().take(2) {
+        if let Ok(seen) = &mut r.outcome {
+            seen.advice.push(wrong(
+                Some("pcx-1"),
+                "vpc-a and vpc-b on pcx-1 overlap",
+                advice::OVERLAP,
+            ));
+        }
+    }
+    if let Ok(seen) = &mut reads[0].outcome {
+        seen.advice
+            .push(wrong(None, "vpc-a has 45 of 50 active peerings allowed", advice::QUOTA));
+    }
+    let r = merge("accounts.toml", &reads);
+    let row = r.peerings.iter().find(|p| p.id == "pcx-1").unwrap();
+    let said: Vec<&str> = row
+        .findings
+        .iter()
+        .filter(|f| f.kind == "wrong-tool")
+        .map(|f| f.fix.as_str())
+        .collect();
+    assert_eq!(said, [advice::OVERLAP]);
+    let account = r.accounts.iter().find(|a| a.account == reads[0].account).unwrap();
+    assert!(
+        account
+            .findings
+            .iter()
+            .any(|f| f.fix == advice::QUOTA && f.message.contains("45 of 50")),
+        "{account:#?}"
+    );
 }

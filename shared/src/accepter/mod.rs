@@ -10,9 +10,9 @@ use serde::Serialize;
 use crate::context::{Context, Deadline, Mode};
 use crate::decision::{AcceptContext, Approval, Decision, Verdict, decide_as};
 use crate::error::{Error, Result};
-use crate::events::{Event, EventError, Subject};
+use crate::events::{Event, EventError, Function, Subject};
 use crate::logging::joined;
-use crate::metrics::InvocationReport;
+use crate::metrics::{InvocationReport, Progress};
 use crate::model::{Peering, PeeringStatus, Side, Vpc};
 use crate::ownership::ACCEPTED_TAG;
 use crate::settings::Role;
@@ -73,6 +73,9 @@ pub struct AccepterReport {
     pub left_pending: Vec<String>,
     pub skipped: Vec<String>,
     pub failed: Vec<String>,
+    /// Decisions not written: the invocation's time ran out (left to the
+    /// continuation, or the next sweep).
+    pub not_started: Vec<String>,
     /// Accepted peerings deleted again: accepted at the same time as an
     /// overlapping one that takes precedence.
     pub undone: Vec<String>,
@@ -97,6 +100,17 @@ impl InvocationReport for AccepterReport {
             ("ConcurrentAcceptsUndone", self.undone.len()),
             ("LeftForApproval", self.awaiting_approval.len()),
         ]
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            done: self
+                .outcomes
+                .iter()
+                .filter(|o| matches!(o.result, DecisionResult::Done | DecisionResult::AlreadyDone))
+                .count(),
+            left: self.not_started.len(),
+        }
     }
 }
 
@@ -177,7 +191,11 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
             )
             .await)
         }
-        Event::Scheduled => sweep(ctx, &Snapshot::read(ctx).await?, Mode::Apply, deadline).await,
+        Event::Scheduled
+        | Event::Continue {
+            function: Function::Accepter,
+            ..
+        } => sweep(ctx, &Snapshot::read(ctx).await?, Mode::Apply, deadline).await,
         Event::FailedApiCall { name, error_code } => {
             tracing::info!(event = %event.label(), error_code = %error_code, "ignored a failed API call");
             Ok(AccepterReport {
@@ -189,7 +207,7 @@ pub async fn handle(ctx: &Context, event: &Event, deadline: Deadline) -> Result<
             })
         }
         other => Err(EventError(format!(
-            "the accepter handles CloudTrail CreateVpcPeeringConnection and scheduled events, not {}",
+            "the accepter handles CloudTrail CreateVpcPeeringConnection, scheduled events and its own continuations, not {}",
             other.label()
         ))
         .into()),
@@ -335,7 +353,8 @@ async fn apply(
                 DecisionResult::NoWrite
             } else if mode == Mode::Plan {
                 DecisionResult::Planned
-            } else if deadline.expired() {
+            } else if !deadline.admits(ctx.aws.ready_at(write_operation(&d))) {
+                // Its turn (accepts are paced to EC2's rate) comes after the stop.
                 DecisionResult::NotStarted
             } else {
                 write(ctx, snapshot, &d).await
@@ -349,7 +368,9 @@ async fn apply(
     for o in outcomes {
         log_outcome(&o);
         let id = o.decision.peering_id.clone();
-        if !o.result.succeeded() {
+        if o.result == DecisionResult::NotStarted {
+            report.not_started.push(id);
+        } else if !o.result.succeeded() {
             report.failed.push(id);
         } else {
             match o.decision.verdict {
@@ -365,6 +386,14 @@ async fn apply(
             }
         }
         report.outcomes.push(o);
+    }
+}
+
+/// The EC2 action a decision is written with.
+fn write_operation(d: &Decision) -> &'static str {
+    match d.verdict {
+        Verdict::Reject => "RejectVpcPeeringConnection",
+        _ => "AcceptVpcPeeringConnection",
     }
 }
 

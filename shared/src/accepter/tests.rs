@@ -94,15 +94,16 @@ async fn report_mode_decides_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn an_expired_budget_starts_no_write_and_reports_the_request_as_failed() {
+async fn an_expired_budget_starts_no_write_and_leaves_the_request_for_the_next_run() {
     let memory = Arc::new(Memory::new(accepter_world(&["10.1.0.0/16"])));
     let ctx = context(&memory, entry(), Settings::default());
     let report = handle(&ctx, &Event::Scheduled, Deadline::within(Duration::ZERO))
         .await
         .unwrap();
     assert_eq!(report.outcomes[0].result, DecisionResult::NotStarted);
-    assert_eq!(report.failed, vec!["pcx-00000000000000001"]);
-    assert_eq!(report.failures(), vec!["pcx-00000000000000001"]);
+    assert_eq!(report.not_started, vec!["pcx-00000000000000001"]);
+    assert!(report.failed.is_empty() && report.failures().is_empty());
+    assert_eq!(report.progress(), Progress { done: 0, left: 1 });
     assert_eq!(ctx.calls().summary().writes, 0);
 }
 

@@ -8,8 +8,11 @@ mod calls;
 pub mod ec2;
 #[cfg(test)]
 pub mod memory;
+mod pace;
 mod sdk;
 pub mod secrets;
+
+use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 use ipnet::IpNet;
@@ -20,11 +23,14 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use calls::{ApiCalls, CallCount, CallSummary, is_read};
+pub use pace::{Buckets, Limit, Pacer};
 pub use sdk::{Clients, Resilience, load_sdk_config};
 pub use secrets::{KeyDescription, SecretDescription};
 
 use crate::error::AwsError;
-use crate::model::{NetworkAcl, Peering, RouteTable, SecurityGroup, SgRule, Side, Vpc, VpcDnsAttribute};
+use crate::model::{
+    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, Vpc, VpcDnsAttribute,
+};
 
 /// A call under way.
 pub type Pending<'a, T> = BoxFuture<'a, Result<T, AwsError>>;
@@ -48,6 +54,15 @@ pub enum Select<'a> {
     Tagged(&'a str),
 }
 
+/// Which network interfaces DescribeNetworkInterfaces asks for: always
+/// filtered, never every interface of an account.
+#[derive(Debug, Clone, Copy)]
+pub enum Interfaces<'a> {
+    Ids(&'a [String]),
+    /// By private IPv4 address (`addresses.private-ip-address`).
+    Addresses(&'a [String]),
+}
+
 /// A peering request to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeeringRequest {
@@ -66,6 +81,12 @@ pub struct PeeringRequest {
 pub trait Aws: Send + Sync {
     /// Counts calls (and attempts) per operation.
     fn calls(&self) -> &ApiCalls;
+    /// When a call of `operation` asked for now would be sent: later than
+    /// now while the client paces it behind others to EC2's request rate
+    /// ([`Pacer`]), so a pass can leave a write it could not start in time.
+    fn ready_at(&self, _operation: &str) -> Instant {
+        Instant::now()
+    }
     /// The account of the credentials (STS), where nothing else tells it.
     fn caller_account(&self) -> Pending<'_, String>;
     /// Who the credentials are (STS `GetCallerIdentity`'s ARN): the human
@@ -83,13 +104,22 @@ pub trait Aws: Send + Sync {
     fn describe_route_tables<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<RouteTable>>;
     fn describe_security_groups<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<SecurityGroup>>;
     fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>>;
+    /// The network ACL of each of these subnets.
+    fn describe_subnet_network_acls<'a>(&'a self, subnets: &'a [String]) -> Pending<'a, Vec<NetworkAcl>>;
+    /// The route tables associated with `subnets` and the main tables of `vpcs`.
+    fn describe_subnet_route_tables<'a>(
+        &'a self,
+        subnets: &'a [String],
+        vpcs: &'a [String],
+    ) -> Pending<'a, Vec<RouteTable>>;
+    fn describe_network_interfaces<'a>(&'a self, by: Interfaces<'a>) -> Pending<'a, Vec<NetworkInterface>>;
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()>;
     fn reject_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()>;
     fn delete_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()>;
     /// Creates a request; returns its id.
     fn create_peering<'a>(&'a self, request: &'a PeeringRequest) -> Pending<'a, String>;
-    /// Sets tags on an EC2 resource (a security group, a VPC).
+    /// Sets tags on an EC2 resource (a security group, a VPC, a peering).
     fn create_tags<'a>(&'a self, resource: &'a str, tags: &'a [(String, String)]) -> Pending<'a, ()>;
     fn create_route<'a>(&'a self, table: &'a str, destination: &'a IpNet, peering: &'a str) -> Pending<'a, ()>;
     fn replace_route<'a>(&'a self, table: &'a str, destination: &'a IpNet, peering: &'a str) -> Pending<'a, ()>;
@@ -100,6 +130,8 @@ pub trait Aws: Send + Sync {
     fn update_rule_description<'a>(&'a self, group: &'a str, rule: &'a SgRule, description: &'a str)
     -> Pending<'a, ()>;
     fn enable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()>;
+    /// Turns `AllowDnsResolutionFromRemoteVpc` off on our side (a grant withdrawn).
+    fn disable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()>;
     fn enable_vpc_attribute<'a>(&'a self, vpc: &'a str, attribute: VpcDnsAttribute) -> Pending<'a, ()>;
 
     /// `None` when the secret does not exist.
@@ -113,6 +145,10 @@ pub trait Aws: Send + Sync {
     fn describe_key<'a>(&'a self, key: &'a str) -> Pending<'a, Option<KeyDescription>>;
     fn get_key_policy<'a>(&'a self, key: &'a str) -> Pending<'a, Option<Value>>;
     fn put_key_policy<'a>(&'a self, key: &'a str, policy: &'a Value) -> Pending<'a, ()>;
+    /// Tags a customer-managed key (peerlink's mark, so the role's tag
+    /// condition still lets it take back its grant after the configuration
+    /// stops naming the key).
+    fn tag_key<'a>(&'a self, key: &'a str, tag_key: &'a str, value: &'a str) -> Pending<'a, ()>;
 }
 
 /// Reduces an SDK error to code and message. The code is what idempotency
@@ -136,3 +172,19 @@ where
 
 /// Chunks of at most this many values per EC2 filter (the API's limit).
 pub const FILTER_VALUES_MAX: usize = 200;
+
+/// The EC2 actions writing a rule, for ingress and for egress.
+pub const AUTHORIZE_RULE: [&str; 2] = ["AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"];
+pub const REVOKE_RULE: [&str; 2] = ["RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"];
+pub const REMARK_RULE: [&str; 2] = [
+    "UpdateSecurityGroupRuleDescriptionsIngress",
+    "UpdateSecurityGroupRuleDescriptionsEgress",
+];
+
+/// Which of a pair of actions writes `rule`.
+pub fn rule_action(actions: [&'static str; 2], rule: &SgRule) -> &'static str {
+    match rule.direction {
+        crate::config::Direction::Ingress => actions[0],
+        crate::config::Direction::Egress => actions[1],
+    }
+}

@@ -1,8 +1,9 @@
 //! The AWS SDK implementation of [`Aws`]: one client per service, all
 //! counting their calls into one [`ApiCalls`], with our retry and timeout
-//! settings.
+//! settings; EC2 calls paced to EC2's request rate ([`Pacer`]).
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -11,9 +12,14 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use super::secrets::{KeyDescription, SecretDescription};
-use super::{ApiCalls, Aws, Parameter, PeeringRequest, Pending, Select, aws_error, ec2, secrets};
+use super::{
+    AUTHORIZE_RULE, ApiCalls, Aws, Buckets, Interfaces, Pacer, Parameter, PeeringRequest, Pending, REMARK_RULE,
+    REVOKE_RULE, Select, aws_error, ec2, rule_action, secrets,
+};
 use crate::error::AwsError;
-use crate::model::{NetworkAcl, Peering, RouteTable, SecurityGroup, SgRule, Side, Vpc, VpcDnsAttribute};
+use crate::model::{
+    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, Vpc, VpcDnsAttribute,
+};
 
 /// Retry and timeout settings. The SDK retries throttling (`RequestLimitExceeded`,
 /// `ThrottlingException`), 5xx and timeouts with exponential backoff and jitter.
@@ -64,7 +70,8 @@ pub async fn load_sdk_config(r: &Resilience) -> SdkConfig {
         .await
 }
 
-/// One client per service, all counting their calls into the same counter.
+/// One client per service, all counting their calls into the same counter;
+/// EC2's paced to its buckets.
 #[derive(Debug, Clone)]
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
@@ -74,11 +81,13 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
     pub calls: ApiCalls,
+    pub pacer: Pacer,
 }
 
 impl Clients {
-    pub fn new(sdk: &SdkConfig) -> Self {
+    pub fn new(sdk: &SdkConfig, buckets: &Buckets) -> Self {
         let calls = ApiCalls::default();
+        let pacer = Pacer::new(buckets.clone());
         macro_rules! client {
             ($krate:ident) => {
                 $krate::Client::from_conf(
@@ -88,15 +97,28 @@ impl Clients {
                 )
             };
         }
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .interceptor(pacer.clone())
+                .build(),
+        );
         Clients {
-            ec2: client!(aws_sdk_ec2),
+            ec2,
             secrets: client!(aws_sdk_secretsmanager),
             kms: client!(aws_sdk_kms),
             events: client!(aws_sdk_eventbridge),
             ssm: client!(aws_sdk_ssm),
             sts: client!(aws_sdk_sts),
             calls,
+            pacer,
         }
+    }
+
+    /// Sends `call` (an EC2 `action`) once the pacer admits it.
+    async fn paced<T>(&self, action: &str, call: impl Future<Output = Result<T, AwsError>>) -> Result<T, AwsError> {
+        self.pacer.admit(action).await;
+        call.await
     }
 }
 
@@ -172,6 +194,9 @@ impl Aws for Clients {
     fn calls(&self) -> &ApiCalls {
         &self.calls
     }
+    fn ready_at(&self, operation: &str) -> Instant {
+        self.pacer.ready_at(operation)
+    }
     fn caller_account(&self) -> Pending<'_, String> {
         Box::pin(caller_account(&self.sts))
     }
@@ -186,53 +211,81 @@ impl Aws for Clients {
     }
 
     fn describe_peerings<'a>(&'a self, ids: Option<&'a [String]>) -> Pending<'a, Vec<Peering>> {
-        Box::pin(ec2::describe_peerings(&self.ec2, ids))
+        Box::pin(self.paced("DescribeVpcPeeringConnections", ec2::describe_peerings(&self.ec2, ids)))
     }
     fn describe_vpcs<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<Vpc>> {
-        Box::pin(ec2::describe_vpcs(&self.ec2, ids))
+        Box::pin(self.paced("DescribeVpcs", ec2::describe_vpcs(&self.ec2, ids)))
     }
     fn vpc_dns_attributes<'a>(&'a self, vpc: &'a str) -> Pending<'a, (bool, bool)> {
-        Box::pin(ec2::vpc_dns_attributes(&self.ec2, vpc))
+        Box::pin(self.paced("DescribeVpcAttribute", ec2::vpc_dns_attributes(&self.ec2, vpc)))
     }
     fn describe_route_tables<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<RouteTable>> {
-        Box::pin(ec2::describe_route_tables(&self.ec2, by))
+        Box::pin(self.paced("DescribeRouteTables", ec2::describe_route_tables(&self.ec2, by)))
     }
     fn describe_security_groups<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<SecurityGroup>> {
-        Box::pin(ec2::describe_security_groups(&self.ec2, by))
+        Box::pin(self.paced("DescribeSecurityGroups", ec2::describe_security_groups(&self.ec2, by)))
     }
     fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
-        Box::pin(ec2::describe_network_acls(&self.ec2, vpcs))
+        Box::pin(self.paced("DescribeNetworkAcls", ec2::describe_network_acls(&self.ec2, vpcs)))
+    }
+    fn describe_subnet_network_acls<'a>(&'a self, subnets: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
+        Box::pin(self.paced(
+            "DescribeNetworkAcls",
+            ec2::describe_subnet_network_acls(&self.ec2, subnets),
+        ))
+    }
+    fn describe_subnet_route_tables<'a>(
+        &'a self,
+        subnets: &'a [String],
+        vpcs: &'a [String],
+    ) -> Pending<'a, Vec<RouteTable>> {
+        Box::pin(self.paced(
+            "DescribeRouteTables",
+            ec2::describe_subnet_route_tables(&self.ec2, subnets, vpcs),
+        ))
+    }
+    fn describe_network_interfaces<'a>(&'a self, by: Interfaces<'a>) -> Pending<'a, Vec<NetworkInterface>> {
+        Box::pin(self.paced(
+            "DescribeNetworkInterfaces",
+            ec2::describe_network_interfaces(&self.ec2, by),
+        ))
     }
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
-        Box::pin(ec2::accept_peering(&self.ec2, id))
+        Box::pin(self.paced("AcceptVpcPeeringConnection", ec2::accept_peering(&self.ec2, id)))
     }
     fn reject_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
-        Box::pin(ec2::reject_peering(&self.ec2, id))
+        Box::pin(self.paced("RejectVpcPeeringConnection", ec2::reject_peering(&self.ec2, id)))
     }
     fn delete_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
-        Box::pin(ec2::delete_peering(&self.ec2, id))
+        Box::pin(self.paced("DeleteVpcPeeringConnection", ec2::delete_peering(&self.ec2, id)))
     }
     fn create_peering<'a>(&'a self, request: &'a PeeringRequest) -> Pending<'a, String> {
-        Box::pin(ec2::create_peering(&self.ec2, request))
+        Box::pin(self.paced("CreateVpcPeeringConnection", ec2::create_peering(&self.ec2, request)))
     }
     fn create_tags<'a>(&'a self, resource: &'a str, tags: &'a [(String, String)]) -> Pending<'a, ()> {
-        Box::pin(ec2::create_tags(&self.ec2, resource, tags))
+        Box::pin(self.paced("CreateTags", ec2::create_tags(&self.ec2, resource, tags)))
     }
     fn create_route<'a>(&'a self, table: &'a str, destination: &'a IpNet, peering: &'a str) -> Pending<'a, ()> {
-        Box::pin(ec2::create_route(&self.ec2, table, destination, peering))
+        Box::pin(self.paced("CreateRoute", ec2::create_route(&self.ec2, table, destination, peering)))
     }
     fn replace_route<'a>(&'a self, table: &'a str, destination: &'a IpNet, peering: &'a str) -> Pending<'a, ()> {
-        Box::pin(ec2::replace_route(&self.ec2, table, destination, peering))
+        Box::pin(self.paced(
+            "ReplaceRoute",
+            ec2::replace_route(&self.ec2, table, destination, peering),
+        ))
     }
     fn delete_route<'a>(&'a self, table: &'a str, destination: &'a IpNet) -> Pending<'a, ()> {
-        Box::pin(ec2::delete_route(&self.ec2, table, destination))
+        Box::pin(self.paced("DeleteRoute", ec2::delete_route(&self.ec2, table, destination)))
     }
     fn authorize_rule<'a>(&'a self, group: &'a str, rule: &'a SgRule, description: &'a str) -> Pending<'a, ()> {
-        Box::pin(ec2::authorize_rule(&self.ec2, group, rule, description))
+        Box::pin(self.paced(
+            rule_action(AUTHORIZE_RULE, rule),
+            ec2::authorize_rule(&self.ec2, group, rule, description),
+        ))
     }
     fn revoke_rule<'a>(&'a self, group: &'a str, rule: &'a SgRule) -> Pending<'a, ()> {
-        Box::pin(ec2::revoke_rule(&self.ec2, group, rule))
+        Box::pin(self.paced(rule_action(REVOKE_RULE, rule), ec2::revoke_rule(&self.ec2, group, rule)))
     }
     fn update_rule_description<'a>(
         &'a self,
@@ -240,13 +293,28 @@ impl Aws for Clients {
         rule: &'a SgRule,
         description: &'a str,
     ) -> Pending<'a, ()> {
-        Box::pin(ec2::update_rule_description(&self.ec2, group, rule, description))
+        Box::pin(self.paced(
+            rule_action(REMARK_RULE, rule),
+            ec2::update_rule_description(&self.ec2, group, rule, description),
+        ))
     }
     fn enable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()> {
-        Box::pin(ec2::enable_peering_dns(&self.ec2, peering, side))
+        Box::pin(self.paced(
+            "ModifyVpcPeeringConnectionOptions",
+            ec2::set_peering_dns(&self.ec2, peering, side, true),
+        ))
+    }
+    fn disable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()> {
+        Box::pin(self.paced(
+            "ModifyVpcPeeringConnectionOptions",
+            ec2::set_peering_dns(&self.ec2, peering, side, false),
+        ))
     }
     fn enable_vpc_attribute<'a>(&'a self, vpc: &'a str, attribute: VpcDnsAttribute) -> Pending<'a, ()> {
-        Box::pin(ec2::enable_vpc_attribute(&self.ec2, vpc, attribute))
+        Box::pin(self.paced(
+            "ModifyVpcAttribute",
+            ec2::enable_vpc_attribute(&self.ec2, vpc, attribute),
+        ))
     }
 
     fn describe_secret<'a>(&'a self, arn: &'a str) -> Pending<'a, Option<SecretDescription>> {
@@ -272,5 +340,8 @@ impl Aws for Clients {
     }
     fn put_key_policy<'a>(&'a self, key: &'a str, policy: &'a Value) -> Pending<'a, ()> {
         Box::pin(secrets::put_key_policy(&self.kms, key, policy))
+    }
+    fn tag_key<'a>(&'a self, key: &'a str, tag_key: &'a str, value: &'a str) -> Pending<'a, ()> {
+        Box::pin(secrets::tag_key(&self.kms, key, tag_key, value))
     }
 }

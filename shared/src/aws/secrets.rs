@@ -167,6 +167,25 @@ pub async fn get_key_policy(kms: &aws_sdk_kms::Client, key: &str) -> Result<Opti
     parse_policy("GetKeyPolicy", out.policy())
 }
 
+pub async fn tag_key(kms: &aws_sdk_kms::Client, key: &str, tag_key: &str, value: &str) -> Result<(), AwsError> {
+    let tag = aws_sdk_kms::types::Tag::builder()
+        .tag_key(tag_key)
+        .tag_value(value)
+        .build()
+        .map_err(|e| AwsError {
+            operation: "TagResource",
+            code: None,
+            message: e.to_string(),
+        })?;
+    kms.tag_resource()
+        .key_id(key)
+        .tags(tag)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("TagResource", e))
+}
+
 /// Writes a key policy. The lockout safety check stays on (sent explicitly:
 /// the role may only write key policies with it on).
 pub async fn put_key_policy(kms: &aws_sdk_kms::Client, key_arn: &str, policy: &Value) -> Result<(), AwsError> {

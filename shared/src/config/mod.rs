@@ -19,12 +19,13 @@ mod validate;
 mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 
 use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AccountId, Region, RouteTableId, SecurityGroupId, VpcId};
+use crate::ids::{AccountId, NetworkInterfaceId, Region, RouteTableId, SecurityGroupId, VpcId};
 
 pub use arn::{KmsKeyArn, PrincipalArn, SecretArn};
 pub use check::{Problem, Severity};
@@ -177,6 +178,10 @@ pub struct PeerEntry {
     /// Secrets of this account the peer's principals may read.
     #[serde(default)]
     pub secrets: Vec<SecretSpec>,
+    /// Paths proved on every drift pass (this account's half of each): a
+    /// `path-blocked` finding names the hop that stops one, and the fix.
+    #[serde(default)]
+    pub verify: Vec<PathSpec>,
 }
 
 /// Which route tables of the local VPC get routes to the peer.
@@ -273,6 +278,35 @@ impl Default for DnsSpec {
             set_vpc_attributes: false,
         }
     }
+}
+
+/// A path between an interface of this account and an address in the peer
+/// VPC that every drift pass proves (`peerlink verify` proves both halves).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(transform = schema::path_needs_port)]
+pub struct PathSpec {
+    /// The network interface in `local_vpc` (an ECS task's, a database's).
+    pub local: NetworkInterfaceId,
+    /// The address at the other end, in the peer VPC (inside `allowed_cidrs`).
+    #[schemars(schema_with = "schema::ipv4")]
+    pub remote: Ipv4Addr,
+    /// The port (with `tcp` and `udp`).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+    /// `tcp` (default), `udp` or `icmp`.
+    #[serde(default = "default_protocol")]
+    pub protocol: Protocol,
+    /// Who connects: `egress` (`local` to `remote`) or `ingress` (`remote`
+    /// to `local`); by default egress on the requester side and ingress on
+    /// the accepter side, as for rules.
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    /// Also prove that the destination's private names resolve across the
+    /// peering (default true; false when the client connects by address).
+    #[serde(default = "yes")]
+    pub dns: bool,
 }
 
 /// A secret in this account that principals of the peer account may read.

@@ -373,3 +373,53 @@ fn the_shipped_example_has_no_problem_at_all() {
     assert!(config.is_some());
     assert_eq!(problems, vec![]);
 }
+
+#[test]
+fn declared_paths_are_checked_with_their_lines() {
+    let doc = with(
+        "auto_accept = true\n",
+        "auto_accept = true\nverify = [\n  { local = \"eni-0123456789abcdef0\", remote = \"10.0.1.5\", port = 5432 },\n  { local = \"eni-0123456789abcdef0\", remote = \"10.0.1.6\", protocol = \"icmp\", direction = \"ingress\", dns = false },\n]\n",
+    );
+    let c = Config::parse(&doc, "test").unwrap();
+    let paths = &c.peers[0].verify;
+    assert_eq!(paths[0].port, Some(5432));
+    assert_eq!(paths[0].protocol, Protocol::Tcp);
+    assert_eq!((paths[0].direction, paths[0].dns), (None, true));
+    assert_eq!(paths[1].protocol, Protocol::Icmp);
+    assert_eq!((paths[1].direction, paths[1].dns), (Some(Direction::Ingress), false));
+    for (path, want) in [
+        (
+            "{ local = \"eni-0123456789abcdef0\", remote = \"10.0.1.5\" }",
+            "verify[0]: tcp needs a port",
+        ),
+        (
+            "{ local = \"eni-0123456789abcdef0\", remote = \"10.0.1.5\", protocol = \"icmp\", port = 7 }",
+            "icmp has no port",
+        ),
+        (
+            "{ local = \"eni-0123456789abcdef0\", remote = \"10.9.1.5\", port = 5432 }",
+            "10.9.1.5 lies outside allowed_cidrs",
+        ),
+        (
+            "{ local = \"eni-xyz\", remote = \"10.0.1.5\", port = 5432 }",
+            "network interface id",
+        ),
+        (
+            "{ local = \"eni-0123456789abcdef0\", remote = \"10.0.1\", port = 5432 }",
+            "remote",
+        ),
+    ] {
+        let doc = with(
+            "auto_accept = true\n",
+            &format!("auto_accept = true\nverify = [{path}]\n"),
+        );
+        let problems = problems_of(&doc);
+        let line = line_of(&doc, "verify = ");
+        assert!(
+            problems
+                .iter()
+                .any(|(l, s, m)| *s == Severity::Error && m.contains(want) && *l == Some(line)),
+            "{path}: want {want:?} at line {line}: {problems:#?}"
+        );
+    }
+}

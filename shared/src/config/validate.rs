@@ -125,6 +125,28 @@ impl PeerEntry {
                 _ => {}
             }
         }
+        for (i, path) in self.verify.iter().enumerate() {
+            let at = format!("verify[{i}]");
+            if let Err(e) = crate::verify::Traffic::new(path.protocol, path.port) {
+                add(format!("verify.{i}"), format!("{at}: {e}"));
+            }
+            if path.port == Some(0) {
+                add(
+                    format!("verify.{i}.port"),
+                    format!("{at}.port: 0 is no port (1 to 65535)"),
+                );
+            }
+            let remote = IpNet::from(std::net::IpAddr::V4(path.remote));
+            if !self.allows(&remote) {
+                add(
+                    format!("verify.{i}.remote"),
+                    format!(
+                        "{at}.remote {} lies outside allowed_cidrs: it cannot be in the peer VPC",
+                        path.remote
+                    ),
+                );
+            }
+        }
         for (i, secret) in self.secrets.iter().enumerate() {
             let at = format!("secrets[{i}]");
             if secret.principals.is_empty() {

@@ -165,7 +165,10 @@ pub(super) fn assess(ctx: &AcceptContext<'_>, peering: &Peering, entry: &PeerEnt
     out.push(match clash {
         Some((r, l)) => Outcome::failed(
             LOCAL_OVERLAP,
-            format!("requester CIDR {r} overlaps {l} of the local VPC {local_id}"),
+            format!(
+                "requester CIDR {r} overlaps {l} of the local VPC {local_id}; {}",
+                crate::verify::advice::OVERLAP
+            ),
             format!("requester CIDR {r} overlaps the address range of the VPC it asks to peer with"),
         ),
         None => Outcome::ok(LOCAL_OVERLAP, format!("no block overlaps the local VPC {local_id}")),
@@ -180,8 +183,10 @@ pub(super) fn assess(ctx: &AcceptContext<'_>, peering: &Peering, entry: &PeerEnt
         Some((r, c, p)) => Outcome::failed(
             PEER_OVERLAP,
             format!(
-                "requester CIDR {r} overlaps {c}, already reachable (or about to be) from {local_id} through peering {} ({})",
-                p.id, p.status
+                "requester CIDR {r} overlaps {c}, already reachable (or about to be) from {local_id} through peering {} ({}); {}",
+                p.id,
+                p.status,
+                crate::verify::advice::OVERLAP
             ),
             format!(
                 "requester CIDR {r} overlaps a range the VPC it asks to peer with already reaches (or is about to) through another peering"

@@ -19,6 +19,9 @@ pub const REJECTED_DETAIL_TYPE: &str = "VPC Peering Rejected";
 /// its entry leaves to a human (the stack routes it to the notification
 /// topic). No function acts on it.
 pub const AWAITING_APPROVAL_DETAIL_TYPE: &str = "VPC Peering Awaiting Approval";
+/// `detail-type` of the event a pass that ran out of time publishes to ask
+/// for its own continuation (each function's rule matches its `function`).
+pub const CONTINUATION_DETAIL_TYPE: &str = "Peerlink Continuation";
 /// The longest reason kept from a rejection event (the rest is cut): it is
 /// another account's text, logged, never acted on.
 pub const MAX_REASON_CHARS: usize = 1024;
@@ -42,6 +45,31 @@ pub enum Subject {
     Vpc(VpcId),
     /// A secret name or ARN as given to Secrets Manager.
     Secret(String),
+}
+
+/// The three functions, by the names their events and metrics use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Function {
+    Accepter,
+    Finisher,
+    Drift,
+}
+
+impl Function {
+    pub const ALL: [Function; 3] = [Function::Accepter, Function::Finisher, Function::Drift];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Accepter => "accepter",
+            Function::Finisher => "finisher",
+            Function::Drift => "drift",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Function> {
+        Function::ALL.into_iter().find(|f| f.name() == name)
+    }
 }
 
 /// What an accepter announced about a peering.
@@ -84,6 +112,12 @@ pub enum Event {
         account: Option<String>,
         announced: Announced,
     },
+    /// "Go on": a pass of `function` ran out of time with `left` items
+    /// to do (`source: peerlink`, "Peerlink Continuation"). A hint like every
+    /// event: it only makes that function run a whole-account pass. `left`
+    /// only bounds the chain (a continued pass asks again only when fewer
+    /// items are left), so a forged one can at most run one more pass.
+    Continue { function: Function, left: u64 },
 }
 
 impl Event {
@@ -98,6 +132,7 @@ impl Event {
                 ..
             } => ACCEPTED_DETAIL_TYPE.into(),
             Event::Decided { .. } => REJECTED_DETAIL_TYPE.into(),
+            Event::Continue { function, .. } => format!("{CONTINUATION_DETAIL_TYPE} ({})", function.name()),
         }
     }
 }
@@ -265,6 +300,7 @@ pub fn parse(value: &Value) -> Result<Event, EventError> {
                 announced,
             })
         }
+        (PEERLINK_SOURCE, CONTINUATION_DETAIL_TYPE) => continuation(detail),
         ("aws.ec2" | "aws.secretsmanager", CLOUDTRAIL) => {
             if !detail.is_object() {
                 return Err(err("detail must be a JSON object"));
@@ -297,6 +333,21 @@ pub fn parse(value: &Value) -> Result<Event, EventError> {
             "unsupported event (source {source:?}, detail-type {kind:?}); expected a CloudTrail API call from aws.ec2 or aws.secretsmanager, a scheduled event, or {{\"reconcile\": \"pcx-…\"}}"
         ))),
     }
+}
+
+/// A continuation's detail: `{"function", "account", "left"}`.
+fn continuation(detail: &Value) -> Result<Event, EventError> {
+    let name = str_at(detail, "detail", &["function"])?.ok_or_else(|| err("detail.function is missing"))?;
+    let function = Function::from_name(name).ok_or_else(|| {
+        err(format!(
+            "detail.function {name:?} is not one of accepter, finisher, drift"
+        ))
+    })?;
+    let left = detail
+        .get("left")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| err("detail.left must be a whole number (the items the pass left)"))?;
+    Ok(Event::Continue { function, left })
 }
 
 #[cfg(test)]

@@ -226,6 +226,44 @@ fn failed_calls_are_recognised() {
     );
 }
 
+fn continuation(detail: Value) -> Value {
+    json!({
+        "version": "0",
+        "id": "8e2f4a61-3c5d-4b7e-9f10-2a3b4c5d6e7f",
+        "detail-type": "Peerlink Continuation",
+        "source": "peerlink",
+        "account": "222222222222",
+        "time": "2026-11-20T09:43:05Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": detail,
+    })
+}
+
+#[test]
+fn a_continuation_names_its_function_and_what_was_left() {
+    let e = continuation(json!({"function": "drift", "account": "222222222222", "left": 12}));
+    assert_eq!(
+        parse(&e).unwrap(),
+        Event::Continue {
+            function: Function::Drift,
+            left: 12
+        }
+    );
+    assert_eq!(parse(&e).unwrap().label(), "Peerlink Continuation (drift)");
+    for (detail, wrong) in [
+        (json!({"function": "everything", "left": 1}), "detail.function"),
+        (json!({"left": 1}), "detail.function"),
+        (json!({"function": 7, "left": 1}), "detail.function"),
+        (json!({"function": "finisher"}), "detail.left"),
+        (json!({"function": "finisher", "left": -1}), "detail.left"),
+        (json!({"function": "finisher", "left": "12"}), "detail.left"),
+    ] {
+        let e = parse(&continuation(detail.clone())).unwrap_err();
+        assert!(e.0.contains(wrong), "{detail}: {e}");
+    }
+}
+
 /// Every sample in `events/` parses, and the functions that accept it are
 /// exactly those `events/handlers.json` lists.
 mod samples {
@@ -245,6 +283,7 @@ mod samples {
                 }
             }
             Event::FailedApiCall { .. } => {}
+            Event::Continue { function, .. } => out.push(function.name()),
         }
         out
     }
@@ -278,6 +317,6 @@ mod samples {
             assert_eq!(got, expected, "{name}");
             seen += 1;
         }
-        assert!(seen >= 15, "{seen}");
+        assert!(seen >= 18, "{seen}");
     }
 }

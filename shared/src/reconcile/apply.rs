@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use super::plan::{Action, Planned};
 use super::policy::{self, PolicyChange};
-use crate::aws::{Aws, PeeringRequest};
+use crate::aws::{AUTHORIZE_RULE, Aws, PeeringRequest, REMARK_RULE, REVOKE_RULE, rule_action};
 use crate::context::{Context, Deadline};
 use crate::error::AwsError;
 use crate::model::PeeringStatus;
-use crate::ownership::{ENTRY_TAG, MANAGED_TAG, REQUESTED_AT_TAG, request_tag};
+use crate::ownership::{DNS_OFF, ENTRY_TAG, MANAGED_TAG, REQUESTED_AT_TAG, dns_tag, request_tag};
 
 fn managed_tag() -> [(String, String); 1] {
     [(MANAGED_TAG.to_string(), "true".to_string())]
@@ -32,6 +32,9 @@ pub enum ActionResult {
     /// Not started: the time budget ran out. The next run does it.
     NotStarted,
     Failed(String),
+    /// The role may not make this write (the stack does not cover the
+    /// resource): reported as a finding, not retried as a failure.
+    NotPermitted(String),
 }
 
 impl ActionResult {
@@ -69,12 +72,15 @@ pub async fn apply(ctx: &Context, actions: Vec<Planned>, deadline: Deadline) -> 
     let limit = ctx.config.settings.write_concurrency;
     let mut out: Vec<ActionOutcome> = futures_util::stream::iter(actions)
         .map(|planned| async move {
-            let result = if deadline.expired() {
+            // Not started when its turn (the client paces writes to EC2's
+            // rate) would come after the stop: the next run does it.
+            let result = if !deadline.admits(ctx.aws.ready_at(operation(&planned.action))) {
                 ActionResult::NotStarted
             } else {
                 match execute(ctx, &planned.action).await {
                     Ok(r) => r,
                     Err(e) if already_done(&planned.action, &e) => ActionResult::AlreadyDone,
+                    Err(e) if e.is_denied() => ActionResult::NotPermitted(e.to_string()),
                     Err(e) => ActionResult::Failed(e.to_string()),
                 }
             };
@@ -86,6 +92,26 @@ pub async fn apply(ctx: &Context, actions: Vec<Planned>, deadline: Deadline) -> 
     // Keep the plan's order in reports, whatever order the writes finished in.
     out.sort_by_cached_key(|o| o.planned.sort_key());
     out
+}
+
+/// The AWS operation an action's write starts with: the one the client
+/// paces it by.
+fn operation(action: &Action) -> &'static str {
+    match action {
+        Action::CreateRoute { .. } => "CreateRoute",
+        Action::ReplaceRoute { .. } => "ReplaceRoute",
+        Action::DeleteRoute { .. } => "DeleteRoute",
+        Action::AuthorizeRule { rule, .. } => rule_action(AUTHORIZE_RULE, rule),
+        Action::RevokeRule { rule, .. } => rule_action(REVOKE_RULE, rule),
+        Action::RemarkRule { rule, .. } => rule_action(REMARK_RULE, rule),
+        Action::TagGroup { .. } | Action::TagPeering { .. } => "CreateTags",
+        Action::TagSecret { .. } | Action::TagKey { .. } => "TagResource",
+        Action::CreatePeeringRequest { .. } => "CreateVpcPeeringConnection",
+        Action::EnablePeeringDns { .. } | Action::DisablePeeringDns { .. } => "ModifyVpcPeeringConnectionOptions",
+        Action::EnableVpcAttribute { .. } => "ModifyVpcAttribute",
+        Action::MergeSecretPolicy { .. } => "PutResourcePolicy",
+        Action::MergeKeyPolicy { .. } => "PutKeyPolicy",
+    }
 }
 
 async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsError> {
@@ -120,6 +146,7 @@ async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsErro
         } => aws.update_rule_description(group, rule, description).await?,
         Action::TagGroup { group } => aws.create_tags(group, &managed_tag()).await?,
         Action::TagSecret { secret } => aws.tag_secret(secret, MANAGED_TAG, "true").await?,
+        Action::TagKey { key } => aws.tag_key(key, MANAGED_TAG, "true").await?,
         Action::CreatePeeringRequest {
             entry,
             vpc,
@@ -142,24 +169,28 @@ async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsErro
             request_peering(aws, &request, entry, *at).await?;
         }
         Action::EnablePeeringDns { peering, side } => aws.enable_peering_dns(peering, *side).await?,
+        Action::DisablePeeringDns { peering, side } => {
+            aws.disable_peering_dns(peering, *side).await?;
+            aws.create_tags(peering, &[(dns_tag(*side), DNS_OFF.to_string())])
+                .await?;
+        }
+        Action::TagPeering { peering, tags } => aws.create_tags(peering, tags).await?,
         Action::EnableVpcAttribute { vpc, attribute } => aws.enable_vpc_attribute(vpc, *attribute).await?,
-        Action::MergeSecretPolicy { secret, change, base } => {
+        Action::MergeSecretPolicy { secret, change } => {
             return merge_loop(
                 "PutResourcePolicy",
                 change,
                 ctx.settings.policy_settle,
-                base,
                 async || aws.get_secret_policy(secret).await,
                 async |doc| aws.put_secret_policy(secret, &doc).await,
             )
             .await;
         }
-        Action::MergeKeyPolicy { key, change, base } => {
+        Action::MergeKeyPolicy { key, change } => {
             return merge_loop(
                 "PutKeyPolicy",
                 change,
                 ctx.settings.policy_settle,
-                base,
                 async || aws.get_key_policy(key).await,
                 async |doc| aws.put_key_policy(key, &doc).await,
             )
@@ -210,23 +241,21 @@ async fn request_peering(aws: &dyn Aws, request: &PeeringRequest, entry: &str, a
 /// (and leave it to the next run).
 const MERGE_ROUNDS: u32 = 6;
 
-/// Read-modify-write with verification. Policies have no conditional write, so
-/// a writer that read before our write can overwrite it after. Seeing our
-/// statements right after writing is not enough (that writer may not have
-/// written yet): they must still be there after `settle`, longer than another
-/// writer's read-to-write window. Otherwise merge again. A writer slower than
-/// that (or a user's tool) can still drop a statement; the next scheduled run
-/// puts it back.
-///
-/// `base` is the policy as this pass observed it a moment ago: the first
-/// merge starts from it instead of reading again (one round trip less; the
-/// window between our read and our write is the same one round trip), and
-/// every later merge from a fresh read.
+/// Read-modify-write with verification. Policies have no conditional write,
+/// so every write merges into a policy read immediately before it: the
+/// policy the pass observed may be seconds old (a second round of reads,
+/// throttled writes), and a statement a person or Terraform added since
+/// would be lost if we merged into that. After the write, the policy must
+/// still hold our change and every statement of others the fresh read saw,
+/// after `settle` (longer than another writer's read-to-write window);
+/// otherwise it changed under us and we merge again from a fresh read.
+/// What no client can see is a writer that reads before our write and
+/// writes after it without merging: the next pass puts ours back, and a
+/// writer that merges as we do keeps ours.
 async fn merge_loop<R, W>(
     what: &'static str,
     change: &PolicyChange,
     settle: Duration,
-    base: &Option<Value>,
     mut read: R,
     mut write: W,
 ) -> Result<ActionResult, AwsError>
@@ -234,27 +263,27 @@ where
     R: AsyncFnMut() -> Result<Option<Value>, AwsError>,
     W: AsyncFnMut(Value) -> Result<(), AwsError>,
 {
-    let mut current = base.clone();
     let mut wrote = false;
-    for round in 0..=MERGE_ROUNDS {
-        if policy::satisfies(current.as_ref(), change) {
+    for round in 0..MERGE_ROUNDS {
+        let fresh = read().await?;
+        if policy::satisfies(fresh.as_ref(), change) {
             return Ok(if wrote {
                 ActionResult::Done
             } else {
                 ActionResult::AlreadyDone
             });
         }
-        if round == MERGE_ROUNDS {
-            break;
-        }
         if wrote {
-            // Overwritten while settling: back off a little (with jitter), merge again.
+            // Changed under us: back off a little (with jitter), merge again.
             tokio::time::sleep(Duration::from_millis(20 * u64::from(round) + jitter())).await;
         }
-        write(policy::merge(current.as_ref(), change)).await?;
+        write(policy::merge(fresh.as_ref(), change)).await?;
         wrote = true;
         tokio::time::sleep(settle).await;
-        current = read().await?;
+        let after = read().await?;
+        if policy::satisfies(after.as_ref(), change) && policy::keeps_others(fresh.as_ref(), after.as_ref()) {
+            return Ok(ActionResult::Done);
+        }
     }
     Err(AwsError {
         operation: what,

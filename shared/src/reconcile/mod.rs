@@ -2,6 +2,7 @@
 //! command-line tool: observe → plan (pure) → apply (idempotent).
 
 pub mod apply;
+pub mod denied;
 pub mod observe;
 pub mod plan;
 pub mod policy;
@@ -15,7 +16,7 @@ pub use plan::{Action, Managed, Observed, Plan, Planned};
 use crate::context::{Context, Deadline, Mode};
 use crate::error::Result;
 use crate::finding::{Finding, FindingKind};
-use crate::metrics::InvocationReport;
+use crate::metrics::{InvocationReport, Progress};
 
 /// What a pass found and did.
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +69,13 @@ impl Report {
         self.actions.iter().filter(|a| a.result.failed()).collect()
     }
 
+    /// Actions that failed, not counting those not started for lack of time.
+    fn errors(&self) -> impl Iterator<Item = &ActionOutcome> {
+        self.actions
+            .iter()
+            .filter(|a| matches!(a.result, ActionResult::Failed(_)))
+    }
+
     /// The kind of every action, in plan order (`create-route`, ...).
     pub fn kinds(&self) -> Vec<&'static str> {
         self.actions.iter().map(|a| a.planned.action.kind()).collect()
@@ -80,8 +88,7 @@ impl Report {
 
 impl InvocationReport for Report {
     fn failures(&self) -> Vec<String> {
-        self.failed()
-            .iter()
+        self.errors()
             .map(|o| {
                 format!(
                     "{} {} ({:?})",
@@ -97,10 +104,11 @@ impl InvocationReport for Report {
         vec![
             ("DriftFound", self.actions.len()),
             ("Repaired", self.done()),
-            ("RepairFailed", self.failed().len()),
+            ("RepairFailed", self.errors().count()),
             ("Conflicts", self.count(FindingKind::RouteConflict)),
             ("OverlapConflicts", self.count(FindingKind::OverlapConflict)),
             ("Findings", self.findings.len()),
+            ("NotPermitted", self.count(FindingKind::NotPermitted)),
             ("RejectionsReceived", usize::from(self.rejection.is_some())),
             (
                 "RequestsCreated",
@@ -113,6 +121,17 @@ impl InvocationReport for Report {
                     .count(),
             ),
         ]
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            done: self.done(),
+            left: self
+                .actions
+                .iter()
+                .filter(|a| a.result == ActionResult::NotStarted)
+                .count(),
+        }
     }
 }
 
@@ -148,7 +167,13 @@ pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, mode: Mod
             "action"
         );
     }
-    for f in &plan.findings {
+    let mut findings = plan.findings;
+    findings.extend(denied::write_findings(&actions));
+    let left = actions.iter().filter(|a| a.result == ActionResult::NotStarted).count();
+    if left > 0 {
+        findings.push(work_left(left, actions.len()));
+    }
+    for f in &findings {
         tracing::warn!(
             peering_id = f.peering.as_deref().unwrap_or(""),
             finding = ?f.kind,
@@ -163,9 +188,22 @@ pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, mode: Mod
         applied: mode == Mode::Apply,
         managed: plan.managed,
         actions,
-        findings: plan.findings,
+        findings,
         note: None,
         rejection: None,
+    }
+}
+
+/// The finding for writes a pass could not start in time.
+fn work_left(left: usize, planned: usize) -> Finding {
+    Finding {
+        kind: FindingKind::WorkLeft,
+        peering: None,
+        resource: None,
+        message: format!(
+            "{left} of {planned} change(s) not started: the invocation's time ran out (EC2 admits each mutating action about 5 times a second)"
+        ),
+        fix: "nothing: the function continues in a new invocation at once (event \"Peerlink Continuation\"), or at its next scheduled pass; if this recurs for a pass that should fit, raise the function's timeout, or ask AWS to raise the account's EC2 request rate and set PEERLINK_EC2_BUCKETS".into(),
     }
 }
 

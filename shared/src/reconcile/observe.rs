@@ -4,18 +4,23 @@
 //! everything a pass can need, so nothing waits for anything else; only a
 //! secret whose key the configuration does not name (`kms_key`), or a
 //! resource found by our tag, needs a second round.
+//!
+//! A secret or key the role may not read is recorded as denied
+//! ([`super::denied`]) and the rest is read all the same; a configured secret
+//! of another account or region is not read at all (the plan reports it).
 
 use std::collections::BTreeSet;
 
 use futures_util::StreamExt;
 
+use super::denied::{DeniedRead, permitted};
 use super::plan::Observed;
 use crate::aws::{Aws, Select};
 use crate::context::Context;
 use crate::error::{AwsError, Error, Result};
 use crate::matching::match_entry;
-use crate::model::{KeyState, SecretState};
-use crate::ownership::MANAGED_TAG;
+use crate::model::{KeyState, PeeringStatus, SecretState};
+use crate::ownership::{MANAGED_TAG, NO_TABLES, routes_tag};
 
 /// How many reads run at once: enough for one round in any sane
 /// configuration, bounded so a huge one does not open hundreds of connections.
@@ -48,12 +53,13 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
             .iter()
             .flat_map(|e| e.security_group_rules.iter().map(|r| r.group.to_string())),
     );
-    let secret_arns = sorted(
-        config
-            .peers
+    let me = &ctx.me;
+    let secret_arns = sorted(config.peers.iter().flat_map(|e| {
+        e.secrets
             .iter()
-            .flat_map(|e| e.secrets.iter().map(|s| s.arn.arn.clone())),
-    );
+            .filter(|s| s.arn.account == me.account && s.arn.region == me.region)
+            .map(|s| s.arn.arn.clone())
+    }));
     let key_arns = sorted(
         config
             .peers
@@ -77,7 +83,7 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
         aws.describe_security_groups(Select::Ids(&group_ids)),
     );
     let tagged_groups = when(whole_account, aws.describe_security_groups(Select::Tagged(MANAGED_TAG)));
-    let tagged_secrets = when(whole_account, aws.list_tagged_secrets(MANAGED_TAG));
+    let tagged_secrets = permitted(when(whole_account, aws.list_tagged_secrets(MANAGED_TAG)));
     let dns = all(&dns_vpcs, |v| async move {
         match aws.vpc_dns_attributes(v).await {
             Ok(a) => Ok(Some(a)),
@@ -86,8 +92,8 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
             Err(e) => Err(e),
         }
     });
-    let secrets = all(&secret_arns, |arn| read_secret(aws, arn));
-    let keys = all(&key_arns, |k| read_key(aws, k));
+    let secrets = all(&secret_arns, |arn| permitted(read_secret(aws, arn)));
+    let keys = all(&key_arns, |k| permitted(read_key(aws, k)));
     let (peerings, vpcs, tables, groups, tagged_groups, tagged_secrets, dns, secrets, keys) = tokio::join!(
         peerings,
         vpcs,
@@ -120,27 +126,83 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
     for g in groups?.into_iter().chain(tagged_groups?) {
         obs.security_groups.insert(g.id.clone(), g);
     }
-    obs.secrets = secrets?.into_iter().collect();
-    obs.keys = keys?.into_iter().collect();
+    record(&mut obs.secrets, &mut obs.denied, DeniedRead::Secret, secrets?);
+    record(&mut obs.keys, &mut obs.denied, DeniedRead::Key, keys?);
 
     // Second round, only when needed: secrets peerlink tagged that the
     // configuration no longer names, and keys no entry names.
-    let orphans: Vec<String> = tagged_secrets?
+    let tagged = match tagged_secrets? {
+        Ok(list) => list,
+        Err(e) => {
+            obs.denied
+                .insert("ListSecrets".into(), (DeniedRead::TaggedSecrets, e.to_string()));
+            Vec::new()
+        }
+    };
+    let orphans: Vec<String> = tagged
         .into_iter()
         .map(|s| s.arn)
-        .filter(|arn| !obs.secrets.contains_key(arn))
+        .filter(|arn| !obs.secrets.contains_key(arn) && !obs.denied.contains_key(arn))
         .collect();
-    let orphan_secrets = all(&orphans, |arn| read_secret(aws, arn)).await?;
-    obs.secrets.extend(orphan_secrets);
+    let orphan_secrets = all(&orphans, |arn| permitted(read_secret(aws, arn))).await?;
+    record(&mut obs.secrets, &mut obs.denied, DeniedRead::Secret, orphan_secrets);
     let unresolved = sorted(
         obs.secrets
             .values()
             .flatten()
             .filter_map(|s| s.kms_key.clone())
-            .filter(|k| !is_aws_managed_alias(k) && obs.key(k).is_none()),
+            .filter(|k| !is_aws_managed_alias(k) && obs.key(k).is_none() && !obs.denied.contains_key(k)),
     );
-    obs.keys.extend(all(&unresolved, |k| read_key(aws, k)).await?);
+    let more_keys = all(&unresolved, |k| permitted(read_key(aws, k))).await?;
+    record(&mut obs.keys, &mut obs.denied, DeniedRead::Key, more_keys);
+    // And the route tables of local VPCs no entry names any more, where a
+    // live peering records that peerlink routes it: its routes are taken back.
+    let recorded = if whole_account {
+        unnamed_routed_vpcs(ctx, &obs, &vpc_ids)
+    } else {
+        Vec::new()
+    };
+    if !recorded.is_empty() {
+        obs.route_tables
+            .extend(aws.describe_route_tables(Select::Vpcs(&recorded)).await?);
+    }
     Ok(obs)
+}
+
+/// Files each read under what it read, or under the denied reads.
+fn record<T>(
+    into: &mut std::collections::HashMap<String, T>,
+    denied: &mut super::denied::DeniedReads,
+    kind: DeniedRead,
+    reads: Vec<(String, Result<T, AwsError>)>,
+) {
+    for (id, read) in reads {
+        match read {
+            Ok(v) => {
+                into.insert(id, v);
+            }
+            Err(e) => {
+                denied.insert(id, (kind, e.to_string()));
+            }
+        }
+    }
+}
+
+/// Local VPCs not among `named` with an active peering whose side there
+/// records peerlink's routes ([`routes_tag`]).
+fn unnamed_routed_vpcs(ctx: &Context, obs: &Observed, named: &[String]) -> Vec<String> {
+    sorted(
+        obs.peerings
+            .iter()
+            .filter(|p| p.status == PeeringStatus::Active)
+            .flat_map(|p| {
+                p.local_sides(&ctx.me)
+                    .into_iter()
+                    .filter(|s| p.tags.get(&routes_tag(*s)).is_some_and(|v| v != NO_TABLES))
+                    .map(|s| p.side(s).vpc.clone())
+            })
+            .filter(|v| !named.contains(v)),
+    )
 }
 
 /// The entries `scope` names. An event naming a peering EC2 does not list is

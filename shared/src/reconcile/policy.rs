@@ -161,6 +161,23 @@ pub fn satisfies(current: Option<&Value>, change: &PolicyChange) -> bool {
         && change.remove.iter().all(|r| find(r).is_none())
 }
 
+/// Whether every statement of others in `before` (not ours by Sid) is still
+/// in `after`, whatever the representation.
+pub fn keeps_others(before: Option<&Value>, after: Option<&Value>) -> bool {
+    let after: Vec<Value> = after
+        .map(statements)
+        .unwrap_or_default()
+        .iter()
+        .map(normalize)
+        .collect();
+    before
+        .map(statements)
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| !sid_of(s).is_some_and(is_our_sid))
+        .all(|s| after.contains(&normalize(s)))
+}
+
 /// Our Sids present in a policy.
 pub fn owned_sids(doc: Option<&Value>) -> Vec<String> {
     doc.map(statements)

@@ -9,6 +9,7 @@ use super::*;
 use crate::aws::memory::{Memory, accepter_world};
 use crate::finding::FindingKind;
 use crate::fixtures::{self, Entry, LOCAL_VPC, PEER, REGION, ROLE, SECRET, SG};
+use crate::metrics::InvocationReport;
 use crate::model::PeeringStatus;
 use crate::settings::Settings;
 
@@ -42,11 +43,13 @@ async fn a_pass_finishes_the_peering_and_a_second_pass_writes_nothing() {
             "merge-key-policy",
             "merge-secret-policy",
             "tag-group",
+            "tag-key",
             "tag-secret",
             "authorize-rule",
             "create-route",
             "create-route",
             "enable-peering-dns",
+            "tag-peering",
         ]
     );
     assert!(
@@ -61,6 +64,14 @@ async fn a_pass_finishes_the_peering_and_a_second_pass_writes_nothing() {
             Some("peerlink:pcx-00000000000000001")
         );
         assert!(w.peerings[0].accepter.allow_remote_dns);
+        assert_eq!(
+            w.peerings[0].tags.get("peerlink:dns:accepter").map(String::as_str),
+            Some("on")
+        );
+        assert_eq!(
+            w.peerings[0].tags.get("peerlink:routes:accepter").map(String::as_str),
+            Some("*")
+        );
     }
     ctx.calls().reset();
     let second = run(&ctx, scope, Mode::Apply, Deadline::none()).await.unwrap();
@@ -109,6 +120,33 @@ async fn out_of_time_nothing_starts_and_everything_is_left_for_the_next_run() {
     assert!(!report.actions.is_empty());
     assert!(report.actions.iter().all(|a| a.result == ActionResult::NotStarted));
     assert_eq!(ctx.calls().summary().writes, 0);
+}
+
+#[tokio::test]
+async fn a_write_whose_turn_comes_after_the_deadline_is_left_and_the_others_are_done() {
+    let (memory, ctx) = active();
+    // EC2's CreateRoute bucket is drained: the next route would go in 100 s.
+    memory.pace("CreateRoute", Duration::from_secs(100));
+    let report = run(&ctx, Scope::All, Mode::Apply, Deadline::within(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let left: Vec<&str> = report
+        .actions
+        .iter()
+        .filter(|a| a.result == ActionResult::NotStarted)
+        .map(|a| a.planned.action.kind())
+        .collect();
+    assert_eq!(left, vec!["create-route", "create-route"], "{report:#?}");
+    assert!(report.failures().is_empty(), "not a failure: left for the continuation");
+    assert_eq!(report.progress().left, 2);
+    assert_eq!(report.progress().done, report.actions.len() - 2);
+    assert_eq!(ctx.calls().summary().calls("CreateRoute"), 0);
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::WorkLeft)
+        .unwrap();
+    assert!(finding.message.starts_with("2 of"), "{finding:?}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! EC2 reads (few, filtered, paginated), converted to [`crate::model`] types.
 //! The writes are in [`write`].
 
+mod network;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -14,11 +15,12 @@ use super::{FILTER_VALUES_MAX, Select, aws_error};
 use crate::config::{Direction, PortRange, Protocol};
 use crate::error::AwsError;
 use crate::model::{
-    GroupRef, NaclEntry, NetworkAcl, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget,
-    SecurityGroup, SgRule, Vpc,
+    GroupRef, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, SgRule,
+    Vpc,
 };
 use crate::ownership::MANAGED_TAG;
 
+pub use network::*;
 pub use write::*;
 
 /// AWS spells it `…ID.NotFound`, the emulator `…Id.NotFound`.
@@ -27,11 +29,11 @@ pub const PEERING_NOT_FOUND: [&str; 2] = [
     "InvalidVpcPeeringConnectionId.NotFound",
 ];
 
-fn filter(name: &str, values: &[String]) -> Filter {
+pub(super) fn filter(name: &str, values: &[String]) -> Filter {
     Filter::builder().name(name).set_values(Some(values.to_vec())).build()
 }
 
-fn parse_net(text: Option<&str>) -> Option<IpNet> {
+pub(super) fn parse_net(text: Option<&str>) -> Option<IpNet> {
     text.and_then(|t| IpNet::from_str(t).ok())
 }
 
@@ -138,6 +140,7 @@ pub async fn describe_vpcs(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<Vpc>,
         let mut pages = ec2
             .describe_vpcs()
             .filters(filter("vpc-id", chunk))
+            .max_results(1000)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -235,7 +238,7 @@ fn route_from(r: &t::Route) -> Option<Route> {
     })
 }
 
-fn route_table_from(rt: &t::RouteTable) -> RouteTable {
+pub(super) fn route_table_from(rt: &t::RouteTable) -> RouteTable {
     let mut routes = Vec::new();
     let mut other_routes = 0;
     for r in rt.routes() {
@@ -323,6 +326,9 @@ fn rules_from(
             account: g.user_id().map(str::to_string),
             vpc: g.vpc_id().map(str::to_string),
             peering: g.vpc_peering_connection_id().map(str::to_string),
+            direction,
+            protocol: proto.filter(|_| manageable),
+            ports,
         }));
         let v4 = p.ip_ranges().iter().map(|r| (r.cidr_ip(), r.description()));
         let v6 = p.ipv6_ranges().iter().map(|r| (r.cidr_ipv6(), r.description()));
@@ -390,62 +396,6 @@ async fn describe_security_groups_by(
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error("DescribeSecurityGroups", e))?;
             out.extend(page.security_groups().iter().map(security_group_from));
-        }
-    }
-    Ok(out)
-}
-
-/// Every network ACL of the given VPCs (doctor).
-pub async fn describe_network_acls(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<NetworkAcl>, AwsError> {
-    let mut out = Vec::new();
-    for chunk in vpc_ids.chunks(FILTER_VALUES_MAX) {
-        let mut pages = ec2
-            .describe_network_acls()
-            .filters(filter("vpc-id", chunk))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeNetworkAcls", e))?;
-            for acl in page.network_acls() {
-                let entries = acl
-                    .entries()
-                    .iter()
-                    .filter_map(|e| {
-                        let cidr = parse_net(e.cidr_block().or(e.ipv6_cidr_block()))?;
-                        let protocol = match e.protocol() {
-                            Some("-1") | None => None,
-                            Some(p) => Some(Protocol::from_ec2(p)?),
-                        };
-                        let ports = e.port_range().and_then(|r| match (r.from(), r.to()) {
-                            (Some(a), Some(b)) if (0..=65535).contains(&a) && (0..=65535).contains(&b) => {
-                                Some(PortRange {
-                                    from: a as u16,
-                                    to: b as u16,
-                                })
-                            }
-                            _ => None,
-                        });
-                        Some(NaclEntry {
-                            rule_number: e.rule_number().unwrap_or(32767),
-                            egress: e.egress().unwrap_or(false),
-                            allow: e.rule_action() == Some(&t::RuleAction::Allow),
-                            protocol,
-                            ports,
-                            cidr,
-                        })
-                    })
-                    .collect();
-                out.push(NetworkAcl {
-                    id: acl.network_acl_id().unwrap_or_default().to_string(),
-                    vpc: acl.vpc_id().unwrap_or_default().to_string(),
-                    subnets: acl
-                        .associations()
-                        .iter()
-                        .filter_map(|a| a.subnet_id().map(str::to_string))
-                        .collect(),
-                    entries,
-                });
-            }
         }
     }
     Ok(out)

@@ -212,10 +212,11 @@ pub async fn update_rule_description(
     }
 }
 
-/// Turns on `AllowDnsResolutionFromRemoteVpc` on our own side of the peering.
-pub async fn enable_peering_dns(ec2: &Client, peering: &str, side: Side) -> Result<(), AwsError> {
+/// Turns `AllowDnsResolutionFromRemoteVpc` on or off on our own side of the
+/// peering (EC2 lets each account set only its own side).
+pub async fn set_peering_dns(ec2: &Client, peering: &str, side: Side, on: bool) -> Result<(), AwsError> {
     let opts = PeeringConnectionOptionsRequest::builder()
-        .allow_dns_resolution_from_remote_vpc(true)
+        .allow_dns_resolution_from_remote_vpc(on)
         .build();
     let req = ec2
         .modify_vpc_peering_connection_options()

@@ -15,11 +15,11 @@ mod world;
 
 pub use world::{World, accepter_world};
 
-use super::{ApiCalls, Aws, KeyDescription, Parameter, PeeringRequest, Pending, SecretDescription, Select};
+use super::{ApiCalls, Aws, Interfaces, KeyDescription, Parameter, PeeringRequest, Pending, SecretDescription, Select};
 use crate::error::AwsError;
 use crate::model::{
-    NetworkAcl, ObservedRule, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, SgRule, Side, Vpc,
-    VpcDnsAttribute,
+    NetworkAcl, NetworkInterface, ObservedRule, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup,
+    SgRule, Side, Vpc, VpcDnsAttribute,
 };
 use crate::ownership::MANAGED_TAG;
 
@@ -29,6 +29,8 @@ pub struct Memory {
     calls: ApiCalls,
     /// Operations that fail, with the error code they fail with.
     failing: Mutex<BTreeMap<&'static str, String>>,
+    /// Operations a pacer would hold: how long a call asked for now waits.
+    paced: Mutex<BTreeMap<&'static str, std::time::Duration>>,
 }
 
 fn err(operation: &'static str, code: &str, message: &str) -> AwsError {
@@ -57,6 +59,12 @@ impl Memory {
         self.failing.lock().expect("lock").insert(operation, code.to_string());
     }
 
+    /// Makes calls of `operation` wait `wait` for their turn, as the SDK
+    /// client's pacer would when EC2's bucket for it is drained ([`Aws::ready_at`]).
+    pub fn pace(&self, operation: &'static str, wait: std::time::Duration) {
+        self.paced.lock().expect("lock").insert(operation, wait);
+    }
+
     /// Counts the call, fails it if asked to, else runs `f` on the world.
     fn call<T: Send + 'static>(
         &self,
@@ -70,6 +78,17 @@ impl Memory {
             None => f(&mut self.world()),
         };
         async move { result }.boxed()
+    }
+
+    fn set_peering_dns(&self, id: &str, side: Side, on: bool) -> Pending<'_, ()> {
+        self.call("ModifyVpcPeeringConnectionOptions", |w| {
+            let p = peering(w, id, "ModifyVpcPeeringConnectionOptions")?;
+            match side {
+                Side::Requester => p.requester.allow_remote_dns = on,
+                Side::Accepter => p.accepter.allow_remote_dns = on,
+            }
+            Ok(())
+        })
     }
 }
 
@@ -107,6 +126,10 @@ fn decide(w: &mut World, id: &str, to: PeeringStatus, op: &'static str) -> Resul
 impl Aws for Memory {
     fn calls(&self) -> &ApiCalls {
         &self.calls
+    }
+    fn ready_at(&self, operation: &str) -> std::time::Instant {
+        let wait = self.paced.lock().expect("lock").get(operation).copied();
+        std::time::Instant::now() + wait.unwrap_or_default()
     }
     fn caller_account(&self) -> Pending<'_, String> {
         self.call("GetCallerIdentity", |w| Ok(w.account.clone()))
@@ -186,8 +209,51 @@ impl Aws for Memory {
                 .collect())
         })
     }
-    fn describe_network_acls<'a>(&'a self, _vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
-        self.call("DescribeNetworkAcls", |_| Ok(Vec::new()))
+    fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
+        self.call("DescribeNetworkAcls", |w| {
+            Ok(w.network_acls
+                .iter()
+                .filter(|a| vpcs.contains(&a.vpc))
+                .cloned()
+                .collect())
+        })
+    }
+    fn describe_subnet_network_acls<'a>(&'a self, subnets: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
+        self.call("DescribeNetworkAcls", |w| {
+            Ok(w.network_acls
+                .iter()
+                .filter(|a| a.subnets.iter().any(|s| subnets.contains(s)))
+                .cloned()
+                .collect())
+        })
+    }
+    fn describe_subnet_route_tables<'a>(
+        &'a self,
+        subnets: &'a [String],
+        vpcs: &'a [String],
+    ) -> Pending<'a, Vec<RouteTable>> {
+        // Two calls, as EC2 needs: the subnets' own tables, the VPCs' main ones.
+        self.calls.bump("DescribeRouteTables", false);
+        self.calls.bump("DescribeRouteTables", true);
+        self.call("DescribeRouteTables", |w| {
+            Ok(w.route_tables
+                .iter()
+                .filter(|t| t.subnets.iter().any(|s| subnets.contains(s)) || (t.main && vpcs.contains(&t.vpc)))
+                .cloned()
+                .collect())
+        })
+    }
+    fn describe_network_interfaces<'a>(&'a self, by: Interfaces<'a>) -> Pending<'a, Vec<NetworkInterface>> {
+        self.call("DescribeNetworkInterfaces", |w| {
+            Ok(w.interfaces
+                .iter()
+                .filter(|i| match by {
+                    Interfaces::Ids(ids) => ids.contains(&i.id),
+                    Interfaces::Addresses(a) => i.addresses.iter().any(|ip| a.contains(&ip.to_string())),
+                })
+                .cloned()
+                .collect())
+        })
     }
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
@@ -340,14 +406,10 @@ impl Aws for Memory {
         })
     }
     fn enable_peering_dns<'a>(&'a self, id: &'a str, side: Side) -> Pending<'a, ()> {
-        self.call("ModifyVpcPeeringConnectionOptions", |w| {
-            let p = peering(w, id, "ModifyVpcPeeringConnectionOptions")?;
-            match side {
-                Side::Requester => p.requester.allow_remote_dns = true,
-                Side::Accepter => p.accepter.allow_remote_dns = true,
-            }
-            Ok(())
-        })
+        self.set_peering_dns(id, side, true)
+    }
+    fn disable_peering_dns<'a>(&'a self, id: &'a str, side: Side) -> Pending<'a, ()> {
+        self.set_peering_dns(id, side, false)
     }
     fn enable_vpc_attribute<'a>(&'a self, vpc: &'a str, attribute: VpcDnsAttribute) -> Pending<'a, ()> {
         self.call("ModifyVpcAttribute", |w| {
@@ -412,6 +474,14 @@ impl Aws for Memory {
             let k = k.ok_or_else(|| err("PutKeyPolicy", "NotFoundException", key))?;
             k.1 = Some(policy.clone());
             Ok(())
+        })
+    }
+    fn tag_key<'a>(&'a self, key: &'a str, _tag_key: &'a str, _value: &'a str) -> Pending<'a, ()> {
+        self.call("TagResource", |w| {
+            w.keys
+                .get(key)
+                .map(|_| ())
+                .ok_or_else(|| err("TagResource", "NotFoundException", key))
         })
     }
 }

@@ -6,7 +6,9 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use crate::aws::{KeyDescription, Parameter, SecretDescription};
-use crate::model::{Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, Vpc};
+use crate::model::{
+    NetworkAcl, NetworkInterface, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, Vpc,
+};
 
 /// Everything the in-memory account holds.
 #[derive(Debug, Clone, Default)]
@@ -16,6 +18,8 @@ pub struct World {
     pub vpcs: Vec<Vpc>,
     pub route_tables: Vec<RouteTable>,
     pub groups: Vec<SecurityGroup>,
+    pub network_acls: Vec<NetworkAcl>,
+    pub interfaces: Vec<NetworkInterface>,
     pub secrets: BTreeMap<String, (SecretDescription, Option<Value>)>,
     pub keys: BTreeMap<String, (KeyDescription, Option<Value>)>,
     pub parameters: BTreeMap<String, Parameter>,

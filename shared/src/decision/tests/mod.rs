@@ -441,3 +441,19 @@ fn empty_config_accepts_nothing() {
         "not a managed VPC",
     );
 }
+
+#[test]
+fn an_overlap_rejection_says_which_tool_would_work() {
+    let d = run(&config(""), &world(&["10.0.128.0/17"]), &request(&["10.0.0.0/16"]));
+    expect(&d, Verdict::Reject, "expose the one service with PrivateLink");
+    let mut w = world(&["10.8.0.0/16"]);
+    let mut existing = request(&["10.1.0.0/16"]);
+    existing.id = "pcx-0fffffffffffffff0".into();
+    existing.status = PeeringStatus::Active;
+    w.peerings.push(existing);
+    expect(
+        &run(&config(""), &w, &request(&["10.1.0.0/16"])),
+        Verdict::Reject,
+        "re-address one VPC",
+    );
+}

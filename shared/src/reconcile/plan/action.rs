@@ -4,7 +4,6 @@ use std::fmt;
 
 use ipnet::IpNet;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::model::{SgRule, Side, VpcDnsAttribute};
 use crate::reconcile::policy::{self, PolicyChange};
@@ -52,6 +51,17 @@ pub enum Action {
         peering: String,
         side: Side,
     },
+    /// Turns off what peerlink turned on, then records that on the peering
+    /// (in that order: a failed turn-off stays peerlink's to retry).
+    DisablePeeringDns {
+        peering: String,
+        side: Side,
+    },
+    /// Sets peerlink's tags on a peering (what it routes and turned on there).
+    TagPeering {
+        peering: String,
+        tags: Vec<(String, String)>,
+    },
     EnableVpcAttribute {
         vpc: String,
         attribute: VpcDnsAttribute,
@@ -59,19 +69,18 @@ pub enum Action {
     MergeSecretPolicy {
         secret: String,
         change: PolicyChange,
-        /// The policy as observed, to merge into without reading it again.
-        #[serde(skip)]
-        base: Option<Value>,
     },
     MergeKeyPolicy {
         key: String,
         change: PolicyChange,
-        #[serde(skip)]
-        base: Option<Value>,
     },
     /// Tags a secret whose policy we write to.
     TagSecret {
         secret: String,
+    },
+    /// Tags a customer-managed key whose policy we write to.
+    TagKey {
+        key: String,
     },
     /// Requests a peering for an entry with `request = true`, and records
     /// the attempt (a tag on the local VPC, `at` in Unix seconds).
@@ -96,10 +105,12 @@ impl Action {
             | Action::RevokeRule { group, .. }
             | Action::RemarkRule { group, .. }
             | Action::TagGroup { group } => group,
-            Action::EnablePeeringDns { peering, .. } => peering,
+            Action::EnablePeeringDns { peering, .. }
+            | Action::DisablePeeringDns { peering, .. }
+            | Action::TagPeering { peering, .. } => peering,
             Action::EnableVpcAttribute { vpc, .. } | Action::CreatePeeringRequest { vpc, .. } => vpc,
             Action::MergeSecretPolicy { secret, .. } | Action::TagSecret { secret } => secret,
-            Action::MergeKeyPolicy { key, .. } => key,
+            Action::MergeKeyPolicy { key, .. } | Action::TagKey { key } => key,
         }
     }
 
@@ -113,8 +124,11 @@ impl Action {
             Action::RemarkRule { .. } => "remark-rule",
             Action::TagGroup { .. } => "tag-group",
             Action::TagSecret { .. } => "tag-secret",
+            Action::TagKey { .. } => "tag-key",
             Action::CreatePeeringRequest { .. } => "create-peering-request",
             Action::EnablePeeringDns { .. } => "enable-peering-dns",
+            Action::DisablePeeringDns { .. } => "disable-peering-dns",
+            Action::TagPeering { .. } => "tag-peering",
             Action::EnableVpcAttribute { .. } => "enable-vpc-attribute",
             Action::MergeSecretPolicy { .. } => "merge-secret-policy",
             Action::MergeKeyPolicy { .. } => "merge-key-policy",
@@ -150,7 +164,9 @@ impl fmt::Display for Action {
             } => write!(f, "{destination} -> {peering}"),
             Action::AuthorizeRule { rule, .. } | Action::RevokeRule { rule, .. } => write!(f, "{rule}"),
             Action::RemarkRule { rule, description, .. } => write!(f, "{rule} now {description}"),
-            Action::TagGroup { .. } | Action::TagSecret { .. } => write!(f, "{}=true", crate::ownership::MANAGED_TAG),
+            Action::TagGroup { .. } | Action::TagSecret { .. } | Action::TagKey { .. } => {
+                write!(f, "{}=true", crate::ownership::MANAGED_TAG)
+            }
             Action::CreatePeeringRequest {
                 entry,
                 peer_account,
@@ -163,6 +179,11 @@ impl fmt::Display for Action {
                 peer_region.as_ref().map(|r| format!(" in {r}")).unwrap_or_default()
             ),
             Action::EnablePeeringDns { side, .. } => write!(f, "{side} AllowDnsResolutionFromRemoteVpc"),
+            Action::DisablePeeringDns { side, .. } => write!(f, "{side} AllowDnsResolutionFromRemoteVpc off"),
+            Action::TagPeering { tags, .. } => {
+                let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                f.write_str(&pairs.join(" "))
+            }
             Action::EnableVpcAttribute { attribute, .. } => write!(f, "{attribute:?}"),
             Action::MergeSecretPolicy { change, .. } | Action::MergeKeyPolicy { change, .. } => {
                 f.write_str(&sids(change))

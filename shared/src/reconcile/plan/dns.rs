@@ -3,14 +3,27 @@
 use super::{Action, Binding, Planner};
 use crate::finding::FindingKind;
 use crate::model::{Vpc, VpcDnsAttribute};
+use crate::ownership::{DNS_ON, dns_tag};
 
 impl Planner<'_> {
+    /// DNS resolution is a grant peerlink records on the peering when it
+    /// turns it on ([`dns_tag`]), and turns off again when the entry no
+    /// longer asks for it. A flag someone else turned on (a person, an
+    /// earlier version of peerlink) carries no tag: it is never turned off.
     pub(super) fn dns(&mut self, b: &Binding<'_>, vpc: &Vpc) {
+        let pcx = &b.peering.id;
+        let ours = b.peering.tags.get(&dns_tag(b.side)).map(String::as_str) == Some(DNS_ON);
         if !b.entry.dns.remote_resolution {
+            if ours {
+                let why = format!("entry {:?} no longer asks for DNS resolution", b.entry.name);
+                self.dns_off(b.peering, b.side, &why);
+            }
             return;
         }
-        let pcx = &b.peering.id;
         if !b.peering.side(b.side).allow_remote_dns {
+            if !ours {
+                self.tag_peering(pcx, dns_tag(b.side), DNS_ON);
+            }
             self.act(
                 pcx,
                 Action::EnablePeeringDns {

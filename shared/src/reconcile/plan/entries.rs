@@ -59,7 +59,7 @@ impl Planner<'_> {
                         format!("secret {arn} of entry {name:?} is not in {here}"),
                         "list a secret where its own account's finisher manages it".into(),
                     );
-                } else if !matches!(obs.secrets.get(arn), Some(Some(_))) {
+                } else if !matches!(obs.secrets.get(arn), Some(Some(_))) && !obs.denied.contains_key(arn) {
                     self.finding(
                         FindingKind::MissingResource,
                         None,
@@ -69,7 +69,7 @@ impl Planner<'_> {
                     );
                 }
                 if let Some(key) = &spec.kms_key {
-                    if obs.key(&key.0).is_none() {
+                    if obs.key(&key.0).is_none() && !obs.denied.contains_key(&key.0) {
                         self.finding(
                             FindingKind::MissingResource,
                             None,

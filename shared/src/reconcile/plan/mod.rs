@@ -6,7 +6,8 @@
 //! One [`Planner`] walks the managed peerings; each concern is an `impl
 //! Planner` block in its own file: [`routes`], [`rules`], [`dns`],
 //! [`secrets`] (statements to grant) and [`cleanup`] (what gone peerings
-//! leave behind), with [`bindings`] deciding which peerings are managed and
+//! leave behind, and what peerlink did for a peering no entry manages any
+//! more), with [`bindings`] deciding which peerings are managed and
 //! [`index`] holding the lookups built once per pass.
 
 mod action;
@@ -22,7 +23,7 @@ mod secrets;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
@@ -37,7 +38,7 @@ use crate::model::{
     Identity, KeyState, Peering, PeeringStatus, RouteTable, SecretState, SecurityGroup, SgRule, Side, Vpc,
     VpcDnsAttribute,
 };
-use crate::routing::{Routing, routing};
+use crate::routing::{Routing, State, routing};
 use index::Index;
 
 /// Everything the plan needs, as read from AWS.
@@ -63,6 +64,8 @@ pub struct Observed {
     pub secrets: HashMap<String, Option<SecretState>>,
     /// By the key reference a secret names (id, ARN or alias); `None` when missing.
     pub keys: HashMap<String, Option<KeyState>>,
+    /// Secrets and keys the role may not read: left alone, reported.
+    pub denied: crate::reconcile::denied::DeniedReads,
 }
 
 impl Observed {
@@ -103,6 +106,10 @@ struct Planner<'a> {
     claimed_rules: BTreeSet<(String, SgRule)>,
     /// Groups we write to that do not carry our tag yet.
     untagged_groups: BTreeSet<String>,
+    /// Every managed peering end of this pass, by (peering, local VPC).
+    ends: FxHashMap<(&'a str, &'a str), Binding<'a>>,
+    /// Our tags to set on each peering (what we route and turned on there).
+    peering_tags: BTreeMap<String, Vec<(String, String)>>,
     vpc_attributes: BTreeSet<(String, VpcDnsAttribute)>,
     cleaned: BTreeSet<String>,
 }
@@ -119,7 +126,16 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
         obs,
         idx: &idx,
         me,
-        routing: routing(config, me, &obs.peerings, &obs.vpcs),
+        routing: routing(
+            config,
+            me,
+            &State {
+                peerings: &obs.peerings,
+                vpcs: &obs.vpcs,
+                route_tables: &obs.route_tables,
+                groups: obs.security_groups.iter().map(|(id, g)| (id.as_str(), g)).collect(),
+            },
+        ),
         plan: Plan {
             managed: binds.iter().map(Managed::from).collect(),
             actions: Vec::new(),
@@ -129,10 +145,20 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
         claimed_routes: Default::default(),
         claimed_rules: BTreeSet::new(),
         untagged_groups: BTreeSet::new(),
+        ends: binds
+            .iter()
+            .map(|b| ((b.peering.id.as_str(), b.peering.side(b.side).vpc.as_str()), *b))
+            .collect(),
+        peering_tags: BTreeMap::new(),
         vpc_attributes: BTreeSet::new(),
         cleaned: BTreeSet::new(),
     };
     p.entries();
+    for (resource, (kind, error)) in &obs.denied {
+        p.plan
+            .findings
+            .push(crate::reconcile::denied::read_finding(resource, *kind, error));
+    }
     // Live peerings first: what they claim, a gone peering's cleanup keeps.
     for b in &binds {
         match b.peering.status {
@@ -142,19 +168,23 @@ pub fn plan(config: &Config, obs: &Observed) -> Plan {
         }
     }
     for b in binds.iter().filter(|b| b.peering.status.is_gone()) {
-        let vpc = b.peering.side(b.side).vpc.as_str();
-        p.cleanup(&b.peering.id, &b.peering.status.to_string(), &[vpc]);
+        let tables = p.selected_tables(b.entry, &b.peering.side(b.side).vpc);
+        p.cleanup(&b.peering.id, &b.peering.status.to_string(), &tables);
     }
     p.stale_rules(&binds);
     p.tag_groups();
-    p.unroutable_routes(&binds);
+    p.unroutable_routes();
     // Absence proves something only with every peering listed: cleanup of
     // vanished peerings, and grants rebuilt from the live ones, need it.
     if obs.complete {
         p.vanished();
         p.policies(&binds);
+        if obs.whole_account {
+            p.withdrawn();
+        }
     }
     p.requests();
+    p.tag_peerings();
     let mut plan = p.plan;
     // Keys computed once per action: formatting them in every comparison was
     // most of the time of a large plan.
@@ -173,6 +203,27 @@ impl<'a> Planner<'a> {
         match self.idx.peering(peering) {
             Some(p) => p.status.is_gone(),
             None => self.obs.complete,
+        }
+    }
+
+    /// Queues one of our tags for a peering (one write per peering, at the end).
+    fn tag_peering(&mut self, peering: &str, key: String, value: &str) {
+        let tags = self.peering_tags.entry(peering.to_string()).or_default();
+        tags.retain(|(k, _)| *k != key);
+        tags.push((key, value.to_string()));
+    }
+
+    fn tag_peerings(&mut self) {
+        for (peering, mut tags) in std::mem::take(&mut self.peering_tags) {
+            tags.sort();
+            self.act(
+                &peering,
+                Action::TagPeering {
+                    peering: peering.clone(),
+                    tags,
+                },
+                "records on the peering what peerlink routes and turned on there, to take it back once no entry asks for it",
+            );
         }
     }
 

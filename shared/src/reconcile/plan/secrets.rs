@@ -49,6 +49,11 @@ impl<'a> Planner<'a> {
             Some(k) if is_aws_managed_alias(k) => return Err(aws_managed(k)),
             Some(k) => k,
         };
+        if obs.denied.contains_key(key_ref) {
+            // Reported once as not permitted (mod.rs); the secret's own
+            // grant does not depend on reading its key.
+            return Err((FindingKind::NotPermitted, String::new(), String::new()));
+        }
         let Some(key) = obs.key(key_ref) else {
             return Err((
                 FindingKind::MissingResource,
@@ -82,8 +87,9 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let expected = spec.kms_key.as_ref().map(|k| k.0.as_str());
-            if let Err((kind, message, fix)) = self.usable_key(arn, expected) {
-                self.finding(kind, Some(&b.peering.id), Some(arn), message, fix);
+            match self.usable_key(arn, expected) {
+                Err((FindingKind::NotPermitted, ..)) | Ok(_) => {}
+                Err((kind, message, fix)) => self.finding(kind, Some(&b.peering.id), Some(arn), message, fix),
             }
         }
     }
@@ -105,13 +111,18 @@ impl<'a> Planner<'a> {
         for entry in config.peers.iter().filter(|e| live.contains(e.name.as_str())) {
             for spec in &entry.secrets {
                 let arn = spec.arn.arn.as_str();
-                let Ok(key) = self.usable_key(arn, spec.kms_key.as_ref().map(|k| k.0.as_str())) else {
-                    continue;
+                let key = match self.usable_key(arn, spec.kms_key.as_ref().map(|k| k.0.as_str())) {
+                    Ok(key) => Some(key),
+                    // The key may not be read: the secret is granted, the key later.
+                    Err((FindingKind::NotPermitted, ..)) => None,
+                    Err(_) => continue,
                 };
                 g.secrets.entry(arn).or_default().extend(spec.principals.iter());
-                let slot = g.keys.entry(key.arn.clone()).or_default();
-                slot.0.extend(spec.principals.iter());
-                slot.1.insert(arn);
+                if let Some(key) = key {
+                    let slot = g.keys.entry(key.arn.clone()).or_default();
+                    slot.0.extend(spec.principals.iter());
+                    slot.1.insert(arn);
+                }
             }
         }
         g
@@ -160,7 +171,6 @@ impl<'a> Planner<'a> {
                         Action::MergeSecretPolicy {
                             secret: arn.to_string(),
                             change,
-                            base: state.policy.clone(),
                         },
                         format!("secret's resource policy: {reason}; every other statement is kept"),
                     );
@@ -197,8 +207,22 @@ impl<'a> Planner<'a> {
                     ),
                     None => "key policy: the configuration no longer grants decryption with this key; every other statement is kept".into(),
                 };
-                let base = key.policy.clone();
-                self.act_unpeered(Action::MergeKeyPolicy { key: arn, change, base }, reason);
+                // A key's tags cannot be read without one more call per key
+                // and pass: it is tagged when our statement first goes in.
+                let first_grant = !change.upsert.is_empty() && policy::owned_sids(key.policy.as_ref()).is_empty();
+                self.act_unpeered(
+                    Action::MergeKeyPolicy {
+                        key: arn.clone(),
+                        change,
+                    },
+                    reason,
+                );
+                if first_grant {
+                    self.act_unpeered(
+                        Action::TagKey { key: arn },
+                        "peerlink writes to its policy: tagged so the grant can be taken back if the configuration drops the key",
+                    );
+                }
             }
         }
     }

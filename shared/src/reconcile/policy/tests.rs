@@ -112,3 +112,19 @@ fn one_statement_per_policy_fits_a_hub() {
     assert!(size(&read) < SECRET_POLICY_MAX / 2, "{}", size(&read));
     assert!(size(&decrypt) < KEY_POLICY_MAX / 4, "{}", size(&decrypt));
 }
+
+/// The check after a write: every statement of others seen before it must
+/// still be there (in whatever representation AWS hands back); ours may change.
+#[test]
+fn a_write_keeps_every_statement_of_others() {
+    let user = json!({"Sid": "UserRotation", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::1:role/r"]}, "Action": ["a"], "Resource": "*"});
+    let ours =
+        json!({"Sid": READ_SID, "Effect": "Allow", "Principal": {"AWS": "arn:x"}, "Action": "b", "Resource": "*"});
+    let before = json!({"Statement": [user.clone(), ours]});
+    // AWS collapses single-element lists: still the same statement.
+    let collapsed = json!({"Sid": "UserRotation", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:role/r"}, "Action": "a", "Resource": "*"});
+    assert!(keeps_others(Some(&before), Some(&json!({"Statement": [collapsed]}))));
+    assert!(!keeps_others(Some(&before), Some(&json!({"Statement": []}))));
+    assert!(!keeps_others(Some(&before), None));
+    assert!(keeps_others(None, Some(&json!({"Statement": [user]}))));
+}

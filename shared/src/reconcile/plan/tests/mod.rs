@@ -4,6 +4,7 @@
 mod cleanup;
 mod finish;
 mod properties;
+mod withdraw;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -150,6 +151,7 @@ pub(super) fn world(status: PeeringStatus) -> Observed {
                 policy: Some(key_policy()),
             }),
         )]),
+        denied: Default::default(),
     }
 }
 
@@ -207,7 +209,13 @@ pub(super) fn applied(mut obs: Observed, plan: &Plan) -> Observed {
                 .unwrap()
                 .rules
                 .retain(|r| &r.rule != rule),
-            Action::EnablePeeringDns { .. } => obs.peerings[0].accepter.allow_remote_dns = true,
+            Action::EnablePeeringDns { peering, side } => {
+                let p = obs.peerings.iter_mut().find(|p| &p.id == peering).unwrap();
+                match side {
+                    Side::Requester => p.requester.allow_remote_dns = true,
+                    Side::Accepter => p.accepter.allow_remote_dns = true,
+                }
+            }
             Action::RemarkRule {
                 group,
                 rule,
@@ -217,9 +225,22 @@ pub(super) fn applied(mut obs: Observed, plan: &Plan) -> Observed {
                 let r = g.rules.iter_mut().find(|r| &r.rule == rule).unwrap();
                 r.description = Some(description.clone());
             }
+            Action::DisablePeeringDns { peering, side } => {
+                let p = obs.peerings.iter_mut().find(|p| &p.id == peering).unwrap();
+                match side {
+                    Side::Requester => p.requester.allow_remote_dns = false,
+                    Side::Accepter => p.accepter.allow_remote_dns = false,
+                }
+                p.tags
+                    .insert(crate::ownership::dns_tag(*side), crate::ownership::DNS_OFF.into());
+            }
+            Action::TagPeering { peering, tags } => {
+                let p = obs.peerings.iter_mut().find(|p| &p.id == peering).unwrap();
+                p.tags.extend(tags.iter().cloned());
+            }
             Action::TagGroup { group } => obs.security_groups.get_mut(group).unwrap().tagged = true,
             Action::TagSecret { secret } => obs.secrets.get_mut(secret).unwrap().as_mut().unwrap().tagged = true,
-            Action::EnableVpcAttribute { .. } | Action::CreatePeeringRequest { .. } => {}
+            Action::EnableVpcAttribute { .. } | Action::CreatePeeringRequest { .. } | Action::TagKey { .. } => {}
             Action::MergeSecretPolicy { secret, change, .. } => {
                 let s = obs.secrets.get_mut(secret).unwrap().as_mut().unwrap();
                 s.policy = Some(policy::merge(s.policy.as_ref(), change));
