@@ -235,7 +235,8 @@ fn the_terminal_table_has_a_row_per_peering_and_account() {
 fn badges(svg: &str) -> Vec<(f32, f32)> {
     svg.match_indices("<circle class=\"badge\"")
         .map(|(i, _)| {
-            let tag = &svg[i..i + svg[i..].find("/>").unwrap()];
+            // The start tag (the template closes an empty element with `></circle>`).
+            let tag = &svg[i..i + svg[i..].find('>').unwrap()];
             let attr = |name: &str| -> f32 {
                 let at = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
                 tag[at..at + tag[at..].find('"').unwrap()].parse().unwrap()
@@ -299,7 +300,7 @@ fn the_page_draws_one_edge_per_peering_escapes_everything_and_fetches_nothing() 
         let at = page.find(&edge).unwrap_or_else(|| panic!("{edge}"));
         let end = at + page[at..].find("</g>").unwrap();
         let from = at + page[at..end].find("<path").unwrap();
-        let path = &page[from..from + page[from..].find("/>").unwrap()];
+        let path = &page[from..from + page[from..].find('>').unwrap()];
         assert!(path.contains(&format!(" stroke=\"{colour}\"")), "{path}");
         assert!(page[at..end].contains(&p.id));
     }

@@ -2,28 +2,24 @@
 
 use std::fmt::Write as _;
 
-use super::model::{End, OrgReport};
+use super::model::{End, FindingRow, OrgReport, Summary};
 use crate::text::table;
-
-fn end(e: &End) -> String {
-    let account = match &e.account_name {
-        Some(n) => format!("{n}/{}", e.account),
-        None => e.account.clone(),
-    };
-    format!("{account} {} {}", e.vpc, e.cidrs.join(","))
-}
-
-fn missing(e: &End) -> String {
-    if e.missing.is_empty() {
-        "-".into()
-    } else {
-        e.missing.join(",")
-    }
-}
 
 /// Accounts, peerings (one row each), then every finding with its fix.
 pub fn render(r: &OrgReport) -> String {
     let mut out = String::new();
+    let _ = writeln!(out, "{}\n", accounts(r));
+    if r.peerings.is_empty() {
+        let _ = writeln!(out, "No peering in any account read.\n");
+    } else {
+        let _ = writeln!(out, "{}\n", peerings(r));
+    }
+    out.push_str(&findings(r));
+    out.push_str(&summary(&r.summary));
+    out
+}
+
+fn accounts(r: &OrgReport) -> String {
     let rows: Vec<Vec<String>> = r
         .accounts
         .iter()
@@ -43,91 +39,86 @@ pub fn render(r: &OrgReport) -> String {
             ]
         })
         .collect();
-    let _ = writeln!(
-        out,
-        "{}\n",
-        table(
-            &[
-                "ACCOUNT",
-                "NAME",
-                "REGION",
-                "READ",
-                "PEERINGS",
-                "PENDING",
-                "CONFIG / WHY"
-            ],
-            &rows
-        )
-    );
-    if r.peerings.is_empty() {
-        let _ = writeln!(out, "No peering in any account read.\n");
+    let headers = [
+        "ACCOUNT",
+        "NAME",
+        "REGION",
+        "READ",
+        "PEERINGS",
+        "PENDING",
+        "CONFIG / WHY",
+    ];
+    table(&headers, &rows)
+}
+
+fn peerings(r: &OrgReport) -> String {
+    let rows: Vec<Vec<String>> = r
+        .peerings
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut kinds: Vec<&str> = p.findings.iter().map(|f| f.kind.as_str()).collect();
+            kinds.dedup();
+            vec![
+                (i + 1).to_string(),
+                p.id.clone(),
+                p.state.name().to_string(),
+                end(&p.requester),
+                end(&p.accepter),
+                format!("{} | {}", missing(&p.requester), missing(&p.accepter)),
+                if kinds.is_empty() { "-".into() } else { kinds.join(",") },
+            ]
+        })
+        .collect();
+    let headers = [
+        "#",
+        "PEERING",
+        "STATE",
+        "REQUESTER",
+        "ACCEPTER",
+        "MISSING (REQUESTER | ACCEPTER)",
+        "FINDINGS",
+    ];
+    table(&headers, &rows)
+}
+
+fn end(e: &End) -> String {
+    let account = match &e.account_name {
+        Some(n) => format!("{n}/{}", e.account),
+        None => e.account.clone(),
+    };
+    format!("{account} {} {}", e.vpc, e.cidrs.join(","))
+}
+
+fn missing(e: &End) -> String {
+    if e.missing.is_empty() {
+        "-".into()
     } else {
-        let rows: Vec<Vec<String>> = r
-            .peerings
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                vec![
-                    (i + 1).to_string(),
-                    p.id.clone(),
-                    p.state.name().to_string(),
-                    end(&p.requester),
-                    end(&p.accepter),
-                    format!("{} | {}", missing(&p.requester), missing(&p.accepter)),
-                    if p.findings.is_empty() {
-                        "-".into()
-                    } else {
-                        let mut kinds: Vec<&str> = p.findings.iter().map(|f| f.kind.as_str()).collect();
-                        kinds.dedup();
-                        kinds.join(",")
-                    },
-                ]
-            })
-            .collect();
-        let _ = writeln!(
-            out,
-            "{}\n",
-            table(
-                &[
-                    "#",
-                    "PEERING",
-                    "STATE",
-                    "REQUESTER",
-                    "ACCEPTER",
-                    "MISSING (REQUESTER | ACCEPTER)",
-                    "FINDINGS"
-                ],
-                &rows
-            )
-        );
+        e.missing.join(",")
     }
+}
+
+/// Every finding with its fix, under a heading (the peerings' by row
+/// number, then the accounts'), and the changes tied to no peering.
+fn findings(r: &OrgReport) -> String {
+    let mut out = String::new();
     let mut any = false;
+    let mut finding = |out: &mut String, at: String, f: &FindingRow| {
+        if !any {
+            let _ = writeln!(out, "Findings (not changed by peerlink):");
+            any = true;
+        }
+        let _ = writeln!(out, "  {at}[{}] (account {}) {}", f.kind, f.account, f.message);
+        let _ = writeln!(out, "      fix: {}", f.fix);
+    };
     for (i, p) in r.peerings.iter().enumerate() {
         for f in &p.findings {
-            if !any {
-                let _ = writeln!(out, "Findings (not changed by peerlink):");
-                any = true;
-            }
-            let _ = writeln!(
-                out,
-                "  #{} {} [{}] (account {}) {}",
-                i + 1,
-                p.id,
-                f.kind,
-                f.account,
-                f.message
-            );
-            let _ = writeln!(out, "      fix: {}", f.fix);
+            finding(&mut out, format!("#{} {} ", i + 1, p.id), f);
         }
     }
     for a in &r.accounts {
         for f in &a.findings {
-            if !any {
-                let _ = writeln!(out, "Findings (not changed by peerlink):");
-                any = true;
-            }
-            let _ = writeln!(out, "  [{}] (account {}) {}", f.kind, f.account, f.message);
-            let _ = writeln!(out, "      fix: {}", f.fix);
+            finding(&mut out, String::new(), f);
         }
         for c in &a.other_pending {
             let _ = writeln!(
@@ -140,11 +131,13 @@ pub fn render(r: &OrgReport) -> String {
     if any {
         out.push('\n');
     }
-    let s = &r.summary;
+    out
+}
+
+fn summary(s: &Summary) -> String {
     let states = s.state_counts();
-    let _ = writeln!(
-        out,
-        "report: {} peering(s){}; {} account-region(s) read, {} unreadable; {} pending change(s)",
+    format!(
+        "report: {} peering(s){}; {} account-region(s) read, {} unreadable; {} pending change(s)\n",
         s.peerings,
         if states.is_empty() {
             String::new()
@@ -154,6 +147,5 @@ pub fn render(r: &OrgReport) -> String {
         s.accounts - s.unreadable,
         s.unreadable,
         s.pending_changes
-    );
-    out
+    )
 }
