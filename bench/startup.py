@@ -42,6 +42,7 @@ from collections import Counter
 from pathlib import Path
 
 from coldstart import BenchFailure, become_subreaper, cold_start
+from loopback import is_read  # on the path coldstart set
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "bench" / "baseline"
@@ -128,10 +129,6 @@ def rounds(calls):
 
 def operation(call):
     return f"{call['service']}:{call['action']}"
-
-
-def is_read(call):
-    return call["action"].startswith(("Describe", "Get", "List"))
 
 
 def requests(groups):
@@ -384,7 +381,7 @@ def check(recorded, samples):
     problems = []
     for function, (groups, replayed) in recorded.items():
         want = requests(groups)
-        writes = sorted({operation(c) for g in groups for c in g if not is_read(c)})
+        writes = sorted({operation(c) for g in groups for c in g if not is_read(c["action"])})
         if writes:
             problems.append(f"{function}: a run at steady state wrote: {writes}")
         runs = [("python replay", requests(replayed))]

@@ -88,7 +88,6 @@ Control API (never forwarded):
 import argparse
 import http.client
 import json
-import os
 import random
 import re
 import sys
@@ -99,11 +98,9 @@ import uuid
 import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from loopback import is_read, read_body, serve_until_stdin_closes
+
 FAULTS = ("throttle", "error500", "slow", "drop", "fail_after_write")
-
-
-def is_read(action):
-    return action.startswith(("Describe", "Get", "List"))
 
 
 class State:
@@ -463,20 +460,7 @@ def make_handler(state, upstream, log):
             pass
 
         def read_body(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                return self.rfile.read(length)
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                chunks = []
-                while True:
-                    size = int(self.rfile.readline().strip() or b"0", 16)
-                    if size == 0:
-                        self.rfile.readline()
-                        break
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-                return b"".join(chunks)
-            return b""
+            return read_body(self)
 
         def reply(self, status, content_type, body, extra=None):
             self.send_response(status)
@@ -607,17 +591,7 @@ def main():
     server = Server((args.host, args.port), make_handler(state, args.upstream, log))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"PROXY_PORT={server.server_address[1]}", flush=True)
-
-    def watch_stdin():
-        while sys.stdin.buffer.read(4096):
-            pass
-        os._exit(0)
-
-    if not sys.stdin.isatty():
-        threading.Thread(target=watch_stdin, daemon=True).start()
-    threading.Event().wait()
-
+    serve_until_stdin_closes("PROXY", server.server_address[1])
 
 if __name__ == "__main__":
     main()

@@ -31,9 +31,9 @@ when its stdin closes (so it never outlives the test process that started it).
 import argparse
 import copy
 import logging
-import os
 import sys
-import threading
+
+from loopback import serve_until_stdin_closes
 
 
 def _associated(vpc, ipv6):
@@ -152,18 +152,7 @@ def main():
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     _, port = server.get_host_and_port()
-    print(f"MOTO_PORT={port}", flush=True)
-
-    def watch_stdin():
-        # EOF on stdin: the parent is gone.
-        while sys.stdin.buffer.read(4096):
-            pass
-        os._exit(0)
-
-    if not sys.stdin.isatty():
-        threading.Thread(target=watch_stdin, daemon=True).start()
-    threading.Event().wait()
-
+    serve_until_stdin_closes("MOTO", port)
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,7 @@
 #   scripts/setup.sh infra     + cfn-lint, AWS SAM CLI, checkov (template checks)
 #   scripts/setup.sh arm64     + the Rust standard library for aarch64 (fails without it)
 #   scripts/setup.sh chromium  + Debian's chromium, with apt-get, when missing
-#                                (optional: the report test's screenshot)
+#                                (the report test renders its page with it)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
@@ -53,8 +53,8 @@ for extra in "$@"; do
       fi
       ;;
     chromium)
-      # A system package, not a pin: whatever Debian ships. Optional: the
-      # report test checks its HTML without it and skips the screenshot.
+      # A system package, not a pin: whatever Debian ships. The report test
+      # renders the page with it and fails without it (no skip).
       if ! command -v chromium >/dev/null 2>&1; then
         apt=()
         if [ "$(id -u)" = 0 ]; then

@@ -215,33 +215,11 @@ fn scope(peering: &Option<String>) -> Result<Scope, AnyError> {
     })
 }
 
+/// One command: each is a function of its own below.
 async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
     match &cli.command {
-        Command::CheckConfig => {
-            let (origin, text) = config_text(&cli).await?;
-            let (output, valid) = peerlink_cli::check::check_config(&origin, &text);
-            print!("{output}");
-            Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
-        }
-        Command::DeployParams { template, region, json } => {
-            let (origin, text) = config_text(&cli).await?;
-            let config = Config::parse(&text, &origin)?;
-            let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-            let region = region
-                .clone()
-                .or_else(|| env("AWS_REGION"))
-                .or_else(|| env("AWS_DEFAULT_REGION"));
-            let params = peerlink_cli::stack::derive(&config, *template, region.as_deref());
-            if *json {
-                println!("{}", serde_json::to_string_pretty(&params.json())?);
-            } else {
-                println!("{}", params.sam_overrides());
-            }
-            for note in &params.notes {
-                eprintln!("note: {note}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::CheckConfig => check_config(&cli).await,
+        Command::DeployParams { template, region, json } => deploy_params(&cli, *template, region.clone(), *json).await,
         Command::Approve { peering, json } => {
             let ctx = context(&cli, None).await?;
             approve::run(&ctx, peering, *json).await
@@ -250,28 +228,8 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             print!("{}", peerlink::config::json_schema_text());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { peering, json } => {
-            let ctx = context(&cli, None).await?;
-            let report = reconcile::run(&ctx, scope(peering)?, Mode::Plan, Deadline::none()).await?;
-            print_report(&report, *json, "plan")?;
-            Ok(if report.actions.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
-        }
-        Command::Apply { peering, json } => {
-            let ctx = context(&cli, None).await?;
-            let report = reconcile::run(&ctx, scope(peering)?, Mode::Apply, Deadline::none()).await?;
-            print_report(&report, *json, "apply")?;
-            // A write your credentials may not make did not happen: an error here.
-            let not_permitted = report.count(peerlink::finding::FindingKind::NotPermitted);
-            Ok(if report.failed().is_empty() && not_permitted == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        Command::Plan { peering, json } => plan_or_apply(&cli, peering, *json, Mode::Plan).await,
+        Command::Apply { peering, json } => plan_or_apply(&cli, peering, *json, Mode::Apply).await,
         Command::Report { accounts, html, json } => {
             let opts = peerlink_cli::report::Options {
                 accounts: accounts.clone(),
@@ -314,50 +272,108 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             json,
             stack_parameters,
             offline,
-        } => {
-            let mut stack = Vec::new();
-            // Read and parsed once: the AWS checks below use it too.
-            let mut config = None;
-            if let Some(path) = stack_parameters {
-                let (origin, text) = config_text(&cli).await?;
-                let parsed = Config::parse(&text, &origin)?;
-                let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
-                let params = read
-                    .and_then(|t| peerlink_cli::stack::read_stack_parameters(&t))
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                stack = peerlink_cli::stack::coverage(&parsed, &params);
-                config = Some(parsed);
-            }
-            let findings = if *offline {
-                Vec::new()
-            } else {
-                peerlink::doctor::run(&context(&cli, config).await?).await?
-            };
-            if *json {
-                let all: Vec<serde_json::Value> = findings
-                    .iter()
-                    .map(serde_json::to_value)
-                    .chain(stack.iter().map(serde_json::to_value))
-                    .collect::<Result<_, _>>()?;
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "findings": all }))?
-                );
-            } else if findings.is_empty() && stack.is_empty() {
-                println!("doctor: no problems found");
-            } else {
-                print_findings(&findings);
-                for f in &stack {
-                    print_finding(f.kind, &f.message, &f.fix);
-                }
-            }
-            Ok(if findings.is_empty() && stack.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
+        } => doctor(&cli, *json, stack_parameters.as_deref(), *offline).await,
+    }
+}
+
+async fn check_config(cli: &Cli) -> Result<ExitCode, AnyError> {
+    let (origin, text) = config_text(cli).await?;
+    let (output, valid) = peerlink_cli::check::check_config(&origin, &text);
+    print!("{output}");
+    Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+async fn deploy_params(
+    cli: &Cli,
+    template: peerlink_cli::stack::Template,
+    region: Option<String>,
+    json: bool,
+) -> Result<ExitCode, AnyError> {
+    let (origin, text) = config_text(cli).await?;
+    let config = Config::parse(&text, &origin)?;
+    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let region = region
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"));
+    let params = peerlink_cli::stack::derive(&config, template, region.as_deref());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&params.json())?);
+    } else {
+        println!("{}", params.sam_overrides());
+    }
+    for note in &params.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `plan` exits 2 when there is something to do; `apply` exits 1 when a
+/// write failed or was not permitted (your credentials may not make it).
+async fn plan_or_apply(cli: &Cli, peering: &Option<String>, json: bool, mode: Mode) -> Result<ExitCode, AnyError> {
+    let ctx = context(cli, None).await?;
+    let report = reconcile::run(&ctx, scope(peering)?, mode, Deadline::none()).await?;
+    let (name, bad) = match mode {
+        Mode::Plan => ("plan", !report.actions.is_empty()),
+        Mode::Apply => (
+            "apply",
+            !report.failed().is_empty() || report.count(peerlink::finding::FindingKind::NotPermitted) > 0,
+        ),
+    };
+    print_report(&report, json, name)?;
+    Ok(match (bad, mode) {
+        (false, _) => ExitCode::SUCCESS,
+        (true, Mode::Plan) => ExitCode::from(2),
+        (true, Mode::Apply) => ExitCode::from(1),
+    })
+}
+
+async fn doctor(
+    cli: &Cli,
+    json: bool,
+    stack_parameters: Option<&std::path::Path>,
+    offline: bool,
+) -> Result<ExitCode, AnyError> {
+    let mut stack = Vec::new();
+    // Read and parsed once: the AWS checks below use it too.
+    let mut config = None;
+    if let Some(path) = stack_parameters {
+        let (origin, text) = config_text(cli).await?;
+        let parsed = Config::parse(&text, &origin)?;
+        let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
+        let params = read
+            .and_then(|t| peerlink_cli::stack::read_stack_parameters(&t))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        stack = peerlink_cli::stack::coverage(&parsed, &params);
+        config = Some(parsed);
+    }
+    let findings = if offline {
+        Vec::new()
+    } else {
+        peerlink::doctor::run(&context(cli, config).await?).await?
+    };
+    if json {
+        let all: Vec<serde_json::Value> = findings
+            .iter()
+            .map(serde_json::to_value)
+            .chain(stack.iter().map(serde_json::to_value))
+            .collect::<Result<_, _>>()?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "findings": all }))?
+        );
+    } else if findings.is_empty() && stack.is_empty() {
+        println!("doctor: no problems found");
+    } else {
+        print_findings(&findings);
+        for f in &stack {
+            print_finding(f.kind, &f.message, &f.fix);
         }
     }
+    Ok(if findings.is_empty() && stack.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 #[derive(Serialize)]

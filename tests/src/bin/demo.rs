@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use peerlink_tests::{
-    Emulator, EventCapture, LambdaWatch, Link, accounts_file, built_binary, create_event_in, peerlink, workspace_root,
+    Account, Emulator, EventCapture, LambdaWatch, Link, accounts_file, built_binary, create_event_in, peerlink,
+    workspace_root,
 };
 use serde_json::{Value, json};
 
@@ -156,11 +157,36 @@ fn report_page(emu: &Emulator, link: &Link, dir: &Path) -> PathBuf {
 async fn main() {
     let dir = workspace_root().join("target/demo");
     std::fs::create_dir_all(&dir).expect("target/demo");
-
-    step("1. Local AWS: moto on loopback, accounts through STS AssumeRole");
     let emu = Emulator::start();
+    let (link, accepter_toml, requester_toml) = accounts_and_configs(&emu, &dir).await;
+    // The accepter's announcements, read back from its default bus (as the
+    // stacks' rules deliver them).
+    let capture = EventCapture::start(&link.accepter).await;
+    let (watch_a, allowed) = ask(&emu, &link, &requester_toml).await;
+    let hostile = hostile_requests(&emu, &link).await;
+    let watch_b = decide(&emu, &link, &dir, &accepter_toml, &allowed, &hostile).await;
+    finish(&capture, &dir, &watch_a, &watch_b, &allowed).await;
+    break_and_repair(&emu, &link, &accepter_toml, &watch_b, &allowed).await;
+    prove_the_path(&emu, &link, &dir).await;
+
+    drop(watch_a);
+    drop(watch_b);
+    let page = report_page(&emu, &link, &dir);
+    println!(
+        "\nDemo complete: 1 requested by peerlink and accepted, 4 refused with reasons, both sides finished through events, a break repaired by drift, the path proved hop by hop."
+    );
+    println!(
+        "The picture: {} (open it in a browser)",
+        page.strip_prefix(workspace_root()).unwrap_or(&page).display()
+    );
+    println!("Files: target/demo/ (configs, events used); function logs: target/cargo-lambda-watch-*.log");
+}
+
+/// Step 1: the two accounts, their VPCs and their configurations.
+async fn accounts_and_configs(emu: &Emulator, dir: &Path) -> (Link, PathBuf, PathBuf) {
+    step("1. Local AWS: moto on loopback, accounts through STS AssumeRole");
     println!("  emulator: {}", emu.endpoint);
-    let link = Link::new(&emu, REQUESTER, ACCEPTER).await;
+    let link = Link::new(emu, REQUESTER, ACCEPTER).await;
     println!(
         "  account {REQUESTER} (requester, ECS tasks): {} 10.0.0.0/16 + 10.2.0.0/16, 3 subnets with their own route tables",
         link.requester_vpc.id
@@ -169,7 +195,6 @@ async fn main() {
         "  account {ACCEPTER} (accepter, PostgreSQL):  {} 10.1.0.0/16, 2 subnets + a spare table, secret on a CMK",
         link.accepter_vpc.id
     );
-
     // The accepter also works with a second partner, whose VPCs may use 10.0.0.0/8.
     let accepter_config = format!(
         "{}\n[[peer]]\nname = \"analytics\"\npeer_account = \"{OTHER_PARTNER}\"\nallowed_cidrs = [\"10.0.0.0/8\"]\nlocal_vpc = \"{}\"\nauto_accept = true\n",
@@ -182,13 +207,15 @@ async fn main() {
         &link.asking_config("drift_mode = \"remediate\""),
     );
     println!("  configs: target/demo/accepter.toml, target/demo/requester.toml (request = true: the requester asks)");
+    (link, accepter_toml, requester_toml)
+}
 
+/// Step 2: the requester's finisher makes the request its configuration
+/// declares. Returns the requester's functions and the request's id.
+async fn ask(emu: &Emulator, link: &Link, requester_toml: &Path) -> (LambdaWatch, String) {
     step("2. peerlink asks: the requester's finisher makes the request its configuration declares");
-    // The accepter's announcements, read back from its default bus (as the
-    // stacks' rules deliver them).
-    let capture = EventCapture::start(&link.accepter).await;
     let watch_a = LambdaWatch::start(
-        &emu,
+        emu,
         &link.requester,
         &[("PEERLINK_CONFIG_FILE", requester_toml.to_str().unwrap())],
     );
@@ -210,7 +237,18 @@ async fn main() {
         "  {allowed}: {REQUESTER} {} -> {ACCEPTER} {} (tagged peerlink:entry=orders-db)",
         link.requester_vpc.id, link.accepter_vpc.id
     );
+    (watch_a, allowed)
+}
 
+/// The four hostile requests of step 3, with the accounts that made them.
+struct Hostile {
+    stranger: Account,
+    partner: Account,
+    ids: [String; 4],
+}
+
+/// Step 3: four requests that must not be accepted, made by hand.
+async fn hostile_requests(emu: &Emulator, link: &Link) -> Hostile {
     step("3. Four hostile requests, made by hand");
     let stranger = emu.account(STRANGER).await;
     let sv = stranger.vpc(&["10.0.0.0/16"], 0).await;
@@ -241,10 +279,26 @@ async fn main() {
         .request_peering(&clash.id, ACCEPTER, &link.accepter_vpc.id, None)
         .await;
     println!("  {h4}: {OTHER_PARTNER} — listed, but its block overlaps the accepter's VPC");
+    Hostile {
+        stranger,
+        partner,
+        ids: [h1, h2, h3, h4],
+    }
+}
 
+/// Step 4: the accepter decides, on the forwarded event and on its
+/// schedule. Returns the accepter's functions.
+async fn decide(
+    emu: &Emulator,
+    link: &Link,
+    dir: &Path,
+    accepter_toml: &Path,
+    allowed: &str,
+    hostile: &Hostile,
+) -> LambdaWatch {
     step("4. The accepter, through cargo lambda, on the request's event (forwarded from the requester)");
     let watch_b = LambdaWatch::start(
-        &emu,
+        emu,
         &link.accepter,
         &[
             ("PEERLINK_CONFIG_FILE", accepter_toml.to_str().unwrap()),
@@ -253,7 +307,7 @@ async fn main() {
     );
     let create = write(
         &dir.join("create-vpc-peering-connection.json"),
-        &create_event_in(&allowed, REQUESTER).to_string(),
+        &create_event_in(allowed, REQUESTER).to_string(),
     );
     println!(
         "  $ cargo lambda invoke accepter --data-file target/demo/create-vpc-peering-connection.json   (events/create-vpc-peering-connection.json with the real id)"
@@ -268,19 +322,24 @@ async fn main() {
         .invoke("accepter", &workspace_root().join("events/scheduled.json"))
         .expect("accepter sweep");
     table(&["PEERING", "FROM", "DECISION", "WHY"], &decisions(&report));
+    let [h1, h2, h3, h4] = &hostile.ids;
     for (id, who, account) in [
-        (&allowed, "allowed", &link.requester),
-        (&h1, "stranger", &stranger),
-        (&h2, "unlisted VPC", &link.requester),
-        (&h3, "out of range", &partner),
-        (&h4, "overlap", &partner),
+        (allowed, "allowed", &link.requester),
+        (h1.as_str(), "stranger", &hostile.stranger),
+        (h2.as_str(), "unlisted VPC", &link.requester),
+        (h3.as_str(), "out of range", &hostile.partner),
+        (h4.as_str(), "overlap", &hostile.partner),
     ] {
         println!(
             "  {id} ({who}): {} as its requester sees it",
             account.peering_status(id).await
         );
     }
+    watch_b
+}
 
+/// Step 5: the accepter's announcement reaches both finishers.
+async fn finish(capture: &EventCapture, dir: &Path, watch_a: &LambdaWatch, watch_b: &LambdaWatch, allowed: &str) {
     step("5. Both sides finish through events: the accepter's announcement reaches both finishers");
     let mut announced = capture.next().await;
     while announced["detail"]["peeringId"] != json!(allowed) {
@@ -304,7 +363,11 @@ async fn main() {
     table(&["ACTION", "RESOURCE", "RESULT", "WHY"], &actions(&report));
     findings(&report);
     println!("  No schedule was needed: the request, the decision and both finishers ran on events.");
+}
 
+/// Steps 6 to 9: a deliberate break, `plan` showing it, drift repairing
+/// it, `plan` clean again.
+async fn break_and_repair(emu: &Emulator, link: &Link, accepter_toml: &Path, watch_b: &LambdaWatch, allowed: &str) {
     step("6. A deliberate break: someone deletes a route and revokes the rule");
     let table_id = link.accepter_vpc.subnet_tables[0].clone();
     link.accepter
@@ -337,7 +400,7 @@ async fn main() {
     );
 
     step("7. peerlink plan shows it (exit code 2: changes pending)");
-    let code = cli(&emu, &link.accepter, &accepter_toml, &["plan"]);
+    let code = cli(emu, &link.accepter, accepter_toml, &["plan"]);
     assert_eq!(code, 2, "plan should report pending changes");
 
     step("8. The drift function (remediate) repairs it");
@@ -353,22 +416,8 @@ async fn main() {
     );
 
     step("9. peerlink plan again (exit code 0: nothing to do)");
-    let code = cli(&emu, &link.accepter, &accepter_toml, &["plan"]);
+    let code = cli(emu, &link.accepter, accepter_toml, &["plan"]);
     assert_eq!(code, 0, "plan should be clean after the repair");
-
-    prove_the_path(&emu, &link, &dir).await;
-
-    drop(watch_a);
-    drop(watch_b);
-    let page = report_page(&emu, &link, &dir);
-    println!(
-        "\nDemo complete: 1 requested by peerlink and accepted, 4 refused with reasons, both sides finished through events, a break repaired by drift, the path proved hop by hop."
-    );
-    println!(
-        "The picture: {} (open it in a browser)",
-        page.strip_prefix(workspace_root()).unwrap_or(&page).display()
-    );
-    println!("Files: target/demo/ (configs, events used); function logs: target/cargo-lambda-watch-*.log");
 }
 
 /// Step 10: `peerlink verify` proves the path from an ECS task's interface
