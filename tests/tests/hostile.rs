@@ -1,4 +1,4 @@
-//! Hostile and malformed input: every event in `tests/hostile/` (and a few
+//! Hostile and malformed input: every case of `tests/hostile/cases.json` (and a few
 //! generated ones: huge, deeply nested, another account's peering, a payload
 //! claiming what EC2 does not confirm) gives a clear error or a logged no-op
 //! (a failed call; a peering of other accounts, forwarded with their events),
@@ -35,6 +35,23 @@ async fn both(accepter_ctx: &Context, finisher_ctx: &Context, event: &Value) -> 
     out
 }
 
+/// `base` with a JSON merge patch (RFC 7386) applied.
+fn merged(base: &Value, patch: &Value) -> Value {
+    let Some(changes) = patch.as_object() else {
+        return patch.clone();
+    };
+    let mut out = base.as_object().cloned().unwrap_or_default();
+    for (key, change) in changes {
+        if change.is_null() {
+            out.remove(key);
+        } else {
+            let merged = merged(out.get(key).unwrap_or(&Value::Null), change);
+            out.insert(key.clone(), merged);
+        }
+    }
+    Value::Object(out)
+}
+
 #[tokio::test]
 async fn hostile_events_fail_clearly_and_write_nothing() {
     let emu = Emulator::shared();
@@ -46,12 +63,21 @@ async fn hostile_events_fail_clearly_and_write_nothing() {
     let finisher_ctx = b.context(&link.accepter_config("")).await;
     let pending = link.request().await;
 
-    let dir = workspace_root().join("tests/hostile");
-    let expect: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expect.json")).unwrap()).unwrap();
+    let base: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_root().join("events/create-vpc-peering-connection.json")).unwrap(),
+    )
+    .unwrap();
+    let corpus: Value =
+        serde_json::from_str(&std::fs::read_to_string(workspace_root().join("tests/hostile/cases.json")).unwrap())
+            .unwrap();
     let mut cases: Vec<(String, Value, String)> = Vec::new();
-    for (name, why) in expect.as_object().unwrap() {
-        let event: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
-        cases.push((name.clone(), event, why.as_str().unwrap().to_string()));
+    for (name, case) in corpus.as_object().unwrap().iter().filter(|(k, _)| !k.starts_with('_')) {
+        let event = match (case.get("patch"), case.get("event")) {
+            (Some(patch), None) => merged(&base, patch),
+            (None, Some(event)) => event.clone(),
+            _ => panic!("{name}: a case has a \"patch\" or an \"event\""),
+        };
+        cases.push((name.clone(), event, case["expect"].as_str().unwrap().to_string()));
     }
     assert!(cases.len() >= 20, "the corpus is all there");
 
