@@ -480,7 +480,7 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
 fn print_findings(findings: &[Finding]) {
     println!("Findings (not changed by peerlink):");
     for f in findings {
-        print_finding(&f.kind.name(), &f.message, &f.fix);
+        print_finding(f.kind.name(), &f.message, &f.fix);
     }
 }
 

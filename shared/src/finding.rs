@@ -4,8 +4,11 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, strum::IntoStaticStr, strum::EnumIter,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum FindingKind {
     /// A route to a peer CIDR points elsewhere; left alone.
     RouteConflict,
@@ -63,11 +66,8 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// The kebab-case name used in reports.
-    pub fn name(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+    pub fn name(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -79,4 +79,18 @@ pub struct Finding {
     pub message: String,
     /// What to do about it, in plain words.
     pub fix: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FindingKind;
+    use strum::IntoEnumIterator;
+
+    /// Reports show a kind by its name; JSON carries it by serde: one name.
+    #[test]
+    fn every_kind_has_one_name() {
+        for kind in FindingKind::iter() {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name(), "{kind:?}");
+        }
+    }
 }

@@ -235,7 +235,7 @@ fn pending(a: &ActionOutcome) -> PendingChange {
 fn finding(account: &str, f: &Finding) -> FindingRow {
     FindingRow {
         account: account.to_string(),
-        kind: f.kind.name(),
+        kind: f.kind.name().to_string(),
         resource: f.resource.clone(),
         message: f.message.clone(),
         fix: f.fix.clone(),

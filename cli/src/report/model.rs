@@ -54,8 +54,9 @@ pub struct VpcNode {
 }
 
 /// The state of a peering, worst first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum State {
     /// A finding says its blocks overlap another peering's, or a route to a
     /// peer block points elsewhere.
@@ -82,14 +83,7 @@ impl State {
     ];
 
     pub fn name(self) -> &'static str {
-        match self {
-            State::Conflict => "conflict",
-            State::DriftPending => "drift-pending",
-            State::PendingAcceptance => "pending-acceptance",
-            State::Rejected => "rejected",
-            State::Gone => "gone",
-            State::Finished => "finished",
-        }
+        self.into()
     }
 
     /// Whether a peering in this state needs someone (exit code 2).

@@ -48,8 +48,9 @@ pub enum Subject {
 }
 
 /// The three functions, by the names their events and metrics use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Function {
     Accepter,
     Finisher,
@@ -60,15 +61,11 @@ impl Function {
     pub const ALL: [Function; 3] = [Function::Accepter, Function::Finisher, Function::Drift];
 
     pub fn name(self) -> &'static str {
-        match self {
-            Function::Accepter => "accepter",
-            Function::Finisher => "finisher",
-            Function::Drift => "drift",
-        }
+        self.into()
     }
 
     pub fn from_name(name: &str) -> Option<Function> {
-        Function::ALL.into_iter().find(|f| f.name() == name)
+        name.parse().ok()
     }
 }
 

@@ -39,8 +39,9 @@ use crate::ids::NetworkInterfaceId;
 use crate::model::{NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, Vpc};
 
 /// The checks, in path order. Their names are stable: scripts match on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum CheckId {
     Peering,
     SourceRoute,
@@ -56,18 +57,7 @@ pub enum CheckId {
 
 impl CheckId {
     pub fn name(self) -> &'static str {
-        match self {
-            CheckId::Peering => "peering",
-            CheckId::SourceRoute => "source-route",
-            CheckId::SourceNaclOut => "source-nacl-out",
-            CheckId::SourceSgEgress => "source-sg-egress",
-            CheckId::DestinationNaclIn => "destination-nacl-in",
-            CheckId::DestinationSgIngress => "destination-sg-ingress",
-            CheckId::DestinationRoute => "destination-route",
-            CheckId::DestinationNaclOut => "destination-nacl-out",
-            CheckId::SourceNaclIn => "source-nacl-in",
-            CheckId::Dns => "dns",
-        }
+        self.into()
     }
 }
 
