@@ -107,12 +107,23 @@ class Proxy(Helper):
         return sorted(calls, key=lambda c: c["start_ns"])
 
 
+def dependent_rounds(calls):
+    """Rounds as peerlink counts them (ARCHITECTURE.md, "Words";
+    shared/src/aws/calls.rs): the longest chain of calls each of which
+    started after the previous one ended."""
+    spans = sorted((c["start_ns"], c["end_ns"]) for c in calls)
+    depth = []
+    for i, (start, _) in enumerate(spans):
+        depth.append(1 + max((depth[j] for j in range(i) if spans[j][1] <= start), default=0))
+    return max(depth, default=0)
+
+
 def rounds(calls):
-    """The calls grouped into the rounds they came in, and for how long (ms)
-    at least one was in flight. Calls that overlap in time are one round; a
+    """The calls grouped as the replay sends them, and for how long (ms) at
+    least one was in flight: calls that overlap in time go out together; a
     call that starts after every earlier one has ended (it waited for them)
-    starts the next. Meaningful with latency, where every call lasts at least
-    that long."""
+    starts the next group. With latency, where every call lasts at least
+    that long, there are as many groups as dependent rounds."""
     groups, busy_ns, first, until = [], 0, None, None
     for c in calls:  # sorted by start
         if until is None or c["start_ns"] >= until:
@@ -355,8 +366,9 @@ class Bench:
                         for runtime in order:
                             s = self.run(function, runtime, f"{table}-{i + 1}", endpoints[table])
                             if table == LATENCY:
-                                groups, s["aws_ms"] = rounds(self.proxy.take())
-                                s["rounds"] = len(groups)
+                                calls = self.proxy.take()
+                                groups, s["aws_ms"] = rounds(calls)
+                                s["rounds"] = dependent_rounds(calls)
                                 s["calls"] = dict(sorted(Counter(operation(c) for g in groups for c in g).items()))
                                 s["requests"] = requests(groups)
                             samples[table][function][runtime].append(s)

@@ -16,7 +16,7 @@ use peerlink::model::{Identity, Peering, PeeringSide, PeeringStatus, Side};
 use peerlink::reconcile::{ActionOutcome, Report};
 
 use super::model::{
-    AccountRow, End, EndRead, FindingRow, OrgReport, PeeringRow, PendingChange, State, Summary, VpcNode,
+    AccountRow, End, EndRead, FindingRow, OrgReport, OutstandingChange, PeeringRow, State, Summary, VpcNode,
 };
 use super::read::{AccountRead, Seen};
 
@@ -125,7 +125,7 @@ struct EndSeen {
     read: bool,
     /// The configuration entry managing it.
     entry: Option<String>,
-    pending: Vec<PendingChange>,
+    outstanding: Vec<OutstandingChange>,
 }
 
 /// Every account's view, in the file's order.
@@ -158,7 +158,7 @@ impl<'a> Views<'a> {
         }
     }
 
-    /// An account's plan: the entries managing its ends and its pending
+    /// An account's plan: the entries managing its ends and its outstanding
     /// changes, each on the peering it lists that they are about (on the
     /// account's own row when none).
     fn attribute(&mut self, row: &mut AccountRow, me: &Identity, seen: &'a Seen, report: &Report) {
@@ -168,7 +168,7 @@ impl<'a> Views<'a> {
                 g.ends.entry(m.side).or_default().entry = Some(m.entry.clone());
             }
         }
-        row.pending = report.outstanding();
+        row.outstanding = report.outstanding();
         for a in report.actions.iter().filter(|a| !a.result.succeeded()) {
             match a.planned.peering.as_deref().and_then(|id| listed.get(id)) {
                 // On this account's ends of it (both, for a peering between
@@ -179,10 +179,10 @@ impl<'a> Views<'a> {
                         .get_mut(p.id.as_str())
                         .expect("listed peerings are gathered");
                     for side in p.local_sides(me) {
-                        g.ends.entry(side).or_default().pending.push(pending(a));
+                        g.ends.entry(side).or_default().outstanding.push(outstanding(a));
                     }
                 }
-                None => row.other_pending.push(pending(a)),
+                None => row.other_outstanding.push(outstanding(a)),
             }
         }
     }
@@ -217,14 +217,14 @@ fn account_row(read: &AccountRead) -> AccountRow {
         readable: read.outcome.is_ok(),
         error: read.outcome.as_ref().err().cloned(),
         peerings: 0,
-        pending: 0,
-        other_pending: Vec::new(),
+        outstanding: 0,
+        other_outstanding: Vec::new(),
         findings: Vec::new(),
     }
 }
 
-fn pending(a: &ActionOutcome) -> PendingChange {
-    PendingChange {
+fn outstanding(a: &ActionOutcome) -> OutstandingChange {
+    OutstandingChange {
         kind: a.planned.action.kind().to_string(),
         resource: a.planned.action.resource().to_string(),
         change: a.planned.action.to_string(),
@@ -280,7 +280,7 @@ fn peering_row(id: &str, g: Gathered, conflict: bool, org: &Org, described: &Des
         )
     };
     let (requester, accepter) = (end(Side::Requester), end(Side::Accepter));
-    let drift = !requester.pending.is_empty() || !accepter.pending.is_empty();
+    let drift = !requester.outstanding.is_empty() || !accepter.outstanding.is_empty();
     let mut findings = g.findings;
     findings.dedup();
     // Both ends see an overlap: its advice once.
@@ -300,7 +300,7 @@ fn peering_row(id: &str, g: Gathered, conflict: bool, org: &Org, described: &Des
 /// One end: as its peering describes it, with the blocks its own account
 /// reads (when it does) and what the reads say about it.
 fn end(s: &PeeringSide, seen: EndSeen, org: &Org, described: &Described) -> End {
-    let mut missing: Vec<String> = seen.pending.iter().map(|c| c.kind.clone()).collect();
+    let mut missing: Vec<String> = seen.outstanding.iter().map(|c| c.kind.clone()).collect();
     missing.sort();
     missing.dedup();
     End {
@@ -319,7 +319,7 @@ fn end(s: &PeeringSide, seen: EndSeen, org: &Org, described: &Described) -> End 
         },
         entry: seen.entry,
         missing,
-        pending: seen.pending,
+        outstanding: seen.outstanding,
     }
 }
 
@@ -366,18 +366,18 @@ fn vpc_nodes(peerings: &[PeeringRow], described: &Described, org: &Org) -> Vec<V
 
 fn summary(accounts: &[AccountRow], peerings: &[PeeringRow]) -> Summary {
     let unreadable = accounts.iter().filter(|a| !a.readable).count();
-    let pending_changes: usize = accounts.iter().map(|a| a.pending).sum();
+    let outstanding_changes: usize = accounts.iter().map(|a| a.outstanding).sum();
     let mut states: BTreeMap<String, usize> = State::ALL.iter().map(|s| (s.name().to_string(), 0)).collect();
     for p in peerings {
         *states.entry(p.state.name().to_string()).or_default() += 1;
     }
-    let attention = unreadable > 0 || pending_changes > 0 || peerings.iter().any(|p| p.state.needs_attention());
+    let attention = unreadable > 0 || outstanding_changes > 0 || peerings.iter().any(|p| p.state.needs_attention());
     Summary {
         accounts: accounts.len(),
         unreadable,
         peerings: peerings.len(),
         states,
-        pending_changes,
+        outstanding_changes,
         exit_code: if attention { 2 } else { 0 },
     }
 }

@@ -32,10 +32,10 @@ pub struct AccountRow {
     /// Peerings it sees.
     pub peerings: usize,
     /// Changes its configuration wants that are not made (all peerings).
-    pub pending: usize,
+    pub outstanding: usize,
     /// Pending changes tied to no peering we list (a group to tag, leftovers
     /// of a peering EC2 no longer shows).
-    pub other_pending: Vec<PendingChange>,
+    pub other_outstanding: Vec<OutstandingChange>,
     /// Findings tied to no peering we list (a configured VPC that does not exist…).
     pub findings: Vec<FindingRow>,
 }
@@ -61,14 +61,14 @@ pub enum State {
     /// A finding says its blocks overlap another peering's, or a route to a
     /// peer block points elsewhere.
     Conflict,
-    /// Active, and a side we read has changes pending (drift, or not finished yet).
+    /// Active, and a side we read has changes outstanding (drift, or not finished yet).
     DriftPending,
     /// Waiting for the accepter (or for EC2 to provision it).
     PendingAcceptance,
     Rejected,
     /// Failed, expired, deleting or deleted.
     Gone,
-    /// Active, nothing pending on the sides we read.
+    /// Active, nothing outstanding on the sides we read.
     Finished,
 }
 
@@ -136,14 +136,14 @@ pub struct End {
     pub read: EndRead,
     /// The configuration entry managing it.
     pub entry: Option<String>,
-    /// Kinds of the changes pending on this side ("create-route", …), each once.
+    /// Kinds of the changes outstanding on this side ("create-route", …), each once.
     pub missing: Vec<String>,
-    pub pending: Vec<PendingChange>,
+    pub outstanding: Vec<OutstandingChange>,
 }
 
 /// A change a side's configuration wants and is not made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PendingChange {
+pub struct OutstandingChange {
     pub kind: String,
     pub resource: String,
     pub change: String,
@@ -169,9 +169,9 @@ pub struct Summary {
     /// Peerings per state (every state listed).
     pub states: BTreeMap<String, usize>,
     /// Pending changes in every account read.
-    pub pending_changes: usize,
-    /// 0: every peering finished (or rejected/gone) and nothing pending;
-    /// 2: something pending, drifted or conflicting, or an account unreadable.
+    pub outstanding_changes: usize,
+    /// 0: every peering finished (or rejected/gone) and nothing outstanding;
+    /// 2: something outstanding, drifted or conflicting, or an account unreadable.
     pub exit_code: u8,
 }
 

@@ -30,7 +30,11 @@ fn accounts(r: &OrgReport) -> String {
                 a.region.clone(),
                 if a.readable { "read".into() } else { "UNREADABLE".into() },
                 if a.readable { a.peerings.to_string() } else { "-".into() },
-                if a.readable { a.pending.to_string() } else { "-".into() },
+                if a.readable {
+                    a.outstanding.to_string()
+                } else {
+                    "-".into()
+                },
                 match (&a.error, &a.config) {
                     (Some(e), _) => e.clone(),
                     (None, Some(c)) => format!("config {c}"),
@@ -120,10 +124,10 @@ fn findings(r: &OrgReport) -> String {
         for f in &a.findings {
             finding(&mut out, String::new(), f);
         }
-        for c in &a.other_pending {
+        for c in &a.other_outstanding {
             let _ = writeln!(
                 out,
-                "  pending in {} {}: {} ({})",
+                "  outstanding in {} {}: {} ({})",
                 a.account, a.region, c.change, c.reason
             );
         }
@@ -137,7 +141,7 @@ fn findings(r: &OrgReport) -> String {
 fn summary(s: &Summary) -> String {
     let states = s.state_counts();
     format!(
-        "report: {} peering(s){}; {} account-region(s) read, {} unreadable; {} pending change(s)\n",
+        "report: {} peering(s){}; {} account-region(s) read, {} unreadable; {} outstanding change(s)\n",
         s.peerings,
         if states.is_empty() {
             String::new()
@@ -146,6 +150,6 @@ fn summary(s: &Summary) -> String {
         },
         s.accounts - s.unreadable,
         s.unreadable,
-        s.pending_changes
+        s.outstanding_changes
     )
 }

@@ -401,7 +401,7 @@ async fn break_and_repair(emu: &Emulator, link: &Link, accepter_toml: &Path, wat
 
     step("7. peerlink plan shows it (exit code 2: changes pending)");
     let code = cli(emu, &link.accepter, accepter_toml, &["plan"]);
-    assert_eq!(code, 2, "plan should report pending changes");
+    assert_eq!(code, 2, "plan should report outstanding changes");
 
     step("8. The drift function (remediate) repairs it");
     println!("  $ cargo lambda invoke drift --data-file events/scheduled.json");

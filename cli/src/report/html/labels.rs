@@ -151,7 +151,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 /// What each state means, in the legend.
 pub fn meaning(state: State) -> &'static str {
     match state {
-        State::Finished => "active, nothing pending",
+        State::Finished => "active, nothing outstanding",
         State::DriftPending => "active, changes pending on a side",
         State::PendingAcceptance => "waiting for the accepter",
         State::Conflict => "overlapping blocks or route conflict",

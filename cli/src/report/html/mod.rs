@@ -102,7 +102,7 @@ pub fn render(r: &OrgReport) -> String {
                     @if s.unreadable > 0 {
                         ", " span class="error" { (s.unreadable) " unreadable" }
                     }
-                    "; " (s.pending_changes) " pending change(s)."
+                    "; " (s.outstanding_changes) " outstanding change(s)."
                 }
                 (svg::draw(&layout::layout(r)))
                 (tables::peerings(r))

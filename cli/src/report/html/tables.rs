@@ -29,7 +29,7 @@ const ACCOUNTS: &[Column<AccountRow>] = &[
     ("Region", None, |_, a| html! { (a.region) }),
     ("Read", None, |_, a| read(a)),
     ("Peerings", Some("num"), |_, a| count(a, a.peerings)),
-    ("Pending changes", Some("num"), |_, a| count(a, a.pending)),
+    ("Outstanding changes", Some("num"), |_, a| count(a, a.outstanding)),
     ("Configuration, or why it could not be read", None, configuration),
 ];
 
@@ -118,14 +118,14 @@ fn end(e: &End) -> Markup {
     }
 }
 
-/// The changes pending on an end's side.
+/// The changes outstanding on an end's side.
 fn missing(e: &End) -> Markup {
     html! {
-        @if e.pending.is_empty() {
+        @if e.outstanding.is_empty() {
             span class="muted" { (if e.read == EndRead::NotRead { "not read" } else { "nothing" }) }
         } @else {
             ul class="findings" {
-                @for c in &e.pending {
+                @for c in &e.outstanding {
                     li {
                         span class="kind" { (c.kind) }
                         " "
@@ -202,14 +202,14 @@ fn configuration(_: usize, a: &AccountRow) -> Markup {
             (None, Some(c)) => span class="mono" { (c) },
             (None, None) => span class="muted" { "none given: topology only" },
         }
-        @if !a.findings.is_empty() || !a.other_pending.is_empty() {
+        @if !a.findings.is_empty() || !a.other_outstanding.is_empty() {
             ul class="findings" {
                 @for f in &a.findings {
                     (finding(f, false))
                 }
-                @for c in &a.other_pending {
+                @for c in &a.other_outstanding {
                     li {
-                        span class="kind" { "pending " (c.kind) }
+                        span class="kind" { "outstanding " (c.kind) }
                         " "
                         span class="mono" { (c.change) }
                         " "

@@ -45,8 +45,8 @@ fn report((accounts, vpcs, peerings): Shape) -> OrgReport {
                 readable,
                 error: (!readable).then(|| "cannot assume role: AccessDenied, a long message wrapped".repeat(2)),
                 peerings: 0,
-                pending: 0,
-                other_pending: vec![],
+                outstanding: 0,
+                other_outstanding: vec![],
                 findings: vec![],
             })
         })
@@ -72,7 +72,7 @@ fn report((accounts, vpcs, peerings): Shape) -> OrgReport {
         read: EndRead::Unmanaged,
         entry: None,
         missing: vec![],
-        pending: vec![],
+        outstanding: vec![],
     };
     let peerings: Vec<PeeringRow> = if vpcs.is_empty() {
         vec![]
@@ -102,7 +102,7 @@ fn report((accounts, vpcs, peerings): Shape) -> OrgReport {
             unreadable: accounts.iter().filter(|a| !a.readable).count(),
             peerings: peerings.len(),
             states,
-            pending_changes: 0,
+            outstanding_changes: 0,
             exit_code: 2,
         },
         accounts,
