@@ -278,101 +278,67 @@ pub fn coverage(config: &Config, stack: &BTreeMap<String, String>) -> Vec<StackF
             Template::Requester => "requester",
         }
     );
-    let listed = |name: &str| -> BTreeSet<String> {
-        stack
-            .get(name)
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut out = Vec::new();
-    let mut compare = |parameter: &str, what: &str, denied: &str, configured: &BTreeSet<String>, extra_ok: bool| {
-        let present = listed(parameter);
-        for missing in configured.difference(&present) {
-            out.push(StackFinding {
-                kind: "stack-parameters",
-                resource: Some(missing.clone()),
-                message: format!(
-                    "the configuration names {what} {missing}, which the stack's {parameter} does not: {denied} gets AccessDenied"
-                ),
-                fix: fix.clone(),
-            });
-        }
-        if !extra_ok {
-            for extra in present.difference(configured) {
-                out.push(StackFinding {
-                    kind: "stack-parameters",
-                    resource: Some(extra.clone()),
-                    message: format!(
-                        "the stack's {parameter} names {what} {extra}, which the configuration does not: more access than it needs"
-                    ),
-                    fix: fix.clone(),
-                });
-            }
-        }
-    };
-    compare(
-        "LocalVpcIds",
-        "the local VPC",
-        "everything on its peerings (accept, routes, DNS)",
-        &n.local_vpcs,
-        false,
-    );
-    compare(
-        "SecurityGroupIds",
-        "the security group",
-        "writing its rules",
-        &n.groups,
-        false,
-    );
-    compare(
-        "SecretArns",
-        "the secret",
-        "sharing it (its resource policy)",
-        &n.secrets,
-        false,
-    );
     // A secret without kms_key has a key the configuration does not name: extra keys may be it.
     let keys_unknown = config
         .peers
         .iter()
         .flat_map(|e| &e.secrets)
         .any(|s| s.kms_key.is_none());
-    compare(
-        "KmsKeyArns",
-        "the KMS key",
-        "its key policy statement",
-        &n.keys,
-        keys_unknown,
-    );
-    match template {
-        Template::Accepter => compare(
-            "RequesterAccountIds",
-            "the peer account",
-            "accepting its requests (and forwarding decisions to it)",
-            &n.requesters,
-            false,
-        ),
-        Template::Requester => compare(
-            "AccepterAccountIds",
-            "the peer account",
-            "receiving its decisions",
-            &n.peer_accounts,
-            false,
-        ),
-    }
-    compare(
-        "RequestPeerVpcArns",
-        "the peer VPC to request to",
-        "creating the request",
-        &n.request_targets,
-        false,
-    );
+    let peers = match template {
+        Template::Accepter => Covered {
+            parameter: "RequesterAccountIds",
+            what: "the peer account",
+            denied: "accepting its requests (and forwarding decisions to it)",
+            configured: &n.requesters,
+            extra_ok: false,
+        },
+        Template::Requester => Covered {
+            parameter: "AccepterAccountIds",
+            what: "the peer account",
+            denied: "receiving its decisions",
+            configured: &n.peer_accounts,
+            extra_ok: false,
+        },
+    };
+    let covered = [
+        Covered {
+            parameter: "LocalVpcIds",
+            what: "the local VPC",
+            denied: "everything on its peerings (accept, routes, DNS)",
+            configured: &n.local_vpcs,
+            extra_ok: false,
+        },
+        Covered {
+            parameter: "SecurityGroupIds",
+            what: "the security group",
+            denied: "writing its rules",
+            configured: &n.groups,
+            extra_ok: false,
+        },
+        Covered {
+            parameter: "SecretArns",
+            what: "the secret",
+            denied: "sharing it (its resource policy)",
+            configured: &n.secrets,
+            extra_ok: false,
+        },
+        Covered {
+            parameter: "KmsKeyArns",
+            what: "the KMS key",
+            denied: "its key policy statement",
+            configured: &n.keys,
+            extra_ok: keys_unknown,
+        },
+        peers,
+        Covered {
+            parameter: "RequestPeerVpcArns",
+            what: "the peer VPC to request to",
+            denied: "creating the request",
+            configured: &n.request_targets,
+            extra_ok: false,
+        },
+    ];
+    let mut out: Vec<StackFinding> = covered.iter().flat_map(|c| c.compare(stack, &fix)).collect();
     let configured = drift_mode(config.settings.drift_mode);
     if let Some(mode) = stack.get("DriftMode").filter(|m| m.as_str() != configured) {
         out.push(StackFinding {
@@ -385,6 +351,67 @@ pub fn coverage(config: &Config, stack: &BTreeMap<String, String>) -> Vec<StackF
         });
     }
     out
+}
+
+/// One list parameter of the stack against what the configuration names.
+struct Covered<'a> {
+    parameter: &'static str,
+    what: &'static str,
+    /// The call that gets `AccessDenied` when a configured value is missing.
+    denied: &'static str,
+    configured: &'a BTreeSet<String>,
+    /// Values the configuration does not name are expected (not a finding).
+    extra_ok: bool,
+}
+
+impl Covered<'_> {
+    fn compare(&self, stack: &BTreeMap<String, String>, fix: &str) -> Vec<StackFinding> {
+        let Covered {
+            parameter,
+            what,
+            denied,
+            configured,
+            extra_ok,
+        } = self;
+        let present: BTreeSet<String> = stack
+            .get(*parameter)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let finding = |resource: &String, message: String| StackFinding {
+            kind: "stack-parameters",
+            resource: Some(resource.clone()),
+            message,
+            fix: fix.to_string(),
+        };
+        let mut out: Vec<StackFinding> = configured
+            .difference(&present)
+            .map(|missing| {
+                finding(
+                    missing,
+                    format!(
+                        "the configuration names {what} {missing}, which the stack's {parameter} does not: {denied} gets AccessDenied"
+                    ),
+                )
+            })
+            .collect();
+        if !extra_ok {
+            out.extend(present.difference(configured).map(|extra| {
+                finding(
+                    extra,
+                    format!(
+                        "the stack's {parameter} names {what} {extra}, which the configuration does not: more access than it needs"
+                    ),
+                )
+            }));
+        }
+        out
+    }
 }
 
 #[cfg(test)]
