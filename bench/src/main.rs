@@ -331,6 +331,13 @@ fn cell(v: &Value) -> String {
 
 fn print_results(r: &Value) {
     hub::print(r["hubs"].as_array().map(Vec::as_slice).unwrap_or_default());
+    print_rounds(r);
+    print_calls(r);
+    print_other(r);
+}
+
+/// Rounds and wall time per function; both sides connected by events.
+fn print_rounds(r: &Value) {
     println!("\nDependent rounds of AWS calls per function (wall time bare | with every call held 30 ms)");
     let bare = r["rounds"][0]["rows"].as_array().cloned().unwrap_or_default();
     let slow = r["rounds"][1]["rows"].as_array().cloned().unwrap_or_default();
@@ -369,6 +376,10 @@ fn print_results(r: &Value) {
             cell(&p["key_policy_bytes"])
         );
     }
+}
+
+/// API calls per reconcile and per drift pass.
+fn print_calls(r: &Value) {
     println!("\nAPI calls per reconcile of one peering (finisher, first pass then steady state)");
     println!(
         "  {:>6} {:>6} | {:>6} {:>6} {:>9} | {:>6} {:>6}",
@@ -405,6 +416,10 @@ fn print_results(r: &Value) {
             cell(&row["steady"]["cpu_ms"])
         );
     }
+}
+
+/// Plan CPU time, write concurrency, read batching.
+fn print_other(r: &Value) {
     println!("\nPlan CPU time (pure, no AWS; goal < 50 ms)");
     for row in r["plan"].as_array().into_iter().flatten() {
         println!(
