@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 
 use super::denied::{DeniedRead, permitted};
 use super::plan::Observed;
-use crate::aws::{Aws, Select};
+use crate::aws::{Aws, SecretDescription, Select};
 use crate::context::Context;
 use crate::error::{AwsError, Error, Result};
 use crate::matching::match_entry;
@@ -41,39 +41,61 @@ pub enum Scope {
     Entries(Vec<String>),
 }
 
+/// What the configuration names, so every first-round read can start at once.
+struct Named {
+    vpcs: Vec<String>,
+    groups: Vec<String>,
+    /// This account's and region's secrets (another account's are not read).
+    secrets: Vec<String>,
+    keys: Vec<String>,
+    /// DNS attributes only where an entry may turn them on (the doctor reports them).
+    dns_vpcs: Vec<String>,
+}
+
+fn named(ctx: &Context) -> Named {
+    let config = &ctx.config;
+    let me = &ctx.me;
+    Named {
+        vpcs: config.local_vpcs(),
+        groups: sorted(
+            config
+                .peers
+                .iter()
+                .flat_map(|e| e.security_group_rules.iter().map(|r| r.group.to_string())),
+        ),
+        secrets: sorted(config.peers.iter().flat_map(|e| {
+            e.secrets
+                .iter()
+                .filter(|s| s.arn.account == me.account && s.arn.region == me.region)
+                .map(|s| s.arn.arn.clone())
+        })),
+        keys: sorted(
+            config
+                .peers
+                .iter()
+                .flat_map(|e| e.secrets.iter().filter_map(|s| s.kms_key.as_ref().map(|k| k.0.clone()))),
+        ),
+        dns_vpcs: sorted(
+            config
+                .peers
+                .iter()
+                .filter(|e| e.dns.set_vpc_attributes)
+                .map(|e| e.local_vpc.to_string()),
+        ),
+    }
+}
+
 /// Reads the state the plan needs for `scope`.
 pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
-    let config = &ctx.config;
     let aws = ctx.aws.as_ref();
     let whole_account = *scope == Scope::All;
-    let vpc_ids = config.local_vpcs();
-    let group_ids = sorted(
-        config
-            .peers
-            .iter()
-            .flat_map(|e| e.security_group_rules.iter().map(|r| r.group.to_string())),
-    );
-    let me = &ctx.me;
-    let secret_arns = sorted(config.peers.iter().flat_map(|e| {
-        e.secrets
-            .iter()
-            .filter(|s| s.arn.account == me.account && s.arn.region == me.region)
-            .map(|s| s.arn.arn.clone())
-    }));
-    let key_arns = sorted(
-        config
-            .peers
-            .iter()
-            .flat_map(|e| e.secrets.iter().filter_map(|s| s.kms_key.as_ref().map(|k| k.0.clone()))),
-    );
-    // DNS attributes only where an entry may turn them on (the doctor reports them).
-    let dns_vpcs = sorted(
-        config
-            .peers
-            .iter()
-            .filter(|e| e.dns.set_vpc_attributes)
-            .map(|e| e.local_vpc.to_string()),
-    );
+    let Named {
+        vpcs: vpc_ids,
+        groups: group_ids,
+        secrets: secret_arns,
+        keys: key_arns,
+        dns_vpcs,
+    } = named(ctx);
 
     let peerings = aws.describe_peerings(None);
     let vpcs = when(!vpc_ids.is_empty(), aws.describe_vpcs(&vpc_ids));
@@ -129,8 +151,6 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
     record(&mut obs.secrets, &mut obs.denied, DeniedRead::Secret, secrets?);
     record(&mut obs.keys, &mut obs.denied, DeniedRead::Key, keys?);
 
-    // Second round, only when needed: secrets peerlink tagged that the
-    // configuration no longer names, and keys no entry names.
     let tagged = match tagged_secrets? {
         Ok(list) => list,
         Err(e) => {
@@ -139,6 +159,21 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
             Vec::new()
         }
     };
+    second_round(ctx, &mut obs, tagged, &vpc_ids).await?;
+    Ok(obs)
+}
+
+/// Second round, only when needed: secrets peerlink tagged that the
+/// configuration no longer names, keys no entry names, and the route tables
+/// of local VPCs no entry names any more where a live peering records that
+/// peerlink routes it (its routes are taken back).
+async fn second_round(
+    ctx: &Context,
+    obs: &mut Observed,
+    tagged: Vec<SecretDescription>,
+    vpc_ids: &[String],
+) -> Result<()> {
+    let aws = ctx.aws.as_ref();
     let orphans: Vec<String> = tagged
         .into_iter()
         .map(|s| s.arn)
@@ -155,10 +190,8 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
     );
     let more_keys = all(&unresolved, |k| permitted(read_key(aws, k))).await?;
     record(&mut obs.keys, &mut obs.denied, DeniedRead::Key, more_keys);
-    // And the route tables of local VPCs no entry names any more, where a
-    // live peering records that peerlink routes it: its routes are taken back.
-    let recorded = if whole_account {
-        unnamed_routed_vpcs(ctx, &obs, &vpc_ids)
+    let recorded = if obs.whole_account {
+        unnamed_routed_vpcs(ctx, obs, vpc_ids)
     } else {
         Vec::new()
     };
@@ -166,7 +199,7 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
         obs.route_tables
             .extend(aws.describe_route_tables(Select::Vpcs(&recorded)).await?);
     }
-    Ok(obs)
+    Ok(())
 }
 
 /// Files each read under what it read, or under the denied reads.
