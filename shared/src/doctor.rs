@@ -67,17 +67,30 @@ pub async fn run(ctx: &Context) -> Result<Vec<Finding>> {
 
 /// Runs every check (pure).
 pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let Some(me) = &obs.me else { return out };
-    let finding = |kind: FindingKind, peering: Option<&str>, resource: &str, message: String, fix: String| Finding {
+    let Some(me) = &obs.me else { return Vec::new() };
+    let mut out = missing_vpcs(config, obs, me);
+    out.extend(routing_refusals(config, obs, me));
+    out.extend(dns_attributes(obs));
+    out.extend(quotas(config, obs, me));
+    out.extend(peering_paths(config, obs, me));
+    out.sort_by(|a, b| (a.kind, &a.resource, &a.message).cmp(&(b.kind, &b.resource, &b.message)));
+    out.dedup();
+    out
+}
+
+fn finding(kind: FindingKind, peering: Option<&str>, resource: &str, message: String, fix: String) -> Finding {
+    Finding {
         kind,
         peering: peering.map(str::to_string),
         resource: Some(resource.to_string()),
         message,
         fix,
-    };
+    }
+}
 
-    // Configured VPCs that do not exist.
+/// Configured VPCs that do not exist.
+fn missing_vpcs(config: &Config, obs: &DoctorObserved, me: &Identity) -> Vec<Finding> {
+    let mut out = Vec::new();
     for vpc in config.local_vpcs() {
         if !obs.vpcs.contains_key(&vpc) {
             let entries: Vec<&str> = config
@@ -101,9 +114,13 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
             ));
         }
     }
+    out
+}
 
-    // The routing invariant: blocks no route may go to (overlaps between
-    // peers of a VPC, blocks EC2 does not list).
+/// The routing invariant: blocks no route may go to (overlaps between
+/// peers of a VPC, blocks EC2 does not list).
+fn routing_refusals(config: &Config, obs: &DoctorObserved, me: &Identity) -> Vec<Finding> {
+    let mut out = Vec::new();
     let state = crate::routing::State {
         peerings: &obs.peerings,
         vpcs: &obs.vpcs,
@@ -118,8 +135,12 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
             .filter(|r| !matches!(r.refusal, crate::routing::Refusal::NotAllowed { .. }))
             .map(|r| r.finding()),
     );
+    out
+}
 
-    // DNS attributes of every configured VPC.
+/// DNS attributes of every configured VPC.
+fn dns_attributes(obs: &DoctorObserved) -> Vec<Finding> {
+    let mut out = Vec::new();
     let mut vpc_ids: Vec<&String> = obs.vpcs.keys().collect();
     vpc_ids.sort();
     for id in vpc_ids {
@@ -141,8 +162,12 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
             }
         }
     }
+    out
+}
 
-    // Quotas close to their limits.
+/// Quotas close to their limits.
+fn quotas(config: &Config, obs: &DoctorObserved, me: &Identity) -> Vec<Finding> {
+    let mut out = Vec::new();
     let s = &config.settings;
     let near = |used: usize, limit: usize| used as f64 >= limit as f64 * QUOTA_WARN_RATIO;
     for (vpc, _) in obs.vpcs.iter() {
@@ -192,8 +217,12 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
             }
         }
     }
+    out
+}
 
-    // Per managed, active peering: network ACLs and cross-region group references.
+/// Per managed, active peering: network ACLs and cross-region group references.
+fn peering_paths(config: &Config, obs: &DoctorObserved, me: &Identity) -> Vec<Finding> {
+    let mut out = Vec::new();
     for p in obs.peerings.iter().filter(|p| p.status == PeeringStatus::Active) {
         for side in p.local_sides(me) {
             let (local, remote) = (p.side(side), p.side(side.other()));
@@ -261,7 +290,5 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
             }
         }
     }
-    out.sort_by(|a, b| (a.kind, &a.resource, &a.message).cmp(&(b.kind, &b.resource, &b.message)));
-    out.dedup();
     out
 }
