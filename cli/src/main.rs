@@ -430,6 +430,7 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
                     ActionResult::NotStarted => "not started".to_string(),
                     ActionResult::Failed(e) => format!("FAILED: {e}"),
                     ActionResult::NotPermitted(e) => format!("NOT PERMITTED: {e}"),
+                    ActionResult::PeerGroupMissing(e) => format!("PEER GROUP MISSING: {e}"),
                 };
                 vec![
                     a.planned.peering.clone().unwrap_or_default(),

@@ -231,7 +231,8 @@ pub enum TableSelect {
     None,
 }
 
-/// A security-group rule to keep in place for the peer's CIDR blocks.
+/// A security-group rule to keep in place for the peer's CIDR blocks (or,
+/// with `peer_groups`, for the peer's security groups).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = schema::rule_needs_ports)]
@@ -248,6 +249,12 @@ pub struct RuleSpec {
     /// A port (`5432`) or range (`"1024-65535"`); absent for `all` and `icmp`.
     #[serde(default)]
     pub ports: Option<PortRange>,
+    /// Security groups of the peer VPC the rule references (account,
+    /// group and peering) instead of the peer's CIDR blocks: only those
+    /// groups' members get through. A peering in one region only: EC2 cannot
+    /// reference a group across regions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peer_groups: Vec<SecurityGroupId>,
 }
 
 fn default_protocol() -> Protocol {

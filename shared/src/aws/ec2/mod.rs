@@ -15,7 +15,7 @@ use super::{FILTER_VALUES_MAX, Select, aws_error};
 use crate::config::{Direction, PortRange, Protocol};
 use crate::error::AwsError;
 use crate::model::{
-    GroupRef, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, SgRule,
+    GroupRef, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, RulePeer, SecurityGroup, SgRule,
     Vpc,
 };
 use crate::ownership::MANAGED_TAG;
@@ -320,7 +320,7 @@ fn rules_from(
             Some(_) => true,
             None => false,
         };
-        *other += p.user_id_group_pairs().len() + p.prefix_list_ids().len();
+        *other += p.prefix_list_ids().len();
         refs.extend(p.user_id_group_pairs().iter().map(|g| GroupRef {
             group: g.group_id().unwrap_or_default().to_string(),
             account: g.user_id().map(str::to_string),
@@ -332,14 +332,18 @@ fn rules_from(
         }));
         let v4 = p.ip_ranges().iter().map(|r| (r.cidr_ip(), r.description()));
         let v6 = p.ipv6_ranges().iter().map(|r| (r.cidr_ipv6(), r.description()));
-        for (cidr, description) in v4.chain(v6) {
-            match (manageable, proto, parse_net(cidr)) {
-                (true, Some(protocol), Some(cidr)) => rules.push(ObservedRule {
+        let blocks = v4
+            .chain(v6)
+            .map(|(cidr, description)| (parse_net(cidr).map(RulePeer::Cidr), description));
+        let groups = p.user_id_group_pairs().iter().map(|g| (peer_group(g), g.description()));
+        for (peer, description) in blocks.chain(groups) {
+            match (manageable, proto, peer) {
+                (true, Some(protocol), Some(peer)) => rules.push(ObservedRule {
                     rule: SgRule {
                         direction,
                         protocol,
                         ports,
-                        cidr,
+                        peer,
                     },
                     description: description.map(str::to_string),
                 }),
@@ -348,6 +352,16 @@ fn rules_from(
         }
     }
     rules
+}
+
+/// A reference to another account's group across a peering: one a rule of
+/// ours can be (a reference within the account is the user's alone).
+fn peer_group(g: &t::UserIdGroupPair) -> Option<RulePeer> {
+    Some(RulePeer::Group {
+        account: g.user_id()?.to_string(),
+        group: g.group_id()?.to_string(),
+        peering: g.vpc_peering_connection_id()?.to_string(),
+    })
 }
 
 fn security_group_from(g: &t::SecurityGroup) -> SecurityGroup {
