@@ -9,8 +9,8 @@ use ipnet::IpNet;
 use peerlink::config::{Config, Direction, PortRange, Protocol};
 use peerlink::fixtures::{self, Entry, ME, PEER, REGION};
 use peerlink::model::{
-    Identity, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, RulePeer, SecurityGroup, SgRule,
-    Side, Vpc,
+    Identity, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, RulePeer,
+    SecurityGroup, SgRule, Side, Vpc,
 };
 use peerlink::ownership::{ALL_TABLES, DNS_ON, dns_tag, routes_tag};
 use peerlink::reconcile::Observed;

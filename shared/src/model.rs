@@ -256,7 +256,11 @@ impl fmt::Display for RulePeer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RulePeer::Cidr(net) => write!(f, "{net}"),
-            RulePeer::Group { account, group, peering } => write!(f, "group {account}/{group} (through {peering})"),
+            RulePeer::Group {
+                account,
+                group,
+                peering,
+            } => write!(f, "group {account}/{group} (through {peering})"),
         }
     }
 }

@@ -68,7 +68,7 @@ impl Account {
     }
 
     pub async fn context_with(&self, config_toml: &str, settings: Settings) -> peerlink::Context {
-        let config = Config::parse(config_toml, "test config").expect("valid test config");
+        let config = Config::parse_in(config_toml, "test config", Some(crate::REGION)).expect("valid test config");
         peerlink::Context::connect(&self.sdk, config, settings)
             .await
             .expect("context")

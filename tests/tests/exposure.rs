@@ -6,10 +6,12 @@ use peerlink::finding::FindingKind;
 use peerlink::fixtures::{self, Entry};
 use peerlink::reconcile::{self, Report, Scope};
 use peerlink::{Context, Deadline, Mode};
-use peerlink_tests::{Emulator, Link, decide};
+use peerlink_tests::{Emulator, Link, decide, peerlink};
 
 async fn pass(ctx: &Context) -> Report {
-    reconcile::run(ctx, Scope::All, Mode::Apply, Deadline::none()).await.unwrap()
+    reconcile::run(ctx, Scope::All, Mode::Apply, Deadline::none())
+        .await
+        .unwrap()
 }
 
 fn failed(report: &Report) -> Vec<String> {
@@ -119,15 +121,51 @@ async fn a_missing_peer_group_is_a_finding_and_the_rest_of_the_pass_is_done() {
     let pcx = link.request().await;
     assert_eq!(decide(&accepter_ctx, &pcx).await.accepted, vec![pcx.clone()]);
     let r = pass(&accepter_ctx).await;
-    assert!(failed(&r).is_empty(), "a missing peer group does not fail the pass: {r:#?}");
+    assert!(
+        failed(&r).is_empty(),
+        "a missing peer group does not fail the pass: {r:#?}"
+    );
     let finding = r.findings.iter().find(|f| f.message.contains(missing));
     let finding = finding.unwrap_or_else(|| panic!("the missing peer group is reported: {:#?}", r.findings));
     assert_eq!(finding.kind, FindingKind::MissingResource, "{finding:?}");
     // Everything else is done: the other group, the CIDR rule, the routes.
-    let ingress = link.accepter.group_rules(&link.accepter_vpc.security_group, false).await;
+    let ingress = link
+        .accepter
+        .group_rules(&link.accepter_vpc.security_group, false)
+        .await;
     assert!(ingress.iter().any(|g| g.group == app_sg), "{ingress:?}");
     let blocks = link.accepter.rules(&link.accepter_vpc.security_group, false).await;
     assert!(blocks.iter().any(|b| b.2 == 6432 && b.3 == "10.0.0.0/16"), "{blocks:?}");
     let routes = link.accepter.routes(&link.accepter_vpc.main_table).await;
     assert!(routes.contains(&("10.0.0.0/16".into(), pcx.clone())), "{routes:?}");
+}
+
+#[tokio::test]
+async fn a_cross_region_entry_with_peer_groups_is_refused_at_load() {
+    let emu = Emulator::shared();
+    let link = Link::new(emu, "220000000021", "220000000022").await;
+    let entry = Entry::new("orders-db", &link.accepter.id, &link.requester_vpc.id, &["10.1.0.0/16"])
+        .peer_vpc(&link.accepter_vpc.id)
+        .peer_region("us-west-2")
+        .rule_lines(&format!(
+            "group = \"{}\"\nports = 5432\npeer_groups = [\"{}\"]",
+            link.requester_vpc.security_group, link.accepter_vpc.security_group
+        ));
+    let doc = fixtures::document("", &[entry]);
+    let path = std::env::temp_dir().join(format!("exposure-{}.toml", std::process::id()));
+    std::fs::write(&path, &doc).unwrap();
+    let line = doc.lines().position(|l| l.contains("peer_groups")).unwrap() + 1;
+    let out = peerlink(&emu.endpoint, &["check-config", "--config", path.to_str().unwrap()]);
+    let printed = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{printed}");
+    assert!(
+        printed.contains(&format!(
+            ":{line}: error: peer[0] (name \"orders-db\"): security_group_rules[0].peer_groups"
+        )),
+        "{printed}"
+    );
+    // The functions load it the same way: nothing is decided on it.
+    let loaded = peerlink::config::Config::parse_in(&doc, "the parameter", Some(peerlink_tests::REGION));
+    assert!(loaded.is_err());
+    std::fs::remove_file(path).ok();
 }

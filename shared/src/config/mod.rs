@@ -337,7 +337,12 @@ impl Config {
     /// errors. Any error fails it; the message lists every error, each with
     /// its line, the first one first. Warnings ([`Config::check`]) do not.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let (config, problems) = Config::check(text);
+        Config::parse_in(text, origin, None)
+    }
+
+    /// [`Config::parse`] for a document used in `region` (see [`Config::check_in`]).
+    pub fn parse_in(text: &str, origin: &str, region: Option<&str>) -> Result<Config, ConfigError> {
+        let (config, problems) = Config::check_in(text, region);
         let errors: Vec<&Problem> = problems.iter().filter(|p| p.severity == Severity::Error).collect();
         match (config, errors.as_slice()) {
             (Some(config), []) => Ok(config),

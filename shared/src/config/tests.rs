@@ -423,3 +423,21 @@ fn declared_paths_are_checked_with_their_lines() {
         );
     }
 }
+
+#[test]
+fn peer_groups_across_regions_are_refused_with_their_line() {
+    let entry = crate::fixtures::Entry::new("orders", "111111111111", "vpc-0aaa1111aaaa1111a", &["10.1.0.0/16"])
+        .peer_region("us-west-2")
+        .rule_lines("group = \"sg-0aaa1111aaaa1111a\"\nports = 5432\npeer_groups = [\"sg-0bbb2222bbbb2222c\"]");
+    let doc = crate::fixtures::document("", &[entry]);
+    let err = Config::parse_in(&doc, "x.toml", Some("eu-west-1")).unwrap_err();
+    let line = line_of(&doc, "peer_groups");
+    assert!(
+        err.message.contains(&format!("line {line}:")) && err.message.contains("peer[0] (name \"orders\")"),
+        "{err}"
+    );
+    assert!(err.message.contains("across regions"), "{err}");
+    // In the peer's own region, and where the region is not known, it is fine.
+    Config::parse_in(&doc, "x.toml", Some("us-west-2")).unwrap();
+    Config::parse(&doc, "x.toml").unwrap();
+}

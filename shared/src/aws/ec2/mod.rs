@@ -15,8 +15,8 @@ use super::{FILTER_VALUES_MAX, Select, aws_error};
 use crate::config::{Direction, PortRange, Protocol};
 use crate::error::AwsError;
 use crate::model::{
-    GroupRef, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, RulePeer, SecurityGroup, SgRule,
-    Vpc,
+    GroupRef, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, RulePeer,
+    SecurityGroup, SgRule, Vpc,
 };
 use crate::ownership::MANAGED_TAG;
 

@@ -2,7 +2,9 @@
 //! [`AwsError`] whose code the apply step uses for idempotency.
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{self as t, IpPermission, IpRange, Ipv6Range, PeeringConnectionOptionsRequest, UserIdGroupPair};
+use aws_sdk_ec2::types::{
+    self as t, IpPermission, IpRange, Ipv6Range, PeeringConnectionOptionsRequest, UserIdGroupPair,
+};
 use ipnet::IpNet;
 
 use super::super::{PeeringRequest, aws_error};
@@ -136,7 +138,11 @@ fn permission(rule: &SgRule, description: Option<&str>) -> IpPermission {
                 .set_description(description)
                 .build(),
         ),
-        RulePeer::Group { account, group, peering } => builder.user_id_group_pairs(
+        RulePeer::Group {
+            account,
+            group,
+            peering,
+        } => builder.user_id_group_pairs(
             UserIdGroupPair::builder()
                 .user_id(account)
                 .group_id(group)
