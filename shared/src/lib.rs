@@ -19,6 +19,7 @@
 //! | [`decision`], [`accepter`] | the pure accept/reject decision and its checks; its orchestration (concurrent acceptances undone, announcements, `peerlink approve`, peerings accepted outside peerlink) |
 //! | [`reconcile`] | observe (one round) → [`reconcile::plan`] (pure) → apply, shared by finisher, drift and CLI |
 //! | [`finisher`], [`drift`], [`doctor`] | what each function (and `peerlink doctor`) does |
+//! | [`stale`] | rules left referencing a group through a gone peering: the user's reported (drift, doctor) |
 //! | [`continuation`] | a pass out of time asks for its own continuation (bounded) |
 //! | [`finding`], [`metrics`], [`logging`] | what we report: findings, EMF metrics, JSON logs |
 //! | [`verify`] | proving a path hop by hop (pure), its reads, the paths a configuration declares, advice when peering is the wrong tool |
@@ -59,6 +60,7 @@ pub mod ownership;
 pub mod reconcile;
 pub mod routing;
 pub mod settings;
+pub mod stale;
 pub mod verify;
 
 pub use context::{Context, Deadline, Mode};

@@ -284,6 +284,24 @@ impl fmt::Display for SgRule {
     }
 }
 
+/// A rule EC2 calls stale (DescribeStaleSecurityGroups): it references a
+/// group through a peering that is gone, or a group that is gone. It lets
+/// nothing through and still counts against the quota.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaleRule {
+    pub group: String,
+    pub vpc: String,
+    pub direction: Direction,
+    /// As EC2 names it (`tcp`, `udp`, `icmp`, `-1`).
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub account: Option<String>,
+    pub referenced_group: String,
+    pub peering: Option<String>,
+    pub peering_status: Option<String>,
+}
+
 /// A rule as found in a group, with its description (where our marker lives).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObservedRule {

@@ -169,3 +169,60 @@ async fn a_cross_region_entry_with_peer_groups_is_refused_at_load() {
     assert!(loaded.is_err());
     std::fs::remove_file(path).ok();
 }
+
+#[tokio::test]
+async fn a_deleted_peering_leaves_our_references_cleaned_and_the_users_reported() {
+    let link = Link::new(Emulator::shared(), "220000000031", "220000000032").await;
+    let (app_sg, db_sg) = (&link.requester_vpc.security_group, &link.accepter_vpc.security_group);
+    let accepter_ctx = link.accepter.context(&accepter_by_group(&link, &[app_sg], &[])).await;
+    let pcx = link.request().await;
+    assert_eq!(decide(&accepter_ctx, &pcx).await.accepted, vec![pcx.clone()]);
+    assert!(failed(&pass(&accepter_ctx).await).is_empty());
+    // The user's own reference to the same group, on another port.
+    link.accepter
+        .user_group_rule(db_sg, 6000, &link.requester.id, app_sg, &pcx)
+        .await;
+    link.requester.delete_peering(&pcx).await;
+
+    let drifted = peerlink::drift::run(&accepter_ctx, peerlink::config::DriftMode::Remediate, Deadline::none())
+        .await
+        .unwrap();
+    let marker = Some(format!("peerlink:{pcx}"));
+    let left = link.accepter.group_rules(db_sg, false).await;
+    assert!(
+        left.iter().all(|r| r.description != marker),
+        "our stale reference is removed with the peering: {left:?}"
+    );
+    assert!(
+        left.iter().any(|r| r.port == 6000 && r.group == *app_sg),
+        "the user's rule is theirs to remove: {left:?}"
+    );
+    let stale = |findings: &[peerlink::finding::Finding]| {
+        findings
+            .iter()
+            .filter(|f| f.kind.name() == "stale-reference")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let reported = stale(&drifted.reconcile.findings);
+    assert_eq!(
+        reported.len(),
+        1,
+        "the user's stale rule is reported: {:#?}",
+        drifted.reconcile.findings
+    );
+    let f = &reported[0];
+    assert_eq!(f.resource.as_deref(), Some(db_sg.as_str()), "{f:?}");
+    assert_eq!(f.peering.as_deref(), Some(pcx.as_str()), "{f:?}");
+    assert!(
+        f.message.contains(app_sg.as_str()) && f.message.contains("6000"),
+        "{f:?}"
+    );
+    assert!(f.fix.contains("revoke-security-group-ingress"), "{f:?}");
+    let calls = accepter_ctx.calls().summary();
+    assert_eq!(calls.calls("DescribeStaleSecurityGroups"), 1, "once per configured VPC");
+
+    // The doctor reports it too.
+    let doctor = peerlink::doctor::run(&accepter_ctx).await.unwrap();
+    assert_eq!(stale(&doctor).len(), 1, "{doctor:#?}");
+}

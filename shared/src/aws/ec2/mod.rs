@@ -16,7 +16,7 @@ use crate::config::{Direction, PortRange, Protocol};
 use crate::error::AwsError;
 use crate::model::{
     GroupRef, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, RulePeer,
-    SecurityGroup, SgRule, Vpc,
+    SecurityGroup, SgRule, StaleRule, Vpc,
 };
 use crate::ownership::MANAGED_TAG;
 
@@ -410,6 +410,44 @@ async fn describe_security_groups_by(
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error("DescribeSecurityGroups", e))?;
             out.extend(page.security_groups().iter().map(security_group_from));
+        }
+    }
+    Ok(out)
+}
+
+/// The stale rules of `vpc`'s groups, every page (EC2 allows 5 to 255 per page).
+pub async fn describe_stale_rules(ec2: &Client, vpc: &str) -> Result<Vec<StaleRule>, AwsError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_stale_security_groups()
+        .vpc_id(vpc)
+        .max_results(255)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("DescribeStaleSecurityGroups", e))?;
+        for g in page.stale_security_group_set() {
+            let group = g.group_id().unwrap_or_default();
+            let ways = [
+                (Direction::Ingress, g.stale_ip_permissions()),
+                (Direction::Egress, g.stale_ip_permissions_egress()),
+            ];
+            for (direction, perms) in ways {
+                for p in perms {
+                    out.extend(p.user_id_group_pairs().iter().map(|pair| StaleRule {
+                        group: group.to_string(),
+                        vpc: g.vpc_id().unwrap_or(vpc).to_string(),
+                        direction,
+                        protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+                        from_port: p.from_port(),
+                        to_port: p.to_port(),
+                        account: pair.user_id().map(str::to_string),
+                        referenced_group: pair.group_id().unwrap_or_default().to_string(),
+                        peering: pair.vpc_peering_connection_id().map(str::to_string),
+                        peering_status: pair.peering_status().map(str::to_string),
+                    }));
+                }
+            }
         }
     }
     Ok(out)
