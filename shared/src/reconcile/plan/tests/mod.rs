@@ -3,6 +3,7 @@
 
 mod cleanup;
 mod finish;
+mod groups;
 mod properties;
 mod withdraw;
 
