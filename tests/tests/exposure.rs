@@ -226,3 +226,31 @@ async fn a_deleted_peering_leaves_our_references_cleaned_and_the_users_reported(
     let doctor = peerlink::doctor::run(&accepter_ctx).await.unwrap();
     assert_eq!(stale(&doctor).len(), 1, "{doctor:#?}");
 }
+
+#[tokio::test]
+async fn a_rule_opens_only_its_cidrs_and_loses_one_the_peer_gives_up() {
+    let link = Link::new(Emulator::shared(), "220000000041", "220000000042").await;
+    let db_sg = &link.accepter_vpc.security_group;
+    let narrow = format!("group = \"{db_sg}\"\nports = 5432\ncidrs = [\"10.0.1.0/24\", \"10.2.5.0/24\"]");
+    let accepter_ctx = link.accepter.context(&accepter_by_group(&link, &[], &[&narrow])).await;
+    let pcx = link.request().await;
+    assert_eq!(decide(&accepter_ctx, &pcx).await.accepted, vec![pcx.clone()]);
+    assert!(failed(&pass(&accepter_ctx).await).is_empty());
+    let marker = Some(format!("peerlink:{pcx}"));
+    let opened = |rules: Vec<(String, i32, i32, String, Option<String>)>| {
+        let mut c: Vec<String> = rules.into_iter().filter(|r| r.4 == marker).map(|r| r.3).collect();
+        c.sort();
+        c
+    };
+    assert_eq!(
+        opened(link.accepter.rules(db_sg, false).await),
+        vec!["10.0.1.0/24", "10.2.5.0/24"],
+        "only the rule's ranges, not the peer's whole blocks"
+    );
+    // The peer gives 10.2.0.0/16 up: the range inside it is taken back.
+    link.requester
+        .disassociate_cidr(&link.requester_vpc.id, "10.2.0.0/16")
+        .await;
+    assert!(failed(&pass(&accepter_ctx).await).is_empty());
+    assert_eq!(opened(link.accepter.rules(db_sg, false).await), vec!["10.0.1.0/24"]);
+}

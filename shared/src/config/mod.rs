@@ -255,6 +255,11 @@ pub struct RuleSpec {
     /// reference a group across regions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peer_groups: Vec<SecurityGroupId>,
+    /// Narrower ranges than the peer's blocks: the rule opens only these
+    /// (each inside `allowed_cidrs`), and only while it lies inside a block
+    /// the peer has and may be routed (blocks change over time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cidrs: Vec<Cidr>,
 }
 
 fn default_protocol() -> Protocol {

@@ -113,6 +113,22 @@ impl PeerEntry {
         }
         for (i, rule) in self.security_group_rules.iter().enumerate() {
             let at = format!("security_group_rules[{i}]");
+            if !rule.cidrs.is_empty() && !rule.peer_groups.is_empty() {
+                add(
+                    format!("security_group_rules.{i}.cidrs"),
+                    format!(
+                        "{at}: cidrs and peer_groups exclude each other (a rule references groups or opens ranges)"
+                    ),
+                );
+            }
+            for (k, cidr) in rule.cidrs.iter().enumerate() {
+                if !self.allows(&cidr.0) {
+                    add(
+                        format!("security_group_rules.{i}.cidrs.{k}"),
+                        format!("{at}.cidrs: {cidr} lies outside allowed_cidrs: it cannot be in the peer VPC"),
+                    );
+                }
+            }
             match (rule.protocol, rule.ports) {
                 (Protocol::Tcp | Protocol::Udp, None) => add(
                     format!("security_group_rules.{i}"),

@@ -97,8 +97,13 @@ impl Planner<'_> {
     }
 
     /// What the rule lets through: the peer's groups it names (same region
-    /// only: `None` and a finding otherwise), else the peer blocks routed.
+    /// only: `None` and a finding otherwise), else its own ranges that lie
+    /// inside a peer block routed now, else the peer blocks routed.
     fn rule_peers(&mut self, b: &Binding<'_>, spec: &RuleSpec, dests: &[IpNet]) -> Option<Vec<RulePeer>> {
+        if !spec.cidrs.is_empty() {
+            let inside = spec.cidrs.iter().filter(|c| dests.iter().any(|d| d.contains(&c.0)));
+            return Some(inside.map(|c| RulePeer::Cidr(c.0)).collect());
+        }
         if spec.peer_groups.is_empty() {
             return Some(dests.iter().map(|d| RulePeer::Cidr(*d)).collect());
         }

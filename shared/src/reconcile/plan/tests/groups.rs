@@ -9,7 +9,9 @@ fn by_group(peer_region: &str) -> Config {
     let orders = Entry::new("orders", PEER, VPC, &["10.0.0.0/15"])
         .peer_vpc(PEER_VPC)
         .peer_region(peer_region)
-        .rule_lines(&format!("group = \"{SG}\"\nports = 5432\npeer_groups = [\"{PEER_SG}\"]"));
+        .rule_lines(&format!(
+            "group = \"{SG}\"\nports = 5432\npeer_groups = [\"{PEER_SG}\"]"
+        ));
     fixtures::config("", &[orders])
 }
 
