@@ -18,8 +18,8 @@ pub use world::{World, accepter_world};
 use super::{ApiCalls, Aws, Interfaces, KeyDescription, Parameter, PeeringRequest, Pending, SecretDescription, Select};
 use crate::error::AwsError;
 use crate::model::{
-    NetworkAcl, NetworkInterface, ObservedRule, Peering, PeeringStatus, Route, RouteTable, RouteTarget, RulePeer,
-    SecurityGroup, SgRule, Side, StaleRule, Vpc, VpcDnsAttribute,
+    NetworkAcl, NetworkInterface, ObservedRule, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup,
+    SgRule, Side, StaleRule, Vpc, VpcDnsAttribute,
 };
 use crate::ownership::MANAGED_TAG;
 
@@ -210,43 +210,7 @@ impl Aws for Memory {
         })
     }
     fn describe_stale_rules<'a>(&'a self, vpc: &'a str) -> Pending<'a, Vec<StaleRule>> {
-        self.call("DescribeStaleSecurityGroups", |w| {
-            let active = |pcx: &str| {
-                w.peerings
-                    .iter()
-                    .any(|p| p.id == pcx && p.status == PeeringStatus::Active)
-            };
-            let mut out = Vec::new();
-            for g in w.groups.iter().filter(|g| g.vpc == vpc) {
-                for r in &g.rules {
-                    let RulePeer::Group {
-                        account,
-                        group,
-                        peering,
-                    } = &r.rule.peer
-                    else {
-                        continue;
-                    };
-                    if active(peering) {
-                        continue;
-                    }
-                    let ports = r.rule.ports.map(|p| (i32::from(p.from), i32::from(p.to)));
-                    out.push(StaleRule {
-                        group: g.id.clone(),
-                        vpc: g.vpc.clone(),
-                        direction: r.rule.direction,
-                        protocol: r.rule.protocol.ec2_name().to_string(),
-                        from_port: ports.map(|p| p.0),
-                        to_port: ports.map(|p| p.1),
-                        account: Some(account.clone()),
-                        referenced_group: group.clone(),
-                        peering: Some(peering.clone()),
-                        peering_status: Some("deleted".into()),
-                    });
-                }
-            }
-            Ok(out)
-        })
+        self.call("DescribeStaleSecurityGroups", |w| Ok(w.stale_rules(vpc)))
     }
     fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
         self.call("DescribeNetworkAcls", |w| {
