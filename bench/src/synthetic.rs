@@ -9,8 +9,8 @@ use ipnet::IpNet;
 use peerlink::config::{Config, Direction, PortRange, Protocol};
 use peerlink::fixtures::{self, Entry, ME, PEER, REGION};
 use peerlink::model::{
-    Identity, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, SgRule,
-    Side, Vpc,
+    Identity, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, RulePeer,
+    SecurityGroup, SgRule, Side, Vpc,
 };
 use peerlink::ownership::{ALL_TABLES, DNS_ON, dns_tag, routes_tag};
 use peerlink::reconcile::Observed;
@@ -73,7 +73,7 @@ pub fn account(shape: Shape) -> (Config, Observed) {
                     direction: Direction::Ingress,
                     protocol: Protocol::Tcp,
                     ports: Some(PortRange { from: 443, to: 443 }),
-                    cidr: format!("192.168.{}.{}/32", r / 256, r % 256).parse().expect("cidr"),
+                    peer: RulePeer::Cidr(format!("192.168.{}.{}/32", r / 256, r % 256).parse().expect("cidr")),
                 },
                 description: Some(format!("user rule {r}")),
             });
@@ -163,7 +163,7 @@ pub fn account(shape: Shape) -> (Config, Observed) {
                     direction: Direction::Ingress,
                     protocol: Protocol::Tcp,
                     ports: marker_port,
-                    cidr: remote,
+                    peer: RulePeer::Cidr(remote),
                 },
                 description: Some(peerlink::ownership::rule_marker(&pcx)),
             });

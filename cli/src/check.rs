@@ -5,9 +5,10 @@
 use peerlink::config::{Config, Problem, Severity};
 
 /// What `check-config` prints for the document `text` read from `origin`,
-/// and whether it is valid (no error; warnings allowed).
-pub fn check_config(origin: &str, text: &str) -> (String, bool) {
-    let (config, problems) = Config::check(text);
+/// and whether it is valid (no error; warnings allowed). With `region`, the
+/// entries are also checked against it (see `Config::check_in`).
+pub fn check_config(origin: &str, text: &str, region: Option<&str>) -> (String, bool) {
+    let (config, problems) = Config::check_in(text, region);
     let mut out = String::new();
     for p in &problems {
         out.push_str(&line(origin, p));
@@ -82,7 +83,7 @@ mod tests {
     #[test]
     fn every_problem_is_printed_with_its_line() {
         let doc = "[settings]\nwrite_concurrency = 0\n\n[[peer]]\nname = \"a\"\npeer_account = \"1\"\nallowed_cidrs = [\"0.0.0.0/0\"]\nlocal_vpc = \"vpc-0bbb2222bbbb2222b\"\n\n[[peer]]\nname = \"b\"\npeer_account = \"111111111111\"\nallowed_cidrs = [\"0.0.0.0/0\"]\nlocal_vpc = \"vpc-0bbb2222bbbb2222b\"\nauto_accept = \"yes\"\n";
-        let (out, ok) = check_config("x.toml", doc);
+        let (out, ok) = check_config("x.toml", doc, None);
         assert!(!ok, "{out}");
         let lines: Vec<&str> = out.lines().collect();
         assert!(
@@ -104,7 +105,7 @@ mod tests {
     #[test]
     fn warnings_do_not_fail() {
         let doc = "[[peer]]\nname = \"a\"\npeer_account = \"111111111111\"\nallowed_cidrs = [\"10.0.0.0/16\", \"::/0\"]\nlocal_vpc = \"vpc-0bbb2222bbbb2222b\"\n";
-        let (out, ok) = check_config("x.toml", doc);
+        let (out, ok) = check_config("x.toml", doc, None);
         assert!(ok, "{out}");
         assert!(
             out.starts_with("x.toml:4: warning: peer[0] (name \"a\"): allowed_cidrs contains ::/0, a catch-all"),

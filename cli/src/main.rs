@@ -181,7 +181,15 @@ async fn context(cli: &Cli, config: Option<Config>) -> Result<Context, AnyError>
     let sdk = load_sdk_config(&settings.resilience).await;
     let config = match config {
         Some(config) => config,
-        None => load_config(&source(cli, &settings)?, &Clients::new(&sdk, &settings.ec2_buckets)).await?,
+        None => {
+            let region = sdk.region().map(|r| r.to_string());
+            load_config(
+                &source(cli, &settings)?,
+                &Clients::new(&sdk, &settings.ec2_buckets),
+                region.as_deref(),
+            )
+            .await?
+        }
     };
     Ok(Context::connect(&sdk, config, settings).await?)
 }
@@ -278,7 +286,10 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
 
 async fn check_config(cli: &Cli) -> Result<ExitCode, AnyError> {
     let (origin, text) = config_text(cli).await?;
-    let (output, valid) = peerlink_cli::check::check_config(&origin, &text);
+    // The document's region, when the environment names it: an entry may
+    // then be checked against it (peer_groups).
+    let region = std::env::var("AWS_REGION").ok().filter(|v| !v.is_empty());
+    let (output, valid) = peerlink_cli::check::check_config(&origin, &text, region.as_deref());
     print!("{output}");
     Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -446,6 +457,7 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
                     ActionResult::NotStarted => "not started".to_string(),
                     ActionResult::Failed(e) => format!("FAILED: {e}"),
                     ActionResult::NotPermitted(e) => format!("NOT PERMITTED: {e}"),
+                    ActionResult::PeerGroupMissing(e) => format!("PEER GROUP MISSING: {e}"),
                 };
                 vec![
                     a.planned.peering.clone().unwrap_or_default(),

@@ -255,6 +255,9 @@ NOT_GRANTED = {
 # and their subnets' network ACLs.
 READS_PATHS = {"DescribeNetworkInterfaces", "DescribeNetworkAcls"}
 
+# Drift reports the user's rules a deleted peering left stale.
+READS_STALE = {"DescribeStaleSecurityGroups"}
+
 READS_FINISH = {"DescribeVpcPeeringConnections", "DescribeVpcs", "DescribeVpcAttribute", "DescribeRouteTables",
                 "DescribeSecurityGroups", "DescribeSecret", "GetResourcePolicy", "DescribeKey", "GetKeyPolicy",
                 "ListSecrets"}
@@ -278,7 +281,7 @@ CALLS = {
     "accepter": {"DescribeVpcPeeringConnections", "DescribeVpcs", "PutEvents", "GetParameter",
                  "DeleteVpcPeeringConnection"} | DECIDE,
     "finisher": READS_FINISH | WRITES_FINISH | {"PutEvents", "GetParameter"},
-    "drift": READS_FINISH | READS_PATHS | WRITES_FINISH | DECIDE | {"PutEvents", "GetParameter"},
+    "drift": READS_FINISH | READS_PATHS | READS_STALE | WRITES_FINISH | DECIDE | {"PutEvents", "GetParameter"},
 }
 # A requester account cannot accept or reject (infra/requester.yaml).
 WITHOUT = {"requester": DECIDE}

@@ -84,9 +84,10 @@ impl Context {
 
 /// Reads and parses the configuration from `source`; an SSM parameter is
 /// read with decryption (a SecureString works too).
-pub async fn load_config(source: &ConfigSource, aws: &dyn Aws) -> Result<Config> {
+/// `region`, when known, is where the document is used (see [`Config::check_in`]).
+pub async fn load_config(source: &ConfigSource, aws: &dyn Aws, region: Option<&str>) -> Result<Config> {
     let (text, _) = read_config_text(source, aws).await?;
-    Ok(Config::parse(&text, &source.to_string())?)
+    Ok(Config::parse_in(&text, &source.to_string(), region)?)
 }
 
 /// The configuration's text and, for an SSM parameter, its version.
@@ -112,6 +113,8 @@ async fn read_config_text(source: &ConfigSource, aws: &dyn Aws) -> Result<(Strin
 /// never used in its place.
 pub struct ConfigCache {
     source: ConfigSource,
+    /// The region the document is used in, when known.
+    region: Option<String>,
     last: Mutex<Option<(String, Arc<Config>)>>,
 }
 
@@ -119,8 +122,14 @@ impl ConfigCache {
     pub fn new(source: ConfigSource) -> ConfigCache {
         ConfigCache {
             source,
+            region: None,
             last: Mutex::new(None),
         }
+    }
+
+    /// The same, for a document used in `region` (see [`Config::check_in`]).
+    pub fn in_region(self, region: Option<String>) -> ConfigCache {
+        ConfigCache { region, ..self }
     }
 
     /// The configuration as it is now.
@@ -132,7 +141,7 @@ impl ConfigCache {
                 return Ok(config.clone());
             }
         }
-        let config = Arc::new(Config::parse(&text, &origin)?);
+        let config = Arc::new(Config::parse_in(&text, &origin, self.region.as_deref())?);
         let shown = version.map(|n| format!("version {n}")).unwrap_or_default();
         tracing::info!(source = %origin, version = %shown, entries = config.peers.len(), "configuration loaded");
         *self.last.lock().expect("config cache") = Some((text, config.clone()));

@@ -1,7 +1,8 @@
 //! Doctor: checks what peerlink does not own but users trip on when a peered
 //! service does not answer: network ACLs that block the
 //! service port or the return traffic, VPC DNS attributes, quotas close to
-//! their limits, security-group references across regions. Read-only; every
+//! their limits, security-group references across regions, rules left stale
+//! by a deleted peering. Read-only; every
 //! finding comes with a plain-language fix.
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use crate::context::Context;
 use crate::error::Result;
 use crate::finding::{Finding, FindingKind};
 use crate::matching::match_entry;
-use crate::model::{Identity, NetworkAcl, Peering, PeeringStatus, RouteTable, SecurityGroup, Side, Vpc};
+use crate::model::{Identity, NetworkAcl, Peering, PeeringStatus, RouteTable, SecurityGroup, Side, StaleRule, Vpc};
 use crate::verify::nacl::{self, EPHEMERAL};
 
 /// Share of a quota at which the doctor warns.
@@ -29,6 +30,8 @@ pub struct DoctorObserved {
     pub route_tables: Vec<RouteTable>,
     pub security_groups: Vec<SecurityGroup>,
     pub network_acls: Vec<NetworkAcl>,
+    /// Rules of the configured VPCs' groups EC2 calls stale.
+    pub stale: Vec<StaleRule>,
 }
 
 /// Reads everything the checks need for the VPCs in the configuration: one
@@ -44,10 +47,12 @@ pub async fn observe(ctx: &Context) -> Result<DoctorObserved> {
         aws.describe_network_acls(&vpc_ids),
     );
     let mut vpcs: HashMap<String, Vpc> = vpcs?.into_iter().map(|v| (v.id.clone(), v)).collect();
+    let mut stale = Vec::new();
     for v in vpcs.values_mut() {
         let (support, hostnames) = aws.vpc_dns_attributes(&v.id).await?;
         v.dns_support = Some(support);
         v.dns_hostnames = Some(hostnames);
+        stale.extend(aws.describe_stale_rules(&v.id).await?);
     }
     Ok(DoctorObserved {
         me: Some(ctx.me.clone()),
@@ -56,6 +61,7 @@ pub async fn observe(ctx: &Context) -> Result<DoctorObserved> {
         route_tables: tables?,
         security_groups: groups?,
         network_acls: acls?,
+        stale,
     })
 }
 
@@ -73,6 +79,7 @@ pub fn check(config: &Config, obs: &DoctorObserved) -> Vec<Finding> {
     out.extend(dns_attributes(obs));
     out.extend(quotas(config, obs, me));
     out.extend(peering_paths(config, obs, me));
+    out.extend(crate::stale::findings(&obs.stale, obs.security_groups.iter()));
     out.sort_by(|a, b| (a.kind, &a.resource, &a.message).cmp(&(b.kind, &b.resource, &b.message)));
     out.dedup();
     out

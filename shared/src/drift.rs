@@ -14,7 +14,7 @@ use crate::finding::FindingKind;
 use crate::metrics::{InvocationReport, Progress};
 use crate::model::PeeringStatus;
 use crate::reconcile::{self, Report, Scope, observe};
-use crate::verify;
+use crate::{stale, verify};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DriftReport {
@@ -107,6 +107,17 @@ pub async fn run(ctx: &Context, drift_mode: DriftMode, deadline: Deadline) -> Re
         tracing::warn!(peering_id = f.peering.as_deref().unwrap_or(""), finding = ?f.kind, message = %f.message, fix = %f.fix, "finding");
         reconcile.findings.push(f);
     }
+    // The user's rules left stale by a gone peering (ours went with its
+    // clean-up): one read per configured VPC where one can be.
+    let vpcs: Vec<String> = ctx
+        .config
+        .local_vpcs()
+        .into_iter()
+        .filter(|v| obs.vpcs.contains_key(v))
+        .filter(|v| stale::can_matter(v, &obs.peerings, obs.security_groups.values()))
+        .collect();
+    let found = stale::check(ctx, &vpcs, obs.security_groups.values()).await?;
+    reconcile.findings.extend(found);
     // Declared paths: this account's half of each, as observed.
     let repaired = if mode == Mode::Apply { reconcile.done() } else { 0 };
     reconcile

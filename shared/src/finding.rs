@@ -62,6 +62,11 @@ pub enum FindingKind {
     /// admits each mutating action 5 times a second): the rest is left to
     /// the pass's continuation, or the next scheduled one.
     WorkLeft,
+    /// A rule of the user's references a security group through a peering
+    /// that is gone (or a group that is gone): EC2 keeps it, stale; it lets
+    /// nothing through and counts against the quota. (peerlink's own are
+    /// removed with the peering.)
+    StaleReference,
 }
 
 impl FindingKind {

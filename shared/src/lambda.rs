@@ -51,10 +51,11 @@ impl Process {
     async fn start() -> Result<Process> {
         let settings = Settings::from_env()?;
         let sdk = load_sdk_config(&settings.resilience).await;
-        let config = ConfigCache::new(settings.require_config_source()?.clone());
+        let region = sdk.region().map(|r| r.to_string());
+        let config = ConfigCache::new(settings.require_config_source()?.clone()).in_region(region.clone());
         Ok(Process {
             aws: Arc::new(Clients::new(&sdk, &settings.ec2_buckets)),
-            region: sdk.region().map(|r| r.to_string()),
+            region,
             settings,
             config,
             account: OnceCell::new(),

@@ -31,6 +31,7 @@ pub mod ownership;
 pub mod reconcile;
 pub mod routing;
 pub mod settings;
+pub mod stale;
 pub mod verify;
 
 pub use context::{Context, Deadline, Mode};

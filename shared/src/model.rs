@@ -217,14 +217,52 @@ impl RouteTable {
     }
 }
 
-/// One security-group rule: one protocol, port range and CIDR (EC2 counts
+/// One security-group rule: one protocol, port range and peer (EC2 counts
 /// rules this way against the quota).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct SgRule {
     pub direction: Direction,
     pub protocol: Protocol,
     pub ports: Option<PortRange>,
-    pub cidr: IpNet,
+    pub peer: RulePeer,
+}
+
+/// What a rule lets in (ingress) or out to (egress): a CIDR block, or a
+/// security group of the peer account referenced across a peering in the
+/// same region (EC2's `UserIdGroupPair`: UserId, GroupId,
+/// VpcPeeringConnectionId).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RulePeer {
+    Cidr(IpNet),
+    Group {
+        account: String,
+        group: String,
+        peering: String,
+    },
+}
+
+impl RulePeer {
+    /// The CIDR block, for a rule that names one.
+    pub fn cidr(&self) -> Option<&IpNet> {
+        match self {
+            RulePeer::Cidr(net) => Some(net),
+            RulePeer::Group { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for RulePeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RulePeer::Cidr(net) => write!(f, "{net}"),
+            RulePeer::Group {
+                account,
+                group,
+                peering,
+            } => write!(f, "group {account}/{group} (through {peering})"),
+        }
+    }
 }
 
 impl fmt::Display for SgRule {
@@ -241,9 +279,27 @@ impl fmt::Display for SgRule {
             self.protocol.ec2_name(),
             ports,
             way,
-            self.cidr
+            self.peer
         )
     }
+}
+
+/// A rule EC2 calls stale (DescribeStaleSecurityGroups): it references a
+/// group through a peering that is gone, or a group that is gone. It lets
+/// nothing through and still counts against the quota.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaleRule {
+    pub group: String,
+    pub vpc: String,
+    pub direction: Direction,
+    /// As EC2 names it (`tcp`, `udp`, `icmp`, `-1`).
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub account: Option<String>,
+    pub referenced_group: String,
+    pub peering: Option<String>,
+    pub peering_status: Option<String>,
 }
 
 /// A rule as found in a group, with its description (where our marker lives).

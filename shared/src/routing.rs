@@ -229,8 +229,9 @@ impl<'a> InPlace<'a> {
         }
         for g in state.groups.values() {
             for r in &g.rules {
-                if let Some(pcx) = marked_peering(r.description.as_deref()) {
-                    out.rules.entry(pcx).or_default().push((g.id.as_str(), r.rule.cidr));
+                // A group reference holds no block.
+                if let (Some(pcx), Some(cidr)) = (marked_peering(r.description.as_deref()), r.rule.peer.cidr()) {
+                    out.rules.entry(pcx).or_default().push((g.id.as_str(), *cidr));
                 }
             }
         }

@@ -19,6 +19,16 @@ pub struct Account {
     pub ssm: aws_sdk_ssm::Client,
 }
 
+/// A rule's reference to a security group, as EC2 describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRule {
+    pub account: String,
+    pub group: String,
+    pub peering: Option<String>,
+    pub port: i32,
+    pub description: Option<String>,
+}
+
 /// A VPC built for a test.
 #[derive(Debug, Clone)]
 pub struct TestVpc {
@@ -58,7 +68,7 @@ impl Account {
     }
 
     pub async fn context_with(&self, config_toml: &str, settings: Settings) -> peerlink::Context {
-        let config = Config::parse(config_toml, "test config").expect("valid test config");
+        let config = Config::parse_in(config_toml, "test config", Some(crate::REGION)).expect("valid test config");
         peerlink::Context::connect(&self.sdk, config, settings)
             .await
             .expect("context")
@@ -375,6 +385,61 @@ impl Account {
             }
         }
         rules
+    }
+
+    /// The group references of a group's ingress or egress rules as
+    /// (account, group, peering, port, description).
+    pub async fn group_rules(&self, group: &str, egress: bool) -> Vec<GroupRule> {
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .group_ids(group)
+            .send()
+            .await
+            .expect("DescribeSecurityGroups");
+        let g = &out.security_groups()[0];
+        let perms = if egress {
+            g.ip_permissions_egress()
+        } else {
+            g.ip_permissions()
+        };
+        let mut rules = Vec::new();
+        for p in perms {
+            for pair in p.user_id_group_pairs() {
+                rules.push(GroupRule {
+                    account: pair.user_id().unwrap_or_default().to_string(),
+                    group: pair.group_id().unwrap_or_default().to_string(),
+                    peering: pair.vpc_peering_connection_id().map(str::to_string),
+                    port: p.from_port().unwrap_or(-1),
+                    description: pair.description().map(str::to_string),
+                });
+            }
+        }
+        rules
+    }
+
+    /// A rule written by the user (not peerlink) referencing `peer`'s group
+    /// `peer_group` across `peering`.
+    pub async fn user_group_rule(&self, group: &str, port: i32, peer: &str, peer_group: &str, peering: &str) {
+        let pair = aws_sdk_ec2::types::UserIdGroupPair::builder()
+            .user_id(peer)
+            .group_id(peer_group)
+            .vpc_peering_connection_id(peering)
+            .description("the user's own")
+            .build();
+        let perm = aws_sdk_ec2::types::IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(port)
+            .to_port(port)
+            .user_id_group_pairs(pair)
+            .build();
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(group)
+            .ip_permissions(perm)
+            .send()
+            .await
+            .expect("AuthorizeSecurityGroupIngress");
     }
 
     /// `AllowDnsResolutionFromRemoteVpc` on (requester, accepter) as this account sees them.

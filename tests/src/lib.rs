@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-pub use account::{Account, TestSecret, TestVpc};
+pub use account::{Account, GroupRule, TestSecret, TestVpc};
 pub use chain::{Chain, EventCapture, connect_by_events};
 pub use cli::{peerlink, peerlink_as};
 pub use emulator::{Emulator, PendingBlocks};

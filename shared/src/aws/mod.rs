@@ -29,7 +29,7 @@ pub use secrets::{KeyDescription, SecretDescription};
 
 use crate::error::AwsError;
 use crate::model::{
-    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, Vpc, VpcDnsAttribute,
+    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, StaleRule, Vpc, VpcDnsAttribute,
 };
 
 /// A call under way.
@@ -104,6 +104,8 @@ pub trait Aws: Send + Sync {
     fn describe_route_tables<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<RouteTable>>;
     fn describe_security_groups<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<SecurityGroup>>;
     fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>>;
+    /// The stale rules of the groups of `vpc` (every page).
+    fn describe_stale_rules<'a>(&'a self, vpc: &'a str) -> Pending<'a, Vec<StaleRule>>;
     /// The network ACL of each of these subnets.
     fn describe_subnet_network_acls<'a>(&'a self, subnets: &'a [String]) -> Pending<'a, Vec<NetworkAcl>>;
     /// The route tables associated with `subnets` and the main tables of `vpcs`.

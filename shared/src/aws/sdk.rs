@@ -18,7 +18,7 @@ use super::{
 };
 use crate::error::AwsError;
 use crate::model::{
-    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, Vpc, VpcDnsAttribute,
+    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, StaleRule, Vpc, VpcDnsAttribute,
 };
 
 /// Retry and timeout settings. The SDK retries throttling (`RequestLimitExceeded`,
@@ -224,6 +224,9 @@ impl Aws for Clients {
     }
     fn describe_security_groups<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<SecurityGroup>> {
         Box::pin(self.paced("DescribeSecurityGroups", ec2::describe_security_groups(&self.ec2, by)))
+    }
+    fn describe_stale_rules<'a>(&'a self, vpc: &'a str) -> Pending<'a, Vec<StaleRule>> {
+        Box::pin(self.paced("DescribeStaleSecurityGroups", ec2::describe_stale_rules(&self.ec2, vpc)))
     }
     fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
         Box::pin(self.paced("DescribeNetworkAcls", ec2::describe_network_acls(&self.ec2, vpcs)))

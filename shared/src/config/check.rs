@@ -66,6 +66,13 @@ impl Config {
     /// warnings, each with its line, sorted by line. The configuration comes
     /// back only when there is no error (warnings allowed).
     pub fn check(text: &str) -> (Option<Config>, Vec<Problem>) {
+        Config::check_in(text, None)
+    }
+
+    /// [`Config::check`] for a document used in `region` (when known): an
+    /// entry whose peer is in another region may not name `peer_groups`
+    /// (EC2 cannot reference a security group across regions).
+    pub fn check_in(text: &str, region: Option<&str>) -> (Option<Config>, Vec<Problem>) {
         let doc = Lines::new(text);
         let (root, syntax) = DeTable::parse_recoverable(text);
         if !syntax.is_empty() {
@@ -152,6 +159,16 @@ impl Config {
             for Invalid { path, message } in entry.warnings() {
                 add(
                     Severity::Warning,
+                    &format!("peer.{i}.{path}"),
+                    format!("{label}: {message}"),
+                );
+            }
+        }
+        for &(i, entry) in clean.iter().filter(|_| region.is_some()) {
+            for Invalid { path, message } in entry.region_problems(region.unwrap_or_default()) {
+                let label = &peers[i].1;
+                add(
+                    Severity::Error,
                     &format!("peer.{i}.{path}"),
                     format!("{label}: {message}"),
                 );

@@ -231,7 +231,8 @@ pub enum TableSelect {
     None,
 }
 
-/// A security-group rule to keep in place for the peer's CIDR blocks.
+/// A security-group rule to keep in place for the peer's CIDR blocks (or,
+/// with `peer_groups`, for the peer's security groups).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = schema::rule_needs_ports)]
@@ -248,6 +249,17 @@ pub struct RuleSpec {
     /// A port (`5432`) or range (`"1024-65535"`); absent for `all` and `icmp`.
     #[serde(default)]
     pub ports: Option<PortRange>,
+    /// Security groups of the peer VPC the rule references (account,
+    /// group and peering) instead of the peer's CIDR blocks: only those
+    /// groups' members get through. A peering in one region only: EC2 cannot
+    /// reference a group across regions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peer_groups: Vec<SecurityGroupId>,
+    /// Narrower ranges than the peer's blocks: the rule opens only these
+    /// (each inside `allowed_cidrs`), and only while it lies inside a block
+    /// the peer has and may be routed (blocks change over time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cidrs: Vec<Cidr>,
 }
 
 fn default_protocol() -> Protocol {
@@ -330,7 +342,12 @@ impl Config {
     /// errors. Any error fails it; the message lists every error, each with
     /// its line, the first one first. Warnings ([`Config::check`]) do not.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let (config, problems) = Config::check(text);
+        Config::parse_in(text, origin, None)
+    }
+
+    /// [`Config::parse`] for a document used in `region` (see [`Config::check_in`]).
+    pub fn parse_in(text: &str, origin: &str, region: Option<&str>) -> Result<Config, ConfigError> {
+        let (config, problems) = Config::check_in(text, region);
         let errors: Vec<&Problem> = problems.iter().filter(|p| p.severity == Severity::Error).collect();
         match (config, errors.as_slice()) {
             (Some(config), []) => Ok(config),

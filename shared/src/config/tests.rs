@@ -423,3 +423,43 @@ fn declared_paths_are_checked_with_their_lines() {
         );
     }
 }
+
+#[test]
+fn peer_groups_across_regions_are_refused_with_their_line() {
+    let entry = crate::fixtures::Entry::new("orders", "111111111111", "vpc-0aaa1111aaaa1111a", &["10.1.0.0/16"])
+        .peer_region("us-west-2")
+        .rule_lines("group = \"sg-0aaa1111aaaa1111a\"\nports = 5432\npeer_groups = [\"sg-0bbb2222bbbb2222c\"]");
+    let doc = crate::fixtures::document("", &[entry]);
+    let err = Config::parse_in(&doc, "x.toml", Some("eu-west-1")).unwrap_err();
+    let line = line_of(&doc, "peer_groups");
+    assert!(
+        err.message.contains(&format!("line {line}:")) && err.message.contains("peer[0] (name \"orders\")"),
+        "{err}"
+    );
+    assert!(err.message.contains("across regions"), "{err}");
+    // In the peer's own region, and where the region is not known, it is fine.
+    Config::parse_in(&doc, "x.toml", Some("us-west-2")).unwrap();
+    Config::parse(&doc, "x.toml").unwrap();
+}
+
+#[test]
+fn rule_cidrs_must_be_allowed_and_exclude_peer_groups() {
+    let entry = crate::fixtures::Entry::new("orders", "111111111111", "vpc-0aaa1111aaaa1111a", &["10.1.0.0/16"])
+        .rule_lines("group = \"sg-0aaa1111aaaa1111a\"\nports = 5432\ncidrs = [\"10.1.2.0/24\", \"10.9.0.0/24\"]")
+        .rule_lines(
+            "group = \"sg-0aaa1111aaaa1111a\"\nports = 6432\ncidrs = [\"10.1.3.0/24\"]\npeer_groups = [\"sg-0bbb2222bbbb2222c\"]",
+        );
+    let doc = crate::fixtures::document("", &[entry]);
+    let got = problems_of(&doc);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[0].0, Some(line_of(&doc, "10.9.0.0/24")), "{got:#?}");
+    assert!(got[0].2.contains("10.9.0.0/24 lies outside allowed_cidrs"), "{got:#?}");
+    assert!(
+        got[1].2.contains("cidrs and peer_groups exclude each other"),
+        "{got:#?}"
+    );
+    let fine = doc
+        .replace(", \"10.9.0.0/24\"", "")
+        .replace("peer_groups = [\"sg-0bbb2222bbbb2222c\"]", "");
+    Config::parse(&fine, "x.toml").unwrap();
+}

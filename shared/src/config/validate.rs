@@ -113,6 +113,22 @@ impl PeerEntry {
         }
         for (i, rule) in self.security_group_rules.iter().enumerate() {
             let at = format!("security_group_rules[{i}]");
+            if !rule.cidrs.is_empty() && !rule.peer_groups.is_empty() {
+                add(
+                    format!("security_group_rules.{i}.cidrs"),
+                    format!(
+                        "{at}: cidrs and peer_groups exclude each other (a rule references groups or opens ranges)"
+                    ),
+                );
+            }
+            for (k, cidr) in rule.cidrs.iter().enumerate() {
+                if !self.allows(&cidr.0) {
+                    add(
+                        format!("security_group_rules.{i}.cidrs.{k}"),
+                        format!("{at}.cidrs: {cidr} lies outside allowed_cidrs: it cannot be in the peer VPC"),
+                    );
+                }
+            }
             match (rule.protocol, rule.ports) {
                 (Protocol::Tcp | Protocol::Udp, None) => add(
                     format!("security_group_rules.{i}"),
@@ -177,6 +193,25 @@ impl PeerEntry {
             }
         }
         out
+    }
+
+    /// What this entry may not ask for in `region`: a reference to the
+    /// peer's groups when the peer is in another region.
+    pub(super) fn region_problems(&self, region: &str) -> Vec<Invalid> {
+        let peer_region = self.expected_peer_region(region);
+        if peer_region == region {
+            return Vec::new();
+        }
+        let rules = self.security_group_rules.iter().enumerate();
+        rules
+            .filter(|(_, r)| !r.peer_groups.is_empty())
+            .map(|(i, _)| Invalid {
+                path: format!("security_group_rules.{i}.peer_groups"),
+                message: format!(
+                    "security_group_rules[{i}].peer_groups: the peer is in {peer_region}, this configuration's region is {region}, and EC2 cannot reference a security group across regions; drop peer_groups (the rule then opens to the peer's CIDR blocks)"
+                ),
+            })
+            .collect()
     }
 
     /// Allowlists that admit (almost) anything: not errors, but worth a look.

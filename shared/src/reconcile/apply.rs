@@ -13,7 +13,8 @@ use super::policy::{self, PolicyChange};
 use crate::aws::{AUTHORIZE_RULE, Aws, PeeringRequest, REMARK_RULE, REVOKE_RULE, rule_action};
 use crate::context::{Context, Deadline};
 use crate::error::AwsError;
-use crate::model::PeeringStatus;
+use crate::finding::{Finding, FindingKind};
+use crate::model::{PeeringStatus, RulePeer};
 use crate::ownership::{DNS_OFF, ENTRY_TAG, MANAGED_TAG, REQUESTED_AT_TAG, dns_tag, request_tag};
 
 fn managed_tag() -> [(String, String); 1] {
@@ -35,6 +36,10 @@ pub enum ActionResult {
     /// The role may not make this write (the stack does not cover the
     /// resource): reported as a finding, not retried as a failure.
     NotPermitted(String),
+    /// A peer group the rule references does not exist, or is not in a VPC
+    /// the peering joins (EC2 cannot tell us before the write: the group
+    /// belongs to the peer's account): reported as a finding.
+    PeerGroupMissing(String),
 }
 
 impl ActionResult {
@@ -67,6 +72,42 @@ fn already_done(action: &Action, err: &AwsError) -> bool {
     }
 }
 
+/// EC2's answer to a reference to a group it cannot reach across the peering.
+fn peer_group_missing(action: &Action, err: &AwsError) -> bool {
+    let Action::AuthorizeRule { rule, .. } = action else {
+        return false;
+    };
+    matches!(rule.peer, RulePeer::Group { .. }) && err.code_is(&["InvalidGroup.NotFound"])
+}
+
+/// One finding per rule whose peer group EC2 could not find.
+pub fn peer_group_findings(actions: &[ActionOutcome]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for o in actions {
+        let (ActionResult::PeerGroupMissing(error), Action::AuthorizeRule { group, rule, .. }) =
+            (&o.result, &o.planned.action)
+        else {
+            continue;
+        };
+        let RulePeer::Group {
+            account, group: peer, ..
+        } = &rule.peer
+        else {
+            continue;
+        };
+        out.push(Finding {
+            kind: FindingKind::MissingResource,
+            peering: o.planned.peering.clone(),
+            resource: Some(group.clone()),
+            message: format!(
+                "peer group {peer} of account {account} does not exist or is not in the peer VPC ({error}): {group} does not get \"{rule}\"; everything else was done"
+            ),
+            fix: format!("correct peer_groups (the group must be in the peer VPC of account {account}), or have the peer create {peer}"),
+        });
+    }
+    out
+}
+
 /// Runs the actions, at most `settings.write_concurrency` at once.
 pub async fn apply(ctx: &Context, actions: Vec<Planned>, deadline: Deadline) -> Vec<ActionOutcome> {
     let limit = ctx.config.settings.write_concurrency;
@@ -81,6 +122,7 @@ pub async fn apply(ctx: &Context, actions: Vec<Planned>, deadline: Deadline) -> 
                     Ok(r) => r,
                     Err(e) if already_done(&planned.action, &e) => ActionResult::AlreadyDone,
                     Err(e) if e.is_denied() => ActionResult::NotPermitted(e.to_string()),
+                    Err(e) if peer_group_missing(&planned.action, &e) => ActionResult::PeerGroupMissing(e.to_string()),
                     Err(e) => ActionResult::Failed(e.to_string()),
                 }
             };

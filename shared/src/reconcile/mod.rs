@@ -169,6 +169,7 @@ pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, mode: Mod
     }
     let mut findings = plan.findings;
     findings.extend(denied::write_findings(&actions));
+    findings.extend(apply::peer_group_findings(&actions));
     let left = actions.iter().filter(|a| a.result == ActionResult::NotStarted).count();
     if left > 0 {
         findings.push(work_left(left, actions.len()));

@@ -99,7 +99,7 @@ fn group(rules: &[(&str, &Peering)]) -> SecurityGroup {
                     direction: crate::config::Direction::Ingress,
                     protocol: crate::config::Protocol::Tcp,
                     ports: Some(crate::config::PortRange { from: 5432, to: 5432 }),
-                    cidr: c.parse().unwrap(),
+                    peer: crate::model::RulePeer::Cidr(c.parse().unwrap()),
                 },
                 description: Some(crate::ownership::rule_marker(&p.id)),
             })

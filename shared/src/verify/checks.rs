@@ -308,7 +308,7 @@ impl<'w> Path<'w> {
             let by_block = g.rules.iter().find(|r| {
                 r.rule.direction == direction
                     && lets_through(Some(r.rule.protocol), r.rule.ports, traffic)
-                    && holds(&r.rule.cidr, other)
+                    && r.rule.peer.cidr().is_some_and(|c| holds(c, other))
             });
             if let Some(r) = by_block {
                 return ok(format!("{} allows {traffic} {way} {other} ({})", g.id, r.rule));

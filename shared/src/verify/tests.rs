@@ -76,7 +76,7 @@ fn rule(direction: Direction, protocol: Protocol, ports: Option<(u16, u16)>, cid
             direction,
             protocol,
             ports: ports.map(|(from, to)| PortRange { from, to }),
-            cidr: net(cidr),
+            peer: crate::model::RulePeer::Cidr(net(cidr)),
         },
         description: None,
     }

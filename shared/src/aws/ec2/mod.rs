@@ -15,8 +15,8 @@ use super::{FILTER_VALUES_MAX, Select, aws_error};
 use crate::config::{Direction, PortRange, Protocol};
 use crate::error::AwsError;
 use crate::model::{
-    GroupRef, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, SgRule,
-    Vpc,
+    GroupRef, ObservedRule, Peering, PeeringSide, PeeringStatus, Route, RouteTable, RouteTarget, RulePeer,
+    SecurityGroup, SgRule, StaleRule, Vpc,
 };
 use crate::ownership::MANAGED_TAG;
 
@@ -320,7 +320,7 @@ fn rules_from(
             Some(_) => true,
             None => false,
         };
-        *other += p.user_id_group_pairs().len() + p.prefix_list_ids().len();
+        *other += p.prefix_list_ids().len();
         refs.extend(p.user_id_group_pairs().iter().map(|g| GroupRef {
             group: g.group_id().unwrap_or_default().to_string(),
             account: g.user_id().map(str::to_string),
@@ -332,14 +332,18 @@ fn rules_from(
         }));
         let v4 = p.ip_ranges().iter().map(|r| (r.cidr_ip(), r.description()));
         let v6 = p.ipv6_ranges().iter().map(|r| (r.cidr_ipv6(), r.description()));
-        for (cidr, description) in v4.chain(v6) {
-            match (manageable, proto, parse_net(cidr)) {
-                (true, Some(protocol), Some(cidr)) => rules.push(ObservedRule {
+        let blocks = v4
+            .chain(v6)
+            .map(|(cidr, description)| (parse_net(cidr).map(RulePeer::Cidr), description));
+        let groups = p.user_id_group_pairs().iter().map(|g| (peer_group(g), g.description()));
+        for (peer, description) in blocks.chain(groups) {
+            match (manageable, proto, peer) {
+                (true, Some(protocol), Some(peer)) => rules.push(ObservedRule {
                     rule: SgRule {
                         direction,
                         protocol,
                         ports,
-                        cidr,
+                        peer,
                     },
                     description: description.map(str::to_string),
                 }),
@@ -348,6 +352,16 @@ fn rules_from(
         }
     }
     rules
+}
+
+/// A reference to another account's group across a peering: one a rule of
+/// ours can be (a reference within the account is the user's alone).
+fn peer_group(g: &t::UserIdGroupPair) -> Option<RulePeer> {
+    Some(RulePeer::Group {
+        account: g.user_id()?.to_string(),
+        group: g.group_id()?.to_string(),
+        peering: g.vpc_peering_connection_id()?.to_string(),
+    })
 }
 
 fn security_group_from(g: &t::SecurityGroup) -> SecurityGroup {
@@ -396,6 +410,44 @@ async fn describe_security_groups_by(
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error("DescribeSecurityGroups", e))?;
             out.extend(page.security_groups().iter().map(security_group_from));
+        }
+    }
+    Ok(out)
+}
+
+/// The stale rules of `vpc`'s groups, every page (EC2 allows 5 to 255 per page).
+pub async fn describe_stale_rules(ec2: &Client, vpc: &str) -> Result<Vec<StaleRule>, AwsError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_stale_security_groups()
+        .vpc_id(vpc)
+        .max_results(255)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("DescribeStaleSecurityGroups", e))?;
+        for g in page.stale_security_group_set() {
+            let group = g.group_id().unwrap_or_default();
+            let ways = [
+                (Direction::Ingress, g.stale_ip_permissions()),
+                (Direction::Egress, g.stale_ip_permissions_egress()),
+            ];
+            for (direction, perms) in ways {
+                for p in perms {
+                    out.extend(p.user_id_group_pairs().iter().map(|pair| StaleRule {
+                        group: group.to_string(),
+                        vpc: g.vpc_id().unwrap_or(vpc).to_string(),
+                        direction,
+                        protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+                        from_port: p.from_port(),
+                        to_port: p.to_port(),
+                        account: pair.user_id().map(str::to_string),
+                        referenced_group: pair.group_id().unwrap_or_default().to_string(),
+                        peering: pair.vpc_peering_connection_id().map(str::to_string),
+                        peering_status: pair.peering_status().map(str::to_string),
+                    }));
+                }
+            }
         }
     }
     Ok(out)

@@ -2,13 +2,15 @@
 //! [`AwsError`] whose code the apply step uses for idempotency.
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{self as t, IpPermission, IpRange, Ipv6Range, PeeringConnectionOptionsRequest};
+use aws_sdk_ec2::types::{
+    self as t, IpPermission, IpRange, Ipv6Range, PeeringConnectionOptionsRequest, UserIdGroupPair,
+};
 use ipnet::IpNet;
 
 use super::super::{PeeringRequest, aws_error};
 use crate::config::Direction;
 use crate::error::AwsError;
-use crate::model::{SgRule, Side, VpcDnsAttribute};
+use crate::model::{RulePeer, SgRule, Side, VpcDnsAttribute};
 
 pub async fn accept_peering(ec2: &Client, id: &str) -> Result<(), AwsError> {
     ec2.accept_vpc_peering_connection()
@@ -122,17 +124,30 @@ fn permission(rule: &SgRule, description: Option<&str>) -> IpPermission {
         .ip_protocol(rule.protocol.ec2_name())
         .from_port(from)
         .to_port(to);
-    match rule.cidr {
-        IpNet::V4(_) => builder.ip_ranges(
+    let description = description.map(str::to_string);
+    match &rule.peer {
+        RulePeer::Cidr(net @ IpNet::V4(_)) => builder.ip_ranges(
             IpRange::builder()
-                .cidr_ip(rule.cidr.to_string())
-                .set_description(description.map(str::to_string))
+                .cidr_ip(net.to_string())
+                .set_description(description)
                 .build(),
         ),
-        IpNet::V6(_) => builder.ipv6_ranges(
+        RulePeer::Cidr(net @ IpNet::V6(_)) => builder.ipv6_ranges(
             Ipv6Range::builder()
-                .cidr_ipv6(rule.cidr.to_string())
-                .set_description(description.map(str::to_string))
+                .cidr_ipv6(net.to_string())
+                .set_description(description)
+                .build(),
+        ),
+        RulePeer::Group {
+            account,
+            group,
+            peering,
+        } => builder.user_id_group_pairs(
+            UserIdGroupPair::builder()
+                .user_id(account)
+                .group_id(group)
+                .vpc_peering_connection_id(peering)
+                .set_description(description)
                 .build(),
         ),
     }

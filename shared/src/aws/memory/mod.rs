@@ -19,7 +19,7 @@ use super::{ApiCalls, Aws, Interfaces, KeyDescription, Parameter, PeeringRequest
 use crate::error::AwsError;
 use crate::model::{
     NetworkAcl, NetworkInterface, ObservedRule, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup,
-    SgRule, Side, Vpc, VpcDnsAttribute,
+    SgRule, Side, StaleRule, Vpc, VpcDnsAttribute,
 };
 use crate::ownership::MANAGED_TAG;
 
@@ -208,6 +208,9 @@ impl Aws for Memory {
                 .cloned()
                 .collect())
         })
+    }
+    fn describe_stale_rules<'a>(&'a self, vpc: &'a str) -> Pending<'a, Vec<StaleRule>> {
+        self.call("DescribeStaleSecurityGroups", |w| Ok(w.stale_rules(vpc)))
     }
     fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
         self.call("DescribeNetworkAcls", |w| {

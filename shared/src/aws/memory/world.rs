@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use crate::aws::{KeyDescription, Parameter, SecretDescription};
 use crate::model::{
-    NetworkAcl, NetworkInterface, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup, Vpc,
+    NetworkAcl, NetworkInterface, Peering, PeeringStatus, Route, RouteTable, RouteTarget, RulePeer, SecurityGroup,
+    StaleRule, Vpc,
 };
 
 /// Everything the in-memory account holds.
@@ -106,5 +107,47 @@ pub fn accepter_world(requests: &[&str]) -> World {
             ),
         )]),
         ..World::default()
+    }
+}
+
+impl World {
+    /// The rules of `vpc`'s groups that reference a group through a peering
+    /// that is not active: what DescribeStaleSecurityGroups lists.
+    pub fn stale_rules(&self, vpc: &str) -> Vec<StaleRule> {
+        let active = |pcx: &str| {
+            self.peerings
+                .iter()
+                .any(|p| p.id == pcx && p.status == PeeringStatus::Active)
+        };
+        let mut out = Vec::new();
+        for g in self.groups.iter().filter(|g| g.vpc == vpc) {
+            for r in &g.rules {
+                let RulePeer::Group {
+                    account,
+                    group,
+                    peering,
+                } = &r.rule.peer
+                else {
+                    continue;
+                };
+                if active(peering) {
+                    continue;
+                }
+                let ports = r.rule.ports.map(|p| (i32::from(p.from), i32::from(p.to)));
+                out.push(StaleRule {
+                    group: g.id.clone(),
+                    vpc: g.vpc.clone(),
+                    direction: r.rule.direction,
+                    protocol: r.rule.protocol.ec2_name().to_string(),
+                    from_port: ports.map(|p| p.0),
+                    to_port: ports.map(|p| p.1),
+                    account: Some(account.clone()),
+                    referenced_group: group.clone(),
+                    peering: Some(peering.clone()),
+                    peering_status: Some("deleted".into()),
+                });
+            }
+        }
+        out
     }
 }

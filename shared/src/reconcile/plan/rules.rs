@@ -11,9 +11,9 @@
 use ipnet::IpNet;
 
 use super::{Action, Binding, Planner};
-use crate::config::PeerEntry;
+use crate::config::{PeerEntry, RuleSpec};
 use crate::finding::FindingKind;
-use crate::model::{PeeringStatus, SecurityGroup, SgRule, Side};
+use crate::model::{PeeringStatus, RulePeer, SecurityGroup, SgRule, Side};
 use crate::ownership::{marked_peering, rule_marker};
 
 impl Planner<'_> {
@@ -28,13 +28,16 @@ impl Planner<'_> {
                 continue;
             };
             let direction = PeerEntry::rule_direction(spec, b.side == Side::Accepter);
+            let Some(peers) = self.rule_peers(b, spec, dests) else {
+                continue;
+            };
             let mut missing = Vec::new();
-            for cidr in dests {
+            for peer in peers {
                 let rule = SgRule {
                     direction,
                     protocol: spec.protocol,
                     ports: spec.ports,
-                    cidr: *cidr,
+                    peer,
                 };
                 self.claimed_rules.insert((group.id.clone(), rule.clone()));
                 let held = self.idx.held(&group.id, &rule);
@@ -91,6 +94,39 @@ impl Planner<'_> {
                 );
             }
         }
+    }
+
+    /// What the rule lets through: the peer's groups it names (same region
+    /// only: `None` and a finding otherwise), else its own ranges that lie
+    /// inside a peer block routed now, else the peer blocks routed.
+    fn rule_peers(&mut self, b: &Binding<'_>, spec: &RuleSpec, dests: &[IpNet]) -> Option<Vec<RulePeer>> {
+        if !spec.cidrs.is_empty() {
+            let inside = spec.cidrs.iter().filter(|c| dests.iter().any(|d| d.contains(&c.0)));
+            return Some(inside.map(|c| RulePeer::Cidr(c.0)).collect());
+        }
+        if spec.peer_groups.is_empty() {
+            return Some(dests.iter().map(|d| RulePeer::Cidr(*d)).collect());
+        }
+        let (local, peer) = (b.peering.side(b.side), b.peering.side(b.side.other()));
+        if local.region != peer.region {
+            self.finding(
+                FindingKind::CrossRegionGroupReference,
+                Some(&b.peering.id),
+                Some(spec.group.as_str()),
+                format!(
+                    "entry {:?} references peer groups in {} across an inter-region peering ({} to {}): EC2 cannot reference a security group across regions; no rule was written",
+                    b.entry.name, spec.group, local.region, peer.region
+                ),
+                "name the peer's ranges instead (drop peer_groups) for a peer in another region".into(),
+            );
+            return None;
+        }
+        let peers = spec.peer_groups.iter().map(|g| RulePeer::Group {
+            account: peer.account.clone(),
+            group: g.to_string(),
+            peering: b.peering.id.clone(),
+        });
+        Some(peers.collect())
     }
 
     /// Our rules that no live peering wants any more: the entry dropped the

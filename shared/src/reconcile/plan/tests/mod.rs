@@ -3,6 +3,7 @@
 
 mod cleanup;
 mod finish;
+mod groups;
 mod properties;
 mod withdraw;
 
@@ -77,7 +78,7 @@ pub(super) fn rule(cidr: &str, description: Option<&str>) -> ObservedRule {
             direction: Direction::Ingress,
             protocol: Protocol::Tcp,
             ports: Some(crate::config::PortRange { from: 5432, to: 5432 }),
-            cidr: cidr.parse().unwrap(),
+            peer: crate::model::RulePeer::Cidr(cidr.parse().unwrap()),
         },
         description: description.map(str::to_string),
     }

@@ -72,7 +72,7 @@ fn held(obs: &Observed) -> BTreeMap<String, BTreeSet<(String, IpNet)>> {
         if let Some(pcx) = marked_peering(r.description.as_deref()) {
             out.entry(pcx.to_string())
                 .or_default()
-                .insert((SG.to_string(), r.rule.cidr));
+                .insert((SG.to_string(), *r.rule.peer.cidr().expect("a block")));
         }
     }
     out
