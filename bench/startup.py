@@ -464,7 +464,7 @@ def print_summary(summary, latency_ms):
         print(f"  {function:9} {r['ratio']['first_result_ms']:5.1f}x {met(r['ratio']['first_result_ms'] >= g['speedup']):8}"
               f"{r['rust']['init_ms']:5.1f} ms {met(r['rust']['init_ms'] < g['rust_init_ms']):8}"
               f"{r['rust']['peak_rss_mib']:5.1f} MiB {met(r['rust']['peak_rss_mib'] < g['rust_rss_mib'])}")
-    print("calls and rounds per run through the proxy (calls that overlap in time are one round)")
+    print("calls and dependent rounds per run through the proxy (a round: calls made at once; see ARCHITECTURE.md, Words)")
 
 
 def print_calls(recorded):

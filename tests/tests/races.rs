@@ -158,7 +158,13 @@ async fn drift_never_finishes_a_peering_it_has_just_undone() {
     let twins = Twins::new(emu, 672_000_000_000).await;
     let (low, high) = twins.ids();
     let proxy = FaultProxy::start(emu, 13);
-    proxy.configure(&json!({"barrier": {"DescribeVpcPeeringConnections": 2}}));
+    // Both read before either accepts, and both accepts reach EC2 together:
+    // each one's re-read then finds the other's acceptance (without the
+    // second barrier, a slow machine could let drift re-read first, and the
+    // undo would fall to the next sweep, which
+    // `overlapping_peerings_left_active_by_invocations_that_could_not_check_are_found_by_the_next_sweep`
+    // covers).
+    proxy.configure(&json!({"barrier": {"DescribeVpcPeeringConnections": 2, "AcceptVpcPeeringConnection": 2}}));
     let via = emu.account_via(&proxy.endpoint, &twins.hub.id).await;
     // Drift knows only the higher one's entry (the other request stays
     // pending for it); the accepter knows the lower one's.
