@@ -45,6 +45,7 @@ import argparse
 import copy
 import logging
 import sys
+import threading
 
 from loopback import serve_until_stdin_closes
 
