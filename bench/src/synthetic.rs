@@ -41,7 +41,6 @@ pub fn account(shape: Shape) -> (Config, Observed) {
         "routes_per_route_table = 1000\nrules_per_security_group = 1000",
         &entries,
     );
-    let marker_port = Some(PortRange { from: 5432, to: 5432 });
 
     let mut obs = Observed {
         me: Some(Identity {
@@ -53,63 +52,80 @@ pub fn account(shape: Shape) -> (Config, Observed) {
         whole_account: true,
         ..Observed::default()
     };
-    let local_cidr = |v: usize| -> IpNet { format!("172.{}.0.0/16", 16 + v % 16).parse().expect("cidr") };
     for v in 0..shape.local_vpcs {
-        let id = hex("vpc", v);
-        obs.vpcs.insert(
-            id.clone(),
-            Vpc {
-                id: id.clone(),
-                cidrs: vec![local_cidr(v)],
-                dns_support: Some(true),
-                dns_hostnames: Some(true),
-                tags: BTreeMap::new(),
-            },
-        );
-        let mut user_rules = Vec::new();
-        for r in 0..shape.user_rules_per_group {
-            user_rules.push(ObservedRule {
-                rule: SgRule {
-                    direction: Direction::Ingress,
-                    protocol: Protocol::Tcp,
-                    ports: Some(PortRange { from: 443, to: 443 }),
-                    peer: RulePeer::Cidr(format!("192.168.{}.{}/32", r / 256, r % 256).parse().expect("cidr")),
-                },
-                description: Some(format!("user rule {r}")),
-            });
-        }
-        obs.security_groups.insert(
-            hex("sg", v),
-            SecurityGroup {
-                id: hex("sg", v),
-                vpc: id.clone(),
-                rules: user_rules,
-                other_rules_ingress: 0,
-                other_rules_egress: 1,
-                group_refs: Vec::new(),
-                tagged: true,
-            },
-        );
-        for t in 0..shape.tables_per_vpc {
-            obs.route_tables.push(RouteTable {
-                id: hex("rtb", v * 100_000 + t),
-                vpc: id.clone(),
-                main: t == 0,
-                subnets: if t == 0 {
-                    Vec::new()
-                } else {
-                    vec![hex("subnet", v * 100_000 + t)]
-                },
-                tags: BTreeMap::new(),
-                routes: vec![Route {
-                    destination: local_cidr(v),
-                    target: RouteTarget::Local,
-                    blackhole: false,
-                }],
-                other_routes: 0,
-            });
-        }
+        add_local_vpc(&mut obs, &shape, v);
     }
+    add_peerings(&mut obs, &shape);
+    (config, obs)
+}
+
+/// Each local VPC's block (172.16/12 cycled).
+fn local_cidr(v: usize) -> IpNet {
+    format!("172.{}.0.0/16", 16 + v % 16).parse().expect("cidr")
+}
+
+/// Local VPC `v`: its group with the user's own rules, its route tables.
+fn add_local_vpc(obs: &mut Observed, shape: &Shape, v: usize) {
+    let id = hex("vpc", v);
+    obs.vpcs.insert(
+        id.clone(),
+        Vpc {
+            id: id.clone(),
+            cidrs: vec![local_cidr(v)],
+            dns_support: Some(true),
+            dns_hostnames: Some(true),
+            tags: BTreeMap::new(),
+        },
+    );
+    let mut user_rules = Vec::new();
+    for r in 0..shape.user_rules_per_group {
+        user_rules.push(ObservedRule {
+            rule: SgRule {
+                direction: Direction::Ingress,
+                protocol: Protocol::Tcp,
+                ports: Some(PortRange { from: 443, to: 443 }),
+                peer: RulePeer::Cidr(format!("192.168.{}.{}/32", r / 256, r % 256).parse().expect("cidr")),
+            },
+            description: Some(format!("user rule {r}")),
+        });
+    }
+    obs.security_groups.insert(
+        hex("sg", v),
+        SecurityGroup {
+            id: hex("sg", v),
+            vpc: id.clone(),
+            rules: user_rules,
+            other_rules_ingress: 0,
+            other_rules_egress: 1,
+            group_refs: Vec::new(),
+            tagged: true,
+        },
+    );
+    for t in 0..shape.tables_per_vpc {
+        obs.route_tables.push(RouteTable {
+            id: hex("rtb", v * 100_000 + t),
+            vpc: id.clone(),
+            main: t == 0,
+            subnets: if t == 0 {
+                Vec::new()
+            } else {
+                vec![hex("subnet", v * 100_000 + t)]
+            },
+            tags: BTreeMap::new(),
+            routes: vec![Route {
+                destination: local_cidr(v),
+                target: RouteTarget::Local,
+                blackhole: false,
+            }],
+            other_routes: 0,
+        });
+    }
+}
+
+/// The peerings, spread over the local VPCs; when `shape.finished`, with
+/// every route, rule and record peerlink would have made.
+fn add_peerings(obs: &mut Observed, shape: &Shape) {
+    let marker_port = Some(PortRange { from: 5432, to: 5432 });
     let mut table_index: HashMap<String, usize> = HashMap::new();
     for (i, t) in obs.route_tables.iter().enumerate() {
         table_index.insert(t.id.clone(), i);
@@ -169,7 +185,6 @@ pub fn account(shape: Shape) -> (Config, Observed) {
             });
         }
     }
-    (config, obs)
 }
 
 #[cfg(test)]

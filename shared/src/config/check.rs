@@ -88,108 +88,8 @@ impl Config {
         }
         let root = root.into_inner();
         let mut problems = Vec::new();
-        let mut settings = Some(GlobalSettings::default());
-        // Each [[peer]] in document order: the entry if it deserialized
-        // cleanly, its label in messages, and where its table starts.
-        let mut peers: Vec<(Option<PeerEntry>, String, usize)> = Vec::new();
-        for (key, value) in root.iter() {
-            match key.get_ref().as_ref() {
-                "settings" => {
-                    settings = collect(&doc, value.clone(), "settings", &mut problems);
-                }
-                "peer" => match value.get_ref() {
-                    DeValue::Array(items) => {
-                        for (i, item) in items.iter().enumerate() {
-                            let label = entry_label(i, item);
-                            let entry = collect(&doc, item.clone(), &label, &mut problems);
-                            peers.push((entry, label, item.span().start));
-                        }
-                    }
-                    other => problems.push(doc.error(
-                        value.span().start,
-                        format!(
-                            "peer: expected [[peer]] tables (an array of tables), found {}",
-                            other.type_str()
-                        ),
-                    )),
-                },
-                other => problems.push(doc.error(
-                    key.span().start,
-                    format!("unknown field `{other}`, expected `settings` or `peer`"),
-                )),
-            }
-        }
-
-        // Checks across fields, on what deserialized cleanly.
-        let at = |path: &str| doc.line(locate(&root, path));
-        let mut add = |severity: Severity, path: &str, message: String| {
-            problems.push(Problem {
-                severity,
-                line: Some(at(path)),
-                message,
-            })
-        };
-        if let Some(s) = &settings {
-            for Invalid { path, message } in s.problems() {
-                add(Severity::Error, &path, message);
-            }
-        }
-        let clean: Vec<(usize, &PeerEntry)> = peers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (entry, _, _))| entry.as_ref().map(|e| (i, e)))
-            .collect();
-        let mut names = std::collections::BTreeSet::new();
-        for &(i, entry) in &clean {
-            let label = &peers[i].1;
-            for Invalid { path, message } in entry.problems() {
-                add(
-                    Severity::Error,
-                    &format!("peer.{i}.{path}"),
-                    format!("{label}: {message}"),
-                );
-            }
-            if !names.insert(entry.name.as_str()) {
-                add(
-                    Severity::Error,
-                    &format!("peer.{i}.name"),
-                    format!("{label}: name is used by another entry; names must be unique"),
-                );
-            }
-            for Invalid { path, message } in entry.warnings() {
-                add(
-                    Severity::Warning,
-                    &format!("peer.{i}.{path}"),
-                    format!("{label}: {message}"),
-                );
-            }
-        }
-        for &(i, entry) in clean.iter().filter(|_| region.is_some()) {
-            for Invalid { path, message } in entry.region_problems(region.unwrap_or_default()) {
-                let label = &peers[i].1;
-                add(
-                    Severity::Error,
-                    &format!("peer.{i}.{path}"),
-                    format!("{label}: {message}"),
-                );
-            }
-        }
-        let entries: Vec<&PeerEntry> = clean.iter().map(|&(_, e)| e).collect();
-        let line_of_entry = |i: usize| doc.line(peers[i].2);
-        for (a, b) in equally_specific(&entries) {
-            let ((i, first), (j, second)) = (clean[a], clean[b]);
-            add(
-                Severity::Error,
-                &format!("peer.{j}"),
-                format!(
-                    "entries {:?} (line {}) and {:?} (line {}) can match the same request and neither is more specific (same peer_account, local_vpc, peer_vpc and peer_region); merge them, or name a peer_vpc or peer_region in one",
-                    first.name,
-                    line_of_entry(i),
-                    second.name,
-                    line_of_entry(j)
-                ),
-            );
-        }
+        let (settings, peers) = deserialize(&doc, &root, &mut problems);
+        across_fields(&doc, &root, settings.as_ref(), &peers, region, &mut problems);
 
         let problems = sorted(problems);
         let failed = problems.iter().any(|p| p.severity == Severity::Error);
@@ -201,6 +101,126 @@ impl Config {
             _ => None,
         };
         (config, problems)
+    }
+}
+
+/// Each `[[peer]]`: the entry when it deserialized cleanly, its label, where its table starts.
+type Peers = Vec<(Option<PeerEntry>, String, usize)>;
+
+/// Each table of the document deserialized on its own, so that one bad
+/// entry does not hide the others: the settings, and each `[[peer]]` in
+/// document order (the entry if it deserialized cleanly, its label in
+/// messages, and where its table starts).
+fn deserialize(doc: &Lines, root: &DeTable<'_>, problems: &mut Vec<Problem>) -> (Option<GlobalSettings>, Peers) {
+    let mut settings = Some(GlobalSettings::default());
+    let mut peers: Peers = Vec::new();
+    for (key, value) in root.iter() {
+        match key.get_ref().as_ref() {
+            "settings" => {
+                settings = collect(doc, value.clone(), "settings", problems);
+            }
+            "peer" => match value.get_ref() {
+                DeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let label = entry_label(i, item);
+                        let entry = collect(doc, item.clone(), &label, problems);
+                        peers.push((entry, label, item.span().start));
+                    }
+                }
+                other => problems.push(doc.error(
+                    value.span().start,
+                    format!(
+                        "peer: expected [[peer]] tables (an array of tables), found {}",
+                        other.type_str()
+                    ),
+                )),
+            },
+            other => problems.push(doc.error(
+                key.span().start,
+                format!("unknown field `{other}`, expected `settings` or `peer`"),
+            )),
+        }
+    }
+    (settings, peers)
+}
+
+/// Checks across fields, on what deserialized cleanly.
+fn across_fields(
+    doc: &Lines,
+    root: &DeTable<'_>,
+    settings: Option<&GlobalSettings>,
+    peers: &Peers,
+    region: Option<&str>,
+    problems: &mut Vec<Problem>,
+) {
+    let at = |path: &str| doc.line(locate(root, path));
+    let mut add = |severity: Severity, path: &str, message: String| {
+        problems.push(Problem {
+            severity,
+            line: Some(at(path)),
+            message,
+        })
+    };
+    if let Some(s) = settings {
+        for Invalid { path, message } in s.problems() {
+            add(Severity::Error, &path, message);
+        }
+    }
+    let clean: Vec<(usize, &PeerEntry)> = peers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (entry, _, _))| entry.as_ref().map(|e| (i, e)))
+        .collect();
+    let mut names = std::collections::BTreeSet::new();
+    for &(i, entry) in &clean {
+        let label = &peers[i].1;
+        for Invalid { path, message } in entry.problems() {
+            add(
+                Severity::Error,
+                &format!("peer.{i}.{path}"),
+                format!("{label}: {message}"),
+            );
+        }
+        if !names.insert(entry.name.as_str()) {
+            add(
+                Severity::Error,
+                &format!("peer.{i}.name"),
+                format!("{label}: name is used by another entry; names must be unique"),
+            );
+        }
+        for Invalid { path, message } in entry.warnings() {
+            add(
+                Severity::Warning,
+                &format!("peer.{i}.{path}"),
+                format!("{label}: {message}"),
+            );
+        }
+    }
+    for &(i, entry) in clean.iter().filter(|_| region.is_some()) {
+        for Invalid { path, message } in entry.region_problems(region.unwrap_or_default()) {
+            let label = &peers[i].1;
+            add(
+                Severity::Error,
+                &format!("peer.{i}.{path}"),
+                format!("{label}: {message}"),
+            );
+        }
+    }
+    let entries: Vec<&PeerEntry> = clean.iter().map(|&(_, e)| e).collect();
+    let line_of_entry = |i: usize| doc.line(peers[i].2);
+    for (a, b) in equally_specific(&entries) {
+        let ((i, first), (j, second)) = (clean[a], clean[b]);
+        add(
+            Severity::Error,
+            &format!("peer.{j}"),
+            format!(
+                "entries {:?} (line {}) and {:?} (line {}) can match the same request and neither is more specific (same peer_account, local_vpc, peer_vpc and peer_region); merge them, or name a peer_vpc or peer_region in one",
+                first.name,
+                line_of_entry(i),
+                second.name,
+                line_of_entry(j)
+            ),
+        );
     }
 }
 

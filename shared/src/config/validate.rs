@@ -55,6 +55,16 @@ impl GlobalSettings {
 impl PeerEntry {
     /// Every inconsistency of this entry (paths relative to the entry).
     pub(super) fn problems(&self) -> Vec<Invalid> {
+        let mut out = self.identity_problems();
+        out.extend(self.route_problems());
+        out.extend(self.rule_problems());
+        out.extend(self.verify_problems());
+        out.extend(self.secret_problems());
+        out
+    }
+
+    /// Its name, its ranges, and what a request needs.
+    fn identity_problems(&self) -> Vec<Invalid> {
         let mut out = Vec::new();
         let mut add = |path: String, message: String| out.push(Invalid { path, message });
         let name_ok = !self.name.is_empty()
@@ -90,6 +100,13 @@ impl PeerEntry {
                 );
             }
         }
+        out
+    }
+
+    /// How it selects route tables.
+    fn route_problems(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        let mut add = |path: String, message: String| out.push(Invalid { path, message });
         match self.routes.select {
             TableSelect::Tagged if self.routes.tags.is_empty() => {
                 add(
@@ -111,6 +128,13 @@ impl PeerEntry {
             }
             _ => {}
         }
+        out
+    }
+
+    /// Its security-group rules.
+    fn rule_problems(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        let mut add = |path: String, message: String| out.push(Invalid { path, message });
         for (i, rule) in self.security_group_rules.iter().enumerate() {
             let at = format!("security_group_rules[{i}]");
             if !rule.cidrs.is_empty() && !rule.peer_groups.is_empty() {
@@ -141,6 +165,13 @@ impl PeerEntry {
                 _ => {}
             }
         }
+        out
+    }
+
+    /// The paths it declares.
+    fn verify_problems(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        let mut add = |path: String, message: String| out.push(Invalid { path, message });
         for (i, path) in self.verify.iter().enumerate() {
             let at = format!("verify[{i}]");
             if let Err(e) = crate::verify::Traffic::new(path.protocol, path.port) {
@@ -163,6 +194,13 @@ impl PeerEntry {
                 );
             }
         }
+        out
+    }
+
+    /// Its secrets and their keys.
+    fn secret_problems(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        let mut add = |path: String, message: String| out.push(Invalid { path, message });
         for (i, secret) in self.secrets.iter().enumerate() {
             let at = format!("secrets[{i}]");
             if secret.principals.is_empty() {
