@@ -5,7 +5,8 @@
 # accounts), the cargo-lambda test, the demo and the benchmarks once each;
 # validates the SAM templates offline with their tests; runs the short
 # benchmark (figures printed, nothing timed is asserted); builds the arm64
-# release functions once, checks their zip sizes against the 3 MB goal, and
+# release functions once, checks their zip sizes against Lambda's limits (and
+# shows our 3 MB goal), and
 # runs `sam build` of both templates on that build. Every step prints its
 # duration; the summary at the end lists every step, and every step that did
 # not run. A step either runs and passes, or the run fails: nothing is
@@ -107,7 +108,7 @@ else
   # One cargo invocation for the three functions links them in parallel;
   # sam build then finds them built (same package features and flags) and
   # must compile nothing.
-  step "arm64 release build of the functions (cargo lambda), zip sizes against the 3 MB goal"
+  step "arm64 release build of the functions (cargo lambda), zip sizes against Lambda's limits (the 3 MB goal shown)"
   bash scripts/artifacts.sh
   step "sam build of both templates (on that build), arm64 bootstraps and zip sizes"
   PEERLINK_SAM_REUSE=1 bash scripts/sam-build.sh
