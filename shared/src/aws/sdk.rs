@@ -21,6 +21,12 @@ use crate::model::{
     NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, StaleRule, Vpc, VpcDnsAttribute,
 };
 
+/// How many times a throttled call is sent again through the pacer (each
+/// with the SDK's own retries).
+const PACED_ROUNDS: u32 = 5;
+/// EC2's (and the other services') answers for a full bucket.
+const THROTTLED: [&str; 3] = ["RequestLimitExceeded", "Throttling", "ThrottlingException"];
+
 /// Retry and timeout settings. The SDK retries throttling (`RequestLimitExceeded`,
 /// `ThrottlingException`), 5xx and timeouts with exponential backoff and jitter.
 #[derive(Debug, Clone, Copy)]
@@ -115,10 +121,24 @@ impl Clients {
         }
     }
 
-    /// Sends `call` (an EC2 `action`) once the pacer admits it.
-    async fn paced<T>(&self, action: &str, call: impl Future<Output = Result<T, AwsError>>) -> Result<T, AwsError> {
-        self.pacer.admit(action).await;
-        call.await
+    /// Sends `call` (an EC2 `action`) once the pacer admits it. A call still
+    /// throttled after the SDK's retries (another process shares EC2's
+    /// bucket, or the SDK's own retry quota ran out) is sent again, paced,
+    /// up to [`PACED_ROUNDS`] times: throttling is a reason to slow down,
+    /// never to fail a write.
+    async fn paced<T, F, Fut>(&self, action: &str, call: F) -> Result<T, AwsError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        let mut round = 1;
+        loop {
+            self.pacer.admit(action).await;
+            match call().await {
+                Err(e) if round < PACED_ROUNDS && e.code_is(&THROTTLED) => round += 1,
+                other => return other,
+            }
+        }
     }
 }
 
@@ -211,84 +231,89 @@ impl Aws for Clients {
     }
 
     fn describe_peerings<'a>(&'a self, ids: Option<&'a [String]>) -> Pending<'a, Vec<Peering>> {
-        Box::pin(self.paced("DescribeVpcPeeringConnections", ec2::describe_peerings(&self.ec2, ids)))
+        Box::pin(self.paced("DescribeVpcPeeringConnections", move || {
+            ec2::describe_peerings(&self.ec2, ids)
+        }))
     }
     fn describe_vpcs<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<Vpc>> {
-        Box::pin(self.paced("DescribeVpcs", ec2::describe_vpcs(&self.ec2, ids)))
+        Box::pin(self.paced("DescribeVpcs", move || ec2::describe_vpcs(&self.ec2, ids)))
     }
     fn vpc_dns_attributes<'a>(&'a self, vpc: &'a str) -> Pending<'a, (bool, bool)> {
-        Box::pin(self.paced("DescribeVpcAttribute", ec2::vpc_dns_attributes(&self.ec2, vpc)))
+        Box::pin(self.paced("DescribeVpcAttribute", move || ec2::vpc_dns_attributes(&self.ec2, vpc)))
     }
     fn describe_route_tables<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<RouteTable>> {
-        Box::pin(self.paced("DescribeRouteTables", ec2::describe_route_tables(&self.ec2, by)))
+        Box::pin(self.paced("DescribeRouteTables", move || ec2::describe_route_tables(&self.ec2, by)))
     }
     fn describe_security_groups<'a>(&'a self, by: Select<'a>) -> Pending<'a, Vec<SecurityGroup>> {
-        Box::pin(self.paced("DescribeSecurityGroups", ec2::describe_security_groups(&self.ec2, by)))
+        Box::pin(self.paced("DescribeSecurityGroups", move || {
+            ec2::describe_security_groups(&self.ec2, by)
+        }))
     }
     fn describe_stale_rules<'a>(&'a self, vpc: &'a str) -> Pending<'a, Vec<StaleRule>> {
-        Box::pin(self.paced("DescribeStaleSecurityGroups", ec2::describe_stale_rules(&self.ec2, vpc)))
+        Box::pin(self.paced("DescribeStaleSecurityGroups", move || {
+            ec2::describe_stale_rules(&self.ec2, vpc)
+        }))
     }
     fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
-        Box::pin(self.paced("DescribeNetworkAcls", ec2::describe_network_acls(&self.ec2, vpcs)))
+        Box::pin(self.paced("DescribeNetworkAcls", move || ec2::describe_network_acls(&self.ec2, vpcs)))
     }
     fn describe_subnet_network_acls<'a>(&'a self, subnets: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
-        Box::pin(self.paced(
-            "DescribeNetworkAcls",
-            ec2::describe_subnet_network_acls(&self.ec2, subnets),
-        ))
+        Box::pin(self.paced("DescribeNetworkAcls", move || {
+            ec2::describe_subnet_network_acls(&self.ec2, subnets)
+        }))
     }
     fn describe_subnet_route_tables<'a>(
         &'a self,
         subnets: &'a [String],
         vpcs: &'a [String],
     ) -> Pending<'a, Vec<RouteTable>> {
-        Box::pin(self.paced(
-            "DescribeRouteTables",
-            ec2::describe_subnet_route_tables(&self.ec2, subnets, vpcs),
-        ))
+        Box::pin(self.paced("DescribeRouteTables", move || {
+            ec2::describe_subnet_route_tables(&self.ec2, subnets, vpcs)
+        }))
     }
     fn describe_network_interfaces<'a>(&'a self, by: Interfaces<'a>) -> Pending<'a, Vec<NetworkInterface>> {
-        Box::pin(self.paced(
-            "DescribeNetworkInterfaces",
-            ec2::describe_network_interfaces(&self.ec2, by),
-        ))
+        Box::pin(self.paced("DescribeNetworkInterfaces", move || {
+            ec2::describe_network_interfaces(&self.ec2, by)
+        }))
     }
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
-        Box::pin(self.paced("AcceptVpcPeeringConnection", ec2::accept_peering(&self.ec2, id)))
+        Box::pin(self.paced("AcceptVpcPeeringConnection", move || ec2::accept_peering(&self.ec2, id)))
     }
     fn reject_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
-        Box::pin(self.paced("RejectVpcPeeringConnection", ec2::reject_peering(&self.ec2, id)))
+        Box::pin(self.paced("RejectVpcPeeringConnection", move || ec2::reject_peering(&self.ec2, id)))
     }
     fn delete_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
-        Box::pin(self.paced("DeleteVpcPeeringConnection", ec2::delete_peering(&self.ec2, id)))
+        Box::pin(self.paced("DeleteVpcPeeringConnection", move || ec2::delete_peering(&self.ec2, id)))
     }
     fn create_peering<'a>(&'a self, request: &'a PeeringRequest) -> Pending<'a, String> {
-        Box::pin(self.paced("CreateVpcPeeringConnection", ec2::create_peering(&self.ec2, request)))
+        Box::pin(self.paced("CreateVpcPeeringConnection", move || ec2::create_peering(&self.ec2, request)))
     }
     fn create_tags<'a>(&'a self, resource: &'a str, tags: &'a [(String, String)]) -> Pending<'a, ()> {
-        Box::pin(self.paced("CreateTags", ec2::create_tags(&self.ec2, resource, tags)))
+        Box::pin(self.paced("CreateTags", move || ec2::create_tags(&self.ec2, resource, tags)))
     }
     fn create_route<'a>(&'a self, table: &'a str, destination: &'a IpNet, peering: &'a str) -> Pending<'a, ()> {
-        Box::pin(self.paced("CreateRoute", ec2::create_route(&self.ec2, table, destination, peering)))
+        Box::pin(self.paced("CreateRoute", move || {
+            ec2::create_route(&self.ec2, table, destination, peering)
+        }))
     }
     fn replace_route<'a>(&'a self, table: &'a str, destination: &'a IpNet, peering: &'a str) -> Pending<'a, ()> {
-        Box::pin(self.paced(
-            "ReplaceRoute",
-            ec2::replace_route(&self.ec2, table, destination, peering),
-        ))
+        Box::pin(self.paced("ReplaceRoute", move || {
+            ec2::replace_route(&self.ec2, table, destination, peering)
+        }))
     }
     fn delete_route<'a>(&'a self, table: &'a str, destination: &'a IpNet) -> Pending<'a, ()> {
-        Box::pin(self.paced("DeleteRoute", ec2::delete_route(&self.ec2, table, destination)))
+        Box::pin(self.paced("DeleteRoute", move || ec2::delete_route(&self.ec2, table, destination)))
     }
     fn authorize_rule<'a>(&'a self, group: &'a str, rule: &'a SgRule, description: &'a str) -> Pending<'a, ()> {
-        Box::pin(self.paced(
-            rule_action(AUTHORIZE_RULE, rule),
-            ec2::authorize_rule(&self.ec2, group, rule, description),
-        ))
+        Box::pin(self.paced(rule_action(AUTHORIZE_RULE, rule), move || {
+            ec2::authorize_rule(&self.ec2, group, rule, description)
+        }))
     }
     fn revoke_rule<'a>(&'a self, group: &'a str, rule: &'a SgRule) -> Pending<'a, ()> {
-        Box::pin(self.paced(rule_action(REVOKE_RULE, rule), ec2::revoke_rule(&self.ec2, group, rule)))
+        Box::pin(self.paced(rule_action(REVOKE_RULE, rule), move || {
+            ec2::revoke_rule(&self.ec2, group, rule)
+        }))
     }
     fn update_rule_description<'a>(
         &'a self,
@@ -296,28 +321,24 @@ impl Aws for Clients {
         rule: &'a SgRule,
         description: &'a str,
     ) -> Pending<'a, ()> {
-        Box::pin(self.paced(
-            rule_action(REMARK_RULE, rule),
-            ec2::update_rule_description(&self.ec2, group, rule, description),
-        ))
+        Box::pin(self.paced(rule_action(REMARK_RULE, rule), move || {
+            ec2::update_rule_description(&self.ec2, group, rule, description)
+        }))
     }
     fn enable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()> {
-        Box::pin(self.paced(
-            "ModifyVpcPeeringConnectionOptions",
-            ec2::set_peering_dns(&self.ec2, peering, side, true),
-        ))
+        Box::pin(self.paced("ModifyVpcPeeringConnectionOptions", move || {
+            ec2::set_peering_dns(&self.ec2, peering, side, true)
+        }))
     }
     fn disable_peering_dns<'a>(&'a self, peering: &'a str, side: Side) -> Pending<'a, ()> {
-        Box::pin(self.paced(
-            "ModifyVpcPeeringConnectionOptions",
-            ec2::set_peering_dns(&self.ec2, peering, side, false),
-        ))
+        Box::pin(self.paced("ModifyVpcPeeringConnectionOptions", move || {
+            ec2::set_peering_dns(&self.ec2, peering, side, false)
+        }))
     }
     fn enable_vpc_attribute<'a>(&'a self, vpc: &'a str, attribute: VpcDnsAttribute) -> Pending<'a, ()> {
-        Box::pin(self.paced(
-            "ModifyVpcAttribute",
-            ec2::enable_vpc_attribute(&self.ec2, vpc, attribute),
-        ))
+        Box::pin(self.paced("ModifyVpcAttribute", move || {
+            ec2::enable_vpc_attribute(&self.ec2, vpc, attribute)
+        }))
     }
 
     fn describe_secret<'a>(&'a self, arn: &'a str) -> Pending<'a, Option<SecretDescription>> {
