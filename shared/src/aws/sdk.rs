@@ -255,7 +255,9 @@ impl Aws for Clients {
         }))
     }
     fn describe_network_acls<'a>(&'a self, vpcs: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
-        Box::pin(self.paced("DescribeNetworkAcls", move || ec2::describe_network_acls(&self.ec2, vpcs)))
+        Box::pin(self.paced("DescribeNetworkAcls", move || {
+            ec2::describe_network_acls(&self.ec2, vpcs)
+        }))
     }
     fn describe_subnet_network_acls<'a>(&'a self, subnets: &'a [String]) -> Pending<'a, Vec<NetworkAcl>> {
         Box::pin(self.paced("DescribeNetworkAcls", move || {
@@ -287,7 +289,9 @@ impl Aws for Clients {
         Box::pin(self.paced("DeleteVpcPeeringConnection", move || ec2::delete_peering(&self.ec2, id)))
     }
     fn create_peering<'a>(&'a self, request: &'a PeeringRequest) -> Pending<'a, String> {
-        Box::pin(self.paced("CreateVpcPeeringConnection", move || ec2::create_peering(&self.ec2, request)))
+        Box::pin(self.paced("CreateVpcPeeringConnection", move || {
+            ec2::create_peering(&self.ec2, request)
+        }))
     }
     fn create_tags<'a>(&'a self, resource: &'a str, tags: &'a [(String, String)]) -> Pending<'a, ()> {
         Box::pin(self.paced("CreateTags", move || ec2::create_tags(&self.ec2, resource, tags)))
