@@ -15,7 +15,7 @@
 #   cargo lambda build --release --arm64 -p accepter -p finisher -p drift
 # (scripts/artifacts.sh), so either build serves the other: with
 # PEERLINK_SAM_REUSE=1 (scripts/test.sh, after artifacts.sh) this fails unless
-# sam build relinked nothing. Every function of each template must come out as
+# every bootstrap sam build packaged is the one artifacts.sh checked. Every function of each template must come out as
 # an aarch64 ELF bootstrap, or this fails. The first release arm64 build of the
 # AWS SDK crates takes about 20 minutes on 2 cores, plus a few minutes of LTO
 # per function; it runs at nice 10.
@@ -40,10 +40,9 @@ export PATH="$root/.tools/venv/bin:$root/.tools/sam/bin:$PATH"
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-eu-west-1}"
 export CARGO_TERM_COLOR=never
 
-# The bootstraps cargo builds for arm64 (scripts/artifacts.sh builds the same).
-release="${CARGO_TARGET_DIR:-target}/aarch64-unknown-linux-gnu/release"
-built() { stat -c '%n %y' "$release"/{accepter,finisher,drift} 2>/dev/null || true; }
-before=$(built)
+# The zips scripts/artifacts.sh checked (cargo lambda's output, one per
+# function package).
+lambda_dir="${CARGO_TARGET_DIR:-target}/lambda"
 
 for t in "${templates[@]}"; do
   name=$(basename "$t" .yaml)
@@ -91,14 +90,32 @@ EOF
   done
 done
 
-# After scripts/artifacts.sh (scripts/test.sh): sam build must have found the
-# functions built, not relinked (or rebuilt) them.
+# After scripts/artifacts.sh (scripts/test.sh): what sam build packaged must
+# be, byte for byte, the bootstrap whose size artifacts.sh checked (built with
+# the same package features and flags: found built, not rebuilt differently).
+# Not the files' times: cargo lambda's binary output moves the executable out
+# of target/<triple>/release, so the second build's outputs are not where the
+# first left them.
 if [ "${PEERLINK_SAM_REUSE:-}" = 1 ]; then
-  if [ -z "$before" ] || [ "$before" != "$(built)" ]; then
-    echo "sam-build: sam build did not reuse the release build of scripts/artifacts.sh:" >&2
-    echo "  before: ${before:-(not built)}" >&2
-    echo "  after:  $(built)" >&2
-    exit 1
-  fi
-  echo "sam build reused the release build (bootstraps not relinked)"
+  for t in "${templates[@]}"; do
+    dir="infra/.aws-sam/$(basename "$t" .yaml)"
+    python3 - "$dir/build" "$lambda_dir" "$t" <<'EOF'
+import hashlib, re, sys, zipfile
+build, lambda_dir, template = sys.argv[1:]
+functions = re.findall(r"^  (\w+):\n    Type: AWS::Serverless::Function\b", open(template).read(), re.M)
+for fn in functions:
+    package = fn.removesuffix("Function").lower()
+    sam = hashlib.sha256(open(f"{build}/{fn}/bootstrap", "rb").read()).hexdigest()
+    try:
+        with zipfile.ZipFile(f"{lambda_dir}/{package}/bootstrap.zip") as z:
+            checked = hashlib.sha256(z.read("bootstrap")).hexdigest()
+    except FileNotFoundError:
+        sys.exit(f"sam-build: {lambda_dir}/{package}/bootstrap.zip is missing: run scripts/artifacts.sh first")
+    if sam != checked:
+        sys.exit(f"sam-build: {template}: {fn}'s bootstrap ({sam[:12]}) is not the one artifacts.sh "
+                 f"checked ({checked[:12]}): sam build rebuilt it with other features or flags")
+    print(f"  {fn:<18} the bootstrap artifacts.sh checked ({sam[:12]})")
+EOF
+  done
+  echo "sam build packaged the release build that artifacts.sh checked"
 fi

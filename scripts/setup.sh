@@ -9,18 +9,37 @@
 #                                (the report test renders its page with it)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-tools="$root/.tools"
-mkdir -p "$tools"
+mkdir -p "$root/.tools"
+# The physical path: a virtualenv's scripts name their interpreter by the path
+# it was created at, and .tools may be a link into a cache shared by clones
+# that come and go (.ci/run).
+tools=$(cd "$root/.tools" && pwd -P)
 # .tools may be shared (a worktree's link, CI's cache kept across clones):
 # one install at a time; the others then find the stamps and do nothing.
 exec 9>"$tools/.lock"
 flock 9
 
+# Every script of the environment names an interpreter that exists.
+venv_scripts_start() {
+  local f first
+  for f in "$1"/bin/*; do
+    [ -f "$f" ] || continue
+    IFS= read -r first < "$f" || true
+    case "$first" in
+      '#!/'*) first=${first#\#!}; [ -x "${first%% *}" ] || return 1 ;;
+    esac
+  done
+}
+
 # venv <dir> <packages...>: create/refresh a virtualenv holding exactly these pins.
 venv() {
   local dir="$1"; shift
   local want="$*"
-  if [ -f "$dir/.stamp" ] && [ "$(cat "$dir/.stamp")" = "$want" ]; then
+  # A stamp alone is not enough: the environment must still start (a venv
+  # made through a clone's link, before the physical path was used, names a
+  # python that is gone with that clone).
+  if [ -f "$dir/.stamp" ] && [ "$(cat "$dir/.stamp")" = "$want" ] \
+    && "$dir/bin/python" -c '' 2>/dev/null && venv_scripts_start "$dir"; then
     return 0
   fi
   echo "setup: installing $want into ${dir#"$root"/}" >&2
