@@ -14,10 +14,16 @@ mkdir -p "$root/.tools"
 # it was created at, and .tools may be a link into a cache shared by clones
 # that come and go (.ci/run).
 tools=$(cd "$root/.tools" && pwd -P)
-# .tools may be shared (a worktree's link, CI's cache kept across clones):
-# one install at a time; the others then find the stamps and do nothing.
-exec 9>"$tools/.lock"
-flock 9
+# .tools may be shared (a worktree's link, CI's cache kept across clones, two
+# steps of scripts/test.sh at once): one install of each thing at a time; the
+# others wait for that one, then find its stamp and do nothing. A lock per
+# thing, so that waiting for SAM does not hold up a build that needs only
+# cargo-lambda.
+lock() {
+  exec 9>"$tools/.lock-$1"
+  flock 9
+}
+unlock() { exec 9>&-; }
 
 # Every script of the environment names an interpreter that exists.
 venv_scripts_start() {
@@ -35,11 +41,13 @@ venv_scripts_start() {
 venv() {
   local dir="$1"; shift
   local want="$*"
+  lock "$(basename "$dir")"
   # A stamp alone is not enough: the environment must still start (a venv
   # made through a clone's link, before the physical path was used, names a
   # python that is gone with that clone).
   if [ -f "$dir/.stamp" ] && [ "$(cat "$dir/.stamp")" = "$want" ] \
     && "$dir/bin/python" -c '' 2>/dev/null && venv_scripts_start "$dir"; then
+    unlock
     return 0
   fi
   echo "setup: installing $want into ${dir#"$root"/}" >&2
@@ -47,6 +55,7 @@ venv() {
   python3 -m venv "$dir"
   "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
   echo "$want" > "$dir/.stamp"
+  unlock
 }
 
 # jsonschema: infra/tests/test_config_schema.py validates documents against
@@ -61,6 +70,7 @@ for extra in "$@"; do
       venv "$tools/checkov" 'checkov==3.3.30'
       ;;
     arm64)
+      lock arm64
       # Not a package registry: rustup fetches it. The functions deploy as
       # arm64, so their release build and size check need it: no fallback.
       if ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
@@ -72,6 +82,7 @@ for extra in "$@"; do
       fi
       ;;
     chromium)
+      lock chromium
       # A system package, not a pin: whatever Debian ships. The report test
       # renders the page with it and fails without it (no skip).
       if ! command -v chromium >/dev/null 2>&1; then

@@ -12,6 +12,13 @@
 # not run. A step either runs and passes, or the run fails: nothing is
 # skipped for want of a tool.
 #
+# Two steps run in the background, because the machine is otherwise idle
+# while they could be working: the tools the templates and the report page
+# need (downloads) during the debug build, and the arm64 release build
+# (at nice 19: it takes only the CPU the rest leaves, so nothing timed in the
+# foreground slows down) from the start to the end. Their output is shown,
+# whole, when the run waits for them; their time is counted from their start.
+#
 #   scripts/test.sh            everything (what CI runs)
 #   scripts/test.sh --quick    leaves out the arm64 release build and sam build
 #                              (listed as not run in the summary)
@@ -41,6 +48,7 @@ not_run() {
 }
 summary() {
   local status=$?
+  stop_background
   end_step "$([ $status = 0 ] && echo ok || echo FAILED)"
   printf '\n== summary: %s in %ds\n' "$([ $status = 0 ] && echo passed || echo FAILED)" "$SECONDS"
   printf '%s\n' "${done_steps[@]}"
@@ -57,8 +65,44 @@ trap summary EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-step "tools"
-if $quick; then bash scripts/setup.sh infra chromium; else bash scripts/setup.sh infra arm64 chromium; fi
+# background NAME COMMAND...: runs COMMAND now, output kept for `await NAME`.
+logs=$(mktemp -d)
+declare -A bg_pid bg_start
+background() {
+  local name=$1; shift
+  bg_start[$name]=$SECONDS
+  "$@" > "$logs/$name.log" 2>&1 &
+  bg_pid[$name]=$!
+  printf '== [%4ds] started in the background: %s\n' "$SECONDS" "$name"
+}
+# await NAME: the step NAME, which ends when its background job does.
+await() {
+  local name=$1 status=0
+  step "$name"
+  wait "${bg_pid[$name]}" || status=$?
+  unset "bg_pid[$name]"
+  cat "$logs/$name.log"
+  printf '(in the background from [%ds]: %ds)\n' "${bg_start[$name]}" $((SECONDS - bg_start[$name]))
+  started=${bg_start[$name]}
+  return $status
+}
+stop_background() {
+  local pid
+  for pid in "${bg_pid[@]}"; do kill -- "$pid" 2>/dev/null || true; done
+  rm -rf "$logs"
+}
+
+step "tools for the build and the tests (moto, cargo-lambda$($quick || echo ', the aarch64 standard library'))"
+if $quick; then bash scripts/setup.sh; else bash scripts/setup.sh arm64; fi
+release="arm64 release build of the functions (cargo lambda), zip sizes against Lambda's limits (the 3 MB goal shown)"
+if ! $quick; then
+  # Built as they ship, by rustc alone (not through clippy's wrapper); one
+  # cargo invocation for the three functions links them in parallel. sam
+  # build then finds them built (same package features and flags).
+  background "$release" nice -n 19 env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS bash scripts/artifacts.sh
+fi
+tools="tools for the templates and the report page (cfn-lint, SAM, checkov, chromium)"
+background "$tools" bash scripts/setup.sh infra chromium
 
 step "format"
 cargo fmt --all -- --check
@@ -89,6 +133,8 @@ if grep -q '^ *Compiling' <<<"$again"; then
   exit 1
 fi
 
+await "$tools"
+
 step "tests: unit, property, emulator integration, cargo lambda, the demo; each benchmark once"
 cargo test --workspace --all-targets --locked
 
@@ -102,14 +148,8 @@ if $quick; then
   not_run "arm64 release build of the functions, zip sizes (--quick)"
   not_run "sam build of both templates (--quick)"
 else
-  # The release functions are built as they ship, by rustc alone (sam build
-  # must find them built with the same flags).
+  await "$release"
   unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
-  # One cargo invocation for the three functions links them in parallel;
-  # sam build then finds them built (same package features and flags) and
-  # must compile nothing.
-  step "arm64 release build of the functions (cargo lambda), zip sizes against Lambda's limits (the 3 MB goal shown)"
-  bash scripts/artifacts.sh
   step "sam build of both templates (on that build), arm64 bootstraps and zip sizes"
   PEERLINK_SAM_REUSE=1 bash scripts/sam-build.sh
 fi
