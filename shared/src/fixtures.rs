@@ -175,6 +175,26 @@ pub fn side(account: &str, vpc: &str, cidrs: Vec<IpNet>) -> PeeringSide {
     }
 }
 
+/// A network ACL entry: `ports` None for every port, `protocol` None for all
+/// traffic.
+pub fn nacl_entry(
+    rule_number: i32,
+    egress: bool,
+    allow: bool,
+    protocol: Option<crate::config::Protocol>,
+    ports: Option<(u16, u16)>,
+    cidr: &str,
+) -> crate::model::NaclEntry {
+    crate::model::NaclEntry {
+        rule_number,
+        egress,
+        allow,
+        protocol,
+        ports: ports.map(|(from, to)| crate::config::PortRange { from, to }),
+        cidr: cidr.parse().expect("a CIDR block"),
+    }
+}
+
 /// The document, parsed (it must be valid).
 pub fn config(settings: &str, entries: &[Entry]) -> Config {
     let text = document(settings, entries);

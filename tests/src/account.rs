@@ -3,7 +3,7 @@
 //! groups, peering requests, secrets on customer-managed or AWS-managed keys.
 
 use aws_config::SdkConfig;
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{Filter, IpPermission, ResourceType, Tag, TagSpecification};
 use aws_sdk_sts::config::Credentials;
 use peerlink::config::Config;
 use peerlink::settings::Settings;
@@ -357,8 +357,8 @@ impl Account {
             .collect()
     }
 
-    /// Ingress or egress rules of a group as (protocol, from, to, cidr, description).
-    pub async fn rules(&self, group: &str, egress: bool) -> Vec<(String, i32, i32, String, Option<String>)> {
+    /// The ingress or egress permissions of a group, as EC2 lists them.
+    async fn permissions(&self, group: &str, egress: bool) -> Vec<IpPermission> {
         let out = self
             .ec2
             .describe_security_groups()
@@ -366,14 +366,18 @@ impl Account {
             .send()
             .await
             .expect("DescribeSecurityGroups");
-        let g = &out.security_groups()[0];
-        let perms = if egress {
-            g.ip_permissions_egress()
+        let g = out.security_groups()[0].clone();
+        if egress {
+            g.ip_permissions_egress.unwrap_or_default()
         } else {
-            g.ip_permissions()
-        };
+            g.ip_permissions.unwrap_or_default()
+        }
+    }
+
+    /// Ingress or egress rules of a group as (protocol, from, to, cidr, description).
+    pub async fn rules(&self, group: &str, egress: bool) -> Vec<(String, i32, i32, String, Option<String>)> {
         let mut rules = Vec::new();
-        for p in perms {
+        for p in self.permissions(group, egress).await {
             for r in p.ip_ranges() {
                 rules.push((
                     p.ip_protocol().unwrap_or_default().to_string(),
@@ -390,21 +394,8 @@ impl Account {
     /// The group references of a group's ingress or egress rules as
     /// (account, group, peering, port, description).
     pub async fn group_rules(&self, group: &str, egress: bool) -> Vec<GroupRule> {
-        let out = self
-            .ec2
-            .describe_security_groups()
-            .group_ids(group)
-            .send()
-            .await
-            .expect("DescribeSecurityGroups");
-        let g = &out.security_groups()[0];
-        let perms = if egress {
-            g.ip_permissions_egress()
-        } else {
-            g.ip_permissions()
-        };
         let mut rules = Vec::new();
-        for p in perms {
+        for p in self.permissions(group, egress).await {
             for pair in p.user_id_group_pairs() {
                 rules.push(GroupRule {
                     account: pair.user_id().unwrap_or_default().to_string(),
@@ -433,13 +424,7 @@ impl Account {
             .to_port(port)
             .user_id_group_pairs(pair)
             .build();
-        self.ec2
-            .authorize_security_group_ingress()
-            .group_id(group)
-            .ip_permissions(perm)
-            .send()
-            .await
-            .expect("AuthorizeSecurityGroupIngress");
+        self.authorize_ingress(group, perm).await;
     }
 
     /// `AllowDnsResolutionFromRemoteVpc` on (requester, accepter) as this account sees them.
@@ -583,10 +568,14 @@ impl Account {
             .to_port(port)
             .ip_ranges(range)
             .build();
+        self.authorize_ingress(group, perm).await;
+    }
+
+    async fn authorize_ingress(&self, group: &str, permission: IpPermission) {
         self.ec2
             .authorize_security_group_ingress()
             .group_id(group)
-            .ip_permissions(perm)
+            .ip_permissions(permission)
             .send()
             .await
             .expect("AuthorizeSecurityGroupIngress");

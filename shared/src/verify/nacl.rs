@@ -70,25 +70,8 @@ pub fn blocks(acl: &NetworkAcl, egress: bool, protocol: Protocol, ports: PortRan
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::nacl_entry;
     use crate::model::NaclEntry;
-
-    fn entry(
-        n: i32,
-        egress: bool,
-        allow: bool,
-        protocol: Option<Protocol>,
-        ports: Option<(u16, u16)>,
-        cidr: &str,
-    ) -> NaclEntry {
-        NaclEntry {
-            rule_number: n,
-            egress,
-            allow,
-            protocol,
-            ports: ports.map(|(from, to)| PortRange { from, to }),
-            cidr: cidr.parse().unwrap(),
-        }
-    }
 
     fn acl(entries: Vec<NaclEntry>) -> NetworkAcl {
         NetworkAcl {
@@ -104,8 +87,8 @@ mod tests {
     #[test]
     fn default_allow_all_passes() {
         let a = acl(vec![
-            entry(100, false, true, None, None, "0.0.0.0/0"),
-            entry(32767, false, false, None, None, "0.0.0.0/0"),
+            nacl_entry(100, false, true, None, None, "0.0.0.0/0"),
+            nacl_entry(32767, false, false, None, None, "0.0.0.0/0"),
         ]);
         assert_eq!(
             blocks(&a, false, Protocol::Tcp, PG, &"10.0.0.0/16".parse().unwrap()),
@@ -116,8 +99,8 @@ mod tests {
     #[test]
     fn an_earlier_deny_wins() {
         let a = acl(vec![
-            entry(50, false, false, Some(Protocol::Tcp), Some((5432, 5432)), "10.0.0.0/8"),
-            entry(100, false, true, None, None, "0.0.0.0/0"),
+            nacl_entry(50, false, false, Some(Protocol::Tcp), Some((5432, 5432)), "10.0.0.0/8"),
+            nacl_entry(100, false, true, None, None, "0.0.0.0/0"),
         ]);
         let why = blocks(&a, false, Protocol::Tcp, PG, &"10.0.0.0/16".parse().unwrap()).unwrap();
         assert!(why.contains("entry 50 denies"), "{why}");
@@ -141,14 +124,14 @@ mod tests {
     #[test]
     fn a_partial_allow_leaves_the_rest_to_the_final_deny() {
         let a = acl(vec![
-            entry(100, true, true, Some(Protocol::Tcp), Some((1024, 32767)), "10.0.0.0/16"),
-            entry(32767, true, false, None, None, "0.0.0.0/0"),
+            nacl_entry(100, true, true, Some(Protocol::Tcp), Some((1024, 32767)), "10.0.0.0/16"),
+            nacl_entry(32767, true, false, None, None, "0.0.0.0/0"),
         ]);
         let why = blocks(&a, true, Protocol::Tcp, EPHEMERAL, &"10.0.0.0/16".parse().unwrap()).unwrap();
         assert!(why.contains("entry * denies"), "{why}");
         let full = acl(vec![
-            entry(100, true, true, Some(Protocol::Tcp), Some((1024, 32767)), "10.0.0.0/16"),
-            entry(
+            nacl_entry(100, true, true, Some(Protocol::Tcp), Some((1024, 32767)), "10.0.0.0/16"),
+            nacl_entry(
                 110,
                 true,
                 true,
@@ -156,7 +139,7 @@ mod tests {
                 Some((32768, 65535)),
                 "10.0.0.0/16",
             ),
-            entry(32767, true, false, None, None, "0.0.0.0/0"),
+            nacl_entry(32767, true, false, None, None, "0.0.0.0/0"),
         ]);
         assert_eq!(
             blocks(&full, true, Protocol::Tcp, EPHEMERAL, &"10.0.0.0/16".parse().unwrap()),
@@ -166,7 +149,7 @@ mod tests {
 
     #[test]
     fn an_allow_for_part_of_the_block_is_not_enough() {
-        let a = acl(vec![entry(100, false, true, None, None, "10.0.0.0/24")]);
+        let a = acl(vec![nacl_entry(100, false, true, None, None, "10.0.0.0/24")]);
         assert!(blocks(&a, false, Protocol::Tcp, PG, &"10.0.0.0/16".parse().unwrap()).is_some());
     }
 }

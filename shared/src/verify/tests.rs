@@ -7,7 +7,8 @@ use ipnet::IpNet;
 
 use super::*;
 use crate::config::Direction;
-use crate::model::{GroupRef, NaclEntry, ObservedRule, PeeringSide, PeeringStatus, Route, RouteTarget, SgRule};
+use crate::fixtures::nacl_entry;
+use crate::model::{GroupRef, ObservedRule, PeeringSide, PeeringStatus, Route, RouteTarget, SgRule};
 
 const TASK: &str = "111111111111";
 const DB: &str = "222222222222";
@@ -37,24 +38,6 @@ fn table(id: &str, vpc: &str, main: bool, subnets: &[&str], routes: Vec<Route>) 
     }
 }
 
-fn entry(
-    n: i32,
-    egress: bool,
-    allow: bool,
-    protocol: Option<Protocol>,
-    ports: Option<(u16, u16)>,
-    cidr: &str,
-) -> NaclEntry {
-    NaclEntry {
-        rule_number: n,
-        egress,
-        allow,
-        protocol,
-        ports: ports.map(|(from, to)| PortRange { from, to }),
-        cidr: net(cidr),
-    }
-}
-
 /// The default network ACL: everything allowed both ways, then the final deny.
 fn open_acl(id: &str, vpc: &str, subnet: &str) -> NetworkAcl {
     NetworkAcl {
@@ -62,10 +45,10 @@ fn open_acl(id: &str, vpc: &str, subnet: &str) -> NetworkAcl {
         vpc: vpc.into(),
         subnets: vec![subnet.into()],
         entries: vec![
-            entry(100, false, true, None, None, "0.0.0.0/0"),
-            entry(100, true, true, None, None, "0.0.0.0/0"),
-            entry(32767, false, false, None, None, "0.0.0.0/0"),
-            entry(32767, true, false, None, None, "0.0.0.0/0"),
+            nacl_entry(100, false, true, None, None, "0.0.0.0/0"),
+            nacl_entry(100, true, true, None, None, "0.0.0.0/0"),
+            nacl_entry(32767, false, false, None, None, "0.0.0.0/0"),
+            nacl_entry(32767, true, false, None, None, "0.0.0.0/0"),
         ],
     }
 }
@@ -295,7 +278,7 @@ fn each_break_is_the_first_failure_at_its_own_hop() {
             src(w).groups[0].rules = vec![rule(Direction::Egress, Protocol::Tcp, Some((443, 443)), "0.0.0.0/0")]
         }),
         ("a NACL denies the request leaving", "source-nacl-out", |w| {
-            src(w).network_acls[0].entries.push(entry(
+            src(w).network_acls[0].entries.push(nacl_entry(
                 90,
                 true,
                 false,
@@ -305,7 +288,7 @@ fn each_break_is_the_first_failure_at_its_own_hop() {
             ))
         }),
         ("a NACL denies inbound", "destination-nacl-in", |w| {
-            dst(w).network_acls[0].entries.push(entry(
+            dst(w).network_acls[0].entries.push(nacl_entry(
                 90,
                 false,
                 false,
@@ -321,7 +304,7 @@ fn each_break_is_the_first_failure_at_its_own_hop() {
             dst(w).route_tables[0].routes.retain(|r| r.target == RouteTarget::Local)
         }),
         ("the database's answers blocked", "destination-nacl-out", |w| {
-            dst(w).network_acls[0].entries.push(entry(
+            dst(w).network_acls[0].entries.push(nacl_entry(
                 90,
                 true,
                 false,
@@ -333,7 +316,7 @@ fn each_break_is_the_first_failure_at_its_own_hop() {
         ("the answers blocked on the way back in", "source-nacl-in", |w| {
             src(w).network_acls[0]
                 .entries
-                .push(entry(90, false, false, None, None, "10.1.1.0/24"))
+                .push(nacl_entry(90, false, false, None, None, "10.1.1.0/24"))
         }),
         ("DNS option off on the database side", "dns", |w| {
             w.peerings[0].accepter.allow_remote_dns = false
@@ -401,8 +384,8 @@ fn the_final_deny_applies_where_the_description_lists_only_the_acls_own_entries(
     // allowed only on 443 must still stop the database's ephemeral ports.
     let mut w = guide();
     dst(&mut w).network_acls[0].entries = vec![
-        entry(100, false, true, None, None, "0.0.0.0/0"),
-        entry(100, true, true, Some(Protocol::Tcp), Some((443, 443)), "0.0.0.0/0"),
+        nacl_entry(100, false, true, None, None, "0.0.0.0/0"),
+        nacl_entry(100, true, true, Some(Protocol::Tcp), Some((443, 443)), "0.0.0.0/0"),
     ];
     let (got, c) = first_failure(&w);
     assert_eq!(got, "destination-nacl-out");
@@ -555,7 +538,7 @@ fn half_a_path_checks_only_the_hops_of_the_account_that_was_read() {
     // The database's account alone.
     let mut w = guide();
     w.source.view = None;
-    dst(&mut w).network_acls[0].entries.push(entry(
+    dst(&mut w).network_acls[0].entries.push(nacl_entry(
         90,
         false,
         false,
