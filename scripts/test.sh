@@ -30,7 +30,7 @@ quick=false
 [ "${1:-}" = "--quick" ] && quick=true
 SECONDS=0
 
-done_steps=() not_run=() current="" started=0
+done_steps=() not_run=() current="" started=0 ended=""
 step() {
   end_step ok
   current="$*" started=$SECONDS
@@ -38,9 +38,9 @@ step() {
 }
 end_step() {
   if [ -n "$current" ]; then
-    done_steps+=("$(printf '%6ds  %-6s %s' $((SECONDS - started)) "$1" "$current")")
+    done_steps+=("$(printf '%6ds  %-6s %s' $((${ended:-$SECONDS} - started)) "$1" "$current")")
   fi
-  current=""
+  current="" ended=""
 }
 not_run() {
   not_run+=("$*")
@@ -71,19 +71,22 @@ declare -A bg_pid bg_start
 background() {
   local name=$1; shift
   bg_start[$name]=$SECONDS
-  "$@" > "$logs/$name.log" 2>&1 &
+  # The subshell's SECONDS counts from this script's start too: it records
+  # when the job ended, not when the run got round to waiting for it.
+  ( status=0; "$@" > "$logs/$name.log" 2>&1 || status=$?; echo "$SECONDS" > "$logs/$name.end"; exit $status ) &
   bg_pid[$name]=$!
   printf '== [%4ds] started in the background: %s\n' "$SECONDS" "$name"
 }
-# await NAME: the step NAME, which ends when its background job does.
+# await NAME: the step NAME, from its start in the background to its end.
 await() {
-  local name=$1 status=0
+  local name=$1 status=0 end
   step "$name"
   wait "${bg_pid[$name]}" || status=$?
   unset "bg_pid[$name]"
   cat "$logs/$name.log"
-  printf '(in the background from [%ds]: %ds)\n' "${bg_start[$name]}" $((SECONDS - bg_start[$name]))
-  started=${bg_start[$name]}
+  end=$(cat "$logs/$name.end" 2>/dev/null || echo $SECONDS)
+  printf '(ran in the background from [%ds] to [%ds])\n' "${bg_start[$name]}" "$end"
+  started=${bg_start[$name]} ended=$end
   return $status
 }
 stop_background() {
