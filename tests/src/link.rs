@@ -67,22 +67,41 @@ impl Link {
 
     /// The accepter account's configuration.
     pub fn accepter_config(&self, settings: &str) -> String {
-        let role = self.task_role.as_str();
-        let entry = Entry::new(
+        let entry = self
+            .accepter_rule_entry()
+            .secret_on_key(
+                &self.secret.arn,
+                self.secret.key_arn.as_deref().expect("a CMK"),
+                &[self.task_role.as_str()],
+            )
+            .secret(&self.plain_secret.arn, &[self.task_role.as_str()]);
+        fixtures::document(settings, &[entry])
+    }
+
+    /// The accepter's configuration without the secret on the
+    /// customer-managed key: what it says after an operator dropped it.
+    pub fn accepter_config_without_cmk_secret(&self, settings: &str) -> String {
+        let entry = self
+            .accepter_rule_entry()
+            .secret(&self.plain_secret.arn, &[self.task_role.as_str()]);
+        fixtures::document(settings, &[entry])
+    }
+
+    /// The accepter's entry for the requester's VPC: its blocks, nothing
+    /// to keep in place yet.
+    pub fn accepter_entry(&self) -> Entry {
+        Entry::new(
             "orders-ecs",
             &self.requester.id,
             &self.accepter_vpc.id,
             &["10.0.0.0/16", "10.2.0.0/16"],
         )
         .peer_vpc(&self.requester_vpc.id)
-        .rule(&self.accepter_vpc.security_group, 5432)
-        .secret_on_key(
-            &self.secret.arn,
-            self.secret.key_arn.as_deref().expect("a CMK"),
-            &[role],
-        )
-        .secret(&self.plain_secret.arn, &[role]);
-        fixtures::document(settings, &[entry])
+    }
+
+    /// The accepter's entry with its database rule, no secrets yet.
+    pub fn accepter_rule_entry(&self) -> Entry {
+        self.accepter_entry().rule(&self.accepter_vpc.security_group, 5432)
     }
 
     /// Contexts for both accounts (default settings), the request, and the

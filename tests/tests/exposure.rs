@@ -39,13 +39,7 @@ fn requester_by_group(link: &Link) -> String {
 /// the rules of `more`.
 fn accepter_by_group(link: &Link, peer_groups: &[&str], more: &[&str]) -> String {
     let groups: Vec<String> = peer_groups.iter().map(|g| format!("\"{g}\"")).collect();
-    let mut entry = Entry::new(
-        "orders-ecs",
-        &link.requester.id,
-        &link.accepter_vpc.id,
-        &["10.0.0.0/16", "10.2.0.0/16"],
-    )
-    .peer_vpc(&link.requester_vpc.id);
+    let mut entry = link.accepter_entry();
     if !peer_groups.is_empty() {
         entry = entry.rule_lines(&format!(
             "group = \"{}\"\nports = 5432\npeer_groups = [{}]",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use peerlink::config::DriftMode;
 use peerlink::finding::Finding;
-use peerlink::fixtures::{self, Entry};
+use peerlink::fixtures;
 use peerlink::metrics::InvocationReport;
 use peerlink::reconcile::{self, Scope};
 use peerlink::{Deadline, Mode, drift};
@@ -28,21 +28,6 @@ fn sids(policy: &Value) -> Vec<String> {
         .iter()
         .filter_map(|s| s["Sid"].as_str().map(str::to_string))
         .collect()
-}
-
-/// The accepter's entry without the secret on the customer-managed key: what
-/// the configuration says after an operator dropped it.
-fn without_cmk_secret(link: &Link) -> String {
-    let entry = Entry::new(
-        "orders-ecs",
-        &link.requester.id,
-        &link.accepter_vpc.id,
-        &["10.0.0.0/16", "10.2.0.0/16"],
-    )
-    .peer_vpc(&link.requester_vpc.id)
-    .rule(&link.accepter_vpc.security_group, 5432)
-    .secret(&link.plain_secret.arn, &[link.task_role.as_str()]);
-    fixtures::document("", &[entry])
 }
 
 /// A finished link, then a route of it deleted by someone: drift's work.
@@ -86,7 +71,7 @@ async fn a_redeploy_that_drops_a_secret_never_freezes_repair() {
         {"action": "PutResourcePolicy", "contains": secret},
     ]}));
     let accepter = emu.account_via(&proxy.endpoint, &link.accepter.id).await;
-    let ctx = accepter.context(&without_cmk_secret(&link)).await;
+    let ctx = accepter.context(&link.accepter_config_without_cmk_secret("")).await;
     let report = drift::run(&ctx, DriftMode::Remediate, Deadline::none())
         .await
         .unwrap_or_else(|e| panic!("one unreadable secret froze the whole pass: {e}"));
@@ -154,15 +139,10 @@ async fn a_secret_of_another_account_is_a_finding_not_a_failed_pass() {
     link.accepter.accept(&pcx).await;
     // A typo: the account digits of the secret's ARN.
     let typo = "arn:aws:secretsmanager:eu-west-1:999999999999:secret:orders-db-AbCdEf";
-    let entry = Entry::new(
-        "orders-ecs",
-        &link.requester.id,
-        &link.accepter_vpc.id,
-        &["10.0.0.0/16", "10.2.0.0/16"],
-    )
-    .peer_vpc(&link.requester_vpc.id)
-    .rule(&link.accepter_vpc.security_group, 5432)
-    .secret(typo, &[link.task_role.as_str()]);
+    let entry = link
+        .accepter_entry()
+        .rule(&link.accepter_vpc.security_group, 5432)
+        .secret(typo, &[link.task_role.as_str()]);
     let proxy = FaultProxy::start(emu, 3);
     proxy.configure(&json!({"deny": [{"action": "*", "contains": "999999999999"}]}));
     let accepter = emu.account_via(&proxy.endpoint, &link.accepter.id).await;
@@ -189,15 +169,10 @@ async fn a_group_the_stack_does_not_cover_is_a_finding_and_the_rest_is_done() {
     let pcx = link.request().await;
     link.accepter.accept(&pcx).await;
     let other = link.accepter.security_group(&link.accepter_vpc.id, "reporting").await;
-    let entry = Entry::new(
-        "orders-ecs",
-        &link.requester.id,
-        &link.accepter_vpc.id,
-        &["10.0.0.0/16", "10.2.0.0/16"],
-    )
-    .peer_vpc(&link.requester_vpc.id)
-    .rule(&link.accepter_vpc.security_group, 5432)
-    .rule(&other, 5432);
+    let entry = link
+        .accepter_entry()
+        .rule(&link.accepter_vpc.security_group, 5432)
+        .rule(&other, 5432);
     // The configuration gained a group; the stack was not redeployed.
     let proxy = FaultProxy::start(emu, 4);
     proxy.configure(&json!({"deny": [

@@ -236,13 +236,7 @@ async fn what_the_configuration_no_longer_grants_is_taken_back() {
     assert!(!ours(&sids(&link.accepter.secret_policy(secret).await)).is_empty());
 
     // The entry no longer lists the secret nor the rule.
-    let reduced = Entry::new(
-        "orders-ecs",
-        &link.requester.id,
-        &link.accepter_vpc.id,
-        &["10.0.0.0/16", "10.2.0.0/16"],
-    )
-    .peer_vpc(&link.requester_vpc.id);
+    let reduced = link.accepter_entry();
     let ctx = link.accepter.context(&fixtures::document("", &[reduced])).await;
     // Report mode lists what it would take back and writes nothing.
     let report = drift::run(&ctx, DriftMode::Report, Deadline::none()).await.unwrap();
@@ -332,15 +326,8 @@ async fn every_grant_can_be_withdrawn() {
     );
     assert_eq!(routes_through(&link, &pcx).await.len(), 8, "two blocks in four tables");
     let entry = |dns: bool| {
-        Entry::new(
-            "orders-ecs",
-            &link.requester.id,
-            &link.accepter_vpc.id,
-            &["10.0.0.0/16", "10.2.0.0/16"],
-        )
-        .peer_vpc(&link.requester_vpc.id)
-        .rule(&link.accepter_vpc.security_group, 5432)
-        .line(&format!("dns = {{ remote_resolution = {dns} }}"))
+        link.accepter_rule_entry()
+            .line(&format!("dns = {{ remote_resolution = {dns} }}"))
     };
 
     // The configuration turns DNS resolution off: peerlink turns off what it turned on.
