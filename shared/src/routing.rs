@@ -187,6 +187,10 @@ pub fn selects(entry: &PeerEntry, table: &RouteTable) -> bool {
         TableSelect::None => false,
         TableSelect::Tagged => entry.routes.tags.iter().all(|(k, v)| table.tags.get(k) == Some(v)),
         TableSelect::Ids => entry.routes.ids.iter().any(|id| *id == *table.id.as_str()),
+        TableSelect::Subnets => entry.routes.subnets.iter().any(|s| {
+            let s = s.as_str();
+            table.subnets.iter().chain(&table.main_for).any(|t| t == s)
+        }),
     }
 }
 

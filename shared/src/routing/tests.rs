@@ -84,6 +84,7 @@ fn table(id: &str, routes: &[(&str, &Peering)]) -> RouteTable {
             })
             .collect(),
         other_routes: 0,
+        main_for: Vec::new(),
     }
 }
 

@@ -19,7 +19,7 @@ use super::{ApiCalls, Aws, Interfaces, KeyDescription, Parameter, PeeringRequest
 use crate::error::AwsError;
 use crate::model::{
     NetworkAcl, NetworkInterface, ObservedRule, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup,
-    SgRule, Side, StaleRule, Vpc, VpcDnsAttribute,
+    SgRule, Side, StaleRule, Subnet, Vpc, VpcDnsAttribute,
 };
 use crate::ownership::MANAGED_TAG;
 
@@ -256,6 +256,24 @@ impl Aws for Memory {
                 })
                 .cloned()
                 .collect())
+        })
+    }
+    /// The subnets the world knows of: those associated with a route table
+    /// or holding an interface.
+    fn describe_subnets<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<Subnet>> {
+        self.call("DescribeSubnets", |w| {
+            let associated = w.route_tables.iter().flat_map(|t| t.subnets.iter().map(|s| (s, &t.vpc)));
+            let holding = w.interfaces.iter().map(|i| (&i.subnet, &i.vpc));
+            let mut out: Vec<Subnet> = associated
+                .chain(holding)
+                .filter(|(s, _)| ids.contains(s))
+                .map(|(s, v)| Subnet {
+                    id: s.clone(),
+                    vpc: v.clone(),
+                })
+                .collect();
+            out.dedup();
+            Ok(out)
         })
     }
 

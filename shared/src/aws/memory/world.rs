@@ -59,6 +59,7 @@ pub fn accepter_world(requests: &[&str]) -> World {
             blackhole: false,
         }],
         other_routes: 0,
+        main_for: Vec::new(),
     };
     let key_policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ME}:root")}, "Action": "kms:*", "Resource": "*"}]});

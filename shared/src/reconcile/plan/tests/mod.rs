@@ -57,6 +57,7 @@ pub(super) fn table(id: &str, main: bool, subnets: &[&str], routes: Vec<Route>) 
         tags: BTreeMap::new(),
         routes: all,
         other_routes: 0,
+        main_for: Vec::new(),
     }
 }
 
