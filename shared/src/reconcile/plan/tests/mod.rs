@@ -4,6 +4,7 @@
 mod cleanup;
 mod finish;
 mod groups;
+mod narrow;
 mod properties;
 mod withdraw;
 
