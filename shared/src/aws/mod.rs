@@ -29,7 +29,8 @@ pub use secrets::{KeyDescription, SecretDescription};
 
 use crate::error::AwsError;
 use crate::model::{
-    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, StaleRule, Subnet, Vpc, VpcDnsAttribute,
+    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, StaleRule, Subnet, Vpc,
+    VpcDnsAttribute,
 };
 
 /// A call under way.

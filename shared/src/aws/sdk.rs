@@ -18,7 +18,8 @@ use super::{
 };
 use crate::error::AwsError;
 use crate::model::{
-    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, StaleRule, Subnet, Vpc, VpcDnsAttribute,
+    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, StaleRule, Subnet, Vpc,
+    VpcDnsAttribute,
 };
 
 /// How many times a throttled call is sent again through the pacer (each

@@ -493,7 +493,8 @@ fn select_subnets_needs_its_subnets_and_subnets_need_it() {
         got[0].2.clone()
     };
     assert!(only(&with_routes("select = \"subnets\"")).contains("select = \"subnets\" needs routes.subnets"));
-    let stray = with_routes("select = \"ids\"\nids = [\"rtb-0aaa1111aaaa1111a\"]\nsubnets = [\"subnet-0aaa1111aaaa1111a\"]");
+    let stray =
+        with_routes("select = \"ids\"\nids = [\"rtb-0aaa1111aaaa1111a\"]\nsubnets = [\"subnet-0aaa1111aaaa1111a\"]");
     assert!(only(&stray).contains("routes.subnets only applies with select = \"subnets\""));
     let fine = with_routes("select = \"subnets\"\nsubnets = [\"subnet-0aaa1111aaaa1111a\"]");
     let config = Config::parse(&fine, "x.toml").unwrap();

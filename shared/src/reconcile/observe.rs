@@ -16,10 +16,10 @@ use futures_util::StreamExt;
 use super::denied::{DeniedRead, permitted};
 use super::plan::Observed;
 use crate::aws::{Aws, SecretDescription, Select};
+use crate::config::TableSelect;
 use crate::context::Context;
 use crate::error::{AwsError, Error, Result};
 use crate::matching::match_entry;
-use crate::config::TableSelect;
 use crate::model::{KeyState, PeeringStatus, RouteTable, SecretState, Subnet};
 use crate::ownership::{MANAGED_TAG, NO_TABLES, routes_tag};
 

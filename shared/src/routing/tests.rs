@@ -328,5 +328,8 @@ fn a_route_to_a_listed_destination_holds_the_block_it_lies_in() {
     let unlisted = [table("rtb-1", &[("10.1.6.0/24", &a)])];
     let r = with(&config, &peerings, &unlisted, &[]);
     assert!(r.blocks(&a.id, HUB).is_empty());
-    assert_eq!(overlap(&r, &c.id), Some((Some("10.1.200.0/24".parse().unwrap()), false)));
+    assert_eq!(
+        overlap(&r, &c.id),
+        Some((Some("10.1.200.0/24".parse().unwrap()), false))
+    );
 }

@@ -262,7 +262,10 @@ impl Aws for Memory {
     /// or holding an interface.
     fn describe_subnets<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<Subnet>> {
         self.call("DescribeSubnets", |w| {
-            let associated = w.route_tables.iter().flat_map(|t| t.subnets.iter().map(|s| (s, &t.vpc)));
+            let associated = w
+                .route_tables
+                .iter()
+                .flat_map(|t| t.subnets.iter().map(|s| (s, &t.vpc)));
             let holding = w.interfaces.iter().map(|i| (&i.subnet, &i.vpc));
             let mut out: Vec<Subnet> = associated
                 .chain(holding)

@@ -37,7 +37,11 @@ impl Planner<'_> {
             } else if entry.routes.select == TableSelect::Subnets {
                 for id in &entry.routes.subnets {
                     let uses = |t: &&super::index::IndexedTable<'_>| {
-                        t.table.subnets.iter().chain(&t.table.main_for).any(|s| *id == *s.as_str())
+                        t.table
+                            .subnets
+                            .iter()
+                            .chain(&t.table.main_for)
+                            .any(|s| *id == *s.as_str())
                     };
                     if !self.idx.tables(vpc).iter().any(|t| uses(&t)) {
                         self.finding(

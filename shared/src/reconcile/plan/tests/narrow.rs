@@ -51,7 +51,10 @@ fn a_destination_the_peer_gave_up_loses_its_route_and_the_other_stays() {
     let plan = plan(&config(DESTINATIONS), &obs);
     let deleted = planned(&plan, "delete-route");
     assert_eq!(deleted.len(), 3, "one per table: {deleted:#?}");
-    assert!(deleted.iter().all(|(_, r)| r.starts_with("10.1.9.0/24 ")), "{deleted:#?}");
+    assert!(
+        deleted.iter().all(|(_, r)| r.starts_with("10.1.9.0/24 ")),
+        "{deleted:#?}"
+    );
     assert_eq!(count(&plan, "create-route"), 0);
 }
 
@@ -100,7 +103,12 @@ fn select_subnets_takes_their_own_tables_and_the_main_one_for_the_rest() {
     let tables: BTreeSet<String> = planned(&plan, "create-route").into_iter().map(|(t, _)| t).collect();
     assert_eq!(tables, BTreeSet::from(["rtb-00000000000000002".to_string()]));
     let f = plan.findings.iter().find(|f| f.message.contains(missing));
-    assert_eq!(f.map(|f| f.kind), Some(FindingKind::MissingResource), "{:#?}", plan.findings);
+    assert_eq!(
+        f.map(|f| f.kind),
+        Some(FindingKind::MissingResource),
+        "{:#?}",
+        plan.findings
+    );
     let lines = format!("[peer.routes]\nselect = \"subnets\"\nsubnets = [\"{own}\", \"{on_main}\"]");
     let plan = super::plan(&config(&lines), &obs);
     let tables: BTreeSet<String> = planned(&plan, "create-route").into_iter().map(|(t, _)| t).collect();
@@ -120,5 +128,8 @@ fn a_destination_inside_a_block_that_may_not_be_routed_loses_its_route() {
     let plan = plan(&config(DESTINATIONS), &obs);
     let deleted = planned(&plan, "delete-route");
     assert_eq!(deleted.len(), 3, "{deleted:#?}");
-    assert!(deleted.iter().all(|(_, r)| r.starts_with("10.1.9.0/24 ")), "{deleted:#?}");
+    assert!(
+        deleted.iter().all(|(_, r)| r.starts_with("10.1.9.0/24 ")),
+        "{deleted:#?}"
+    );
 }

@@ -28,7 +28,13 @@ fn pool() -> Vec<IpNet> {
 /// /24, a /17 or only a /16 of the pool.
 fn destinations() -> String {
     let list: Vec<String> = (0..4)
-        .flat_map(|a| [format!("\"10.{a}.7.0/25\""), format!("\"10.{a}.130.0/24\""), format!("\"10.{a}.1.0/24\"")])
+        .flat_map(|a| {
+            [
+                format!("\"10.{a}.7.0/25\""),
+                format!("\"10.{a}.130.0/24\""),
+                format!("\"10.{a}.1.0/24\""),
+            ]
+        })
         .collect();
     format!("destinations = [{}]", list.join(", "))
 }
