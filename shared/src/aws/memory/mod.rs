@@ -258,26 +258,8 @@ impl Aws for Memory {
                 .collect())
         })
     }
-    /// The subnets the world knows of: those associated with a route table
-    /// or holding an interface.
     fn describe_subnets<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<Subnet>> {
-        self.call("DescribeSubnets", |w| {
-            let associated = w
-                .route_tables
-                .iter()
-                .flat_map(|t| t.subnets.iter().map(|s| (s, &t.vpc)));
-            let holding = w.interfaces.iter().map(|i| (&i.subnet, &i.vpc));
-            let mut out: Vec<Subnet> = associated
-                .chain(holding)
-                .filter(|(s, _)| ids.contains(s))
-                .map(|(s, v)| Subnet {
-                    id: s.clone(),
-                    vpc: v.clone(),
-                })
-                .collect();
-            out.dedup();
-            Ok(out)
-        })
+        self.call("DescribeSubnets", |w| Ok(w.subnets(ids)))
     }
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {
