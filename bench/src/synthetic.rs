@@ -118,6 +118,7 @@ fn add_local_vpc(obs: &mut Observed, shape: &Shape, v: usize) {
                 blackhole: false,
             }],
             other_routes: 0,
+            main_for: Vec::new(),
         });
     }
 }

@@ -259,7 +259,7 @@ READS_PATHS = {"DescribeNetworkInterfaces", "DescribeNetworkAcls"}
 READS_STALE = {"DescribeStaleSecurityGroups"}
 
 READS_FINISH = {"DescribeVpcPeeringConnections", "DescribeVpcs", "DescribeVpcAttribute", "DescribeRouteTables",
-                "DescribeSecurityGroups", "DescribeSecret", "GetResourcePolicy", "DescribeKey", "GetKeyPolicy",
+                "DescribeSecurityGroups", "DescribeSubnets", "DescribeSecret", "GetResourcePolicy", "DescribeKey", "GetKeyPolicy",
                 "ListSecrets"}
 WRITES_FINISH = {"CreateRoute", "ReplaceRoute", "DeleteRoute", "AuthorizeSecurityGroupIngress",
                  "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress",

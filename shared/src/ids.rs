@@ -108,6 +108,10 @@ ec2_id!(
     RouteTableId, "rtb", "route table id"
 );
 ec2_id!(
+    /// `subnet-…`
+    SubnetId, "subnet", "subnet id"
+);
+ec2_id!(
     /// `sg-…`
     SecurityGroupId, "sg", "security group id"
 );

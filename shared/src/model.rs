@@ -198,12 +198,25 @@ pub struct Route {
     pub blackhole: bool,
 }
 
+/// A subnet and its VPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subnet {
+    pub id: String,
+    pub vpc: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteTable {
     pub id: String,
     pub vpc: String,
     pub main: bool,
+    /// The subnets explicitly associated with it.
     pub subnets: Vec<String>,
+    /// A main table only: the subnets the configuration names that have no
+    /// table of their own and so use this one (set by observe, which reads
+    /// those subnets in the same round as the tables).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub main_for: Vec<String>,
     pub tags: BTreeMap<String, String>,
     pub routes: Vec<Route>,
     /// Routes to prefix lists and other destinations we do not model still

@@ -21,11 +21,19 @@
 //! A managed peering end holds one of its peer's current blocks when
 //! peerlink's work for exactly that block is in place: a route to it through
 //! the peering in a route table the entry selects, or a rule carrying the
-//! peering's marker for it in a group the entry names. That is exactly what
-//! the plan keeps for a routable block and takes back for a refused one, so
-//! the holder stays the holder on every later pass (no flip-flop), a
-//! partly finished holder (routed in some tables only) holds all the same,
-//! and a refused block never becomes held. A peering no entry manages never
+//! peering's marker for it in a group the entry names. An entry that routes
+//! only `routes.destinations` (ranges narrower than the blocks) holds a
+//! block when a route to one of those destinations lying inside it is in
+//! place: its routes never match a block exactly, and without this a
+//! newcomer's overlapping block would take the block's destinations away.
+//! Overlaps are still judged block against block (the whole block is what
+//! the peer can send from, and what a rule without `cidrs` opens): stricter
+//! than comparing destinations, so a newcomer may be refused a range the
+//! holder does not route, but never one that cuts the holder off. That is
+//! exactly what the plan keeps for a routable block and takes back for a
+//! refused one, so the holder stays the holder on every later pass (no
+//! flip-flop), a partly finished holder (routed in some tables only) holds
+//! all the same, and a refused block never becomes held. A peering no entry manages never
 //! holds (peerlink has no work of its own there), but its blocks still
 //! refuse newcomers.
 //!
@@ -46,7 +54,7 @@ use std::collections::{HashMap, HashSet};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::config::{Config, PeerEntry, TableSelect};
+use crate::config::{Cidr, Config, PeerEntry, TableSelect};
 use crate::finding::{Finding, FindingKind};
 use crate::matching::{match_entry, overlaps};
 use crate::model::{Identity, Peering, PeeringStatus, RouteTable, RouteTarget, SecurityGroup, Vpc};
@@ -187,6 +195,41 @@ pub fn selects(entry: &PeerEntry, table: &RouteTable) -> bool {
         TableSelect::None => false,
         TableSelect::Tagged => entry.routes.tags.iter().all(|(k, v)| table.tags.get(k) == Some(v)),
         TableSelect::Ids => entry.routes.ids.iter().any(|id| *id == *table.id.as_str()),
+        TableSelect::Subnets => entry.routes.subnets.iter().any(|s| {
+            let s = s.as_str();
+            table.subnets.iter().chain(&table.main_for).any(|t| t == s)
+        }),
+    }
+}
+
+/// The ranges of `ranges` that lie inside one of `blocks`: a range narrower
+/// than the peer's blocks (a route's destination, a rule's CIDR) is routed
+/// or opened only while a block the peer has now, and that may be routed,
+/// holds it (blocks change over time).
+pub fn inside<'a>(ranges: &'a [Cidr], blocks: &'a [IpNet]) -> impl Iterator<Item = IpNet> + 'a {
+    ranges
+        .iter()
+        .map(|c| c.0)
+        .filter(|c| blocks.iter().any(|b| b.contains(c)))
+}
+
+/// What an end routes, given its routable `blocks`: its entry's
+/// `routes.destinations` that lie inside them, or, with none listed, the
+/// blocks themselves.
+pub fn routed(entry: &PeerEntry, blocks: &[IpNet]) -> Vec<IpNet> {
+    if entry.routes.destinations.is_empty() {
+        blocks.to_vec()
+    } else {
+        inside(&entry.routes.destinations, blocks).collect()
+    }
+}
+
+/// Whether a route to `dest` is one of [`routed`] (without building it).
+pub fn routes_to(entry: &PeerEntry, blocks: &[IpNet], dest: &IpNet) -> bool {
+    if entry.routes.destinations.is_empty() {
+        blocks.contains(dest)
+    } else {
+        entry.routes.destinations.iter().any(|d| d.0 == *dest) && blocks.iter().any(|b| b.contains(dest))
     }
 }
 
@@ -238,17 +281,24 @@ impl<'a> InPlace<'a> {
         out
     }
 
-    /// The blocks of `blocks` that `entry`'s end of `pcx` in `vpc` holds.
+    /// The blocks of `blocks` that `entry`'s end of `pcx` in `vpc` holds: a
+    /// route or marked rule for exactly the block, or a route to one of the
+    /// entry's `routes.destinations`, which holds the block it lies in.
     fn held(&self, pcx: &str, vpc: &str, entry: &PeerEntry, blocks: &[IpNet]) -> HashSet<IpNet> {
+        let listed = |d: &IpNet| entry.routes.destinations.iter().any(|x| x.0 == *d);
         let routed = self.routes.get(pcx).into_iter().flatten();
         let routed = routed
             .filter(|(t, _)| t.vpc == vpc && selects(entry, t))
-            .map(|(_, d)| *d);
+            .filter_map(|(_, d)| match blocks.iter().find(|b| b.contains(d)) {
+                Some(b) if b == d || listed(d) => Some(*b),
+                _ => None,
+            });
         let ruled = self.rules.get(pcx).into_iter().flatten();
         let ruled = ruled
             .filter(|(g, _)| entry.security_group_rules.iter().any(|s| s.group == **g))
-            .map(|(_, c)| *c);
-        routed.chain(ruled).filter(|b| blocks.contains(b)).collect()
+            .map(|(_, c)| *c)
+            .filter(|c| blocks.contains(c));
+        routed.chain(ruled).collect()
     }
 }
 

@@ -87,3 +87,45 @@ async fn one_round_of_reads_and_four_to_finish_a_new_peering() {
         .unwrap();
     assert_eq!(rounds(&accepter_ctx), 1);
 }
+
+/// `select = "subnets"` needs to know which VPC each named subnet is in
+/// (one without a table of its own uses the main table): that read goes in
+/// the same round as the route tables, so a steady pass is still one round.
+#[tokio::test]
+async fn selecting_tables_by_subnet_adds_a_read_not_a_round() {
+    let emu = Emulator::shared();
+    let link = Link::new(emu, "650000000011", "650000000012").await;
+    let entry = peerlink::fixtures::Entry::new(
+        "orders-ecs",
+        &link.requester.id,
+        &link.accepter_vpc.id,
+        &["10.0.0.0/16", "10.2.0.0/16"],
+    )
+    .peer_vpc(&link.requester_vpc.id)
+    .routes(&format!(
+        "select = \"subnets\"\nsubnets = [\"{}\"]",
+        link.accepter_vpc.subnets[0]
+    ));
+    let config = peerlink::fixtures::document("", &[entry]);
+    let proxy = FaultProxy::start(emu, 5);
+    proxy.configure(&serde_json::json!({"latency_ms": 150}));
+    let ctx = emu
+        .account_via(&proxy.endpoint, &link.accepter.id)
+        .await
+        .context(&config)
+        .await;
+    let pcx = link.request().await;
+    assert_eq!(decide(&ctx, &pcx).await.accepted, vec![pcx.clone()]);
+    let r = reconcile::run(&ctx, Scope::All, Mode::Apply, Deadline::none())
+        .await
+        .unwrap();
+    assert!(r.failed().is_empty() && !r.actions.is_empty(), "{r:#?}");
+    ctx.calls().reset();
+    let r = reconcile::run(&ctx, Scope::All, Mode::Apply, Deadline::none())
+        .await
+        .unwrap();
+    assert!(r.actions.is_empty(), "{r:#?}");
+    let calls = ctx.calls().summary();
+    assert_eq!((calls.rounds, calls.writes), (1, 0), "steady: {calls:?}");
+    assert_eq!(calls.calls("DescribeSubnets"), 1, "{calls:?}");
+}

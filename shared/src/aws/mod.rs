@@ -29,7 +29,8 @@ pub use secrets::{KeyDescription, SecretDescription};
 
 use crate::error::AwsError;
 use crate::model::{
-    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, StaleRule, Vpc, VpcDnsAttribute,
+    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, StaleRule, Subnet, Vpc,
+    VpcDnsAttribute,
 };
 
 /// A call under way.
@@ -115,6 +116,8 @@ pub trait Aws: Send + Sync {
         vpcs: &'a [String],
     ) -> Pending<'a, Vec<RouteTable>>;
     fn describe_network_interfaces<'a>(&'a self, by: Interfaces<'a>) -> Pending<'a, Vec<NetworkInterface>>;
+    /// These subnets (a subnet that does not exist is absent, not an error).
+    fn describe_subnets<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<Subnet>>;
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()>;
     fn reject_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()>;

@@ -18,7 +18,8 @@ use super::{
 };
 use crate::error::AwsError;
 use crate::model::{
-    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, StaleRule, Vpc, VpcDnsAttribute,
+    NetworkAcl, NetworkInterface, Peering, RouteTable, SecurityGroup, SgRule, Side, StaleRule, Subnet, Vpc,
+    VpcDnsAttribute,
 };
 
 /// How many times a throttled call is sent again through the pacer (each
@@ -277,6 +278,9 @@ impl Aws for Clients {
         Box::pin(self.paced("DescribeNetworkInterfaces", move || {
             ec2::describe_network_interfaces(&self.ec2, by)
         }))
+    }
+    fn describe_subnets<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<Subnet>> {
+        Box::pin(self.paced("DescribeSubnets", move || ec2::describe_subnets(&self.ec2, ids)))
     }
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {

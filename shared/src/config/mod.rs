@@ -25,7 +25,7 @@ use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AccountId, NetworkInterfaceId, Region, RouteTableId, SecurityGroupId, VpcId};
+use crate::ids::{AccountId, NetworkInterfaceId, Region, RouteTableId, SecurityGroupId, SubnetId, VpcId};
 
 pub use arn::{KmsKeyArn, PrincipalArn, SecretArn};
 pub use check::{Problem, Severity};
@@ -166,7 +166,8 @@ pub struct PeerEntry {
     /// between the two VPCs exists. The other side's allowlist decides.
     #[serde(default)]
     pub request: bool,
-    /// Which route tables of `local_vpc` get a route to every peer CIDR block.
+    /// Which route tables of `local_vpc` get a route to every peer CIDR block
+    /// (or to each of `routes.destinations`).
     #[serde(default)]
     pub routes: RouteSpec,
     /// Security-group rules kept in place for the peer's CIDR blocks.
@@ -189,7 +190,8 @@ pub struct PeerEntry {
 #[serde(deny_unknown_fields)]
 #[schemars(transform = schema::select_needs_its_list)]
 pub struct RouteSpec {
-    /// `all` (default), `tagged` (with `tags`), `ids` (with `ids`) or `none`.
+    /// `all` (default), `tagged` (with `tags`), `ids` (with `ids`),
+    /// `subnets` (with `subnets`) or `none`.
     #[serde(default)]
     pub select: TableSelect,
     /// With `select = "tagged"`: every tag listed must be present with that value.
@@ -198,6 +200,15 @@ pub struct RouteSpec {
     /// With `select = "ids"`: the route tables.
     #[serde(default)]
     pub ids: Vec<RouteTableId>,
+    /// With `select = "subnets"`: the subnets whose route tables get the
+    /// routes (each subnet's own table, else its VPC's main table).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnets: Vec<SubnetId>,
+    /// Narrower ranges than the peer's blocks: only these are routed (each
+    /// inside `allowed_cidrs`), and each only while it lies inside a block
+    /// the peer has and may be routed (blocks change over time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<Cidr>,
     /// Replace a route to the same destination that points elsewhere. Off by
     /// default: such a route is reported as a conflict and left alone.
     #[serde(default)]
@@ -210,6 +221,8 @@ impl Default for RouteSpec {
             select: TableSelect::All,
             tags: BTreeMap::new(),
             ids: Vec::new(),
+            subnets: Vec::new(),
+            destinations: Vec::new(),
             replace_conflicts: false,
         }
     }
@@ -227,6 +240,9 @@ pub enum TableSelect {
     Tagged,
     /// The tables of `routes.ids`.
     Ids,
+    /// The tables the subnets of `routes.subnets` use: the table explicitly
+    /// associated with the subnet, else its VPC's main table (as EC2 does).
+    Subnets,
     /// Do not manage routes.
     None,
 }

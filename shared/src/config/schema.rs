@@ -139,24 +139,19 @@ pub(super) fn path_needs_port(schema: &mut Schema) {
     );
 }
 
-/// `select = "tagged"` needs `tags`, `select = "ids"` needs `ids`; otherwise neither applies.
+/// `select = "tagged"` needs `tags`, `"ids"` needs `ids`, `"subnets"` needs
+/// `subnets`; each list applies only with its own select.
 pub(super) fn select_needs_its_list(schema: &mut Schema) {
-    for (select, list) in [("tagged", "tags"), ("ids", "ids")] {
+    for (select, list) in [("tagged", "tags"), ("ids", "ids"), ("subnets", "subnets")] {
         all_of(
             schema,
             json_schema!({
                 "if": { "properties": { "select": { "const": select } }, "required": ["select"] },
                 "then": { "required": [list] },
+                "else": { "not": { "required": [list] } },
             }),
         );
     }
-    all_of(
-        schema,
-        json_schema!({
-            "if": { "not": { "properties": { "select": { "enum": ["tagged", "ids"] } }, "required": ["select"] } },
-            "then": { "not": { "anyOf": [{ "required": ["tags"] }, { "required": ["ids"] }] } },
-        }),
-    );
 }
 
 #[cfg(test)]

@@ -463,3 +463,41 @@ fn rule_cidrs_must_be_allowed_and_exclude_peer_groups() {
         .replace("peer_groups = [\"sg-0bbb2222bbbb2222c\"]", "");
     Config::parse(&fine, "x.toml").unwrap();
 }
+
+#[test]
+fn route_destinations_must_be_allowed() {
+    let entry = crate::fixtures::Entry::new("orders", "111111111111", "vpc-0aaa1111aaaa1111a", &["10.1.0.0/16"])
+        .routes("destinations = [\"10.1.10.0/24\", \"10.9.0.0/24\"]");
+    let doc = crate::fixtures::document("", &[entry]);
+    let got = problems_of(&doc);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].0, Some(line_of(&doc, "10.9.0.0/24")), "{got:#?}");
+    assert!(
+        got[0].2.contains("\"orders\"") && got[0].2.contains("10.9.0.0/24 lies outside allowed_cidrs"),
+        "{got:#?}"
+    );
+    let config = Config::parse(&doc.replace(", \"10.9.0.0/24\"", ""), "x.toml").unwrap();
+    assert_eq!(config.peers[0].routes.destinations.len(), 1);
+}
+
+#[test]
+fn select_subnets_needs_its_subnets_and_subnets_need_it() {
+    let with_routes = |lines: &str| {
+        let entry = crate::fixtures::Entry::new("orders", "111111111111", "vpc-0aaa1111aaaa1111a", &["10.1.0.0/16"])
+            .routes(lines);
+        crate::fixtures::document("", &[entry])
+    };
+    let only = |doc: &str| {
+        let got = problems_of(doc);
+        assert_eq!(got.len(), 1, "{got:#?}");
+        got[0].2.clone()
+    };
+    assert!(only(&with_routes("select = \"subnets\"")).contains("select = \"subnets\" needs routes.subnets"));
+    let stray =
+        with_routes("select = \"ids\"\nids = [\"rtb-0aaa1111aaaa1111a\"]\nsubnets = [\"subnet-0aaa1111aaaa1111a\"]");
+    assert!(only(&stray).contains("routes.subnets only applies with select = \"subnets\""));
+    let fine = with_routes("select = \"subnets\"\nsubnets = [\"subnet-0aaa1111aaaa1111a\"]");
+    let config = Config::parse(&fine, "x.toml").unwrap();
+    assert_eq!(config.peers[0].routes.select, TableSelect::Subnets);
+    assert!(Config::parse(&with_routes("select = \"subnets\"\nsubnets = [\"sn-1\"]"), "x.toml").is_err());
+}

@@ -107,26 +107,32 @@ impl PeerEntry {
     fn route_problems(&self) -> Vec<Invalid> {
         let mut out = Vec::new();
         let mut add = |path: String, message: String| out.push(Invalid { path, message });
-        match self.routes.select {
-            TableSelect::Tagged if self.routes.tags.is_empty() => {
+        let routes = &self.routes;
+        let lists = [
+            (TableSelect::Tagged, "tagged", "tags", routes.tags.is_empty()),
+            (TableSelect::Ids, "ids", "ids", routes.ids.is_empty()),
+            (TableSelect::Subnets, "subnets", "subnets", routes.subnets.is_empty()),
+        ];
+        for (select, name, list, empty) in lists {
+            if routes.select == select && empty {
                 add(
                     "routes.select".into(),
-                    "routes.select = \"tagged\" needs routes.tags".into(),
+                    format!("routes.select = \"{name}\" needs routes.{list}"),
                 );
-            }
-            TableSelect::Ids if self.routes.ids.is_empty() => {
+            } else if routes.select != select && !empty {
                 add(
-                    "routes.select".into(),
-                    "routes.select = \"ids\" needs routes.ids".into(),
+                    format!("routes.{list}"),
+                    format!("routes.{list} only applies with select = \"{name}\""),
                 );
             }
-            TableSelect::All | TableSelect::None if !self.routes.tags.is_empty() || !self.routes.ids.is_empty() => {
+        }
+        for (k, cidr) in routes.destinations.iter().enumerate() {
+            if !self.allows(&cidr.0) {
                 add(
-                    "routes".into(),
-                    "routes.tags and routes.ids only apply with select = \"tagged\" or \"ids\"".into(),
+                    format!("routes.destinations.{k}"),
+                    format!("routes.destinations: {cidr} lies outside allowed_cidrs: it cannot be in the peer VPC"),
                 );
             }
-            _ => {}
         }
         out
     }

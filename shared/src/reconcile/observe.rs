@@ -16,10 +16,11 @@ use futures_util::StreamExt;
 use super::denied::{DeniedRead, permitted};
 use super::plan::Observed;
 use crate::aws::{Aws, SecretDescription, Select};
+use crate::config::TableSelect;
 use crate::context::Context;
 use crate::error::{AwsError, Error, Result};
 use crate::matching::match_entry;
-use crate::model::{KeyState, PeeringStatus, SecretState};
+use crate::model::{KeyState, PeeringStatus, RouteTable, SecretState, Subnet};
 use crate::ownership::{MANAGED_TAG, NO_TABLES, routes_tag};
 
 /// How many reads run at once: enough for one round in any sane
@@ -50,6 +51,8 @@ struct Named {
     keys: Vec<String>,
     /// DNS attributes only where an entry may turn them on (the doctor reports them).
     dns_vpcs: Vec<String>,
+    /// The subnets whose tables an entry selects (`select = "subnets"`).
+    subnets: Vec<String>,
 }
 
 fn named(ctx: &Context) -> Named {
@@ -82,6 +85,10 @@ fn named(ctx: &Context) -> Named {
                 .filter(|e| e.dns.set_vpc_attributes)
                 .map(|e| e.local_vpc.to_string()),
         ),
+        subnets: sorted(config.peers.iter().flat_map(|e| {
+            let selected = e.routes.select == TableSelect::Subnets;
+            e.routes.subnets.iter().filter(move |_| selected).map(|s| s.to_string())
+        })),
     }
 }
 
@@ -95,11 +102,15 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
         secrets: secret_arns,
         keys: key_arns,
         dns_vpcs,
+        subnets: subnet_ids,
     } = named(ctx);
 
     let peerings = aws.describe_peerings(None);
     let vpcs = when(!vpc_ids.is_empty(), aws.describe_vpcs(&vpc_ids));
     let tables = when(!vpc_ids.is_empty(), aws.describe_route_tables(Select::Vpcs(&vpc_ids)));
+    // Which VPC each named subnet is in: a subnet with no table of its own
+    // uses its VPC's main table, which the associations alone cannot tell.
+    let subnets = when(!subnet_ids.is_empty(), aws.describe_subnets(&subnet_ids));
     let groups = when(
         !group_ids.is_empty(),
         aws.describe_security_groups(Select::Ids(&group_ids)),
@@ -116,10 +127,11 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
     });
     let secrets = all(&secret_arns, |arn| permitted(read_secret(aws, arn)));
     let keys = all(&key_arns, |k| permitted(read_key(aws, k)));
-    let (peerings, vpcs, tables, groups, tagged_groups, tagged_secrets, dns, secrets, keys) = tokio::join!(
+    let (peerings, vpcs, tables, subnets, groups, tagged_groups, tagged_secrets, dns, secrets, keys) = tokio::join!(
         peerings,
         vpcs,
         tables,
+        subnets,
         groups,
         tagged_groups,
         tagged_secrets,
@@ -145,6 +157,7 @@ pub async fn observe(ctx: &Context, scope: &Scope) -> Result<Observed> {
         }
     }
     obs.route_tables = tables?;
+    on_main_tables(&mut obs.route_tables, subnets?);
     for g in groups?.into_iter().chain(tagged_groups?) {
         obs.security_groups.insert(g.id.clone(), g);
     }
@@ -200,6 +213,17 @@ async fn second_round(
             .extend(aws.describe_route_tables(Select::Vpcs(&recorded)).await?);
     }
     Ok(())
+}
+
+/// Records on each main table the subnets (of `subnets`) of its VPC that
+/// no table is explicitly associated with: they use the main table.
+fn on_main_tables(tables: &mut [RouteTable], subnets: Vec<Subnet>) {
+    for s in subnets {
+        let own = tables.iter().any(|t| t.subnets.contains(&s.id));
+        if let Some(main) = tables.iter_mut().find(|t| t.main && t.vpc == s.vpc).filter(|_| !own) {
+            main.main_for.push(s.id);
+        }
+    }
 }
 
 /// Files each read under what it read, or under the denied reads.

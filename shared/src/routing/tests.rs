@@ -84,6 +84,7 @@ fn table(id: &str, routes: &[(&str, &Peering)]) -> RouteTable {
             })
             .collect(),
         other_routes: 0,
+        main_for: Vec::new(),
     }
 }
 
@@ -302,4 +303,33 @@ fn when_the_holder_gives_its_block_up_the_newcomer_gets_it() {
     a.requester.cidrs.push("10.3.0.0/16".parse().unwrap());
     let r = with(&narrowed, &[a.clone(), c.clone()], &tables, &[]);
     assert_eq!(r.blocks(&c.id, HUB), nets(&["10.2.0.0/16", "10.3.2.0/24"]).as_slice());
+}
+
+#[test]
+fn a_route_to_a_listed_destination_holds_the_block_it_lies_in() {
+    let config = fixtures::config(
+        "",
+        &[
+            entry(1, "10.0.0.0/8").routes("destinations = [\"10.1.5.0/24\"]"),
+            entry(2, "10.0.0.0/8"),
+        ],
+    );
+    let a = peering(1, PeeringStatus::Active, &["10.1.0.0/16"]);
+    let c = peering(2, PeeringStatus::Active, &["10.2.0.0/16", "10.1.200.0/24"]);
+    let peerings = [a.clone(), c.clone()];
+    let held = [table("rtb-1", &[("10.1.5.0/24", &a)])];
+    let r = with(&config, &peerings, &held, &[]);
+    assert_eq!(r.blocks(&a.id, HUB), nets(&["10.1.0.0/16"]).as_slice());
+    // Judged block against block: the newcomer is refused even a range the
+    // holder does not route.
+    assert_eq!(overlap(&r, &c.id), Some((Some("10.1.200.0/24".parse().unwrap()), true)));
+    assert_eq!(routed(&config.peers[0], r.blocks(&a.id, HUB)), nets(&["10.1.5.0/24"]));
+    // A narrower route the entry does not list holds nothing.
+    let unlisted = [table("rtb-1", &[("10.1.6.0/24", &a)])];
+    let r = with(&config, &peerings, &unlisted, &[]);
+    assert!(r.blocks(&a.id, HUB).is_empty());
+    assert_eq!(
+        overlap(&r, &c.id),
+        Some((Some("10.1.200.0/24".parse().unwrap()), false))
+    );
 }

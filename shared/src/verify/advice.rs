@@ -203,6 +203,7 @@ mod tests {
             tags: Default::default(),
             routes: vec![route("10.1.0.0/16"), route("10.5.0.0/16")],
             other_routes: 0,
+            main_for: Vec::new(),
         };
         let found = findings(&me, &peerings, std::slice::from_ref(&table), 2);
         let messages: Vec<(&str, &str)> = found.iter().map(|f| (f.message.as_str(), f.fix.as_str())).collect();

@@ -35,6 +35,7 @@ fn table(id: &str, vpc: &str, main: bool, subnets: &[&str], routes: Vec<Route>) 
         tags: BTreeMap::new(),
         routes,
         other_routes: 0,
+        main_for: Vec::new(),
     }
 }
 

@@ -259,6 +259,7 @@ pub(super) fn route_table_from(rt: &t::RouteTable) -> RouteTable {
         tags: tags_of(rt.tags()),
         routes,
         other_routes,
+        main_for: Vec::new(),
     }
 }
 

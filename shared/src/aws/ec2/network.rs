@@ -11,7 +11,7 @@ use super::{filter, parse_net, route_table_from};
 use crate::aws::{FILTER_VALUES_MAX, Interfaces, aws_error};
 use crate::config::{PortRange, Protocol};
 use crate::error::AwsError;
-use crate::model::{NaclEntry, NetworkAcl, NetworkInterface, RouteTable};
+use crate::model::{NaclEntry, NetworkAcl, NetworkInterface, RouteTable, Subnet};
 
 /// Network interfaces by id or by private IPv4 address, one paginated call
 /// per 200 values. An id or address nothing has is absent, not an error.
@@ -59,6 +59,28 @@ fn interface_from(i: &t::NetworkInterface) -> NetworkInterface {
             .collect(),
         description: i.description().unwrap_or_default().to_string(),
     }
+}
+
+/// These subnets, one paginated call per 200 ids: filtered by id, so one
+/// that does not exist is absent rather than failing the call.
+pub async fn describe_subnets(ec2: &Client, ids: &[String]) -> Result<Vec<Subnet>, AwsError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(FILTER_VALUES_MAX) {
+        let mut pages = ec2
+            .describe_subnets()
+            .filters(filter("subnet-id", chunk))
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeSubnets", e))?;
+            out.extend(page.subnets().iter().map(|s| Subnet {
+                id: s.subnet_id().unwrap_or_default().to_string(),
+                vpc: s.vpc_id().unwrap_or_default().to_string(),
+            }));
+        }
+    }
+    Ok(out)
 }
 
 /// The route tables associated with `subnets` and the main tables of

@@ -19,7 +19,7 @@ use super::{ApiCalls, Aws, Interfaces, KeyDescription, Parameter, PeeringRequest
 use crate::error::AwsError;
 use crate::model::{
     NetworkAcl, NetworkInterface, ObservedRule, Peering, PeeringStatus, Route, RouteTable, RouteTarget, SecurityGroup,
-    SgRule, Side, StaleRule, Vpc, VpcDnsAttribute,
+    SgRule, Side, StaleRule, Subnet, Vpc, VpcDnsAttribute,
 };
 use crate::ownership::MANAGED_TAG;
 
@@ -257,6 +257,9 @@ impl Aws for Memory {
                 .cloned()
                 .collect())
         })
+    }
+    fn describe_subnets<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<Subnet>> {
+        self.call("DescribeSubnets", |w| Ok(w.subnets(ids)))
     }
 
     fn accept_peering<'a>(&'a self, id: &'a str) -> Pending<'a, ()> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::aws::{KeyDescription, Parameter, SecretDescription};
 use crate::model::{
     NetworkAcl, NetworkInterface, Peering, PeeringStatus, Route, RouteTable, RouteTarget, RulePeer, SecurityGroup,
-    StaleRule, Vpc,
+    StaleRule, Subnet, Vpc,
 };
 
 /// Everything the in-memory account holds.
@@ -59,6 +59,7 @@ pub fn accepter_world(requests: &[&str]) -> World {
             blackhole: false,
         }],
         other_routes: 0,
+        main_for: Vec::new(),
     };
     let key_policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ME}:root")}, "Action": "kms:*", "Resource": "*"}]});
@@ -111,6 +112,26 @@ pub fn accepter_world(requests: &[&str]) -> World {
 }
 
 impl World {
+    /// The subnets of `ids` the world knows of: those associated with a
+    /// route table or holding an interface.
+    pub fn subnets(&self, ids: &[String]) -> Vec<Subnet> {
+        let associated = self
+            .route_tables
+            .iter()
+            .flat_map(|t| t.subnets.iter().map(|s| (s, &t.vpc)));
+        let holding = self.interfaces.iter().map(|i| (&i.subnet, &i.vpc));
+        let mut out: Vec<Subnet> = associated
+            .chain(holding)
+            .filter(|(s, _)| ids.contains(s))
+            .map(|(s, v)| Subnet {
+                id: s.clone(),
+                vpc: v.clone(),
+            })
+            .collect();
+        out.dedup();
+        out
+    }
+
     /// The rules of `vpc`'s groups that reference a group through a peering
     /// that is not active: what DescribeStaleSecurityGroups lists.
     pub fn stale_rules(&self, vpc: &str) -> Vec<StaleRule> {

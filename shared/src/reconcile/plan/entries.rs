@@ -1,5 +1,5 @@
 //! What the configuration names that does not exist: a local VPC, a
-//! security group, a secret, a key, a route table. Reported once per entry,
+//! security group, a secret, a key, a route table, a subnet. Reported once per entry,
 //! whether or not a peering uses it yet, so a typo shows before it matters;
 //! the other entries are reconciled all the same.
 
@@ -31,6 +31,25 @@ impl Planner<'_> {
                             Some(id.as_str()),
                             format!("route table {id} of entry {name:?} is not a table of VPC {vpc}"),
                             format!("fix routes.ids of entry {name:?}"),
+                        );
+                    }
+                }
+            } else if entry.routes.select == TableSelect::Subnets {
+                for id in &entry.routes.subnets {
+                    let uses = |t: &&super::index::IndexedTable<'_>| {
+                        t.table
+                            .subnets
+                            .iter()
+                            .chain(&t.table.main_for)
+                            .any(|s| *id == *s.as_str())
+                    };
+                    if !self.idx.tables(vpc).iter().any(|t| uses(&t)) {
+                        self.finding(
+                            FindingKind::MissingResource,
+                            None,
+                            Some(id.as_str()),
+                            format!("subnet {id} of entry {name:?} is not a subnet of VPC {vpc}: no table gets routes for it"),
+                            format!("fix routes.subnets of entry {name:?}"),
                         );
                     }
                 }

@@ -38,7 +38,7 @@ use crate::model::{
     Identity, KeyState, Peering, PeeringStatus, RouteTable, SecretState, SecurityGroup, SgRule, Side, Vpc,
     VpcDnsAttribute,
 };
-use crate::routing::{Routing, State, routing};
+use crate::routing::{Routing, State, routed, routing};
 use index::Index;
 
 /// Everything the plan needs, as read from AWS.
@@ -286,9 +286,9 @@ impl<'a> Planner<'a> {
         let Some(vpc) = self.obs.vpcs.get(&local.vpc) else {
             return;
         };
-        let dests = self.destinations(b, vpc);
-        self.routes(b, vpc, &dests);
-        self.rules(b, &dests);
+        let blocks = self.blocks(b, vpc);
+        self.routes(b, vpc, &routed(b.entry, &blocks));
+        self.rules(b, &blocks);
         self.dns(b, vpc);
         self.secret_checks(b);
     }

@@ -1,4 +1,5 @@
-//! Routes to the peer's routable blocks in every selected route table, the
+//! Routes to the peer's routable blocks (or to the entry's narrower
+//! `routes.destinations` inside them) in every selected route table, the
 //! routes of a replaced peering (or of a block its peering gave up) taken
 //! over, our routes to blocks that may no longer be routed taken back, and
 //! the tables peerlink routes in recorded on the peering.
@@ -15,7 +16,7 @@ use crate::finding::FindingKind;
 use crate::matching::overlaps;
 use crate::model::{PeeringStatus, Route, RouteTable, RouteTarget, Vpc};
 use crate::ownership::{ALL_TABLES, NO_TABLES, TOO_MANY_TABLES, routes_tag};
-use crate::routing::selects;
+use crate::routing::{routes_to, selects};
 
 /// The longest value EC2 allows for a tag.
 const TAG_VALUE_MAX: usize = 256;
@@ -23,8 +24,12 @@ const TAG_VALUE_MAX: usize = 256;
 /// Why a route through a live managed peering is peerlink's and unwanted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unwanted {
-    /// Exactly one of the peer's blocks, which may not be routed.
+    /// Exactly one of the peer's blocks, which may not be routed; or one of
+    /// the entry's destinations inside such a block.
     Refused,
+    /// Exactly one of the peer's blocks, routable, while the entry routes
+    /// only its `routes.destinations`.
+    Narrowed,
     /// A destination in the entry's ranges that none of the peer's blocks
     /// overlaps any more (the peer gave it up): EC2 drops what it carries.
     Dead,
@@ -34,7 +39,7 @@ impl<'a> Planner<'a> {
     /// The peer blocks this end may be routed to (the routing invariant,
     /// [`crate::routing`]); the refused ones are reported. IPv6 blocks only
     /// where the local VPC has IPv6 too.
-    pub(super) fn destinations(&mut self, b: &Binding<'_>, vpc: &Vpc) -> Vec<IpNet> {
+    pub(super) fn blocks(&mut self, b: &Binding<'_>, vpc: &Vpc) -> Vec<IpNet> {
         let refused: Vec<_> = self.routing.refused_for(&b.peering.id).map(|r| r.finding()).collect();
         self.plan.findings.extend(refused);
         let local_has_v6 = vpc.cidrs.iter().any(|c| matches!(c, IpNet::V6(_)));
@@ -195,16 +200,21 @@ impl<'a> Planner<'a> {
     /// Whether `r` (in `table`, through a live managed peering end `b`) is
     /// peerlink's and no longer wanted by `b`. Only in the tables `b`'s entry
     /// selects; `None` for a route `b` may keep, or one not provably ours
-    /// (a summary, a more specific route: the user's).
+    /// (a summary, a more specific route the entry does not list: the user's).
     fn unwanted(&self, b: &Binding<'_>, table: &RouteTable, r: &Route) -> Option<Unwanted> {
         let dest = &r.destination;
-        if r.blackhole || !selects(b.entry, table) || self.routing.blocks(&b.peering.id, &table.vpc).contains(dest) {
+        let blocks = self.routing.blocks(&b.peering.id, &table.vpc);
+        if r.blackhole || !selects(b.entry, table) || routes_to(b.entry, blocks, dest) {
             return None;
         }
         let remote = b.peering.side(b.side.other());
-        if remote.cidrs.contains(dest) {
+        let listed = b.entry.routes.destinations.iter().any(|d| d.0 == *dest);
+        let inside_a_block = remote.cidrs.iter().any(|c| overlaps(c, dest));
+        if remote.cidrs.contains(dest) && blocks.contains(dest) {
+            Some(Unwanted::Narrowed)
+        } else if remote.cidrs.contains(dest) || (listed && inside_a_block) {
             Some(Unwanted::Refused)
-        } else if remote.blocks_known && b.entry.allows(dest) && !remote.cidrs.iter().any(|c| overlaps(c, dest)) {
+        } else if remote.blocks_known && b.entry.allows(dest) && !inside_a_block {
             Some(Unwanted::Dead)
         } else {
             None
@@ -227,6 +237,7 @@ impl<'a> Planner<'a> {
         }
         self.unwanted(b, table, r).map(|u| match u {
             Unwanted::Refused => format!("a block that may no longer be routed through {other}"),
+            Unwanted::Narrowed => format!("a block {other} now routes only destinations inside of"),
             Unwanted::Dead => format!("a block the peer of {other} gave up"),
         })
     }
@@ -249,7 +260,7 @@ impl<'a> Planner<'a> {
                 if b.peering.status != PeeringStatus::Active
                     || r.blackhole
                     || !selects(b.entry, table)
-                    || self.routing.blocks(pcx, &table.vpc).contains(&r.destination)
+                    || routes_to(b.entry, self.routing.blocks(pcx, &table.vpc), &r.destination)
                     || self.claimed_routes.contains(&(table.id.as_str(), r.destination))
                 {
                     continue;
@@ -266,6 +277,14 @@ impl<'a> Planner<'a> {
                         format!(
                             "peer block {} may no longer be routed through {pcx} (see the findings); taking back peerlink's route",
                             r.destination
+                        ),
+                    ),
+                    Some(Unwanted::Narrowed) => self.act(
+                        pcx,
+                        delete,
+                        format!(
+                            "entry {:?} routes only routes.destinations inside peer block {}; taking back peerlink's route to the whole block",
+                            b.entry.name, r.destination
                         ),
                     ),
                     Some(Unwanted::Dead) => self.act(

@@ -15,6 +15,7 @@ use crate::config::{PeerEntry, RuleSpec};
 use crate::finding::FindingKind;
 use crate::model::{PeeringStatus, RulePeer, SecurityGroup, SgRule, Side};
 use crate::ownership::{marked_peering, rule_marker};
+use crate::routing::inside;
 
 impl Planner<'_> {
     pub(super) fn rules(&mut self, b: &Binding<'_>, dests: &[IpNet]) {
@@ -101,8 +102,7 @@ impl Planner<'_> {
     /// inside a peer block routed now, else the peer blocks routed.
     fn rule_peers(&mut self, b: &Binding<'_>, spec: &RuleSpec, dests: &[IpNet]) -> Option<Vec<RulePeer>> {
         if !spec.cidrs.is_empty() {
-            let inside = spec.cidrs.iter().filter(|c| dests.iter().any(|d| d.contains(&c.0)));
-            return Some(inside.map(|c| RulePeer::Cidr(c.0)).collect());
+            return Some(inside(&spec.cidrs, dests).map(RulePeer::Cidr).collect());
         }
         if spec.peer_groups.is_empty() {
             return Some(dests.iter().map(|d| RulePeer::Cidr(*d)).collect());

@@ -4,6 +4,7 @@
 mod cleanup;
 mod finish;
 mod groups;
+mod narrow;
 mod properties;
 mod withdraw;
 
@@ -57,6 +58,7 @@ pub(super) fn table(id: &str, main: bool, subnets: &[&str], routes: Vec<Route>) 
         tags: BTreeMap::new(),
         routes: all,
         other_routes: 0,
+        main_for: Vec::new(),
     }
 }
 

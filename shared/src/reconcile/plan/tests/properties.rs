@@ -1,6 +1,7 @@
 //! The routing invariant over time: whatever blocks any peers associate or
 //! give up, in any order, routing stays unambiguous and no peer's change
-//! takes away what another peer holds.
+//! takes away what another peer holds, whether its entry routes the whole
+//! blocks or only `routes.destinations` inside them.
 
 use ipnet::IpNet;
 use proptest::prelude::*;
@@ -23,22 +24,52 @@ fn pool() -> Vec<IpNet> {
     out.into_iter().map(|b| b.parse().unwrap()).collect()
 }
 
+/// Narrower ranges an entry may route instead of whole blocks: inside a
+/// /24, a /17 or only a /16 of the pool.
+fn destinations() -> String {
+    let list: Vec<String> = (0..4)
+        .flat_map(|a| {
+            [
+                format!("\"10.{a}.7.0/25\""),
+                format!("\"10.{a}.130.0/24\""),
+                format!("\"10.{a}.1.0/24\""),
+            ]
+        })
+        .collect();
+    format!("destinations = [{}]", list.join(", "))
+}
+
+/// How an entry asks: whole blocks with a rule, destinations with a rule, or
+/// destinations alone (only its routes then hold its blocks).
+#[derive(Debug, Clone, Copy)]
+enum Asks {
+    Blocks,
+    DestinationsAndRule,
+    Destinations,
+}
+
 fn peer_account(i: usize) -> String {
     format!("{:012}", 300_000_000_000u64 + i as u64)
 }
 
 /// `n` active peerings into the local VPC, each from its own account, each
-/// with its entry (10.0.0.0/8 allowed, port 5432 in the group).
-fn hub(initial: &[IpNet]) -> (Config, Observed) {
+/// with its entry (10.0.0.0/8 allowed; port 5432 in the group, and/or
+/// [`destinations`], as it [`Asks`]).
+fn hub(initial: &[(IpNet, Asks)]) -> (Config, Observed) {
     let mut obs = world(PeeringStatus::Active);
     obs.peerings.clear();
     obs.secrets.clear();
     obs.keys.clear();
     let mut entries = Vec::new();
-    for (i, block) in initial.iter().enumerate() {
+    for (i, (block, asks)) in initial.iter().enumerate() {
         let account = peer_account(i);
         let vpc = format!("vpc-{:017x}", i + 1);
-        entries.push(Entry::new(&format!("peer-{i}"), &account, VPC, &["10.0.0.0/8"]).rule(SG, 5432));
+        let entry = Entry::new(&format!("peer-{i}"), &account, VPC, &["10.0.0.0/8"]);
+        entries.push(match asks {
+            Asks::Blocks => entry.rule(SG, 5432),
+            Asks::DestinationsAndRule => entry.rule(SG, 5432).routes(&destinations()),
+            Asks::Destinations => entry.routes(&destinations()),
+        });
         obs.peerings.push(Peering {
             id: format!("pcx-{:017x}", i + 1),
             status: PeeringStatus::Active,
@@ -163,11 +194,12 @@ proptest! {
     /// (the block stays with who holds it).
     #[test]
     fn no_peer_ever_cuts_off_another(
-        initial in proptest::collection::vec(0usize..14, 2..5),
+        initial in proptest::collection::vec((0usize..14, 0usize..3), 2..5),
         batches in proptest::collection::vec(proptest::collection::vec(change(pool()), 1..3), 0..6),
     ) {
         let blocks = pool();
-        let initial: Vec<IpNet> = initial.iter().map(|i| blocks[*i]).collect();
+        let asks = [Asks::Blocks, Asks::DestinationsAndRule, Asks::Destinations];
+        let initial: Vec<(IpNet, Asks)> = initial.iter().map(|(i, a)| (blocks[*i], asks[*a])).collect();
         let (config, obs) = hub(&initial);
         let mut obs = settle(&config, obs).map_err(TestCaseError::fail)?;
         let v = violations(&obs);
