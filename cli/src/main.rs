@@ -17,6 +17,7 @@ use peerlink::reconcile::{self, ActionResult, Report, Scope};
 use peerlink::settings::Settings;
 use peerlink::verify::Traffic;
 use peerlink::{Context, Deadline, Mode};
+use peerlink_cli::{Error, Result};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -165,9 +166,7 @@ async fn main() -> ExitCode {
     }
 }
 
-type AnyError = Box<dyn std::error::Error>;
-
-fn source(cli: &Cli, settings: &Settings) -> Result<ConfigSource, AnyError> {
+fn source(cli: &Cli, settings: &Settings) -> Result<ConfigSource> {
     Ok(match &cli.config {
         Some(path) => ConfigSource::File(path.clone()),
         None => settings.require_config_source()?.clone(),
@@ -176,7 +175,7 @@ fn source(cli: &Cli, settings: &Settings) -> Result<ConfigSource, AnyError> {
 
 /// The context of an AWS command. `config`, when already read and parsed,
 /// is used as it is; otherwise it is loaded from its source.
-async fn context(cli: &Cli, config: Option<Config>) -> Result<Context, AnyError> {
+async fn context(cli: &Cli, config: Option<Config>) -> Result<Context> {
     let settings = Settings::from_env()?;
     let sdk = load_sdk_config(&settings.resilience).await;
     let config = match config {
@@ -196,13 +195,16 @@ async fn context(cli: &Cli, config: Option<Config>) -> Result<Context, AnyError>
 
 /// The configuration's text, and its name in messages (the path as given,
 /// or the variable or SSM parameter it comes from).
-async fn config_text(cli: &Cli) -> Result<(String, String), AnyError> {
+async fn config_text(cli: &Cli) -> Result<(String, String)> {
     let settings = Settings::from_env()?;
     let src = source(cli, &settings)?;
     Ok(match &src {
         ConfigSource::File(path) => (
             path.display().to_string(),
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            std::fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?,
         ),
         ConfigSource::Inline(text) => (src.to_string(), text.clone()),
         ConfigSource::SsmParameter(name) => {
@@ -213,7 +215,7 @@ async fn config_text(cli: &Cli) -> Result<(String, String), AnyError> {
     })
 }
 
-fn scope(peering: &Option<String>) -> Result<Scope, AnyError> {
+fn scope(peering: &Option<String>) -> Result<Scope> {
     Ok(match peering {
         Some(id) => {
             let id: peerlink::ids::PeeringId = id.parse()?;
@@ -224,7 +226,7 @@ fn scope(peering: &Option<String>) -> Result<Scope, AnyError> {
 }
 
 /// One command: each is a function of its own below.
-async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
+async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::CheckConfig => check_config(&cli).await,
         Command::DeployParams { template, region, json } => deploy_params(&cli, *template, region.clone(), *json).await,
@@ -244,10 +246,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
                 html: html.clone(),
                 json: *json,
             };
-            let code = peerlink_cli::report::run(&opts)
-                .await
-                .map_err(|e| e as Box<dyn std::error::Error>)?;
-            Ok(ExitCode::from(code))
+            Ok(ExitCode::from(peerlink_cli::report::run(&opts).await?))
         }
         Command::Verify {
             accounts,
@@ -267,14 +266,14 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
                 accounts: accounts.clone(),
                 from: from.clone(),
                 to: to.clone(),
-                traffic: Traffic::new(protocol, *port).map_err(|e| format!("--protocol and --port: {e}"))?,
+                traffic: Traffic::new(protocol, *port).map_err(|reason| Error::Argument {
+                    flag: "--protocol and --port",
+                    reason,
+                })?,
                 dns: !no_dns,
                 json: *json,
             };
-            let code = peerlink_cli::verify::run(&opts)
-                .await
-                .map_err(|e| e as Box<dyn std::error::Error>)?;
-            Ok(ExitCode::from(code))
+            Ok(ExitCode::from(peerlink_cli::verify::run(&opts).await?))
         }
         Command::Doctor {
             json,
@@ -284,7 +283,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
     }
 }
 
-async fn check_config(cli: &Cli) -> Result<ExitCode, AnyError> {
+async fn check_config(cli: &Cli) -> Result<ExitCode> {
     let (origin, text) = config_text(cli).await?;
     // The document's region, when the environment names it: an entry may
     // then be checked against it (peer_groups).
@@ -299,7 +298,7 @@ async fn deploy_params(
     template: peerlink_cli::stack::Template,
     region: Option<String>,
     json: bool,
-) -> Result<ExitCode, AnyError> {
+) -> Result<ExitCode> {
     let (origin, text) = config_text(cli).await?;
     let config = Config::parse(&text, &origin)?;
     let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
@@ -320,7 +319,7 @@ async fn deploy_params(
 
 /// `plan` exits 2 when there is something to do; `apply` exits 1 when a
 /// write failed or was not permitted (your credentials may not make it).
-async fn plan_or_apply(cli: &Cli, peering: &Option<String>, json: bool, mode: Mode) -> Result<ExitCode, AnyError> {
+async fn plan_or_apply(cli: &Cli, peering: &Option<String>, json: bool, mode: Mode) -> Result<ExitCode> {
     let ctx = context(cli, None).await?;
     let report = reconcile::run(&ctx, scope(peering)?, mode, Deadline::none()).await?;
     let (name, bad) = match mode {
@@ -338,12 +337,7 @@ async fn plan_or_apply(cli: &Cli, peering: &Option<String>, json: bool, mode: Mo
     })
 }
 
-async fn doctor(
-    cli: &Cli,
-    json: bool,
-    stack_parameters: Option<&std::path::Path>,
-    offline: bool,
-) -> Result<ExitCode, AnyError> {
+async fn doctor(cli: &Cli, json: bool, stack_parameters: Option<&std::path::Path>, offline: bool) -> Result<ExitCode> {
     let mut stack = Vec::new();
     // Read and parsed once: the AWS checks below use it too.
     let mut config = None;
@@ -353,7 +347,10 @@ async fn doctor(
         let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
         let params = read
             .and_then(|t| peerlink_cli::stack::read_stack_parameters(&t))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|reason| Error::StackParameters {
+                path: path.to_path_buf(),
+                reason,
+            })?;
         stack = peerlink_cli::stack::coverage(&parsed, &params);
         config = Some(parsed);
     }
@@ -403,7 +400,7 @@ struct Summary {
     findings: usize,
 }
 
-fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyError> {
+fn print_report(report: &Report, json: bool, command: &str) -> Result<()> {
     let summary = Summary {
         changes: report.actions.len(),
         done: report.done(),
