@@ -13,7 +13,8 @@ use peerlink::aws::{Aws, Clients, load_sdk_config};
 use peerlink::config::{Config, ConfigSource, Protocol};
 use peerlink::context::load_config;
 use peerlink::finding::Finding;
-use peerlink::reconcile::{self, ActionResult, Report, Scope};
+use peerlink::outcome::WriteResult;
+use peerlink::reconcile::{self, Report, Scope};
 use peerlink::settings::Settings;
 use peerlink::verify::Traffic;
 use peerlink::{Context, Deadline, Mode};
@@ -448,13 +449,14 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<()> {
             .iter()
             .map(|a| {
                 let result = match &a.result {
-                    ActionResult::Pending => "pending".to_string(),
-                    ActionResult::Done => "done".to_string(),
-                    ActionResult::AlreadyDone => "already done".to_string(),
-                    ActionResult::NotStarted => "not started".to_string(),
-                    ActionResult::Failed(e) => format!("FAILED: {e}"),
-                    ActionResult::NotPermitted(e) => format!("NOT PERMITTED: {e}"),
-                    ActionResult::PeerGroupMissing(e) => format!("PEER GROUP MISSING: {e}"),
+                    WriteResult::Planned => "planned".to_string(),
+                    WriteResult::Done => "done".to_string(),
+                    WriteResult::AlreadyDone => "already done".to_string(),
+                    WriteResult::NoWrite => "no write".to_string(),
+                    WriteResult::NotStarted => "not started".to_string(),
+                    WriteResult::Failed(e) => format!("FAILED: {e}"),
+                    WriteResult::NotPermitted(e) => format!("NOT PERMITTED: {e}"),
+                    WriteResult::PeerGroupMissing(e) => format!("PEER GROUP MISSING: {e}"),
                 };
                 vec![
                     a.planned.peering.clone().unwrap_or_default(),
