@@ -20,20 +20,17 @@ pub async fn describe_network_interfaces(ec2: &Client, by: Interfaces<'_>) -> Re
         Interfaces::Ids(ids) => ("network-interface-id", ids),
         Interfaces::Addresses(addresses) => ("addresses.private-ip-address", addresses),
     };
-    let mut out = Vec::new();
-    for chunk in values.chunks(FILTER_VALUES_MAX) {
-        let mut pages = ec2
-            .describe_network_interfaces()
-            .filters(filter(name, chunk))
-            .max_results(1000)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeNetworkInterfaces", e))?;
-            out.extend(page.network_interfaces().iter().map(interface_from));
-        }
-    }
-    Ok(out)
+    let filters = |chunk: &[String]| vec![filter(name, chunk)];
+    describe_filtered!(
+        ec2,
+        describe_network_interfaces,
+        "DescribeNetworkInterfaces",
+        values,
+        filters,
+        1000,
+        network_interfaces,
+        interface_from
+    )
 }
 
 fn interface_from(i: &t::NetworkInterface) -> NetworkInterface {
@@ -89,22 +86,21 @@ async fn route_tables_where(
     values: &[String],
     also: &[t::Filter],
 ) -> Result<Vec<RouteTable>, AwsError> {
-    let mut out = Vec::new();
-    for chunk in values.chunks(FILTER_VALUES_MAX) {
+    let filters = |chunk: &[String]| {
         let mut filters = vec![filter(name, chunk)];
         filters.extend(also.iter().cloned());
-        let mut pages = ec2
-            .describe_route_tables()
-            .set_filters(Some(filters))
-            .max_results(100)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeRouteTables", e))?;
-            out.extend(page.route_tables().iter().map(route_table_from));
-        }
-    }
-    Ok(out)
+        filters
+    };
+    describe_filtered!(
+        ec2,
+        describe_route_tables,
+        "DescribeRouteTables",
+        values,
+        filters,
+        100,
+        route_tables,
+        route_table_from
+    )
 }
 
 /// Every network ACL of the given VPCs (doctor, declared paths).
@@ -118,20 +114,17 @@ pub async fn describe_subnet_network_acls(ec2: &Client, subnets: &[String]) -> R
 }
 
 async fn network_acls_where(ec2: &Client, name: &str, values: &[String]) -> Result<Vec<NetworkAcl>, AwsError> {
-    let mut out = Vec::new();
-    for chunk in values.chunks(FILTER_VALUES_MAX) {
-        let mut pages = ec2
-            .describe_network_acls()
-            .filters(filter(name, chunk))
-            .max_results(100)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeNetworkAcls", e))?;
-            out.extend(page.network_acls().iter().map(network_acl_from));
-        }
-    }
-    Ok(out)
+    let filters = |chunk: &[String]| vec![filter(name, chunk)];
+    describe_filtered!(
+        ec2,
+        describe_network_acls,
+        "DescribeNetworkAcls",
+        values,
+        filters,
+        100,
+        network_acls,
+        network_acl_from
+    )
 }
 
 fn network_acl_from(acl: &t::NetworkAcl) -> NetworkAcl {
