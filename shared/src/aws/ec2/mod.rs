@@ -295,14 +295,24 @@ fn tags_of(tags: &[t::Tag]) -> BTreeMap<String, String> {
 /// paginated call per 200 values, never one call per table.
 pub async fn describe_route_tables(ec2: &Client, by: Select<'_>) -> Result<Vec<RouteTable>, AwsError> {
     match by {
-        Select::Vpcs(vpcs) => describe_route_tables_by(ec2, "vpc-id", vpcs).await,
-        Select::Ids(ids) => describe_route_tables_by(ec2, "route-table-id", ids).await,
-        Select::Tagged(key) => describe_route_tables_by(ec2, "tag-key", &[key.to_string()]).await,
+        Select::Vpcs(vpcs) => route_tables_where(ec2, "vpc-id", vpcs, &[]).await,
+        Select::Ids(ids) => route_tables_where(ec2, "route-table-id", ids, &[]).await,
+        Select::Tagged(key) => route_tables_where(ec2, "tag-key", &[key.to_string()], &[]).await,
     }
 }
 
-async fn describe_route_tables_by(ec2: &Client, name: &str, values: &[String]) -> Result<Vec<RouteTable>, AwsError> {
-    let filters = |chunk: &[String]| vec![filter(name, chunk)];
+/// Route tables whose `name` is one of `values`, and that match every filter of `also`.
+pub(super) async fn route_tables_where(
+    ec2: &Client,
+    name: &str,
+    values: &[String],
+    also: &[Filter],
+) -> Result<Vec<RouteTable>, AwsError> {
+    let filters = |chunk: &[String]| {
+        let mut filters = vec![filter(name, chunk)];
+        filters.extend(also.iter().cloned());
+        filters
+    };
     describe_filtered!(
         ec2,
         describe_route_tables,

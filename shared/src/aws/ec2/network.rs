@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types as t;
 
-use super::{filter, parse_net, route_table_from};
+use super::{filter, parse_net, route_tables_where};
 use crate::aws::{FILTER_VALUES_MAX, Interfaces, aws_error};
 use crate::config::{PortRange, Protocol};
 use crate::error::AwsError;
@@ -78,29 +78,6 @@ pub async fn describe_subnet_route_tables(
         }
     }
     Ok(out)
-}
-
-async fn route_tables_where(
-    ec2: &Client,
-    name: &str,
-    values: &[String],
-    also: &[t::Filter],
-) -> Result<Vec<RouteTable>, AwsError> {
-    let filters = |chunk: &[String]| {
-        let mut filters = vec![filter(name, chunk)];
-        filters.extend(also.iter().cloned());
-        filters
-    };
-    describe_filtered!(
-        ec2,
-        describe_route_tables,
-        "DescribeRouteTables",
-        values,
-        filters,
-        100,
-        route_tables,
-        route_table_from
-    )
 }
 
 /// Every network ACL of the given VPCs (doctor, declared paths).
