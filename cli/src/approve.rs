@@ -14,7 +14,7 @@ use peerlink::accepter::{AccepterReport, approve};
 use peerlink::decision::Verdict;
 use peerlink::ids::PeeringId;
 
-pub async fn run(ctx: &Context, peering: &str, json: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
+pub async fn run(ctx: &Context, peering: &str, json: bool) -> peerlink_cli::Result<ExitCode> {
     let id: PeeringId = peering.parse()?;
     let approver = ctx.aws.caller_arn().await?;
     let report = approve(ctx, &id, &approver).await?;

@@ -10,7 +10,7 @@
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use super::Cli;
+use crate::args::Cli;
 
 /// Documents with command lines, from the repository root.
 const DOCS: [&str; 3] = ["README.md", "infra/README.md", "peerlink.example.toml"];

@@ -5,153 +5,21 @@
 //! done), 2 changes pending (plan), problems found (doctor) or a request
 //! refused (approve), 1 error.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use args::{Cli, Command};
+use clap::Parser;
 use peerlink::aws::{Aws, Clients, load_sdk_config};
-use peerlink::config::{Config, ConfigSource, Protocol};
+use peerlink::config::{Config, ConfigSource};
 use peerlink::context::load_config;
 use peerlink::finding::Finding;
-use peerlink::reconcile::{self, ActionResult, Report, Scope};
+use peerlink::outcome::WriteResult;
+use peerlink::reconcile::{self, Report, Scope};
 use peerlink::settings::Settings;
 use peerlink::verify::Traffic;
 use peerlink::{Context, Deadline, Mode};
+use peerlink_cli::{Error, Result};
 use serde::Serialize;
-
-#[derive(Parser)]
-#[command(
-    name = "peerlink",
-    version,
-    about = "Cross-account VPC peering: plan, apply, approve, doctor, check-config, report, verify"
-)]
-struct Cli {
-    /// Configuration file. Default: PEERLINK_CONFIG_FILE, PEERLINK_CONFIG or
-    /// PEERLINK_CONFIG_SSM_PARAMETER, as for the functions.
-    #[arg(long, short, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Show what would change on this account's side, and why. Writes nothing.
-    /// Exit 0: nothing to do; 2: changes pending; 1: error.
-    Plan {
-        /// Only this peering (default: every managed peering).
-        #[arg(long, value_name = "PCX")]
-        peering: Option<String>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Make the changes `plan` shows. Exit 0: done; 1: something failed.
-    Apply {
-        #[arg(long, value_name = "PCX")]
-        peering: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Check what peerlink does not own: network ACLs, VPC DNS attributes,
-    /// quotas, cross-region group references. Exit 0: fine; 2: findings; 1: error.
-    Doctor {
-        #[arg(long)]
-        json: bool,
-        /// The deployed stack's parameters, as JSON (`aws cloudformation
-        /// describe-stacks` output, or `deploy-params --json`): also report
-        /// what the configuration names and the stack does not cover.
-        #[arg(long, value_name = "FILE")]
-        stack_parameters: Option<PathBuf>,
-        /// Only the checks that need no AWS access (the stack parameters').
-        #[arg(long, requires = "stack_parameters")]
-        offline: bool,
-    },
-    /// Validate the configuration without touching AWS: every error and
-    /// warning, each with its line. Exit 0: valid (warnings allowed); 1: invalid.
-    CheckConfig,
-    /// Print the SAM template parameters the configuration needs, as
-    /// `sam deploy --parameter-overrides` takes them; notes on what cannot
-    /// be derived go to stderr.
-    DeployParams {
-        /// The template to deploy.
-        #[arg(long, value_enum)]
-        template: peerlink_cli::stack::Template,
-        /// The stack's region (for AccepterEventBusArn). Default: AWS_REGION, AWS_DEFAULT_REGION.
-        #[arg(long, value_name = "REGION")]
-        region: Option<String>,
-        /// A JSON object of names and values instead.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print the configuration's JSON Schema (schema/peerlink.schema.json).
-    Schema,
-    /// Accept a pending request its entry leaves to a human, after the
-    /// accepter's own checks. Exit 0: accepted; 2: refused; 1: error.
-    Approve {
-        /// The request.
-        #[arg(value_name = "PCX")]
-        peering: String,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Read every account of an accounts file (assuming a role in each;
-    /// writes nothing) and show every peering once, both ends merged: its
-    /// state, what is missing on each side, findings and fixes.
-    /// Exit 0: all finished; 2: something pending, drifted, conflicting or
-    /// an account unreadable; 1: error (a bad accounts file).
-    Report {
-        /// TOML: `[[account]]` tables with `id`, `role`, `regions`, optional
-        /// `config` and `name`.
-        #[arg(long, value_name = "FILE")]
-        accounts: PathBuf,
-        /// Also write a self-contained HTML page with a picture of the topology.
-        #[arg(long, value_name = "PATH")]
-        html: Option<PathBuf>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Prove a path across accounts: can FROM reach TO on this port, and if
-    /// not, which hop stops it (peering, routes, network ACLs both ways,
-    /// security groups, DNS), each with a fix. Reads the accounts of an
-    /// accounts file (as `report`); writes nothing.
-    /// Exit 0: reachable; 2: blocked; 1: error (an endpoint not found, an
-    /// account that cannot be read).
-    Verify {
-        /// TOML: `[[account]]` tables with `id`, `role`, `regions` (the
-        /// file `report` reads).
-        #[arg(long, value_name = "FILE")]
-        accounts: PathBuf,
-        /// Where the traffic starts: a network interface id (eni-…) or a
-        /// private IPv4 address in a VPC of a listed account.
-        #[arg(long, value_name = "ENDPOINT")]
-        from: String,
-        /// Where it goes (an RDS database or an ECS task by its interface or address).
-        #[arg(long, value_name = "ENDPOINT")]
-        to: String,
-        /// The destination port (tcp, udp).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-        port: Option<u16>,
-        #[arg(long, value_enum, default_value = "tcp")]
-        protocol: VerifyProtocol,
-        /// Leave out the dns check (the client connects by address).
-        #[arg(long)]
-        no_dns: bool,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// What `verify` sends.
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum VerifyProtocol {
-    Tcp,
-    Udp,
-    Icmp,
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -165,9 +33,7 @@ async fn main() -> ExitCode {
     }
 }
 
-type AnyError = Box<dyn std::error::Error>;
-
-fn source(cli: &Cli, settings: &Settings) -> Result<ConfigSource, AnyError> {
+fn source(cli: &Cli, settings: &Settings) -> Result<ConfigSource> {
     Ok(match &cli.config {
         Some(path) => ConfigSource::File(path.clone()),
         None => settings.require_config_source()?.clone(),
@@ -176,7 +42,7 @@ fn source(cli: &Cli, settings: &Settings) -> Result<ConfigSource, AnyError> {
 
 /// The context of an AWS command. `config`, when already read and parsed,
 /// is used as it is; otherwise it is loaded from its source.
-async fn context(cli: &Cli, config: Option<Config>) -> Result<Context, AnyError> {
+async fn context(cli: &Cli, config: Option<Config>) -> Result<Context> {
     let settings = Settings::from_env()?;
     let sdk = load_sdk_config(&settings.resilience).await;
     let config = match config {
@@ -196,13 +62,16 @@ async fn context(cli: &Cli, config: Option<Config>) -> Result<Context, AnyError>
 
 /// The configuration's text, and its name in messages (the path as given,
 /// or the variable or SSM parameter it comes from).
-async fn config_text(cli: &Cli) -> Result<(String, String), AnyError> {
+async fn config_text(cli: &Cli) -> Result<(String, String)> {
     let settings = Settings::from_env()?;
     let src = source(cli, &settings)?;
     Ok(match &src {
         ConfigSource::File(path) => (
             path.display().to_string(),
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            std::fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?,
         ),
         ConfigSource::Inline(text) => (src.to_string(), text.clone()),
         ConfigSource::SsmParameter(name) => {
@@ -213,7 +82,7 @@ async fn config_text(cli: &Cli) -> Result<(String, String), AnyError> {
     })
 }
 
-fn scope(peering: &Option<String>) -> Result<Scope, AnyError> {
+fn scope(peering: &Option<String>) -> Result<Scope> {
     Ok(match peering {
         Some(id) => {
             let id: peerlink::ids::PeeringId = id.parse()?;
@@ -224,7 +93,7 @@ fn scope(peering: &Option<String>) -> Result<Scope, AnyError> {
 }
 
 /// One command: each is a function of its own below.
-async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
+async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::CheckConfig => check_config(&cli).await,
         Command::DeployParams { template, region, json } => deploy_params(&cli, *template, region.clone(), *json).await,
@@ -244,10 +113,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
                 html: html.clone(),
                 json: *json,
             };
-            let code = peerlink_cli::report::run(&opts)
-                .await
-                .map_err(|e| e as Box<dyn std::error::Error>)?;
-            Ok(ExitCode::from(code))
+            Ok(ExitCode::from(peerlink_cli::report::run(&opts).await?))
         }
         Command::Verify {
             accounts,
@@ -258,23 +124,18 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             no_dns,
             json,
         } => {
-            let protocol = match protocol {
-                VerifyProtocol::Tcp => Protocol::Tcp,
-                VerifyProtocol::Udp => Protocol::Udp,
-                VerifyProtocol::Icmp => Protocol::Icmp,
-            };
             let opts = peerlink_cli::verify::Options {
                 accounts: accounts.clone(),
                 from: from.clone(),
                 to: to.clone(),
-                traffic: Traffic::new(protocol, *port).map_err(|e| format!("--protocol and --port: {e}"))?,
+                traffic: Traffic::new((*protocol).into(), *port).map_err(|reason| Error::Argument {
+                    flag: "--protocol and --port",
+                    reason,
+                })?,
                 dns: !no_dns,
                 json: *json,
             };
-            let code = peerlink_cli::verify::run(&opts)
-                .await
-                .map_err(|e| e as Box<dyn std::error::Error>)?;
-            Ok(ExitCode::from(code))
+            Ok(ExitCode::from(peerlink_cli::verify::run(&opts).await?))
         }
         Command::Doctor {
             json,
@@ -284,7 +145,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
     }
 }
 
-async fn check_config(cli: &Cli) -> Result<ExitCode, AnyError> {
+async fn check_config(cli: &Cli) -> Result<ExitCode> {
     let (origin, text) = config_text(cli).await?;
     // The document's region, when the environment names it: an entry may
     // then be checked against it (peer_groups).
@@ -299,7 +160,7 @@ async fn deploy_params(
     template: peerlink_cli::stack::Template,
     region: Option<String>,
     json: bool,
-) -> Result<ExitCode, AnyError> {
+) -> Result<ExitCode> {
     let (origin, text) = config_text(cli).await?;
     let config = Config::parse(&text, &origin)?;
     let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
@@ -320,7 +181,7 @@ async fn deploy_params(
 
 /// `plan` exits 2 when there is something to do; `apply` exits 1 when a
 /// write failed or was not permitted (your credentials may not make it).
-async fn plan_or_apply(cli: &Cli, peering: &Option<String>, json: bool, mode: Mode) -> Result<ExitCode, AnyError> {
+async fn plan_or_apply(cli: &Cli, peering: &Option<String>, json: bool, mode: Mode) -> Result<ExitCode> {
     let ctx = context(cli, None).await?;
     let report = reconcile::run(&ctx, scope(peering)?, mode, Deadline::none()).await?;
     let (name, bad) = match mode {
@@ -338,12 +199,7 @@ async fn plan_or_apply(cli: &Cli, peering: &Option<String>, json: bool, mode: Mo
     })
 }
 
-async fn doctor(
-    cli: &Cli,
-    json: bool,
-    stack_parameters: Option<&std::path::Path>,
-    offline: bool,
-) -> Result<ExitCode, AnyError> {
+async fn doctor(cli: &Cli, json: bool, stack_parameters: Option<&std::path::Path>, offline: bool) -> Result<ExitCode> {
     let mut stack = Vec::new();
     // Read and parsed once: the AWS checks below use it too.
     let mut config = None;
@@ -353,7 +209,10 @@ async fn doctor(
         let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
         let params = read
             .and_then(|t| peerlink_cli::stack::read_stack_parameters(&t))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|reason| Error::StackParameters {
+                path: path.to_path_buf(),
+                reason,
+            })?;
         stack = peerlink_cli::stack::coverage(&parsed, &params);
         config = Some(parsed);
     }
@@ -403,7 +262,7 @@ struct Summary {
     findings: usize,
 }
 
-fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyError> {
+fn print_report(report: &Report, json: bool, command: &str) -> Result<()> {
     let summary = Summary {
         changes: report.actions.len(),
         done: report.done(),
@@ -451,13 +310,14 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<(), AnyErr
             .iter()
             .map(|a| {
                 let result = match &a.result {
-                    ActionResult::Pending => "pending".to_string(),
-                    ActionResult::Done => "done".to_string(),
-                    ActionResult::AlreadyDone => "already done".to_string(),
-                    ActionResult::NotStarted => "not started".to_string(),
-                    ActionResult::Failed(e) => format!("FAILED: {e}"),
-                    ActionResult::NotPermitted(e) => format!("NOT PERMITTED: {e}"),
-                    ActionResult::PeerGroupMissing(e) => format!("PEER GROUP MISSING: {e}"),
+                    WriteResult::Planned => "planned".to_string(),
+                    WriteResult::Done => "done".to_string(),
+                    WriteResult::AlreadyDone => "already done".to_string(),
+                    WriteResult::NoWrite => "no write".to_string(),
+                    WriteResult::NotStarted => "not started".to_string(),
+                    WriteResult::Failed(e) => format!("FAILED: {e}"),
+                    WriteResult::NotPermitted(e) => format!("NOT PERMITTED: {e}"),
+                    WriteResult::PeerGroupMissing(e) => format!("PEER GROUP MISSING: {e}"),
                 };
                 vec![
                     a.planned.peering.clone().unwrap_or_default(),
@@ -507,5 +367,6 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
 }
 
 mod approve;
+mod args;
 #[cfg(test)]
 mod docs_check;

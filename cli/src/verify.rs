@@ -21,8 +21,7 @@ use serde::Serialize;
 
 use crate::report::accounts::{AccountSpec, AccountsFile};
 use crate::report::read::{ACCOUNTS_AT_ONCE, assume, region_sdk};
-
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+use crate::{Error, Result};
 
 /// What `peerlink verify` was asked.
 #[derive(Debug, Clone)]
@@ -89,10 +88,11 @@ impl Outcome {
 /// Runs the command: prints the checks (table or JSON) and returns the exit
 /// code: 0 reachable, 2 blocked. An error (a bad accounts file or endpoint,
 /// an endpoint not found, an account that cannot be read) is exit 1.
-pub async fn run(opts: &Options) -> Result<u8, Error> {
+pub async fn run(opts: &Options) -> Result<u8> {
     let file = AccountsFile::load(&opts.accounts)?;
-    let from: Endpoint = opts.from.parse().map_err(|e| format!("--from: {e}"))?;
-    let to: Endpoint = opts.to.parse().map_err(|e| format!("--to: {e}"))?;
+    let argument = |flag| move |reason| Error::Argument { flag, reason };
+    let from: Endpoint = opts.from.parse().map_err(argument("--from"))?;
+    let to: Endpoint = opts.to.parse().map_err(argument("--to"))?;
     let settings = Settings::from_env()?;
     let base = load_sdk_config(&settings.resilience).await;
     let outcome = prove(&file, &base, &from, &to, opts.traffic, opts.dns).await?;
@@ -114,23 +114,26 @@ pub async fn prove(
     to: &Endpoint,
     traffic: Traffic,
     dns: bool,
-) -> Result<Outcome, Error> {
+) -> Result<Outcome> {
     let ends = [from, to];
-    let found: Vec<Result<Vec<Located>, String>> = futures_util::stream::iter(&file.accounts)
+    let found: Vec<Result<Vec<Located>>> = futures_util::stream::iter(&file.accounts)
         .map(|spec| locate(spec, base, &ends))
         .buffered(ACCOUNTS_AT_ONCE)
         .collect()
         .await;
     let found: Vec<Located> = found
         .into_iter()
-        .collect::<Result<Vec<_>, String>>()?
+        .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()
         .collect();
     let (src_reader, src_interface) = pick("--from", from, &found)?;
     let (dst_reader, dst_interface) = pick("--to", to, &found)?;
     if src_interface.id == dst_interface.id {
-        return Err(format!("--from and --to are the same interface, {}", src_interface.id).into());
+        return Err(Error::Endpoint(format!(
+            "--from and --to are the same interface, {}",
+            src_interface.id
+        )));
     }
     let read_end = |r: &Reader, i: &NetworkInterface| {
         let aws = r.aws.clone();
@@ -138,7 +141,11 @@ pub async fn prove(
         async move {
             read::end_view(aws.as_ref(), &account, &region, interface, dns, quota)
                 .await
-                .map_err(|e| format!("account {account} ({region}) cannot be read: {e}"))
+                .map_err(|e| Error::Unreadable {
+                    account,
+                    region,
+                    reason: e.to_string(),
+                })
         }
     };
     let (src, dst) = tokio::join!(read_end(src_reader, src_interface), read_end(dst_reader, dst_interface));
@@ -178,8 +185,12 @@ pub async fn prove(
 
 /// Assumes the account's role and, in each of its regions, checks whose
 /// account the role is in and finds the interfaces matching the ends.
-async fn locate(spec: &AccountSpec, base: &SdkConfig, ends: &[&Endpoint]) -> Result<Vec<Located>, String> {
-    let fail = |region: &str, why: String| format!("account {} ({region}) cannot be read: {why}", spec.id);
+async fn locate(spec: &AccountSpec, base: &SdkConfig, ends: &[&Endpoint]) -> Result<Vec<Located>> {
+    let fail = |region: &str, reason: String| Error::Unreadable {
+        account: spec.id.clone(),
+        region: region.to_string(),
+        reason,
+    };
     let credentials = assume(spec, base).await.map_err(|e| fail(&spec.regions[0].region, e))?;
     let mut out = Vec::new();
     for r in &spec.regions {
@@ -218,11 +229,7 @@ async fn locate(spec: &AccountSpec, base: &SdkConfig, ends: &[&Endpoint]) -> Res
 }
 
 /// The one interface an end names, or why there is not exactly one.
-fn pick<'a>(
-    flag: &str,
-    endpoint: &Endpoint,
-    found: &'a [Located],
-) -> Result<(&'a Reader, &'a NetworkInterface), String> {
+fn pick<'a>(flag: &str, endpoint: &Endpoint, found: &'a [Located]) -> Result<(&'a Reader, &'a NetworkInterface)> {
     let matches: Vec<(&Reader, &NetworkInterface)> = found
         .iter()
         .flat_map(|(r, list)| list.iter().filter(|i| endpoint.matches(i)).map(move |i| (r, i)))
@@ -238,33 +245,33 @@ fn pick<'a>(
                 Endpoint::Interface(_) => "network interface has this id",
                 Endpoint::Address(_) => "network interface has this private address",
             };
-            Err(format!(
+            Err(Error::Endpoint(format!(
                 "{flag} {endpoint}: no {what} in the accounts listed ({})",
                 searched.join(", ")
-            ))
+            )))
         }
         many => {
             let list: Vec<String> = many
                 .iter()
                 .map(|(r, i)| format!("{} (account {} {}, {})", i.id, r.account, r.region, i.vpc))
                 .collect();
-            Err(format!(
+            Err(Error::Endpoint(format!(
                 "{flag} {endpoint} matches {} interfaces: {}; name one by its id",
                 many.len(),
                 list.join(", ")
-            ))
+            )))
         }
     }
 }
 
-fn address(endpoint: &Endpoint, interface: &NetworkInterface) -> Result<std::net::Ipv4Addr, String> {
+fn address(endpoint: &Endpoint, interface: &NetworkInterface) -> Result<std::net::Ipv4Addr> {
     match endpoint {
         Endpoint::Address(a) => Ok(*a),
         Endpoint::Interface(_) => interface
             .addresses
             .first()
             .copied()
-            .ok_or_else(|| format!("{} has no private IPv4 address", interface.id)),
+            .ok_or_else(|| Error::Endpoint(format!("{} has no private IPv4 address", interface.id))),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::accepter::{self, AccepterReport, DecisionResult, Snapshot};
+use crate::accepter::{self, AccepterReport, Snapshot};
 use crate::config::DriftMode;
 use crate::context::{Context, Deadline, Mode};
 use crate::decision::Verdict;
@@ -13,6 +13,7 @@ use crate::events::{Event, EventError, Function};
 use crate::finding::FindingKind;
 use crate::metrics::{InvocationReport, Progress};
 use crate::model::PeeringStatus;
+use crate::outcome::WriteResult;
 use crate::reconcile::{self, Report, Scope, observe};
 use crate::{stale, verify};
 
@@ -89,9 +90,7 @@ pub async fn run(ctx: &Context, drift_mode: DriftMode, deadline: Deadline) -> Re
     // pass. What it deleted again (an overlapping peering takes precedence)
     // is gone: never finished, granted or given DNS.
     for o in &requests.outcomes {
-        if o.decision.verdict == Verdict::Accept
-            && matches!(o.result, DecisionResult::Done | DecisionResult::AlreadyDone)
-        {
+        if o.decision.verdict == Verdict::Accept && matches!(o.result, WriteResult::Done | WriteResult::AlreadyDone) {
             if let Some(p) = obs.peerings.iter_mut().find(|p| p.id == o.decision.peering_id) {
                 p.status = PeeringStatus::Active;
             }

@@ -27,6 +27,7 @@ pub mod logging;
 pub mod matching;
 pub mod metrics;
 pub mod model;
+pub mod outcome;
 pub mod ownership;
 pub mod reconcile;
 pub mod routing;

@@ -17,9 +17,11 @@ pub struct Identity {
     pub region: String,
 }
 
-/// The lifecycle states of a VPC peering connection.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
+/// The lifecycle states of a VPC peering connection, named as EC2 names
+/// them (`pending-acceptance`, …) in text and JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, strum::Display, strum::EnumString, strum::EnumIter)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum PeeringStatus {
     InitiatingRequest,
     PendingAcceptance,
@@ -30,38 +32,15 @@ pub enum PeeringStatus {
     Rejected,
     Failed,
     Expired,
+    /// A code this version does not know, kept as EC2 spelt it.
+    #[serde(untagged)]
+    #[strum(default)]
     Other(String),
 }
 
 impl PeeringStatus {
     pub fn from_code(code: &str) -> Self {
-        match code {
-            "initiating-request" => Self::InitiatingRequest,
-            "pending-acceptance" => Self::PendingAcceptance,
-            "provisioning" => Self::Provisioning,
-            "active" => Self::Active,
-            "deleting" => Self::Deleting,
-            "deleted" => Self::Deleted,
-            "rejected" => Self::Rejected,
-            "failed" => Self::Failed,
-            "expired" => Self::Expired,
-            other => Self::Other(other.to_string()),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::InitiatingRequest => "initiating-request",
-            Self::PendingAcceptance => "pending-acceptance",
-            Self::Provisioning => "provisioning",
-            Self::Active => "active",
-            Self::Deleting => "deleting",
-            Self::Deleted => "deleted",
-            Self::Rejected => "rejected",
-            Self::Failed => "failed",
-            Self::Expired => "expired",
-            Self::Other(s) => s,
-        }
+        code.parse().unwrap_or_else(|_| Self::Other(code.to_string()))
     }
 
     /// States from which the peering never comes back: what we built for it
@@ -71,18 +50,6 @@ impl PeeringStatus {
             self,
             Self::Deleting | Self::Deleted | Self::Rejected | Self::Failed | Self::Expired
         )
-    }
-}
-
-impl From<PeeringStatus> for String {
-    fn from(s: PeeringStatus) -> String {
-        s.as_str().to_string()
-    }
-}
-
-impl fmt::Display for PeeringStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -437,4 +404,38 @@ pub struct NetworkInterface {
     pub groups: Vec<String>,
     /// What it belongs to, as EC2 says (`RDSNetworkInterface`, an ECS attachment ARN…).
     pub description: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::VpcPeeringConnectionStateReasonCode as Ec2Code;
+    use strum::IntoEnumIterator;
+
+    use super::PeeringStatus;
+
+    /// Every status code the EC2 SDK knows is a named status, and its name
+    /// (text, JSON) is EC2's code; every named status is one of EC2's codes.
+    #[test]
+    fn peering_status_names_round_trip_with_ec2s_codes() {
+        for &code in Ec2Code::values() {
+            let status = PeeringStatus::from_code(code);
+            assert!(
+                !matches!(status, PeeringStatus::Other(_)),
+                "EC2's {code:?} is not a named status"
+            );
+            assert_eq!(status.to_string(), code);
+            assert_eq!(serde_json::to_value(&status).unwrap(), code);
+        }
+        for status in PeeringStatus::iter().filter(|s| !matches!(s, PeeringStatus::Other(_))) {
+            let name = status.to_string();
+            assert!(
+                Ec2Code::values().contains(&name.as_str()),
+                "{status:?} is {name:?}, not an EC2 code"
+            );
+        }
+        let unknown = PeeringStatus::from_code("something-new");
+        assert_eq!(unknown, PeeringStatus::Other("something-new".into()));
+        assert_eq!(unknown.to_string(), "something-new");
+        assert_eq!(serde_json::to_value(&unknown).unwrap(), "something-new");
+    }
 }

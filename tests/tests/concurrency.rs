@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use peerlink::config::DriftMode;
-use peerlink::reconcile::ActionResult;
+use peerlink::outcome::WriteResult;
 use peerlink::{Context, Deadline, accepter, drift, events, finisher};
 use peerlink_tests::{Emulator, Link, create_event, scheduled_event};
 use serde_json::{Value, json};
@@ -197,7 +197,7 @@ async fn a_short_time_budget_stops_cleanly_and_the_next_run_finishes() {
     .unwrap();
     assert!(!r.actions.is_empty());
     assert!(
-        r.actions.iter().all(|a| a.result == ActionResult::NotStarted),
+        r.actions.iter().all(|a| a.result == WriteResult::NotStarted),
         "{:#?}",
         r.actions
     );

@@ -3,7 +3,7 @@
 
 use peerlink::Context;
 use peerlink::finding::FindingKind;
-use peerlink::reconcile::ActionResult;
+use peerlink::outcome::WriteResult;
 use peerlink_tests::{Emulator, Link, cloudtrail_event, create_event, finish};
 use serde_json::{Value, json};
 
@@ -189,7 +189,7 @@ async fn change_events_lead_back_to_the_peering() {
     )
     .await;
     assert_eq!(r.actions.len(), 1, "{:#?}", r.actions);
-    assert_eq!(r.actions[0].result, ActionResult::Done);
+    assert_eq!(r.actions[0].result, WriteResult::Done);
     assert!(
         link.accepter
             .routes(&table)

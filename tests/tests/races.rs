@@ -95,7 +95,7 @@ async fn an_accept_whose_answer_was_lost_still_checks_for_a_concurrent_overlap()
     for r in [&ra, &rb] {
         assert_eq!(
             r.outcomes[0].result,
-            accepter::DecisionResult::AlreadyDone,
+            peerlink::outcome::WriteResult::AlreadyDone,
             "the accept landed and its answer was lost: {r:#?}"
         );
     }

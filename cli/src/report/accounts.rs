@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use peerlink::ids::AccountId;
 use serde::Deserialize;
 
+use crate::Error;
+
 /// One account to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSpec {
@@ -72,16 +74,21 @@ enum RawConfig {
 
 impl AccountsFile {
     /// Reads and checks `path`. The error names the file and what is wrong.
-    pub fn load(path: &Path) -> Result<AccountsFile, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("accounts file {}: cannot read it: {e}", path.display()))?;
+    pub fn load(path: &Path) -> crate::Result<AccountsFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::AccountsFile {
+            path: path.to_path_buf(),
+            reason: format!("cannot read it: {e}"),
+        })?;
         Self::parse(&text, path)
     }
 
     /// Parses the text of the file at `path` (relative configuration paths
     /// are resolved against its directory).
-    pub fn parse(text: &str, path: &Path) -> Result<AccountsFile, String> {
-        let fail = |message: String| format!("accounts file {}: {message}", path.display());
+    pub fn parse(text: &str, path: &Path) -> crate::Result<AccountsFile> {
+        let fail = |reason: String| Error::AccountsFile {
+            path: path.to_path_buf(),
+            reason,
+        };
         let doc: Document = toml::from_str(text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
         if doc.account.is_empty() {
             return Err(fail("no [[account]] table: list at least one account".into()));
@@ -119,7 +126,7 @@ impl AccountsFile {
                 }
             }
             let role_arn = role_arn(&raw.role, &id, &raw.regions[0]).map_err(|m| fail(format!("{at}: role: {m}")))?;
-            let resolve = |p: &str| -> Result<PathBuf, String> {
+            let resolve = |p: &str| -> crate::Result<PathBuf> {
                 if p.trim().is_empty() {
                     return Err(fail(format!("{at}: config is an empty path")));
                 }
@@ -203,7 +210,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<AccountsFile, String> {
-        AccountsFile::parse(text, Path::new("/org/accounts.toml"))
+        AccountsFile::parse(text, Path::new("/org/accounts.toml")).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -25,6 +25,8 @@ use std::path::PathBuf;
 use peerlink::aws::load_sdk_config;
 use peerlink::settings::Settings;
 
+use crate::{Error, Result};
+
 pub use accounts::AccountsFile;
 pub use model::{OrgReport, State};
 
@@ -36,11 +38,9 @@ pub struct Options {
     pub json: bool,
 }
 
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
-
 /// Reads every account of `file` with the caller's credentials (the standard
 /// chain, `AWS_ENDPOINT_URL`) and merges what they see.
-pub async fn collect(file: &AccountsFile, progress: bool) -> Result<OrgReport, Error> {
+pub async fn collect(file: &AccountsFile, progress: bool) -> Result<OrgReport> {
     let settings = Settings::from_env()?;
     let base = load_sdk_config(&settings.resilience).await;
     let reads = read::read_all(file, &base, progress).await;
@@ -50,12 +50,14 @@ pub async fn collect(file: &AccountsFile, progress: bool) -> Result<OrgReport, E
 /// Runs the command: prints the report (table or JSON), writes the page,
 /// and returns the exit code (0 all finished, 2 something needs attention).
 /// An error (a bad accounts file, a page that cannot be written) is exit 1.
-pub async fn run(opts: &Options) -> Result<u8, Error> {
+pub async fn run(opts: &Options) -> Result<u8> {
     let file = AccountsFile::load(&opts.accounts)?;
     let report = collect(&file, std::io::stderr().is_terminal()).await?;
     if let Some(path) = &opts.html {
-        std::fs::write(path, html::render(&report))
-            .map_err(|e| format!("cannot write the page to {}: {e}", path.display()))?;
+        std::fs::write(path, html::render(&report)).map_err(|source| Error::WritePage {
+            path: path.clone(),
+            source,
+        })?;
     }
     if opts.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use peerlink::finding::{Finding, FindingKind};
 use peerlink::model::{Peering, PeeringSide, PeeringStatus, Side, Vpc};
-use peerlink::reconcile::{Action, ActionOutcome, ActionResult, Managed, Planned, Report, Scope};
+use peerlink::outcome::WriteResult;
+use peerlink::reconcile::{Action, ActionOutcome, Managed, Planned, Report, Scope};
 
 use super::merge::merge;
 use super::model::{EndRead, State};
@@ -66,7 +67,7 @@ fn report(managed: Vec<Managed>, actions: Vec<Planned>, findings: Vec<Finding>) 
             .into_iter()
             .map(|planned| ActionOutcome {
                 planned,
-                result: ActionResult::Pending,
+                result: WriteResult::Planned,
             })
             .collect(),
         findings,

@@ -2,7 +2,6 @@
 //! [`crate::decision`]), accepts or rejects, and announces what it did.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -14,52 +13,16 @@ use crate::events::{Event, EventError, Function, Subject};
 use crate::logging::joined;
 use crate::metrics::{InvocationReport, Progress};
 use crate::model::{Peering, PeeringStatus, Side, Vpc};
+use crate::outcome::WriteResult;
 use crate::ownership::ACCEPTED_TAG;
 use crate::settings::Role;
-
-/// What became of one decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DecisionResult {
-    /// Accepted or rejected by this invocation.
-    Done,
-    /// Another invocation got there first (a duplicate event, the sweep).
-    AlreadyDone,
-    /// The verdict needs no write (leave pending, skip).
-    NoWrite,
-    /// Report mode: the write was not made.
-    Planned,
-    /// Out of time: the next run decides it.
-    NotStarted,
-    Failed(String),
-}
-
-impl DecisionResult {
-    /// Whether the wanted state was reached (or needed no write).
-    pub fn succeeded(&self) -> bool {
-        matches!(self, Self::Done | Self::AlreadyDone | Self::NoWrite | Self::Planned)
-    }
-}
-
-impl fmt::Display for DecisionResult {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Done => f.write_str("done"),
-            Self::AlreadyDone => f.write_str("already-done"),
-            Self::NoWrite => f.write_str("no-write"),
-            Self::Planned => f.write_str("planned: report mode writes nothing"),
-            Self::NotStarted => f.write_str("not-started: out of time; the next run decides it"),
-            Self::Failed(e) => write!(f, "failed: {e}"),
-        }
-    }
-}
 
 /// One decision and what it led to.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionOutcome {
     #[serde(flatten)]
     pub decision: Decision,
-    pub result: DecisionResult,
+    pub result: WriteResult,
 }
 
 /// The handler's return value: every decision and what it led to.
@@ -107,7 +70,7 @@ impl InvocationReport for AccepterReport {
             done: self
                 .outcomes
                 .iter()
-                .filter(|o| matches!(o.result, DecisionResult::Done | DecisionResult::AlreadyDone))
+                .filter(|o| matches!(o.result, WriteResult::Done | WriteResult::AlreadyDone))
                 .count(),
             left: self.not_started.len(),
         }
@@ -258,7 +221,7 @@ async fn run(
         .into_iter()
         .partition(|id| !races::rivals_of(ctx, snapshot, id).is_empty());
     let announcements = futures_util::future::join_all(report.outcomes.iter().map(|o| async move {
-        if o.result == DecisionResult::Done {
+        if o.result == WriteResult::Done {
             announce::decision(ctx, &o.decision).await;
         } else if mode == Mode::Apply && o.decision.awaits_approval() {
             announce::awaiting_approval(ctx, snapshot, &o.decision).await;
@@ -350,12 +313,12 @@ async fn apply(
     let mut outcomes: Vec<DecisionOutcome> = futures_util::stream::iter(decisions)
         .map(|d| async move {
             let result = if !matches!(d.verdict, Verdict::Accept | Verdict::Reject) {
-                DecisionResult::NoWrite
+                WriteResult::NoWrite
             } else if mode == Mode::Plan {
-                DecisionResult::Planned
+                WriteResult::Planned
             } else if !deadline.admits(ctx.aws.ready_at(write_operation(&d))) {
                 // Its turn (accepts are paced to EC2's rate) comes after the stop.
-                DecisionResult::NotStarted
+                WriteResult::NotStarted
             } else {
                 write(ctx, snapshot, &d).await
             };
@@ -368,9 +331,9 @@ async fn apply(
     for o in outcomes {
         log_outcome(&o);
         let id = o.decision.peering_id.clone();
-        if o.result == DecisionResult::NotStarted {
+        if o.result == WriteResult::NotStarted {
             report.not_started.push(id);
-        } else if !o.result.succeeded() {
+        } else if o.result.failed() {
             report.failed.push(id);
         } else {
             match o.decision.verdict {
@@ -401,7 +364,7 @@ fn write_operation(d: &Decision) -> &'static str {
 /// already reached the wanted state (another run got there first, or our
 /// answer was lost), it counts as done. A request that could be accepted at
 /// the same time as another is tagged `pending-check` first (see [`races`]).
-async fn write(ctx: &Context, snapshot: &Snapshot, d: &Decision) -> DecisionResult {
+async fn write(ctx: &Context, snapshot: &Snapshot, d: &Decision) -> WriteResult {
     let id = d.peering_id.as_str();
     let (res, wanted) = match d.verdict {
         Verdict::Accept => {
@@ -409,7 +372,7 @@ async fn write(ctx: &Context, snapshot: &Snapshot, d: &Decision) -> DecisionResu
             if !rivals.is_empty() {
                 let tag = [(ACCEPTED_TAG.to_string(), races::pending_check(&rivals))];
                 if let Err(e) = ctx.aws.create_tags(id, &tag).await {
-                    return DecisionResult::Failed(format!(
+                    return WriteResult::Failed(format!(
                         "not accepted: the pending concurrency check could not be recorded on it first: {e}"
                     ));
                 }
@@ -423,17 +386,17 @@ async fn write(ctx: &Context, snapshot: &Snapshot, d: &Decision) -> DecisionResu
             ctx.aws.reject_peering(id).await,
             [PeeringStatus::Rejected, PeeringStatus::Rejected],
         ),
-        Verdict::LeavePending | Verdict::Skip => return DecisionResult::NoWrite,
+        Verdict::LeavePending | Verdict::Skip => return WriteResult::NoWrite,
     };
     match res {
-        Ok(()) => DecisionResult::Done,
+        Ok(()) => WriteResult::Done,
         Err(err) => match ctx
             .aws
             .describe_peerings(Some(std::slice::from_ref(&d.peering_id)))
             .await
         {
-            Ok(ps) if ps.first().is_some_and(|p| wanted.contains(&p.status)) => DecisionResult::AlreadyDone,
-            _ => DecisionResult::Failed(err.to_string()),
+            Ok(ps) if ps.first().is_some_and(|p| wanted.contains(&p.status)) => WriteResult::AlreadyDone,
+            _ => WriteResult::Failed(err.to_string()),
         },
     }
 }

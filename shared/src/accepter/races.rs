@@ -18,12 +18,13 @@
 
 use std::collections::BTreeSet;
 
-use super::{AccepterReport, DecisionResult, Snapshot};
+use super::{AccepterReport, Snapshot};
 use crate::context::{Context, Mode};
 use crate::decision::Verdict;
 use crate::logging::joined;
 use crate::matching::overlaps;
 use crate::model::{Peering, PeeringStatus, Side};
+use crate::outcome::WriteResult;
 use crate::ownership::ACCEPTED_TAG;
 use crate::routing::is_established;
 
@@ -141,7 +142,7 @@ pub(super) fn accepted(report: &AccepterReport) -> Vec<&str> {
         .outcomes
         .iter()
         .filter(|o| o.decision.verdict == Verdict::Accept)
-        .filter(|o| matches!(o.result, DecisionResult::Done | DecisionResult::AlreadyDone))
+        .filter(|o| matches!(o.result, WriteResult::Done | WriteResult::AlreadyDone))
         .map(|o| o.decision.peering_id.as_str())
         .collect()
 }

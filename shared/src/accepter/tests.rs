@@ -10,6 +10,7 @@ use crate::aws::memory::{Memory, accepter_world};
 use crate::decision::Approval;
 use crate::events::{ACCEPTED_DETAIL_TYPE, REJECTED_DETAIL_TYPE};
 use crate::fixtures::{self, Entry, LOCAL_VPC, ME, PEER, REGION};
+use crate::outcome::WriteResult;
 use crate::ownership::ACCEPTED_TAG;
 use crate::settings::Settings;
 
@@ -84,7 +85,7 @@ async fn report_mode_decides_and_writes_nothing() {
     let snapshot = Snapshot::read(&ctx).await.unwrap();
     let report = sweep(&ctx, &snapshot, Mode::Plan, Deadline::none()).await.unwrap();
     assert!(!report.executed);
-    assert_eq!(report.outcomes[0].result, DecisionResult::Planned);
+    assert_eq!(report.outcomes[0].result, WriteResult::Planned);
     assert_eq!(report.accepted, vec!["pcx-00000000000000001"]);
     assert_eq!(ctx.calls().summary().writes, 0);
     assert_eq!(
@@ -100,7 +101,7 @@ async fn an_expired_budget_starts_no_write_and_leaves_the_request_for_the_next_r
     let report = handle(&ctx, &Event::Scheduled, Deadline::within(Duration::ZERO))
         .await
         .unwrap();
-    assert_eq!(report.outcomes[0].result, DecisionResult::NotStarted);
+    assert_eq!(report.outcomes[0].result, WriteResult::NotStarted);
     assert_eq!(report.not_started, vec!["pcx-00000000000000001"]);
     assert!(report.failed.is_empty() && report.failures().is_empty());
     assert_eq!(report.progress(), Progress { done: 0, left: 1 });
@@ -116,12 +117,12 @@ async fn a_failed_accept_is_a_failure_unless_another_run_got_there_first() {
     let snapshot = Snapshot::read(&ctx).await.unwrap();
     memory.world().peerings[1].status = PeeringStatus::Active;
     let report = sweep(&ctx, &snapshot, Mode::Apply, Deadline::none()).await.unwrap();
-    let results: Vec<&DecisionResult> = report.outcomes.iter().map(|o| &o.result).collect();
+    let results: Vec<&WriteResult> = report.outcomes.iter().map(|o| &o.result).collect();
     assert!(
-        matches!(results[0], DecisionResult::Failed(e) if e.contains("InternalError")),
+        matches!(results[0], WriteResult::Failed(e) if e.contains("InternalError")),
         "{results:?}"
     );
-    assert_eq!(results[1], &DecisionResult::AlreadyDone);
+    assert_eq!(results[1], &WriteResult::AlreadyDone);
     assert_eq!(report.failed, vec!["pcx-00000000000000001"]);
     assert_eq!(report.accepted, vec!["pcx-00000000000000002"]);
 }
@@ -265,7 +266,7 @@ async fn an_accept_found_already_done_is_checked_for_a_concurrent_overlap() {
         Deadline::none(),
     )
     .await;
-    assert_eq!(report.outcomes[0].result, DecisionResult::AlreadyDone);
+    assert_eq!(report.outcomes[0].result, WriteResult::AlreadyDone);
     assert_eq!(report.undone, vec![y], "{report:#?}");
     assert_eq!(status(&memory, x), PeeringStatus::Active);
 }

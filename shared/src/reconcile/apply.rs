@@ -15,50 +15,18 @@ use crate::context::{Context, Deadline};
 use crate::error::AwsError;
 use crate::finding::{Finding, FindingKind};
 use crate::model::{PeeringStatus, RulePeer};
+use crate::outcome::WriteResult;
 use crate::ownership::{DNS_OFF, ENTRY_TAG, MANAGED_TAG, REQUESTED_AT_TAG, dns_tag, request_tag};
 
 fn managed_tag() -> [(String, String); 1] {
     [(MANAGED_TAG.to_string(), "true".to_string())]
 }
 
-/// What became of one planned action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ActionResult {
-    /// Planned only (report mode, `plan`).
-    Pending,
-    Done,
-    /// The work was already done when we tried (another run got there first).
-    AlreadyDone,
-    /// Not started: the time budget ran out. The next run does it.
-    NotStarted,
-    Failed(String),
-    /// The role may not make this write (the stack does not cover the
-    /// resource): reported as a finding, not retried as a failure.
-    NotPermitted(String),
-    /// A peer group the rule references does not exist, or is not in a VPC
-    /// the peering joins (EC2 cannot tell us before the write: the group
-    /// belongs to the peer's account): reported as a finding.
-    PeerGroupMissing(String),
-}
-
-impl ActionResult {
-    /// The work is in place (done by this pass or by another first).
-    pub fn succeeded(&self) -> bool {
-        matches!(self, Self::Done | Self::AlreadyDone)
-    }
-
-    /// The work should have been done and was not.
-    pub fn failed(&self) -> bool {
-        matches!(self, Self::Failed(_) | Self::NotStarted)
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionOutcome {
     #[serde(flatten)]
     pub planned: Planned,
-    pub result: ActionResult,
+    pub result: WriteResult,
 }
 
 /// Error codes that mean "already as wanted" for each kind of write.
@@ -84,7 +52,7 @@ fn peer_group_missing(action: &Action, err: &AwsError) -> bool {
 pub fn peer_group_findings(actions: &[ActionOutcome]) -> Vec<Finding> {
     let mut out = Vec::new();
     for o in actions {
-        let (ActionResult::PeerGroupMissing(error), Action::AuthorizeRule { group, rule, .. }) =
+        let (WriteResult::PeerGroupMissing(error), Action::AuthorizeRule { group, rule, .. }) =
             (&o.result, &o.planned.action)
         else {
             continue;
@@ -116,14 +84,14 @@ pub async fn apply(ctx: &Context, actions: Vec<Planned>, deadline: Deadline) -> 
             // Not started when its turn (the client paces writes to EC2's
             // rate) would come after the stop: the next run does it.
             let result = if !deadline.admits(ctx.aws.ready_at(operation(&planned.action))) {
-                ActionResult::NotStarted
+                WriteResult::NotStarted
             } else {
                 match execute(ctx, &planned.action).await {
                     Ok(r) => r,
-                    Err(e) if already_done(&planned.action, &e) => ActionResult::AlreadyDone,
-                    Err(e) if e.is_denied() => ActionResult::NotPermitted(e.to_string()),
-                    Err(e) if peer_group_missing(&planned.action, &e) => ActionResult::PeerGroupMissing(e.to_string()),
-                    Err(e) => ActionResult::Failed(e.to_string()),
+                    Err(e) if already_done(&planned.action, &e) => WriteResult::AlreadyDone,
+                    Err(e) if e.is_denied() => WriteResult::NotPermitted(e.to_string()),
+                    Err(e) if peer_group_missing(&planned.action, &e) => WriteResult::PeerGroupMissing(e.to_string()),
+                    Err(e) => WriteResult::Failed(e.to_string()),
                 }
             };
             ActionOutcome { planned, result }
@@ -156,7 +124,7 @@ fn operation(action: &Action) -> &'static str {
     }
 }
 
-async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsError> {
+async fn execute(ctx: &Context, action: &Action) -> Result<WriteResult, AwsError> {
     let aws = ctx.aws.as_ref();
     match action {
         Action::CreateRoute {
@@ -239,7 +207,7 @@ async fn execute(ctx: &Context, action: &Action) -> Result<ActionResult, AwsErro
             .await;
         }
     }
-    Ok(ActionResult::Done)
+    Ok(WriteResult::Done)
 }
 
 /// Creates the request (tagged with its entry and time by the same call: the
@@ -300,7 +268,7 @@ async fn merge_loop<R, W>(
     settle: Duration,
     mut read: R,
     mut write: W,
-) -> Result<ActionResult, AwsError>
+) -> Result<WriteResult, AwsError>
 where
     R: AsyncFnMut() -> Result<Option<Value>, AwsError>,
     W: AsyncFnMut(Value) -> Result<(), AwsError>,
@@ -310,9 +278,9 @@ where
         let fresh = read().await?;
         if policy::satisfies(fresh.as_ref(), change) {
             return Ok(if wrote {
-                ActionResult::Done
+                WriteResult::Done
             } else {
-                ActionResult::AlreadyDone
+                WriteResult::AlreadyDone
             });
         }
         if wrote {
@@ -324,7 +292,7 @@ where
         tokio::time::sleep(settle).await;
         let after = read().await?;
         if policy::satisfies(after.as_ref(), change) && policy::keeps_others(fresh.as_ref(), after.as_ref()) {
-            return Ok(ActionResult::Done);
+            return Ok(WriteResult::Done);
         }
     }
     Err(AwsError {

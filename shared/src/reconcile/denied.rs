@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::apply::{ActionOutcome, ActionResult};
+use super::apply::ActionOutcome;
 use super::plan::Action;
 use crate::error::AwsError;
 use crate::finding::{Finding, FindingKind};
+use crate::outcome::WriteResult;
 use crate::ownership::{DECRYPT_SID, MANAGED_TAG, READ_SID};
 
 /// What kind of resource a denied read was about.
@@ -108,7 +109,7 @@ fn write_fix(action: &Action) -> String {
 pub fn write_findings(actions: &[ActionOutcome]) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     for o in actions {
-        let ActionResult::NotPermitted(error) = &o.result else {
+        let WriteResult::NotPermitted(error) = &o.result else {
             continue;
         };
         let action = &o.planned.action;

@@ -9,7 +9,7 @@ pub mod policy;
 
 use serde::Serialize;
 
-pub use apply::{ActionOutcome, ActionResult};
+pub use apply::ActionOutcome;
 pub use observe::Scope;
 pub use plan::{Action, Managed, Observed, Plan, Planned};
 
@@ -17,6 +17,7 @@ use crate::context::{Context, Deadline, Mode};
 use crate::error::Result;
 use crate::finding::{Finding, FindingKind};
 use crate::metrics::{InvocationReport, Progress};
+use crate::outcome::WriteResult;
 
 /// What a pass found and did.
 #[derive(Debug, Clone, Serialize)]
@@ -73,7 +74,7 @@ impl Report {
     fn errors(&self) -> impl Iterator<Item = &ActionOutcome> {
         self.actions
             .iter()
-            .filter(|a| matches!(a.result, ActionResult::Failed(_)))
+            .filter(|a| matches!(a.result, WriteResult::Failed(_)))
     }
 
     /// The kind of every action, in plan order (`create-route`, ...).
@@ -115,8 +116,7 @@ impl InvocationReport for Report {
                 self.actions
                     .iter()
                     .filter(|a| {
-                        a.result == ActionResult::Done
-                            && matches!(a.planned.action, Action::CreatePeeringRequest { .. })
+                        a.result == WriteResult::Done && matches!(a.planned.action, Action::CreatePeeringRequest { .. })
                     })
                     .count(),
             ),
@@ -129,7 +129,7 @@ impl InvocationReport for Report {
             left: self
                 .actions
                 .iter()
-                .filter(|a| a.result == ActionResult::NotStarted)
+                .filter(|a| a.result == WriteResult::NotStarted)
                 .count(),
         }
     }
@@ -151,7 +151,7 @@ pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, mode: Mod
             .into_iter()
             .map(|planned| ActionOutcome {
                 planned,
-                result: ActionResult::Pending,
+                result: WriteResult::Planned,
             })
             .collect(),
     };
@@ -170,7 +170,7 @@ pub async fn run_observed(ctx: &Context, scope: Scope, obs: &Observed, mode: Mod
     let mut findings = plan.findings;
     findings.extend(denied::write_findings(&actions));
     findings.extend(apply::peer_group_findings(&actions));
-    let left = actions.iter().filter(|a| a.result == ActionResult::NotStarted).count();
+    let left = actions.iter().filter(|a| a.result == WriteResult::NotStarted).count();
     if left > 0 {
         findings.push(work_left(left, actions.len()));
     }

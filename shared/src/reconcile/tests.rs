@@ -11,6 +11,7 @@ use crate::finding::FindingKind;
 use crate::fixtures::{self, Entry, LOCAL_VPC, PEER, REGION, ROLE, SECRET, SG};
 use crate::metrics::InvocationReport;
 use crate::model::PeeringStatus;
+use crate::outcome::WriteResult;
 use crate::settings::Settings;
 
 const PCX: &str = "pcx-00000000000000001";
@@ -53,7 +54,7 @@ async fn a_pass_finishes_the_peering_and_a_second_pass_writes_nothing() {
         ]
     );
     assert!(
-        first.actions.iter().all(|a| a.result == ActionResult::Done),
+        first.actions.iter().all(|a| a.result == WriteResult::Done),
         "{first:#?}"
     );
     {
@@ -90,10 +91,10 @@ async fn applying_the_same_actions_twice_counts_the_second_time_as_already_done(
         .collect();
     assert_eq!(routes_and_rules.len(), 3);
     let first = apply::apply(&ctx, routes_and_rules.clone(), Deadline::none()).await;
-    assert!(first.iter().all(|o| o.result == ActionResult::Done));
+    assert!(first.iter().all(|o| o.result == WriteResult::Done));
     let second = apply::apply(&ctx, routes_and_rules, Deadline::none()).await;
     assert!(
-        second.iter().all(|o| o.result == ActionResult::AlreadyDone),
+        second.iter().all(|o| o.result == WriteResult::AlreadyDone),
         "{second:#?}"
     );
 }
@@ -118,7 +119,7 @@ async fn out_of_time_nothing_starts_and_everything_is_left_for_the_next_run() {
         .await
         .unwrap();
     assert!(!report.actions.is_empty());
-    assert!(report.actions.iter().all(|a| a.result == ActionResult::NotStarted));
+    assert!(report.actions.iter().all(|a| a.result == WriteResult::NotStarted));
     assert_eq!(ctx.calls().summary().writes, 0);
 }
 
@@ -133,7 +134,7 @@ async fn a_write_whose_turn_comes_after_the_deadline_is_left_and_the_others_are_
     let left: Vec<&str> = report
         .actions
         .iter()
-        .filter(|a| a.result == ActionResult::NotStarted)
+        .filter(|a| a.result == WriteResult::NotStarted)
         .map(|a| a.planned.action.kind())
         .collect();
     assert_eq!(left, vec!["create-route", "create-route"], "{report:#?}");
@@ -155,7 +156,7 @@ async fn plan_mode_writes_nothing_and_reports_every_action_pending() {
     let report = run(&ctx, Scope::All, Mode::Plan, Deadline::none()).await.unwrap();
     assert!(!report.applied);
     assert_eq!(report.outstanding(), report.actions.len());
-    assert!(report.actions.iter().all(|a| a.result == ActionResult::Pending));
+    assert!(report.actions.iter().all(|a| a.result == WriteResult::Planned));
     assert_eq!(ctx.calls().summary().writes, 0);
 }
 

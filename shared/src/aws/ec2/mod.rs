@@ -1,6 +1,31 @@
 //! EC2 reads (few, filtered, paginated), converted to [`crate::model`] types.
 //! The writes are in [`write`].
 
+/// Every page of a filtered Describe, one paginated call per
+/// [`FILTER_VALUES_MAX`] values (EC2's limit on a filter's values), each
+/// item converted with `$from`: `$filters` gives the call's filters for one
+/// chunk of values. The SDK's request and paginator are distinct types per
+/// operation, hence a macro. Pacing is the caller's (`paced` in sdk.rs
+/// wraps the whole read).
+macro_rules! describe_filtered {
+    ($ec2:expr, $call:ident, $operation:literal, $values:expr, $filters:expr, $max:literal, $items:ident, $from:expr) => {{
+        let mut out = Vec::new();
+        for chunk in $values.chunks(FILTER_VALUES_MAX) {
+            let mut pages = $ec2
+                .$call()
+                .set_filters(Some($filters(chunk)))
+                .max_results($max)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| aws_error($operation, e))?;
+                out.extend(page.$items().iter().map($from));
+            }
+        }
+        Ok(out)
+    }};
+}
+
 mod network;
 pub mod write;
 
@@ -135,51 +160,49 @@ pub async fn describe_peerings(ec2: &Client, ids: Option<&[String]>) -> Result<V
 
 /// The CIDR blocks of the given VPCs, in one paginated call per 200 VPCs.
 pub async fn describe_vpcs(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<Vpc>, AwsError> {
-    let mut out = Vec::new();
-    for chunk in vpc_ids.chunks(FILTER_VALUES_MAX) {
-        let mut pages = ec2
-            .describe_vpcs()
-            .filters(filter("vpc-id", chunk))
-            .max_results(1000)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeVpcs", e))?;
-            for v in page.vpcs() {
-                let mut cidrs: Vec<IpNet> = Vec::new();
-                let associated = |state: Option<&t::VpcCidrBlockStateCode>| {
-                    state.is_none_or(|s| *s == t::VpcCidrBlockStateCode::Associated)
-                };
-                let v4 = v
-                    .cidr_block_association_set()
-                    .iter()
-                    .filter(|a| associated(a.cidr_block_state().and_then(|s| s.state())))
-                    .map(|a| a.cidr_block());
-                let v6 = v
-                    .ipv6_cidr_block_association_set()
-                    .iter()
-                    .filter(|a| associated(a.ipv6_cidr_block_state().and_then(|s| s.state())))
-                    .map(|a| a.ipv6_cidr_block());
-                for net in std::iter::once(v.cidr_block())
-                    .chain(v4)
-                    .chain(v6)
-                    .filter_map(parse_net)
-                {
-                    if !cidrs.contains(&net) {
-                        cidrs.push(net);
-                    }
-                }
-                out.push(Vpc {
-                    id: v.vpc_id().unwrap_or_default().to_string(),
-                    cidrs,
-                    dns_support: None,
-                    dns_hostnames: None,
-                    tags: tags_of(v.tags()),
-                });
-            }
+    let filters = |chunk: &[String]| vec![filter("vpc-id", chunk)];
+    describe_filtered!(
+        ec2,
+        describe_vpcs,
+        "DescribeVpcs",
+        vpc_ids,
+        filters,
+        1000,
+        vpcs,
+        vpc_from
+    )
+}
+
+fn vpc_from(v: &t::Vpc) -> Vpc {
+    let mut cidrs: Vec<IpNet> = Vec::new();
+    let associated =
+        |state: Option<&t::VpcCidrBlockStateCode>| state.is_none_or(|s| *s == t::VpcCidrBlockStateCode::Associated);
+    let v4 = v
+        .cidr_block_association_set()
+        .iter()
+        .filter(|a| associated(a.cidr_block_state().and_then(|s| s.state())))
+        .map(|a| a.cidr_block());
+    let v6 = v
+        .ipv6_cidr_block_association_set()
+        .iter()
+        .filter(|a| associated(a.ipv6_cidr_block_state().and_then(|s| s.state())))
+        .map(|a| a.ipv6_cidr_block());
+    for net in std::iter::once(v.cidr_block())
+        .chain(v4)
+        .chain(v6)
+        .filter_map(parse_net)
+    {
+        if !cidrs.contains(&net) {
+            cidrs.push(net);
         }
     }
-    Ok(out)
+    Vpc {
+        id: v.vpc_id().unwrap_or_default().to_string(),
+        cidrs,
+        dns_support: None,
+        dns_hostnames: None,
+        tags: tags_of(v.tags()),
+    }
 }
 
 /// `enableDnsSupport` and `enableDnsHostnames` of a VPC (two calls: EC2 has no batch form).
@@ -273,27 +296,34 @@ fn tags_of(tags: &[t::Tag]) -> BTreeMap<String, String> {
 /// paginated call per 200 values, never one call per table.
 pub async fn describe_route_tables(ec2: &Client, by: Select<'_>) -> Result<Vec<RouteTable>, AwsError> {
     match by {
-        Select::Vpcs(vpcs) => describe_route_tables_by(ec2, "vpc-id", vpcs).await,
-        Select::Ids(ids) => describe_route_tables_by(ec2, "route-table-id", ids).await,
-        Select::Tagged(key) => describe_route_tables_by(ec2, "tag-key", &[key.to_string()]).await,
+        Select::Vpcs(vpcs) => route_tables_where(ec2, "vpc-id", vpcs, &[]).await,
+        Select::Ids(ids) => route_tables_where(ec2, "route-table-id", ids, &[]).await,
+        Select::Tagged(key) => route_tables_where(ec2, "tag-key", &[key.to_string()], &[]).await,
     }
 }
 
-async fn describe_route_tables_by(ec2: &Client, name: &str, values: &[String]) -> Result<Vec<RouteTable>, AwsError> {
-    let mut out = Vec::new();
-    for chunk in values.chunks(FILTER_VALUES_MAX) {
-        let mut pages = ec2
-            .describe_route_tables()
-            .filters(filter(name, chunk))
-            .max_results(100)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeRouteTables", e))?;
-            out.extend(page.route_tables().iter().map(route_table_from));
-        }
-    }
-    Ok(out)
+/// Route tables whose `name` is one of `values`, and that match every filter of `also`.
+pub(super) async fn route_tables_where(
+    ec2: &Client,
+    name: &str,
+    values: &[String],
+    also: &[Filter],
+) -> Result<Vec<RouteTable>, AwsError> {
+    let filters = |chunk: &[String]| {
+        let mut filters = vec![filter(name, chunk)];
+        filters.extend(also.iter().cloned());
+        filters
+    };
+    describe_filtered!(
+        ec2,
+        describe_route_tables,
+        "DescribeRouteTables",
+        values,
+        filters,
+        100,
+        route_tables,
+        route_table_from
+    )
 }
 
 fn rules_from(
@@ -400,20 +430,17 @@ async fn describe_security_groups_by(
     name: &str,
     values: &[String],
 ) -> Result<Vec<SecurityGroup>, AwsError> {
-    let mut out = Vec::new();
-    for chunk in values.chunks(FILTER_VALUES_MAX) {
-        let mut pages = ec2
-            .describe_security_groups()
-            .filters(filter(name, chunk))
-            .max_results(1000)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeSecurityGroups", e))?;
-            out.extend(page.security_groups().iter().map(security_group_from));
-        }
-    }
-    Ok(out)
+    let filters = |chunk: &[String]| vec![filter(name, chunk)];
+    describe_filtered!(
+        ec2,
+        describe_security_groups,
+        "DescribeSecurityGroups",
+        values,
+        filters,
+        1000,
+        security_groups,
+        security_group_from
+    )
 }
 
 /// The stale rules of `vpc`'s groups, every page (EC2 allows 5 to 255 per page).

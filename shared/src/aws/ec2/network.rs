@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types as t;
 
-use super::{filter, parse_net, route_table_from};
+use super::{filter, parse_net, route_tables_where};
 use crate::aws::{FILTER_VALUES_MAX, Interfaces, aws_error};
 use crate::config::{PortRange, Protocol};
 use crate::error::AwsError;
@@ -20,20 +20,17 @@ pub async fn describe_network_interfaces(ec2: &Client, by: Interfaces<'_>) -> Re
         Interfaces::Ids(ids) => ("network-interface-id", ids),
         Interfaces::Addresses(addresses) => ("addresses.private-ip-address", addresses),
     };
-    let mut out = Vec::new();
-    for chunk in values.chunks(FILTER_VALUES_MAX) {
-        let mut pages = ec2
-            .describe_network_interfaces()
-            .filters(filter(name, chunk))
-            .max_results(1000)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeNetworkInterfaces", e))?;
-            out.extend(page.network_interfaces().iter().map(interface_from));
-        }
-    }
-    Ok(out)
+    let filters = |chunk: &[String]| vec![filter(name, chunk)];
+    describe_filtered!(
+        ec2,
+        describe_network_interfaces,
+        "DescribeNetworkInterfaces",
+        values,
+        filters,
+        1000,
+        network_interfaces,
+        interface_from
+    )
 }
 
 fn interface_from(i: &t::NetworkInterface) -> NetworkInterface {
@@ -105,30 +102,6 @@ pub async fn describe_subnet_route_tables(
     Ok(out)
 }
 
-async fn route_tables_where(
-    ec2: &Client,
-    name: &str,
-    values: &[String],
-    also: &[t::Filter],
-) -> Result<Vec<RouteTable>, AwsError> {
-    let mut out = Vec::new();
-    for chunk in values.chunks(FILTER_VALUES_MAX) {
-        let mut filters = vec![filter(name, chunk)];
-        filters.extend(also.iter().cloned());
-        let mut pages = ec2
-            .describe_route_tables()
-            .set_filters(Some(filters))
-            .max_results(100)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeRouteTables", e))?;
-            out.extend(page.route_tables().iter().map(route_table_from));
-        }
-    }
-    Ok(out)
-}
-
 /// Every network ACL of the given VPCs (doctor, declared paths).
 pub async fn describe_network_acls(ec2: &Client, vpc_ids: &[String]) -> Result<Vec<NetworkAcl>, AwsError> {
     network_acls_where(ec2, "vpc-id", vpc_ids).await
@@ -140,20 +113,17 @@ pub async fn describe_subnet_network_acls(ec2: &Client, subnets: &[String]) -> R
 }
 
 async fn network_acls_where(ec2: &Client, name: &str, values: &[String]) -> Result<Vec<NetworkAcl>, AwsError> {
-    let mut out = Vec::new();
-    for chunk in values.chunks(FILTER_VALUES_MAX) {
-        let mut pages = ec2
-            .describe_network_acls()
-            .filters(filter(name, chunk))
-            .max_results(100)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("DescribeNetworkAcls", e))?;
-            out.extend(page.network_acls().iter().map(network_acl_from));
-        }
-    }
-    Ok(out)
+    let filters = |chunk: &[String]| vec![filter(name, chunk)];
+    describe_filtered!(
+        ec2,
+        describe_network_acls,
+        "DescribeNetworkAcls",
+        values,
+        filters,
+        100,
+        network_acls,
+        network_acl_from
+    )
 }
 
 fn network_acl_from(acl: &t::NetworkAcl) -> NetworkAcl {
