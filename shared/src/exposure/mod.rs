@@ -78,7 +78,7 @@ pub struct OpenLine {
 }
 
 impl OpenLine {
-    fn new(group: &str, rule: &SgRule, owner: Owner, state: LineState) -> OpenLine {
+    pub fn new(group: &str, rule: &SgRule, owner: Owner, state: LineState) -> OpenLine {
         let mut l = OpenLine {
             group: group.to_string(),
             direction: rule.direction,
@@ -127,7 +127,7 @@ pub struct RouteLine {
 }
 
 impl RouteLine {
-    fn new(route_table: &str, destination: IpNet, peering: &str, blackhole: bool, state: LineState) -> RouteLine {
+    pub fn new(route_table: &str, destination: IpNet, peering: &str, blackhole: bool, state: LineState) -> RouteLine {
         let mut l = RouteLine {
             route_table: route_table.to_string(),
             destination,
