@@ -132,6 +132,14 @@ async fn plan_and_report_name_what_is_open_to_whom_and_the_routes_per_table() {
         states(&view, "routes").iter().all(|(_, s)| s == "in-place"),
         "{view:#}"
     );
+    // The text says the same lines, in the link's block.
+    let out = peerlink_as(emu, &link.accepter, &["plan", "--config", db_file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(text.contains(&format!("{pcx} (accepter side, entry \"orders-ecs\"")), "{text}");
+    for line in open_db.iter().chain(&routes_db(&["10.0.0.0/16", "10.2.0.0/16"])) {
+        assert!(text.contains(&format!("    {line}\n")), "{line}: {text}");
+    }
     // The peer's group rule is structured too: the account and the group.
     let by_group = view["open"]
         .as_array()
