@@ -39,7 +39,12 @@ fn states(view: &Value, key: &str) -> BTreeSet<(String, String)> {
         .as_array()
         .unwrap_or_else(|| panic!("no {key} in {view:#}"))
         .iter()
-        .map(|l| (l["line"].as_str().unwrap().to_string(), l["state"].as_str().unwrap().to_string()))
+        .map(|l| {
+            (
+                l["line"].as_str().unwrap().to_string(),
+                l["state"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -75,18 +80,30 @@ async fn plan_and_report_name_what_is_open_to_whom_and_the_routes_per_table() {
     let (app_sg, db_sg) = (&link.requester_vpc.security_group, &link.accepter_vpc.security_group);
     let (t0, t1) = (&link.accepter_vpc.subnet_tables[0], &link.accepter_vpc.subnet_tables[1]);
     // The database side: one CIDR rule, one peer-group rule, two tables.
-    let accepter_entry = Entry::new("orders-ecs", ECS, &link.accepter_vpc.id, &["10.0.0.0/16", "10.2.0.0/16"])
-        .peer_vpc(&link.requester_vpc.id)
-        .rule_lines(&format!("group = \"{db_sg}\"\nports = 5432\ncidrs = [\"10.0.0.0/16\"]"))
-        .rule_lines(&format!("group = \"{db_sg}\"\nports = 6432\npeer_groups = [\"{app_sg}\"]"))
-        .routes(&format!("select = \"ids\"\nids = [\"{t0}\", \"{t1}\"]"));
+    let accepter_entry = Entry::new(
+        "orders-ecs",
+        ECS,
+        &link.accepter_vpc.id,
+        &["10.0.0.0/16", "10.2.0.0/16"],
+    )
+    .peer_vpc(&link.requester_vpc.id)
+    .rule_lines(&format!("group = \"{db_sg}\"\nports = 5432\ncidrs = [\"10.0.0.0/16\"]"))
+    .rule_lines(&format!(
+        "group = \"{db_sg}\"\nports = 6432\npeer_groups = [\"{app_sg}\"]"
+    ))
+    .routes(&format!("select = \"ids\"\nids = [\"{t0}\", \"{t1}\"]"));
     let db_config = fixtures::document("", &[accepter_entry]);
     let ecs_config = fixtures::document("", &[link.requester_entry("orders-db")]);
-    let (ecs_ctx, db_ctx) = (link.requester.context(&ecs_config).await, link.accepter.context(&db_config).await);
+    let (ecs_ctx, db_ctx) = (
+        link.requester.context(&ecs_config).await,
+        link.accepter.context(&db_config).await,
+    );
     let pcx = link.request().await;
     assert_eq!(decide(&db_ctx, &pcx).await.accepted, vec![pcx.clone()]);
 
-    let dir = workspace_root().join("results/tmp").join(format!("view-{}", std::process::id()));
+    let dir = workspace_root()
+        .join("results/tmp")
+        .join(format!("view-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (db_file, ecs_file) = (dir.join("db.toml"), dir.join("ecs.toml"));
     std::fs::write(&db_file, &db_config).unwrap();
@@ -128,15 +145,15 @@ async fn plan_and_report_name_what_is_open_to_whom_and_the_routes_per_table() {
         set(&routes_db(&["10.0.0.0/16", "10.2.0.0/16"])),
         "exactly those routes, in the two selected tables: {view:#}"
     );
-    assert!(
-        states(&view, "routes").iter().all(|(_, s)| s == "in-place"),
-        "{view:#}"
-    );
+    assert!(states(&view, "routes").iter().all(|(_, s)| s == "in-place"), "{view:#}");
     // The text says the same lines, in the link's block.
     let out = peerlink_as(emu, &link.accepter, &["plan", "--config", db_file]);
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}");
-    assert!(text.contains(&format!("{pcx} (accepter side, entry \"orders-ecs\"")), "{text}");
+    assert!(
+        text.contains(&format!("{pcx} (accepter side, entry \"orders-ecs\"")),
+        "{text}"
+    );
     for line in open_db.iter().chain(&routes_db(&["10.0.0.0/16", "10.2.0.0/16"])) {
         assert!(text.contains(&format!("    {line}\n")), "{line}: {text}");
     }
@@ -162,11 +179,22 @@ async fn plan_and_report_name_what_is_open_to_whom_and_the_routes_per_table() {
     )
     .unwrap();
     let report = |expect: i32| -> Value {
-        let out = peerlink(&emu.endpoint, &["report", "--accounts", accounts.to_str().unwrap(), "--json"]);
-        assert_eq!(out.status.code(), Some(expect), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = peerlink(
+            &emu.endpoint,
+            &["report", "--accounts", accounts.to_str().unwrap(), "--json"],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(expect),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let json: Value = serde_json::from_slice(&out.stdout).unwrap();
         let rows = json["peerings"].as_array().unwrap();
-        rows.iter().find(|p| p["id"] == pcx.as_str()).expect("the link's row").clone()
+        rows.iter()
+            .find(|p| p["id"] == pcx.as_str())
+            .expect("the link's row")
+            .clone()
     };
     let row = report(0);
     let accepter = &row["accepter"]["exposure"];

@@ -153,7 +153,11 @@ fn organisation(with_drift: bool) -> Vec<AccountRead> {
             "10.0.0.0/16".parse().unwrap(),
             "pcx-1",
             false,
-            if with_drift { LineState::ToAdd } else { LineState::InPlace },
+            if with_drift {
+                LineState::ToAdd
+            } else {
+                LineState::InPlace
+            },
         )],
     }];
     vec![
@@ -416,15 +420,32 @@ fn each_end_carries_its_own_accounts_exposure_in_the_json_and_the_page() {
     // A's account has no configuration: no view of its end.
     assert!(row.requester.exposure.is_none());
     let json = serde_json::to_value(&r).unwrap();
-    let pcx1 = json["peerings"].as_array().unwrap().iter().find(|p| p["id"] == "pcx-1").unwrap();
-    assert_eq!(pcx1["accepter"]["exposure"]["routes"][0]["line"], "rtb-1: 10.0.0.0/16 -> pcx-1 (to add)");
+    let pcx1 = json["peerings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "pcx-1")
+        .unwrap();
+    assert_eq!(
+        pcx1["accepter"]["exposure"]["routes"][0]["line"],
+        "rtb-1: 10.0.0.0/16 -> pcx-1 (to add)"
+    );
     assert_eq!(pcx1["accepter"]["exposure"]["routes"][0]["state"], "to-add");
     assert_eq!(pcx1["requester"]["exposure"], serde_json::Value::Null);
     let page = html::render(&r);
     let at = page.find("<table class=\"exposure\">").expect("the exposure table");
     let table = &page[at..at + page[at..].find("</table>").unwrap()];
-    assert!(table.contains("data-peering=\"pcx-1\" data-side=\"accepter\""), "{table}");
-    assert!(table.contains("<li class=\"in-place\">sg-b ingress: 10.0.0.0/16 on tcp 5432</li>"), "{table}");
-    assert!(table.contains("<li class=\"to-add\">rtb-1: 10.0.0.0/16 -&gt; pcx-1 (to add)</li>"), "{table}");
+    assert!(
+        table.contains("data-peering=\"pcx-1\" data-side=\"accepter\""),
+        "{table}"
+    );
+    assert!(
+        table.contains("<li class=\"in-place\">sg-b ingress: 10.0.0.0/16 on tcp 5432</li>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("<li class=\"to-add\">rtb-1: 10.0.0.0/16 -&gt; pcx-1 (to add)</li>"),
+        "{table}"
+    );
     assert_eq!(table.matches("<tr data-peering=").count(), 1, "{table}");
 }

@@ -18,7 +18,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::config::{Config, Direction, PeerEntry, PortRange, Protocol};
-use crate::model::{Peering, RulePeer, RouteTarget, SgRule, Side};
+use crate::model::{Peering, RouteTarget, RulePeer, SgRule, Side};
 use crate::ownership::marked_peering;
 use crate::reconcile::{Action, ActionOutcome, Managed, Observed};
 
@@ -188,11 +188,23 @@ pub fn view(config: &Config, obs: &Observed, managed: &[Managed], actions: &[Act
         .collect()
 }
 
-fn end_view(entry: Option<&PeerEntry>, obs: &Observed, peering: &Peering, m: &Managed, actions: &[ActionOutcome]) -> Exposure {
+fn end_view(
+    entry: Option<&PeerEntry>,
+    obs: &Observed,
+    peering: &Peering,
+    m: &Managed,
+    actions: &[ActionOutcome],
+) -> Exposure {
     let local = peering.side(m.side);
     let mut open = open_lines(entry, obs, peering, m.side, actions);
     open.sort_by(|a, b| {
-        (&a.group, a.direction, &a.peer, a.protocol, a.ports).cmp(&(&b.group, b.direction, &b.peer, b.protocol, b.ports))
+        (&a.group, a.direction, &a.peer, a.protocol, a.ports).cmp(&(
+            &b.group,
+            b.direction,
+            &b.peer,
+            b.protocol,
+            b.ports,
+        ))
     });
     let mut routes = route_lines(obs, &local.vpc, &peering.id, actions);
     routes.sort_by(|a, b| (&a.route_table, a.destination).cmp(&(&b.route_table, b.destination)));
@@ -233,9 +245,9 @@ fn open_lines(
 ) -> Vec<OpenLine> {
     let (pcx, local, peer) = (&peering.id, peering.side(side), peering.side(side.other()));
     let revoked = |group: &str, rule: &SgRule| {
-        actions.iter().find(|a| {
-            matches!(&a.planned.action, Action::RevokeRule { group: g, rule: r } if g == group && r == rule)
-        })
+        actions
+            .iter()
+            .find(|a| matches!(&a.planned.action, Action::RevokeRule { group: g, rule: r } if g == group && r == rule))
     };
     let remarked = |group: &str, rule: &SgRule| {
         actions.iter().any(|a| {
@@ -267,7 +279,11 @@ fn open_lines(
                 Some(_) => continue,
                 None if through => Owner::User,
                 None => {
-                    let over_peer = r.rule.peer.cidr().is_some_and(|c| peer.cidrs.iter().any(|b| overlap(c, b)));
+                    let over_peer = r
+                        .rule
+                        .peer
+                        .cidr()
+                        .is_some_and(|c| peer.cidrs.iter().any(|b| overlap(c, b)));
                     if !(over_peer && asked(&g.id, &r.rule)) {
                         continue;
                     }
@@ -279,7 +295,10 @@ fn open_lines(
             }
         }
     }
-    for a in actions.iter().filter(|a| a.planned.peering.as_deref() == Some(pcx.as_str())) {
+    for a in actions
+        .iter()
+        .filter(|a| a.planned.peering.as_deref() == Some(pcx.as_str()))
+    {
         if let Action::AuthorizeRule { group, rule, .. } = &a.planned.action {
             if !lines.iter().any(|l| l.group == *group && same_rule(l, rule)) {
                 lines.push(OpenLine::new(group, rule, Owner::Peerlink, added_state(a)));

@@ -19,7 +19,9 @@ fn config() -> Config {
     let orders = Entry::new("orders", PEER, VPC, &["10.0.0.0/15"])
         .peer_vpc(PEER_VPC)
         .rule(SG, 5432)
-        .rule_lines(&format!("group = \"{SG}\"\nports = 6432\npeer_groups = [\"{PEER_SG}\"]"));
+        .rule_lines(&format!(
+            "group = \"{SG}\"\nports = 6432\npeer_groups = [\"{PEER_SG}\"]"
+        ));
     fixtures::config("", &[orders])
 }
 
@@ -78,7 +80,11 @@ fn world(rules: Vec<ObservedRule>, routes: Vec<Route>) -> Observed {
         id: PCX.into(),
         status: PeeringStatus::Active,
         status_message: String::new(),
-        requester: fixtures::side(PEER, PEER_VPC, vec!["10.0.0.0/16".parse().unwrap(), "10.1.0.0/16".parse().unwrap()]),
+        requester: fixtures::side(
+            PEER,
+            PEER_VPC,
+            vec!["10.0.0.0/16".parse().unwrap(), "10.1.0.0/16".parse().unwrap()],
+        ),
         accepter: fixtures::side(ME, VPC, vec!["10.8.0.0/16".parse().unwrap()]),
         tags: BTreeMap::new(),
     };
@@ -160,7 +166,10 @@ fn a_new_link_shows_what_the_plan_would_open_and_route() {
     let views = planned(&world(vec![], vec![]), ActionResult::Pending);
     assert_eq!(views.len(), 1, "{views:#?}");
     let v = &views[0];
-    assert_eq!((v.side, v.entry.as_str(), v.vpc.as_str()), (Side::Accepter, "orders", VPC));
+    assert_eq!(
+        (v.side, v.entry.as_str(), v.vpc.as_str()),
+        (Side::Accepter, "orders", VPC)
+    );
     let (open, routes) = lines(v);
     assert_eq!(
         open,
@@ -194,7 +203,10 @@ fn a_finished_link_shows_its_rules_and_routes_in_place_and_nothing_else() {
     // another peering, are not this link's.
     group.rules.push(observed(rule(5432, cidr("10.0.0.0/8")), Some("ops")));
     group.rules.push(observed(rule(22, cidr("0.0.0.0/0")), None));
-    group.rules.push(observed(rule(5432, cidr("10.9.0.0/16")), Some("peerlink:pcx-0fedcba9876543210")));
+    group.rules.push(observed(
+        rule(5432, cidr("10.9.0.0/16")),
+        Some("peerlink:pcx-0fedcba9876543210"),
+    ));
     obs.route_tables[1].routes.push(to_peer("10.9.0.0/16", OTHER_PCX));
     let views = planned(&obs, ActionResult::Pending);
     let (open, routes) = lines(&views[0]);
@@ -330,7 +342,10 @@ fn the_json_carries_the_fields_and_the_same_line() {
     assert_eq!(route["line"], v.routes[0].to_string());
     // The text block names the link and every line.
     let text = v.to_string();
-    assert!(text.starts_with(&format!("{PCX} (accepter side, entry \"orders\", {VPC})")), "{text}");
+    assert!(
+        text.starts_with(&format!("{PCX} (accepter side, entry \"orders\", {VPC})")),
+        "{text}"
+    );
     for l in v.open.iter().map(|l| &l.line).chain(v.routes.iter().map(|l| &l.line)) {
         assert!(text.contains(&format!("    {l}\n")), "{text}");
     }
