@@ -12,13 +12,15 @@
 //! points at the peering. Each is in place, to add or to remove; an action
 //! already carried out (by `apply`) counts as done.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::config::{Config, Direction, PeerEntry, PortRange, Protocol};
-use crate::model::{Peering, RouteTarget, RulePeer, SgRule, Side};
+use crate::matching::overlaps;
+use crate::model::{Peering, RouteTable, RouteTarget, RulePeer, SecurityGroup, SgRule, Side};
 use crate::ownership::marked_peering;
 use crate::reconcile::{Action, ActionOutcome, Managed, Observed};
 
@@ -179,24 +181,91 @@ impl fmt::Display for Exposure {
 
 /// The view of every managed peering end of a pass, in its order.
 pub fn view(config: &Config, obs: &Observed, managed: &[Managed], actions: &[ActionOutcome]) -> Vec<Exposure> {
+    let idx = Changes::new(obs, actions);
     managed
         .iter()
         .filter_map(|m| {
             let peering = obs.peerings.iter().find(|p| p.id == m.peering)?;
-            Some(end_view(config.entry(&m.entry), obs, peering, m, actions))
+            Some(end_view(config.entry(&m.entry), &idx, peering, m))
         })
         .collect()
 }
 
-fn end_view(
-    entry: Option<&PeerEntry>,
-    obs: &Observed,
-    peering: &Peering,
-    m: &Managed,
-    actions: &[ActionOutcome],
-) -> Exposure {
+/// The actions of a pass by what they change, and the groups and tables by
+/// VPC: built once, so a view of many peerings stays linear.
+struct Changes<'a> {
+    /// RevokeRule by (group, rule).
+    revokes: HashMap<(&'a str, &'a SgRule), &'a ActionOutcome>,
+    /// RemarkRule by (peering, group, rule).
+    remarks: HashSet<(&'a str, &'a str, &'a SgRule)>,
+    /// DeleteRoute and ReplaceRoute by (table, destination).
+    routes: HashMap<(&'a str, IpNet), &'a ActionOutcome>,
+    /// AuthorizeRule, CreateRoute and ReplaceRoute by the peering they are for.
+    adds: HashMap<&'a str, Vec<&'a ActionOutcome>>,
+    groups: BTreeMap<&'a str, Vec<&'a SecurityGroup>>,
+    tables: BTreeMap<&'a str, Vec<&'a RouteTable>>,
+}
+
+impl<'a> Changes<'a> {
+    fn new(obs: &'a Observed, actions: &'a [ActionOutcome]) -> Self {
+        let mut c = Changes {
+            revokes: HashMap::new(),
+            remarks: HashSet::new(),
+            routes: HashMap::new(),
+            adds: HashMap::new(),
+            groups: BTreeMap::new(),
+            tables: BTreeMap::new(),
+        };
+        for a in actions {
+            let planned_for = a.planned.peering.as_deref().unwrap_or("");
+            match &a.planned.action {
+                Action::RevokeRule { group, rule } => {
+                    c.revokes.insert((group, rule), a);
+                }
+                Action::RemarkRule { group, rule, .. } => {
+                    c.remarks.insert((planned_for, group, rule));
+                }
+                Action::AuthorizeRule { .. } => c.adds.entry(planned_for).or_default().push(a),
+                Action::CreateRoute { peering, .. } => c.adds.entry(peering).or_default().push(a),
+                Action::ReplaceRoute {
+                    route_table,
+                    destination,
+                    peering,
+                    ..
+                } => {
+                    c.routes.insert((route_table, *destination), a);
+                    c.adds.entry(peering).or_default().push(a);
+                }
+                Action::DeleteRoute {
+                    route_table,
+                    destination,
+                    ..
+                } => {
+                    c.routes.insert((route_table, *destination), a);
+                }
+                _ => {}
+            }
+        }
+        for g in obs.security_groups.values() {
+            c.groups.entry(&g.vpc).or_default().push(g);
+        }
+        for g in c.groups.values_mut() {
+            g.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        for t in &obs.route_tables {
+            c.tables.entry(&t.vpc).or_default().push(t);
+        }
+        c
+    }
+
+    fn adds(&self, pcx: &str) -> impl Iterator<Item = &'a ActionOutcome> + '_ {
+        self.adds.get(pcx).into_iter().flatten().copied()
+    }
+}
+
+fn end_view(entry: Option<&PeerEntry>, idx: &Changes<'_>, peering: &Peering, m: &Managed) -> Exposure {
     let local = peering.side(m.side);
-    let mut open = open_lines(entry, obs, peering, m.side, actions);
+    let mut open = open_lines(entry, idx, peering, m.side);
     open.sort_by(|a, b| {
         (&a.group, a.direction, &a.peer, a.protocol, a.ports).cmp(&(
             &b.group,
@@ -206,7 +275,7 @@ fn end_view(
             b.ports,
         ))
     });
-    let mut routes = route_lines(obs, &local.vpc, &peering.id, actions);
+    let mut routes = route_lines(idx, &local.vpc, &peering.id);
     routes.sort_by(|a, b| (&a.route_table, a.destination).cmp(&(&b.route_table, b.destination)));
     Exposure {
         peering: peering.id.clone(),
@@ -236,25 +305,8 @@ fn added_state(a: &ActionOutcome) -> LineState {
     }
 }
 
-fn open_lines(
-    entry: Option<&PeerEntry>,
-    obs: &Observed,
-    peering: &Peering,
-    side: Side,
-    actions: &[ActionOutcome],
-) -> Vec<OpenLine> {
-    let (pcx, local, peer) = (&peering.id, peering.side(side), peering.side(side.other()));
-    let revoked = |group: &str, rule: &SgRule| {
-        actions
-            .iter()
-            .find(|a| matches!(&a.planned.action, Action::RevokeRule { group: g, rule: r } if g == group && r == rule))
-    };
-    let remarked = |group: &str, rule: &SgRule| {
-        actions.iter().any(|a| {
-            a.planned.peering.as_deref() == Some(pcx.as_str())
-                && matches!(&a.planned.action, Action::RemarkRule { group: g, rule: r, .. } if g == group && r == rule)
-        })
-    };
+fn open_lines(entry: Option<&PeerEntry>, idx: &Changes<'_>, peering: &Peering, side: Side) -> Vec<OpenLine> {
+    let (pcx, local, peer) = (peering.id.as_str(), peering.side(side), peering.side(side.other()));
     // What the entry asks for in a group, the peer aside: a user's rule of
     // that shape over the peer's blocks holds it.
     let asked = |group: &str, rule: &SgRule| {
@@ -267,38 +319,34 @@ fn open_lines(
             })
         })
     };
-    let mut groups: Vec<_> = obs.security_groups.values().filter(|g| g.vpc == local.vpc).collect();
-    groups.sort_by(|a, b| a.id.cmp(&b.id));
+    let over_peer = |rule: &SgRule| {
+        rule.peer
+            .cidr()
+            .is_some_and(|c| peer.cidrs.iter().any(|b| overlaps(c, b)))
+    };
+    let groups = idx
+        .groups
+        .get(local.vpc.as_str())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let mut lines = Vec::new();
     for g in groups {
         for r in &g.rules {
             let through = matches!(&r.rule.peer, RulePeer::Group { peering: p, .. } if p == pcx);
             let owner = match marked_peering(r.description.as_deref()) {
                 Some(p) if p == pcx => Owner::Peerlink,
-                Some(_) if remarked(&g.id, &r.rule) => Owner::Peerlink,
+                Some(_) if idx.remarks.contains(&(pcx, g.id.as_str(), &r.rule)) => Owner::Peerlink,
                 Some(_) => continue,
-                None if through => Owner::User,
-                None => {
-                    let over_peer = r
-                        .rule
-                        .peer
-                        .cidr()
-                        .is_some_and(|c| peer.cidrs.iter().any(|b| overlap(c, b)));
-                    if !(over_peer && asked(&g.id, &r.rule)) {
-                        continue;
-                    }
-                    Owner::User
-                }
+                None if through || (over_peer(&r.rule) && asked(&g.id, &r.rule)) => Owner::User,
+                None => continue,
             };
-            if let Some(state) = observed_state(revoked(&g.id, &r.rule)) {
+            let revoke = idx.revokes.get(&(g.id.as_str(), &r.rule)).copied();
+            if let Some(state) = observed_state(revoke) {
                 lines.push(OpenLine::new(&g.id, &r.rule, owner, state));
             }
         }
     }
-    for a in actions
-        .iter()
-        .filter(|a| a.planned.peering.as_deref() == Some(pcx.as_str()))
-    {
+    for a in idx.adds(pcx) {
         if let Action::AuthorizeRule { group, rule, .. } = &a.planned.action {
             if !lines.iter().any(|l| l.group == *group && same_rule(l, rule)) {
                 lines.push(OpenLine::new(group, rule, Owner::Peerlink, added_state(a)));
@@ -312,60 +360,40 @@ fn same_rule(l: &OpenLine, rule: &SgRule) -> bool {
     l.direction == rule.direction && l.protocol == rule.protocol && l.ports == rule.ports && l.peer == rule.peer
 }
 
-fn overlap(a: &IpNet, b: &IpNet) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
-}
-
-fn route_lines(obs: &Observed, vpc: &str, pcx: &str, actions: &[ActionOutcome]) -> Vec<RouteLine> {
-    let change = |table: &str, dest: IpNet| {
-        actions.iter().find(|a| match &a.planned.action {
-            Action::DeleteRoute {
-                route_table,
-                destination,
-                ..
-            }
-            | Action::ReplaceRoute {
-                route_table,
-                destination,
-                ..
-            } => route_table == table && *destination == dest,
-            _ => false,
-        })
-    };
+fn route_lines(idx: &Changes<'_>, vpc: &str, pcx: &str) -> Vec<RouteLine> {
+    let tables = idx.tables.get(vpc).map(Vec::as_slice).unwrap_or_default();
     let mut lines = Vec::new();
-    for t in obs.route_tables.iter().filter(|t| t.vpc == vpc) {
+    for t in tables {
         for r in &t.routes {
             if !matches!(&r.target, RouteTarget::Peering(p) if p == pcx) {
                 continue;
             }
+            let change = idx.routes.get(&(t.id.as_str(), r.destination)).copied();
             // A route re-pointed at this same peering (a blackhole mended) is
             // the replacement's line below.
-            let replaced = change(&t.id, r.destination)
+            let mended = change
                 .is_some_and(|a| matches!(&a.planned.action, Action::ReplaceRoute { peering, .. } if peering == pcx));
-            if replaced {
+            if mended {
                 continue;
             }
-            if let Some(state) = observed_state(change(&t.id, r.destination)) {
+            if let Some(state) = observed_state(change) {
                 lines.push(RouteLine::new(&t.id, r.destination, pcx, r.blackhole, state));
             }
         }
     }
-    for a in actions {
-        match &a.planned.action {
-            Action::CreateRoute {
-                route_table,
-                destination,
-                peering,
-            }
-            | Action::ReplaceRoute {
-                route_table,
-                destination,
-                peering,
-                ..
-            } if peering == pcx => {
-                lines.push(RouteLine::new(route_table, *destination, pcx, false, added_state(a)));
-            }
-            _ => {}
+    for a in idx.adds(pcx) {
+        if let Action::CreateRoute {
+            route_table,
+            destination,
+            ..
+        }
+        | Action::ReplaceRoute {
+            route_table,
+            destination,
+            ..
+        } = &a.planned.action
+        {
+            lines.push(RouteLine::new(route_table, *destination, pcx, false, added_state(a)));
         }
     }
     lines
