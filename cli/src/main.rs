@@ -12,6 +12,7 @@ use clap::Parser;
 use peerlink::aws::{Aws, Clients, load_sdk_config};
 use peerlink::config::{Config, ConfigSource};
 use peerlink::context::load_config;
+use peerlink::exposure::Exposure;
 use peerlink::finding::Finding;
 use peerlink::outcome::WriteResult;
 use peerlink::reconcile::{self, Report, Scope};
@@ -183,7 +184,10 @@ async fn deploy_params(
 /// write failed or was not permitted (your credentials may not make it).
 async fn plan_or_apply(cli: &Cli, peering: &Option<String>, json: bool, mode: Mode) -> Result<ExitCode> {
     let ctx = context(cli, None).await?;
-    let report = reconcile::run(&ctx, scope(peering)?, mode, Deadline::none()).await?;
+    let scope = scope(peering)?;
+    let obs = reconcile::observe::observe(&ctx, &scope).await?;
+    let report = reconcile::run_observed(&ctx, scope, &obs, mode, Deadline::none()).await;
+    let exposure = peerlink::exposure::view(&ctx.config, &obs, &report.managed, &report.actions);
     let (name, bad) = match mode {
         Mode::Plan => ("plan", !report.actions.is_empty()),
         Mode::Apply => (
@@ -191,7 +195,7 @@ async fn plan_or_apply(cli: &Cli, peering: &Option<String>, json: bool, mode: Mo
             !report.failed().is_empty() || report.count(peerlink::finding::FindingKind::NotPermitted) > 0,
         ),
     };
-    print_report(&report, json, name)?;
+    print_report(&report, &exposure, json, name)?;
     Ok(match (bad, mode) {
         (false, _) => ExitCode::SUCCESS,
         (true, Mode::Plan) => ExitCode::from(2),
@@ -251,6 +255,8 @@ struct JsonReport<'a> {
     command: &'a str,
     #[serde(flatten)]
     report: &'a Report,
+    /// What each managed peering end opens to whom, and its routes.
+    exposure: &'a [Exposure],
     summary: Summary,
 }
 
@@ -262,7 +268,7 @@ struct Summary {
     findings: usize,
 }
 
-fn print_report(report: &Report, json: bool, command: &str) -> Result<()> {
+fn print_report(report: &Report, exposure: &[Exposure], json: bool, command: &str) -> Result<()> {
     let summary = Summary {
         changes: report.actions.len(),
         done: report.done(),
@@ -275,6 +281,7 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<()> {
             serde_json::to_string_pretty(&JsonReport {
                 command,
                 report,
+                exposure,
                 summary
             })?
         );
@@ -300,6 +307,10 @@ fn print_report(report: &Report, json: bool, command: &str) -> Result<()> {
             })
             .collect();
         print_table(&["PEERING", "STATUS", "OUR SIDE", "ENTRY", "PEER"], &rows);
+    }
+    if !exposure.is_empty() {
+        println!();
+        print!("{}", peerlink_cli::text::exposure(exposure));
     }
     println!();
     if report.actions.is_empty() {

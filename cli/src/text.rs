@@ -29,6 +29,16 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
+/// `plan`'s section on exposure: a block per managed peering end (what it
+/// opens to the peer, its routes per table), each line as the library says it.
+pub fn exposure(views: &[peerlink::exposure::Exposure]) -> String {
+    let mut out = String::from("Open to whom, and routes (in place unless marked):\n");
+    for v in views {
+        out.push_str(&v.to_string());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

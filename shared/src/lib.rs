@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod drift;
 pub mod error;
 pub mod events;
+pub mod exposure;
 pub mod finding;
 pub mod finisher;
 #[cfg(any(test, feature = "fixtures"))]

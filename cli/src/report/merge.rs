@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use peerlink::exposure::Exposure;
 use peerlink::finding::{Finding, FindingKind};
 use peerlink::model::{Identity, Peering, PeeringSide, PeeringStatus, Side};
 use peerlink::reconcile::{ActionOutcome, Report};
@@ -126,6 +127,7 @@ struct EndSeen {
     /// The configuration entry managing it.
     entry: Option<String>,
     outstanding: Vec<OutstandingChange>,
+    exposure: Option<Exposure>,
 }
 
 /// Every account's view, in the file's order.
@@ -166,6 +168,11 @@ impl<'a> Views<'a> {
         for m in &report.managed {
             if let Some(g) = self.peerings.get_mut(m.peering.as_str()) {
                 g.ends.entry(m.side).or_default().entry = Some(m.entry.clone());
+            }
+        }
+        for x in &seen.exposure {
+            if let Some(g) = self.peerings.get_mut(x.peering.as_str()) {
+                g.ends.entry(x.side).or_default().exposure = Some(x.clone());
             }
         }
         row.outstanding = report.outstanding();
@@ -320,6 +327,7 @@ fn end(s: &PeeringSide, seen: EndSeen, org: &Org, described: &Described) -> End 
         entry: seen.entry,
         missing,
         outstanding: seen.outstanding,
+        exposure: seen.exposure,
     }
 }
 

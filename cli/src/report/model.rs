@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use peerlink::exposure::Exposure;
 use serde::Serialize;
 
 /// The whole organisation, merged: one row per account and region read, one
@@ -139,6 +140,9 @@ pub struct End {
     /// Kinds of the changes outstanding on this side ("create-route", …), each once.
     pub missing: Vec<String>,
     pub outstanding: Vec<OutstandingChange>,
+    /// What this end opens to the peer and its routes per table, as its
+    /// own account's plan sees them (`None` when not managed or not read).
+    pub exposure: Option<Exposure>,
 }
 
 /// A change a side's configuration wants and is not made.

@@ -14,6 +14,7 @@ use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
 use futures_util::StreamExt;
 use peerlink::aws::aws_error;
 use peerlink::config::{Config, ConfigSource};
+use peerlink::exposure::Exposure;
 use peerlink::finding::Finding;
 use peerlink::model::{Peering, Vpc};
 use peerlink::reconcile::{self, Report, Scope, observe};
@@ -45,6 +46,8 @@ pub struct Seen {
     pub vpcs: Vec<Vpc>,
     /// The plan against its configuration (when the file gives one).
     pub report: Option<Report>,
+    /// What each managed end opens to whom, and its routes (from the plan).
+    pub exposure: Vec<Exposure>,
     /// Where peering is the wrong tool (overlapping ranges, a transitive
     /// route, a VPC near its quota of peerings), with the right one.
     pub advice: Vec<Finding>,
@@ -159,14 +162,15 @@ async fn read_region(
         ));
     }
     // The same reads as `plan`: one observation, planned, nothing written.
-    let (peerings, report, mut vpcs, tables) = if managed {
+    let (peerings, report, exposure, mut vpcs, tables) = if managed {
         let obs = observe::observe(&ctx, &Scope::All).await.map_err(|e| e.to_string())?;
         let report = reconcile::run_observed(&ctx, Scope::All, &obs, Mode::Plan, Deadline::none()).await;
+        let exposure = peerlink::exposure::view(&ctx.config, &obs, &report.managed, &report.actions);
         let vpcs: Vec<Vpc> = obs.vpcs.values().cloned().collect();
-        (obs.peerings, Some(report), vpcs, obs.route_tables)
+        (obs.peerings, Some(report), exposure, vpcs, obs.route_tables)
     } else {
         let peerings = ctx.aws.describe_peerings(None).await.map_err(|e| e.to_string())?;
-        (peerings, None, Vec::new(), Vec::new())
+        (peerings, None, Vec::new(), Vec::new(), Vec::new())
     };
     let quota = ctx.config.settings.active_peerings_per_vpc;
     let advice = peerlink::verify::advice::findings(&ctx.me, &peerings, &tables, quota);
@@ -186,6 +190,7 @@ async fn read_region(
         peerings,
         vpcs,
         report,
+        exposure,
         advice,
     })
 }

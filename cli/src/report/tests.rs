@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use peerlink::config::{Direction, PortRange, Protocol};
+use peerlink::exposure::{Exposure, LineState, OpenLine, Owner, RouteLine};
 use peerlink::finding::{Finding, FindingKind};
-use peerlink::model::{Peering, PeeringSide, PeeringStatus, Side, Vpc};
+use peerlink::model::{Peering, PeeringSide, PeeringStatus, RulePeer, SgRule, Side, Vpc};
 use peerlink::outcome::WriteResult;
 use peerlink::reconcile::{Action, ActionOutcome, Managed, Planned, Report, Scope};
 
@@ -130,6 +132,35 @@ fn organisation(with_drift: bool) -> Vec<AccountRead> {
             fix: "narrow allowed_cidrs".into(),
         }],
     );
+    // What B's plan says pcx-1's accepter end opens and routes.
+    let b_exposure = vec![Exposure {
+        peering: "pcx-1".into(),
+        side: Side::Accepter,
+        entry: "orders".into(),
+        vpc: "vpc-b".into(),
+        open: vec![OpenLine::new(
+            "sg-b",
+            &SgRule {
+                direction: Direction::Ingress,
+                protocol: Protocol::Tcp,
+                ports: Some(PortRange { from: 5432, to: 5432 }),
+                peer: RulePeer::Cidr("10.0.0.0/16".parse().unwrap()),
+            },
+            Owner::Peerlink,
+            LineState::InPlace,
+        )],
+        routes: vec![RouteLine::new(
+            "rtb-1",
+            "10.0.0.0/16".parse().unwrap(),
+            "pcx-1",
+            false,
+            if with_drift {
+                LineState::ToAdd
+            } else {
+                LineState::InPlace
+            },
+        )],
+    }];
     vec![
         read(
             a,
@@ -137,6 +168,7 @@ fn organisation(with_drift: bool) -> Vec<AccountRead> {
                 peerings: peerings.clone(),
                 vpcs: vec![vpc("vpc-a", "10.0.0.0/16", Some("orders <ecs>"))],
                 report: None,
+                exposure: Vec::new(),
                 advice: Vec::new(),
             }),
         ),
@@ -151,6 +183,7 @@ fn organisation(with_drift: bool) -> Vec<AccountRead> {
                     .collect(),
                 vpcs: vec![vpc("vpc-b", "10.1.0.0/16", None), vpc("vpc-b2", "10.3.0.0/16", None)],
                 report: Some(b_report),
+                exposure: b_exposure,
                 advice: Vec::new(),
             }),
         ),
@@ -377,4 +410,43 @@ fn advice_where_peering_is_the_wrong_tool_reaches_the_rows_once() {
             .any(|f| f.fix == advice::QUOTA && f.message.contains("45 of 50")),
         "{account:#?}"
     );
+}
+
+#[test]
+fn each_end_carries_its_own_accounts_exposure_in_the_json_and_the_page() {
+    let r = merge("accounts.toml", &organisation(true));
+    let row = r.peerings.iter().find(|p| p.id == "pcx-1").unwrap();
+    let x = row.accepter.exposure.as_ref().expect("B's view of its end");
+    assert_eq!(x.open[0].line, "sg-b ingress: 10.0.0.0/16 on tcp 5432");
+    // A's account has no configuration: no view of its end.
+    assert!(row.requester.exposure.is_none());
+    let json = serde_json::to_value(&r).unwrap();
+    let pcx1 = json["peerings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "pcx-1")
+        .unwrap();
+    assert_eq!(
+        pcx1["accepter"]["exposure"]["routes"][0]["line"],
+        "rtb-1: 10.0.0.0/16 -> pcx-1 (to add)"
+    );
+    assert_eq!(pcx1["accepter"]["exposure"]["routes"][0]["state"], "to-add");
+    assert_eq!(pcx1["requester"]["exposure"], serde_json::Value::Null);
+    let page = html::render(&r);
+    let at = page.find("<table class=\"exposure\">").expect("the exposure table");
+    let table = &page[at..at + page[at..].find("</table>").unwrap()];
+    assert!(
+        table.contains("data-peering=\"pcx-1\" data-side=\"accepter\""),
+        "{table}"
+    );
+    assert!(
+        table.contains("<li class=\"in-place\">sg-b ingress: 10.0.0.0/16 on tcp 5432</li>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("<li class=\"to-add\">rtb-1: 10.0.0.0/16 -&gt; pcx-1 (to add)</li>"),
+        "{table}"
+    );
+    assert_eq!(table.matches("<tr data-peering=").count(), 1, "{table}");
 }

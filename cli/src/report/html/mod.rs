@@ -75,6 +75,9 @@ td.num { text-align: right; }
 .error { color: #c62828; }
 ul.findings { margin: 0; padding-left: 16px; }
 ul.findings li { margin-bottom: 4px; }
+ul.lines { margin: 0; padding-left: 0; list-style: none; }
+ul.lines li.to-add { color: #2e7d32; }
+ul.lines li.to-remove { color: #c62828; text-decoration: line-through; }
 .kind { font-weight: 600; }
 "#;
 
@@ -106,6 +109,7 @@ pub fn render(r: &OrgReport) -> String {
                 }
                 (svg::draw(&layout::layout(r)))
                 (tables::peerings(r))
+                (tables::exposure(r))
                 (tables::accounts(r))
             }
         }

@@ -4,6 +4,7 @@
 //! and how to draw its cell, in one line.
 
 use maud::{Markup, html};
+use peerlink::exposure::{Exposure, LineState};
 
 use super::style;
 use crate::report::model::{AccountRow, End, EndRead, FindingRow, OrgReport, PeeringRow};
@@ -48,6 +49,60 @@ pub fn peerings(r: &OrgReport) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// What each managed end opens to whom and its routes per table, one row
+/// per end its own account's plan describes; each line as `plan` prints it.
+pub fn exposure(r: &OrgReport) -> Markup {
+    let ends: Vec<(&PeeringRow, &End, &Exposure)> = r
+        .peerings
+        .iter()
+        .flat_map(|p| p.ends().map(|e| (p, e)))
+        .filter_map(|(p, e)| e.exposure.as_ref().map(|x| (p, e, x)))
+        .collect();
+    html! {
+        h2 { "Open to whom, and routes" }
+        table class="exposure" {
+            thead { tr { th { "Peering" } th { "Side" } th { "Open to the peer" } th { "Routes" } } }
+            tbody {
+                @if ends.is_empty() {
+                    tr { td colspan="4" class="muted" { "No managed end in any account read." } }
+                }
+                @for (p, e, x) in ends {
+                    tr data-peering=(p.id) data-side=(x.side.to_string()) {
+                        td { span class="mono id" { (p.id) } }
+                        td { (x.side) br; span class="mono" { (e.account) } br; span class="mono id" { (x.vpc) } }
+                        td { (lines(x.open.iter().map(|l| (l.state, &l.line)))) }
+                        td { (lines(x.routes.iter().map(|l| (l.state, &l.line)))) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Lines in place, to add or to remove (each classed by its state).
+fn lines<'a>(lines: impl Iterator<Item = (LineState, &'a String)>) -> Markup {
+    let lines: Vec<_> = lines.collect();
+    html! {
+        @if lines.is_empty() {
+            span class="muted" { "none" }
+        } @else {
+            ul class="lines mono" {
+                @for (state, line) in lines {
+                    li class=(state_class(state)) { (line) }
+                }
+            }
+        }
+    }
+}
+
+fn state_class(state: LineState) -> &'static str {
+    match state {
+        LineState::InPlace => "in-place",
+        LineState::ToAdd => "to-add",
+        LineState::ToRemove => "to-remove",
     }
 }
 

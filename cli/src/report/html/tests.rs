@@ -73,6 +73,7 @@ fn report((accounts, vpcs, peerings): Shape) -> OrgReport {
         entry: None,
         missing: vec![],
         outstanding: vec![],
+        exposure: None,
     };
     let peerings: Vec<PeeringRow> = if vpcs.is_empty() {
         vec![]
