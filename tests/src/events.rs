@@ -2,8 +2,8 @@
 //! and the accepter and the finisher run on an event (parse, then handle).
 
 use peerlink::accepter::{self, AccepterReport};
-use peerlink::reconcile::Report;
-use peerlink::{Context, Deadline, events, finisher};
+use peerlink::reconcile::{self, Report, Scope};
+use peerlink::{Context, Deadline, Mode, events, finisher};
 
 use crate::workspace_root;
 
@@ -55,4 +55,21 @@ pub async fn finish(ctx: &Context, event: serde_json::Value) -> Report {
     finisher::handle(ctx, &parsed, Deadline::none())
         .await
         .expect("finisher")
+}
+
+/// One whole-account pass, applied (what the finisher's schedule runs).
+pub async fn pass(ctx: &Context) -> Report {
+    reconcile::run(ctx, Scope::All, Mode::Apply, Deadline::none())
+        .await
+        .expect("reconcile pass")
+}
+
+/// The writes of a pass that failed or never started, one line each.
+pub fn failed_writes(report: &Report) -> Vec<String> {
+    report
+        .actions
+        .iter()
+        .filter(|a| a.result.failed())
+        .map(|a| format!("{} {:?}", a.planned.action, a.result))
+        .collect()
 }

@@ -31,7 +31,9 @@ pub use account::{Account, GroupRule, TestSecret, TestVpc};
 pub use chain::{Chain, EventCapture, connect_by_events};
 pub use cli::{peerlink, peerlink_as};
 pub use emulator::{Emulator, PendingBlocks};
-pub use events::{cloudtrail_event, create_event, create_event_in, decide, finish, scheduled_event};
+pub use events::{
+    cloudtrail_event, create_event, create_event_in, decide, failed_writes, finish, pass, scheduled_event,
+};
 pub use fault_proxy::FaultProxy;
 pub use fleet::{Fleet, Grown, differ_only_by_pagination};
 pub use hub::{Hub, Link as ChainLink, Throttling, chain, ec2_like, timeout};

@@ -2,26 +2,10 @@
 //! peer's security groups instead of its whole CIDR blocks, and the
 //! references a deleted peering leaves behind.
 
+use peerlink::Deadline;
 use peerlink::finding::FindingKind;
 use peerlink::fixtures::{self, Entry};
-use peerlink::reconcile::{self, Report, Scope};
-use peerlink::{Context, Deadline, Mode};
-use peerlink_tests::{Emulator, Link, decide, peerlink};
-
-async fn pass(ctx: &Context) -> Report {
-    reconcile::run(ctx, Scope::All, Mode::Apply, Deadline::none())
-        .await
-        .unwrap()
-}
-
-fn failed(report: &Report) -> Vec<String> {
-    report
-        .actions
-        .iter()
-        .filter(|a| a.result.failed())
-        .map(|a| format!("{} {:?}", a.planned.action, a.result))
-        .collect()
-}
+use peerlink_tests::{Emulator, Link, decide, failed_writes, pass, peerlink};
 
 /// The requester's entry: egress to the accepter's database group.
 fn requester_by_group(link: &Link) -> String {
@@ -63,7 +47,7 @@ async fn a_same_region_link_is_finished_with_group_references_and_takes_them_bac
     assert_eq!(decide(&accepter_ctx, &pcx).await.accepted, vec![pcx.clone()]);
     for ctx in [&accepter_ctx, &requester_ctx] {
         let r = pass(ctx).await;
-        assert!(failed(&r).is_empty(), "{r:#?}");
+        assert!(failed_writes(&r).is_empty(), "{r:#?}");
     }
     let marker = Some(format!("peerlink:{pcx}"));
     let ingress = link.accepter.group_rules(db_sg, false).await;
@@ -97,7 +81,7 @@ async fn a_same_region_link_is_finished_with_group_references_and_takes_them_bac
     // The entry no longer asks for the group: the reference is taken back.
     let narrowed = link.accepter.context(&accepter_by_group(&link, &[], &[])).await;
     let r = pass(&narrowed).await;
-    assert!(failed(&r).is_empty(), "{r:#?}");
+    assert!(failed_writes(&r).is_empty(), "{r:#?}");
     let left = link.accepter.group_rules(db_sg, false).await;
     assert!(left.iter().all(|r| r.description != marker), "{left:?}");
 }
@@ -116,7 +100,7 @@ async fn a_missing_peer_group_is_a_finding_and_the_rest_of_the_pass_is_done() {
     assert_eq!(decide(&accepter_ctx, &pcx).await.accepted, vec![pcx.clone()]);
     let r = pass(&accepter_ctx).await;
     assert!(
-        failed(&r).is_empty(),
+        failed_writes(&r).is_empty(),
         "a missing peer group does not fail the pass: {r:#?}"
     );
     let finding = r.findings.iter().find(|f| f.message.contains(missing));
@@ -171,7 +155,7 @@ async fn a_deleted_peering_leaves_our_references_cleaned_and_the_users_reported(
     let accepter_ctx = link.accepter.context(&accepter_by_group(&link, &[app_sg], &[])).await;
     let pcx = link.request().await;
     assert_eq!(decide(&accepter_ctx, &pcx).await.accepted, vec![pcx.clone()]);
-    assert!(failed(&pass(&accepter_ctx).await).is_empty());
+    assert!(failed_writes(&pass(&accepter_ctx).await).is_empty());
     // The user's own reference to the same group, on another port.
     link.accepter
         .user_group_rule(db_sg, 6000, &link.requester.id, app_sg, &pcx)
@@ -229,7 +213,7 @@ async fn a_rule_opens_only_its_cidrs_and_loses_one_the_peer_gives_up() {
     let accepter_ctx = link.accepter.context(&accepter_by_group(&link, &[], &[&narrow])).await;
     let pcx = link.request().await;
     assert_eq!(decide(&accepter_ctx, &pcx).await.accepted, vec![pcx.clone()]);
-    assert!(failed(&pass(&accepter_ctx).await).is_empty());
+    assert!(failed_writes(&pass(&accepter_ctx).await).is_empty());
     let marker = Some(format!("peerlink:{pcx}"));
     let opened = |rules: Vec<(String, i32, i32, String, Option<String>)>| {
         let mut c: Vec<String> = rules.into_iter().filter(|r| r.4 == marker).map(|r| r.3).collect();
@@ -245,6 +229,6 @@ async fn a_rule_opens_only_its_cidrs_and_loses_one_the_peer_gives_up() {
     link.requester
         .disassociate_cidr(&link.requester_vpc.id, "10.2.0.0/16")
         .await;
-    assert!(failed(&pass(&accepter_ctx).await).is_empty());
+    assert!(failed_writes(&pass(&accepter_ctx).await).is_empty());
     assert_eq!(opened(link.accepter.rules(db_sg, false).await), vec!["10.0.1.0/24"]);
 }

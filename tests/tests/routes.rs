@@ -3,24 +3,7 @@
 
 use peerlink::finding::FindingKind;
 use peerlink::fixtures::{self, Entry};
-use peerlink::reconcile::{self, Report, Scope};
-use peerlink::{Context, Deadline, Mode};
-use peerlink_tests::{Emulator, Link, decide};
-
-async fn pass(ctx: &Context) -> Report {
-    reconcile::run(ctx, Scope::All, Mode::Apply, Deadline::none())
-        .await
-        .unwrap()
-}
-
-fn failed(report: &Report) -> Vec<String> {
-    report
-        .actions
-        .iter()
-        .filter(|a| a.result.failed())
-        .map(|a| format!("{} {:?}", a.planned.action, a.result))
-        .collect()
-}
+use peerlink_tests::{Emulator, Link, decide, failed_writes, pass};
 
 /// The accepter's entry for the requester's VPC with these `[peer.routes]` lines.
 fn accepter_routes(link: &Link, routes: &str) -> String {
@@ -57,7 +40,7 @@ async fn routes_go_only_to_destinations_and_one_goes_when_the_peer_gives_its_blo
     let pcx = link.request().await;
     assert_eq!(decide(&ctx, &pcx).await.accepted, vec![pcx.clone()]);
     let r = pass(&ctx).await;
-    assert!(failed(&r).is_empty(), "{r:#?}");
+    assert!(failed_writes(&r).is_empty(), "{r:#?}");
     for table in link.accepter_tables() {
         assert_eq!(
             routed(&link, &table, &pcx).await,
@@ -71,7 +54,7 @@ async fn routes_go_only_to_destinations_and_one_goes_when_the_peer_gives_its_blo
         .disassociate_cidr(&link.requester_vpc.id, "10.2.0.0/16")
         .await;
     let r = pass(&ctx).await;
-    assert!(failed(&r).is_empty(), "{r:#?}");
+    assert!(failed_writes(&r).is_empty(), "{r:#?}");
     for table in link.accepter_tables() {
         assert_eq!(
             routed(&link, &table, &pcx).await,
@@ -111,7 +94,10 @@ async fn routes_go_only_to_the_tables_of_the_selected_subnets() {
     let pcx = link.request().await;
     assert_eq!(decide(&ctx, &pcx).await.accepted, vec![pcx.clone()]);
     let r = pass(&ctx).await;
-    assert!(failed(&r).is_empty(), "a missing subnet does not fail the pass: {r:#?}");
+    assert!(
+        failed_writes(&r).is_empty(),
+        "a missing subnet does not fail the pass: {r:#?}"
+    );
     let finding = r.findings.iter().find(|f| f.message.contains(missing));
     let finding = finding.unwrap_or_else(|| panic!("the missing subnet is reported: {:#?}", r.findings));
     assert_eq!(finding.kind, FindingKind::MissingResource, "{finding:?}");
