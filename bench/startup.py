@@ -458,7 +458,7 @@ def summarize(samples):
 
 
 def print_summary(summary, latency_ms):
-    """One row per function, in the README's shape (medians; ms unless marked)."""
+    """One row per function, in the shape of docs/performance.md's table (medians; ms unless marked)."""
     cols = ["function", "bare: Rust / boto3", "ratio", f"{latency_ms:g} ms per call: Rust / boto3", "ratio",
             "Rust init", "CPU: Rust / boto3", "peak RSS MiB: Rust / boto3", "calls", "rounds"]
     rows = []

@@ -13,7 +13,13 @@ use clap::error::ErrorKind;
 use crate::args::Cli;
 
 /// Documents with command lines, from the repository root.
-const DOCS: [&str; 3] = ["README.md", "infra/README.md", "peerlink.example.toml"];
+const DOCS: [&str; 5] = [
+    "README.md",
+    "infra/README.md",
+    "docs/performance.md",
+    "docs/scaling.md",
+    "peerlink.example.toml",
+];
 
 /// A command line found in a document.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -91,7 +91,7 @@ async fn reconcile_reads_are_flat_from_1_to_200_route_tables() {
             first.reads, first.writes, s.reads
         );
         if tables == 1 {
-            // The README's table states these: one DescribeVpcPeeringConnections,
+            // docs/performance.md's table states these: one DescribeVpcPeeringConnections,
             // DescribeVpcs, DescribeRouteTables and DescribeSecurityGroups.
             assert_eq!((first.reads, s.reads), (4, 4), "{:?}", s.by_operation);
         }
@@ -134,7 +134,7 @@ async fn drift_reads_are_flat_from_10_to_1000_peerings() {
             s.reads, s.by_operation
         );
         if n == 10 {
-            // The README's drift table states 6: DescribeVpcPeeringConnections,
+            // docs/performance.md's drift table states 6: DescribeVpcPeeringConnections,
             // DescribeVpcs, DescribeRouteTables, ListSecrets and two
             // DescribeSecurityGroups (the configured groups, the tagged ones).
             assert_eq!(s.reads, 6, "{:?}", s.by_operation);
