@@ -31,6 +31,9 @@ quick=false
 SECONDS=0
 
 done_steps=() not_run=() current="" started=0 ended=""
+# The background steps: their pids, start times and output.
+logs=$(mktemp -d)
+declare -A bg_pid=() bg_start=()
 step() {
   end_step ok
   current="$*" started=$SECONDS
@@ -47,7 +50,8 @@ not_run() {
   printf '\n== NOT RUN: %s\n' "$*"
 }
 summary() {
-  local status=$?
+  local status=$? name
+  for name in "${!bg_pid[@]}"; do not_run+=("$name (stopped in the background: the run ended first)"); done
   stop_background
   end_step "$([ $status = 0 ] && echo ok || echo FAILED)"
   printf '\n== summary: %s in %ds\n' "$([ $status = 0 ] && echo passed || echo FAILED)" "$SECONDS"
@@ -66,8 +70,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # background NAME COMMAND...: runs COMMAND now, output kept for `await NAME`.
-logs=$(mktemp -d)
-declare -A bg_pid bg_start
 background() {
   local name=$1; shift
   bg_start[$name]=$SECONDS
@@ -89,9 +91,14 @@ await() {
   started=${bg_start[$name]} ended=$end
   return $status
 }
+# A failed run stops what still runs in the background, the whole tree (nice,
+# cargo, rustc, the linker): killing the job's shell alone would leave the
+# build running on after the run has ended.
 stop_background() {
-  local pid
-  for pid in "${bg_pid[@]}"; do kill -- "$pid" 2>/dev/null || true; done
+  local pid tree=()
+  descendants() { local c; for c in $(pgrep -P "$1"); do tree+=("$c"); descendants "$c"; done; }
+  for pid in "${bg_pid[@]}"; do tree+=("$pid"); descendants "$pid"; done
+  [ ${#tree[@]} -eq 0 ] || kill "${tree[@]}" 2>/dev/null || true
   rm -rf "$logs"
 }
 
