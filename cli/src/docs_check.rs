@@ -13,11 +13,11 @@ use clap::error::ErrorKind;
 use crate::args::Cli;
 
 /// Documents with command lines, from the repository root.
-const DOCS: [&str; 5] = [
+// docs/scaling.md names no command (a test would say the extractor is blind).
+const DOCS: [&str; 4] = [
     "README.md",
     "infra/README.md",
     "docs/performance.md",
-    "docs/scaling.md",
     "peerlink.example.toml",
 ];
 
