@@ -106,18 +106,7 @@ impl Account {
         let mut subnet_ids = Vec::new();
         let mut tables = Vec::new();
         for (i, net) in base.subnets(24).expect("/24s").take(subnets).enumerate() {
-            let subnet = self
-                .ec2
-                .create_subnet()
-                .vpc_id(&vpc)
-                .cidr_block(net.to_string())
-                .send()
-                .await
-                .expect("CreateSubnet")
-                .subnet()
-                .and_then(|s| s.subnet_id())
-                .expect("subnet id")
-                .to_string();
+            let subnet = self.subnet(&vpc, &net.to_string()).await;
             let table = self.route_table(&vpc, &[("Name", &format!("subnet-{i}"))]).await;
             self.ec2
                 .associate_route_table()
@@ -426,6 +415,21 @@ impl Account {
             .send()
             .await
             .expect("AuthorizeSecurityGroupIngress");
+    }
+
+    /// A subnet of `vpc` on no table of its own (it uses the main table).
+    pub async fn subnet(&self, vpc: &str, cidr: &str) -> String {
+        self.ec2
+            .create_subnet()
+            .vpc_id(vpc)
+            .cidr_block(cidr)
+            .send()
+            .await
+            .expect("CreateSubnet")
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .expect("subnet id")
+            .to_string()
     }
 
     /// An internet gateway attached to `vpc` (a route target that is not ours).

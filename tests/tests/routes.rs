@@ -72,19 +72,7 @@ async fn routes_go_only_to_the_tables_of_the_selected_subnets() {
     let link = Link::new(Emulator::shared(), "230000000011", "230000000012").await;
     let vpc = &link.accepter_vpc;
     // A subnet with no table of its own: it uses the VPC's main table.
-    let on_main = link
-        .accepter
-        .ec2
-        .create_subnet()
-        .vpc_id(&vpc.id)
-        .cidr_block("10.1.200.0/24")
-        .send()
-        .await
-        .expect("CreateSubnet")
-        .subnet()
-        .and_then(|s| s.subnet_id())
-        .expect("subnet id")
-        .to_string();
+    let on_main = link.accepter.subnet(&vpc.id, "10.1.200.0/24").await;
     let missing = "subnet-0000000000000dead";
     let routes = format!(
         "select = \"subnets\"\nsubnets = [\"{}\", \"{on_main}\", \"{missing}\"]",
