@@ -84,7 +84,7 @@ await() {
   local name=$1 status=0 end
   step "$name"
   wait "${bg_pid[$name]}" || status=$?
-  unset "bg_pid[$name]"
+  unset 'bg_pid[$name]'  # quoted: the name may hold an apostrophe
   cat "$logs/$name.log"
   end=$(cat "$logs/$name.end" 2>/dev/null || echo $SECONDS)
   printf '(ran in the background from [%ds] to [%ds])\n' "${bg_start[$name]}" "$end"
