@@ -44,6 +44,7 @@ export CARGO_TERM_COLOR=never
 # function package).
 lambda_dir="${CARGO_TARGET_DIR:-target}/lambda"
 
+declare -A template_functions=()
 for t in "${templates[@]}"; do
   name=$(basename "$t" .yaml)
   dir="infra/.aws-sam/$name"
@@ -58,6 +59,7 @@ EOF
     echo "sam-build: no AWS::Serverless::Function found in $t" >&2
     exit 1
   fi
+  template_functions[$t]=$functions
   echo "== sam build $t -> $dir/build ($functions)"
   start=$SECONDS
   # The Rust build is heavy: keep it polite to whatever else runs here.
@@ -99,10 +101,10 @@ done
 if [ "${PEERLINK_SAM_REUSE:-}" = 1 ]; then
   for t in "${templates[@]}"; do
     dir="infra/.aws-sam/$(basename "$t" .yaml)"
-    python3 - "$dir/build" "$lambda_dir" "$t" <<'EOF'
-import hashlib, re, sys, zipfile
-build, lambda_dir, template = sys.argv[1:]
-functions = re.findall(r"^  (\w+):\n    Type: AWS::Serverless::Function\b", open(template).read(), re.M)
+    # shellcheck disable=SC2086 # one argument per function
+    python3 - "$dir/build" "$lambda_dir" "$t" ${template_functions[$t]} <<'EOF'
+import hashlib, sys, zipfile
+build, lambda_dir, template, *functions = sys.argv[1:]
 for fn in functions:
     package = fn.removesuffix("Function").lower()
     sam = hashlib.sha256(open(f"{build}/{fn}/bootstrap", "rb").read()).hexdigest()
